@@ -1,0 +1,39 @@
+# note_compute: `make demo` runs the main job, `make test` runs the suite.
+# Both create .venv and install what a fresh machine lacks.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test bench contracts clean system-deps
+
+demo: $(STAMP)
+	$(BIN)/python -m note_compute.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+contracts: $(STAMP)
+	$(BIN)/pip install -q -e '.[contracts]'
+	$(BIN)/python contracts/build.py
+
+# fastecdsa (a libp2p dependency) compiles against GMP.
+system-deps:
+	@if ! [ -e /usr/include/gmp.h ] && ! [ -e /usr/include/x86_64-linux-gnu/gmp.h ] && ! [ -e /usr/include/aarch64-linux-gnu/gmp.h ]; then \
+		echo "installing libgmp-dev (needed to build fastecdsa)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libgmp-dev; \
+	fi
+
+$(STAMP): pyproject.toml | system-deps
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,contracts]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

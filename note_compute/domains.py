@@ -1,0 +1,35 @@
+"""Every domain-separation prefix in one place.
+
+Each signature and each hash that is not plain SHA-256 of some bytes is taken
+over ``PREFIX || message``. Prefixes are ASCII, end with a NUL byte, and are
+never a prefix of one another, so no message signed for one purpose can be
+replayed as another. Changing a prefix is a wire-format change: bump the
+version in it and regenerate ``specs/vectors``.
+
+Deliberate exceptions, fixed by the protocol:
+
+* content addresses are plain ``SHA-256(bytes)`` (anyone can check a blob);
+* URL storage addresses are plain ``SHA-256(normalised URL)``;
+* Merkle hashing uses RFC 6962's one-byte prefixes (``MERKLE_LEAF`` and
+  ``MERKLE_NODE`` below), so that trees match Certificate Transparency.
+"""
+
+from __future__ import annotations
+
+# Signatures (Ed25519 over PREFIX || canonical CBOR body). Program records and
+# dataset manifests are ordinary signed records (SIG_RECORD) with typed values.
+SIG_RECORD = b"note-compute/v1/record\x00"
+SIG_RECEIPT = b"note-compute/v1/receipt\x00"
+SIG_NODE = b"note-compute/v1/node\x00"
+
+# Hashes (SHA-256 over PREFIX || bytes).
+HASH_ARGS = b"note-compute/v1/args\x00"
+HASH_RESULT = b"note-compute/v1/result\x00"
+HASH_RECORD_BODY = b"note-compute/v1/record-body\x00"
+
+# RFC 6962 Merkle prefixes (one byte each, by that RFC).
+MERKLE_LEAF = b"\x00"
+MERKLE_NODE = b"\x01"
+
+SIGNATURE_DOMAINS = (SIG_RECORD, SIG_RECEIPT, SIG_NODE)
+HASH_DOMAINS = (HASH_ARGS, HASH_RESULT, HASH_RECORD_BODY)

@@ -1,0 +1,156 @@
+"""The project's error hierarchy.
+
+Every error the package raises on purpose is a :class:`NoteError`. Each class
+carries a short, stable ``code`` (sent in error replies on the wire) and each
+instance may carry a finer ``reason`` (for example ``"non-canonical"`` for an
+:class:`InvalidEncoding`). Verification functions raise; they never return a
+bool.
+
+Local vs remote: a :class:`RemoteProtocolError` means a *peer* sent us
+something wrong; the node answers with an error reply and carries on. A
+:class:`LocalProtocolError` means *we* tried to do something the protocol
+forbids (a bug or a misuse of the API). Any other exception is a bug.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NoteError",
+    "InvalidEncoding",
+    "InvalidSignature",
+    "InvalidProof",
+    "InvalidRecord",
+    "StaleRecord",
+    "InvalidURL",
+    "KeyStoreError",
+    "NotFound",
+    "ProtocolError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "QuotaExceeded",
+    "RateLimited",
+    "Timeout",
+    "SandboxError",
+    "error_from_code",
+]
+
+
+class NoteError(Exception):
+    """Root of every error note_compute raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str = "", *, reason: str | None = None) -> None:
+        super().__init__(message or self.__class__.__doc__ or self.code)
+        self.message = message or (self.__class__.__doc__ or self.code).strip()
+        self.reason = reason
+
+    def __str__(self) -> str:
+        if self.reason:
+            return f"{self.message} [{self.reason}]"
+        return self.message
+
+
+class InvalidEncoding(NoteError):
+    """Bytes are not valid canonical CBOR for what was expected."""
+
+    code = "invalid-encoding"
+
+
+class InvalidSignature(NoteError):
+    """A signature does not verify."""
+
+    code = "invalid-signature"
+
+
+class InvalidProof(NoteError):
+    """A Merkle proof (inclusion, range or batch) does not verify."""
+
+    code = "invalid-proof"
+
+
+class InvalidRecord(NoteError):
+    """A record is malformed, or inconsistent with where it was found."""
+
+    code = "invalid-record"
+
+
+class StaleRecord(InvalidRecord):
+    """A record's sequence number is lower than one already held."""
+
+    code = "stale-record"
+
+
+class InvalidURL(NoteError):
+    """A note:// URL does not parse or is not in normal form."""
+
+    code = "invalid-url"
+
+
+class KeyStoreError(NoteError):
+    """A key file is missing, unreadable or malformed."""
+
+    code = "keystore"
+
+
+class NotFound(NoteError):
+    """The requested key, record or blob is not held."""
+
+    code = "not-found"
+
+
+class ProtocolError(NoteError):
+    """A protocol rule was broken (see the Local / Remote children)."""
+
+    code = "protocol"
+
+
+class LocalProtocolError(ProtocolError):
+    """We tried to do something the protocol forbids."""
+
+    code = "local-protocol"
+
+
+class RemoteProtocolError(ProtocolError):
+    """A peer sent something the protocol forbids."""
+
+    code = "remote-protocol"
+
+
+class QuotaExceeded(NoteError):
+    """A per-peer storage quota would be exceeded."""
+
+    code = "quota-exceeded"
+
+
+class RateLimited(NoteError):
+    """Too many requests from one peer in too short a time."""
+
+    code = "rate-limited"
+
+
+class Timeout(NoteError):
+    """A request or operation did not finish in time."""
+
+    code = "timeout"
+
+
+class SandboxError(NoteError):
+    """A WebAssembly program failed; ``reason`` says how (out-of-fuel, trap, ...)."""
+
+    code = "sandbox"
+
+
+def _all_subclasses(cls: type[NoteError]) -> list[type[NoteError]]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+def error_from_code(code: str, message: str, reason: str | None = None) -> NoteError:
+    """Rebuild a typed error from a wire error reply (unknown codes give NoteError)."""
+    for cls in _all_subclasses(NoteError):
+        if cls.code == code:
+            return cls(message, reason=reason)
+    return NoteError(message, reason=reason)
