@@ -10,8 +10,11 @@ domain prefix from :mod:`note_compute.domains`. Verification raises
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import re
 
+import nacl.bindings
 import nacl.exceptions
 import nacl.signing
 
@@ -56,10 +59,17 @@ def ed25519_sign(seed: bytes, message: bytes) -> bytes:
 
 def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> None:
     """Verify an RFC 8032 signature; raise InvalidSignature if it does not verify."""
-    if len(public_key) != PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
+    if (
+        type(public_key) is not bytes
+        or type(signature) is not bytes
+        or len(public_key) != PUBLIC_KEY_SIZE
+        or len(signature) != SIGNATURE_SIZE
+    ):
         raise InvalidSignature("wrong key or signature length", reason="length")
     try:
-        nacl.signing.VerifyKey(public_key).verify(message, signature)
+        # libsodium's crypto_sign_open: the same check as VerifyKey.verify
+        # without building a VerifyKey per call (this is the hot path).
+        nacl.bindings.crypto_sign_open(signature + bytes(message), public_key)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, nacl.exceptions.TypeError) as exc:
         raise InvalidSignature("signature does not verify", reason="bad-signature") from exc
 
@@ -78,15 +88,26 @@ def authority_of(public_key: bytes) -> str:
     return base64.b32encode(public_key).decode("ascii").rstrip("=").lower()
 
 
+# 52 base32 characters carry 260 bits; the last character's low 4 bits are
+# padding and must be zero (only "a" and "q" end a canonical authority).
+_AUTHORITY_RE = re.compile(r"[a-z2-7]{51}[aq]\Z")
+
+
 def public_key_of_authority(authority: str) -> bytes:
     """Inverse of :func:`authority_of`; raises ValueError on anything else."""
-    if len(authority) != AUTHORITY_LENGTH or authority != authority.lower():
+    if type(authority) is not str or len(authority) != AUTHORITY_LENGTH:
         raise ValueError("an authority is 52 lower-case base32 characters")
-    try:
-        key = base64.b32decode(authority.upper() + "====", casefold=False)
-    except Exception as exc:
-        raise ValueError("an authority is 52 lower-case base32 characters") from exc
-    if len(key) != PUBLIC_KEY_SIZE or authority_of(key) != authority:
+    return _public_key_of_authority(authority)
+
+
+@functools.lru_cache(maxsize=4096)
+def _public_key_of_authority(authority: str) -> bytes:
+    # Cached: records from one authority arrive in bursts, and decoding base32
+    # costs more than the rest of a record's schema check.
+    if _AUTHORITY_RE.match(authority) is None:
+        raise ValueError("an authority is 52 lower-case base32 characters (canonical padding bits)")
+    key = base64.b32decode(authority.upper() + "====")
+    if len(key) != PUBLIC_KEY_SIZE or authority_of(key) != authority:  # belt and braces; cached
         raise ValueError("authority is not the canonical encoding of a public key")
     return key
 

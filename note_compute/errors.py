@@ -21,6 +21,7 @@ __all__ = [
     "InvalidProof",
     "InvalidRecord",
     "StaleRecord",
+    "Equivocation",
     "InvalidURL",
     "KeyStoreError",
     "NotFound",
@@ -30,6 +31,8 @@ __all__ = [
     "QuotaExceeded",
     "RateLimited",
     "Timeout",
+    "PeerUnreachable",
+    "InternalError",
     "SandboxError",
     "error_from_code",
 ]
@@ -41,8 +44,8 @@ class NoteError(Exception):
     code = "error"
 
     def __init__(self, message: str = "", *, reason: str | None = None) -> None:
-        super().__init__(message or self.__class__.__doc__ or self.code)
-        self.message = message or (self.__class__.__doc__ or self.code).strip()
+        self.message = message or (self.__class__.__doc__ or self.code).strip().splitlines()[0]
+        super().__init__(self.message)
         self.reason = reason
 
     def __str__(self) -> str:
@@ -79,6 +82,21 @@ class StaleRecord(InvalidRecord):
     """A record's sequence number is lower than one already held."""
 
     code = "stale-record"
+
+
+class Equivocation(InvalidRecord):
+    """Two different records signed by one authority with the same URL and seq.
+
+    ``proof`` holds the :class:`~note_compute.records.EquivocationProof` (both
+    signed records) when raised locally; it is ``None`` when rebuilt from a
+    wire error reply.
+    """
+
+    code = "equivocation"
+
+    def __init__(self, message: str = "", *, reason: str | None = None, proof: object | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.proof = proof
 
 
 class InvalidURL(NoteError):
@@ -133,6 +151,18 @@ class Timeout(NoteError):
     """A request or operation did not finish in time."""
 
     code = "timeout"
+
+
+class PeerUnreachable(NoteError):
+    """A peer could not be dialled, or its connection dropped mid-request."""
+
+    code = "unreachable"
+
+
+class InternalError(NoteError):
+    """A peer failed while serving a request (a bug on its side, not our input)."""
+
+    code = "internal"
 
 
 class SandboxError(NoteError):

@@ -1,0 +1,76 @@
+"""``note-compute key new|list|show``: signing keys under ``$NOTE_HOME/keys``."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import NoteError
+
+__all__ = ["register", "key"]
+
+
+def _fail(exc: NoteError) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.group()
+def key() -> None:
+    """Create, list and show signing keys (one key = one authority)."""
+
+
+@key.command("new")
+@click.argument("name")
+def new(name: str) -> None:
+    """Create key NAME and print its authority."""
+    from .. import keystore
+
+    try:
+        k = keystore.create_key(name)
+    except NoteError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"created key {name!r} at {keystore.key_path(name)}")
+    click.echo(k.authority)
+
+
+@key.command("list")
+def list_() -> None:
+    """List keys: name and authority."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .. import keystore
+
+    try:
+        names = keystore.list_keys()
+    except NoteError as exc:
+        raise _fail(exc) from exc
+    if not names:
+        click.echo(f"no keys in {keystore.keys_dir()} (create one with 'note-compute key new NAME')")
+        return
+    table = Table("name", "authority")
+    for name in names:
+        try:
+            authority = keystore.load_key(name).authority
+        except NoteError as exc:
+            authority = f"[red]unreadable: {exc.reason}[/red]"
+        table.add_row(name, authority)
+    Console(width=140).print(table)
+
+
+@key.command("show")
+@click.argument("name")
+@click.option("--url", "path", metavar="PATH", default=None, help="Print the note:// URL of PATH under this key.")
+def show(name: str, path: str | None) -> None:
+    """Print the authority of key NAME (or a full note:// URL with --url)."""
+    from .. import keystore, urls
+
+    try:
+        k = keystore.load_key(name)
+        click.echo(urls.make_url(k.authority, path) if path is not None else k.authority)
+    except NoteError as exc:
+        raise _fail(exc) from exc
+
+
+def register(group: click.Group) -> None:
+    """Add the ``key`` command group to the main CLI."""
+    group.add_command(key)

@@ -1,0 +1,237 @@
+"""``note-compute program publish | run | check | exec``: signed WebAssembly programs.
+
+* ``publish FILE.wasm --key NAME --name NAME [--fuel N]`` checks the module
+  against ABI v1 locally, stores the binary as a content-addressed blob
+  (media type ``application/wasm``) and the signed program record at
+  ``note://AUTHORITY/programs/NAME``.
+* ``run note://AUTHORITY/programs/NAME --input FILE`` (or ``--args JSON
+  --records FILE.jsonl``) fetches the record, verifies its signature, fetches
+  the binary, checks its SHA-256 against the record, runs it locally with the
+  record's fuel budget and prints the answer as JSON.
+* ``check FILE.wasm`` and ``exec FILE.wasm ...`` do the same locally without
+  the ring (handy while writing a program).
+
+Sequence numbers follow ``note-compute put``: ``max(previous seq + 1, now in
+milliseconds)``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import NoteError
+
+__all__ = ["register", "program", "publish_program", "fetch_program", "build_input", "DEFAULT_FUEL"]
+
+DEFAULT_FUEL = 1_000_000_000
+
+
+def _fail(exc: BaseException) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+def build_input(input_file: str | None, args_json: str | None, records_file: str | None) -> bytes:
+    """ABI v1 input bytes from ``--input`` (raw) or ``--args`` JSON + ``--records`` JSON Lines."""
+    from .. import encoding
+    from ..sandbox.abi import pack_input
+
+    if input_file is not None:
+        if args_json is not None or records_file is not None:
+            raise click.UsageError("--input excludes --args and --records")
+        return sys.stdin.buffer.read() if input_file == "-" else Path(input_file).read_bytes()
+    try:
+        args = json.loads(args_json) if args_json is not None else {}
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"--args is not JSON: {exc}") from None
+    records: list[bytes] = []
+    if records_file is not None:
+        text = sys.stdin.read() if records_file == "-" else Path(records_file).read_text()
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(encoding.encode(json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise click.BadParameter(f"--records line {lineno} is not JSON: {exc}") from None
+    return pack_input(encoding.encode(args), records)
+
+
+def _print_result(result: Any) -> None:
+    extra = result.extra
+    try:
+        extra_text: Any = extra.decode("utf-8") if extra else ""
+    except UnicodeDecodeError:
+        extra_text = None
+    out = {"indices": list(result.indices), "extra_hex": extra.hex(), "fuel_used": result.fuel_used}
+    if extra_text is not None:
+        out["extra"] = extra_text
+    click.echo(json.dumps(out))
+
+
+async def publish_program(client: Any, key: Any, name: str, wasm: bytes, *, fuel: int, now_ms: int) -> tuple[Any, int]:
+    """Store ``wasm`` as a blob and the signed program record; return (record, acks)."""
+    from .. import programs
+    from ..errors import NotFound
+
+    url = programs.program_url(key.authority, name)
+    try:
+        prev = (await client.get_record(url)).seq
+    except NotFound:
+        prev = 0
+    record = programs.make_program(key, name, wasm, fuel=fuel, seq=max(prev + 1, now_ms), created=now_ms // 1000)
+    program = programs.parse_program(record)
+    address = await client.put_blob(wasm, programs.WASM_MEDIA_TYPE)
+    if address != program.blob:
+        raise NoteError(f"the ring stored the binary at {address.hex()}, expected {program.blob.hex()}")
+    acks = await client.put_record(record)
+    return record, acks
+
+
+async def fetch_program(client: Any, url: str) -> tuple[Any, bytes]:
+    """Fetch and verify the program at ``url`` and its binary: (Program, wasm bytes)."""
+    from .. import programs
+    from ..records import verify_record
+
+    record = await client.get_record(url)
+    verify_record(record, now=int(time.time()))
+    program = programs.parse_program(record)
+    wasm = await client.get_blob(program.blob)
+    programs.check_binary(program, wasm)
+    return program, wasm
+
+
+@click.group("program")
+def program() -> None:
+    """Publish and run signed WebAssembly programs (ABI v1, see specs/abi.md)."""
+
+
+def _bootstrap_option(f):  # type: ignore[no-untyped-def]
+    return click.option(
+        "--bootstrap", "bootstrap", multiple=True, metavar="MULTIADDR",
+        help="Bootstrap node multiaddr (repeatable); default: $NOTE_HOME/devnet.json.",
+    )(f)
+
+
+def _input_options(f):  # type: ignore[no-untyped-def]
+    f = click.option("--records", "records_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+                     default=None, help="JSON Lines file: one record per line (encoded as canonical CBOR).")(f)
+    f = click.option("--args", "args_json", default=None, metavar="JSON", help="Program arguments as JSON.")(f)
+    f = click.option("--input", "input_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+                     default=None, help="Raw ABI v1 input bytes.")(f)
+    return click.option("--deadline-ms", type=click.IntRange(1, 600_000), default=1000, show_default=True,
+                        help="Wall-clock bound for the run.")(f)
+
+
+@program.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def check_cmd(file: str) -> None:
+    """Check FILE.wasm against ABI v1 and print its SHA-256."""
+    from ..sandbox import Sandbox
+
+    sandbox = Sandbox()
+    try:
+        digest = sandbox.validate(Path(file).read_bytes())
+    except NoteError as exc:
+        raise _fail(exc) from exc
+    finally:
+        sandbox.close()
+    click.echo(f"ok: ABI v1 program, sha256 {digest.hex()}")
+
+
+@program.command("exec")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--fuel", type=click.IntRange(1, 2**63 - 1), default=DEFAULT_FUEL, show_default=True)
+@_input_options
+def exec_cmd(file: str, fuel: int, deadline_ms: int, input_file: str | None, args_json: str | None,
+             records_file: str | None) -> None:
+    """Run a local FILE.wasm on an input (no ring) and print the answer as JSON."""
+    from ..sandbox import Sandbox
+
+    data = build_input(input_file, args_json, records_file)
+    sandbox = Sandbox()
+    try:
+        result = sandbox.run(Path(file).read_bytes(), data, fuel=fuel, deadline_ms=deadline_ms)
+    except NoteError as exc:
+        raise _fail(exc) from exc
+    finally:
+        sandbox.close()
+    _print_result(result)
+
+
+@program.command("publish")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", "key_name", required=True, help="Name of the signing key (see `note-compute key`).")
+@click.option("--name", "name", required=True, help="Program name: note://AUTHORITY/programs/NAME.")
+@click.option("--fuel", type=click.IntRange(1, 2**63 - 1), default=DEFAULT_FUEL, show_default=True,
+              help="Fuel budget per execution, written into the signed record.")
+@_bootstrap_option
+def publish_cmd(file: str, key_name: str, name: str, fuel: int, bootstrap: tuple[str, ...]) -> None:
+    """Check FILE.wasm locally, then publish it as program NAME under key NAME."""
+    import trio
+
+    from .. import keystore, programs
+    from ..client import open_client
+    from ..sandbox import Sandbox
+
+    wasm = Path(file).read_bytes()
+    sandbox = Sandbox()
+    try:
+        programs.validate_name(name)
+        sandbox.validate(wasm)
+        key = keystore.load_key(key_name)
+    except NoteError as exc:
+        raise _fail(exc) from exc
+    finally:
+        sandbox.close()
+
+    async def go() -> tuple[Any, int]:
+        async with open_client(list(bootstrap) or None) as client:
+            return await publish_program(client, key, name, wasm, fuel=fuel, now_ms=int(time.time() * 1000))
+
+    try:
+        record, acks = trio.run(go)
+    except NoteError as exc:
+        raise _fail(exc) from exc
+    program_ = programs.parse_program(record)
+    click.echo(f"published {record.url} seq={record.seq} sha256={program_.wasm.hex()} "
+               f"({len(wasm)} bytes, fuel {fuel}) on {acks} replicas")
+
+
+@program.command("run")
+@click.argument("url")
+@_input_options
+@_bootstrap_option
+def run_cmd(url: str, deadline_ms: int, input_file: str | None, args_json: str | None, records_file: str | None,
+            bootstrap: tuple[str, ...]) -> None:
+    """Fetch program URL, verify signature and hash, run it locally, print the answer as JSON."""
+    import trio
+
+    from ..client import open_client
+    from ..sandbox import Sandbox
+
+    data = build_input(input_file, args_json, records_file)
+
+    async def go() -> tuple[Any, bytes]:
+        async with open_client(list(bootstrap) or None) as client:
+            return await fetch_program(client, url)
+
+    sandbox = Sandbox()
+    try:
+        prog, wasm = trio.run(go)
+        result = sandbox.run(wasm, data, fuel=prog.fuel, deadline_ms=deadline_ms)
+    except NoteError as exc:
+        raise _fail(exc) from exc
+    finally:
+        sandbox.close()
+    _print_result(result)
+
+
+def register(group: click.Group) -> None:
+    """Add the ``program`` command group to the main CLI."""
+    group.add_command(program)

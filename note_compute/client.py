@@ -1,0 +1,375 @@
+"""The async (trio) client of the Note ring: put and get records and blobs.
+
+A :class:`Client` is a light libp2p host that is *not* a ring member. It
+bootstraps from a few node multiaddrs (by default those in
+``$NOTE_HOME/devnet.json``), finds the replicas of a key with the ring
+core's iterative :class:`~note_compute.ring.lookup.Lookup` (anonymous: it
+never appears in anyone's routing table), keeps its connections open (one
+long-lived stream per peer), and verifies everything it receives:
+
+* records with :func:`records.decode_verified` and a check that the record
+  sits at the address asked for; across replicas the freshest one wins
+  (:func:`records.select`);
+* content-addressed values (blob chunks, manifests) against their SHA-256;
+* blobs with :func:`blobs.join_blob` (every chunk hash, length, total size).
+
+Usage::
+
+    async with open_client() as client:
+        acks = await client.put_record(record)
+        record = await client.get_record(url)
+        addr = await client.put_blob(data)
+        data = await client.get_blob(addr)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+
+from . import blobs, records, urls
+from .errors import (
+    Equivocation,
+    InvalidRecord,
+    NoteError,
+    NotFound,
+    PeerUnreachable,
+    StaleRecord,
+    Timeout,
+)
+from .ring import messages as ring_msgs
+from .ring.ids import PeerRef, distance, id_from_bytes, node_id
+from .ring.lookup import Lookup
+from .store import RECORD, VALUE
+
+__all__ = ["Client", "open_client", "peer_ref_from_multiaddr", "PeerRef"]
+
+T = TypeVar("T")
+
+_GET_GRACE = 0.25  # after the first good answer, how long to wait for the other replicas
+_MAX_KNOWN = 4096
+
+
+def peer_ref_from_multiaddr(addr: str) -> PeerRef:
+    """The PeerRef of a node from its multiaddr ending in ``/p2p/<peer id>`` (Ed25519 ids only)."""
+    from libp2p.peer.id import ID
+
+    from .errors import InvalidURL
+
+    if "/p2p/" not in addr:
+        raise InvalidURL(f"bootstrap address {addr!r} lacks /p2p/<peer id>", reason="no-peer-id")
+    try:
+        pk = ID.from_base58(addr.rsplit("/p2p/", 1)[1]).extract_public_key()
+    except Exception as exc:
+        raise InvalidURL(f"bad peer id in {addr!r}: {exc}", reason="bad-peer-id") from exc
+    if pk is None:
+        raise InvalidURL(f"peer id in {addr!r} does not embed an Ed25519 key", reason="bad-peer-id")
+    return PeerRef(node_id(pk.to_bytes()), addr)
+
+
+class Client:
+    """A connection to the ring. Create it with :func:`open_client`.
+
+    ``host`` is a :class:`~note_compute.net.NetHost`; ``seeds`` the peers to
+    start lookups from. ``replicas`` is r (3). ``timeout`` bounds each
+    request to one peer.
+    """
+
+    def __init__(self, host: Any, seeds: list[PeerRef], *, replicas: int = 3, timeout: float = 2.0,
+                 parallel: int = 8) -> None:
+        self.host = host
+        self.r = replicas
+        self.timeout = timeout
+        self.parallel = parallel
+        self._known: dict[int, PeerRef] = {p.id: p for p in seeds}
+        self._seeds = list(seeds)
+        self.last_hops = 0
+
+    # -- public API ------------------------------------------------------------
+
+    async def replicas(self, key: bytes) -> list[PeerRef]:
+        """The r nodes responsible for a 32-byte key (its successor first)."""
+        return list(await self._lookup(key, self.r))
+
+    async def request(self, peer: PeerRef, msg: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+        """Send a raw request to ``peer`` and return its reply (typed errors raise)."""
+        return await self.host.request(peer, msg, timeout)
+
+    async def put_record(self, record: records.Record) -> int:
+        """Store ``record`` at the r replicas of its address; returns how many acknowledged.
+
+        Raises the replicas' error (for example :class:`StaleRecord`) when
+        none of them accepted it.
+        """
+        records.verify_record(record)
+        return await self._put(RECORD, record.address, record.encode())
+
+    async def get_record(self, url: str) -> records.Record:
+        """The freshest verified record at ``url`` among its replicas; raises NotFound."""
+        url = urls.normalize(url)
+        addr = urls.address(url)
+        peers = await self._lookup(addr, self.r + 2)
+        found: list[records.Record] = []
+        errors: list[NoteError] = []
+
+        async def fetch(peer: PeerRef) -> records.Record:
+            kind, data = await self._get_entry(peer, addr)
+            if kind != RECORD:
+                raise InvalidRecord("peer returned a value where a record was expected", reason="kind")
+            rec = records.decode_verified(data, now=int(time.time()))
+            if rec.url != url:
+                raise InvalidRecord("peer returned a record for another URL", reason="address-mismatch")
+            return rec
+
+        found, errors = await self._gather(fetch, list(peers[: self.r]), grace=_GET_GRACE)
+        if not found:
+            # Churn: the record may still sit a little further along the ring.
+            more, errs = await self._gather(fetch, list(peers[self.r :]), grace=_GET_GRACE)
+            found, errors = more, errors + errs
+        if not found:
+            raise self._not_found(f"no replica holds {url}", errors)
+        best = found[0]
+        for rec in found[1:]:
+            try:
+                best = records.select(best, rec)
+            except StaleRecord:
+                pass
+            except Equivocation:
+                pass  # two different records with one seq: keep the first; the nodes file the proof
+        return best
+
+    async def put_value(self, data: bytes) -> bytes:
+        """Store content-addressed bytes at SHA-256(data) on r replicas; returns the address."""
+        addr = hashlib.sha256(data).digest()
+        await self._put(VALUE, addr, data)
+        return addr
+
+    async def get_value(self, address: bytes, *, prefer: int = 0) -> bytes:
+        """Fetch content-addressed bytes and check their hash; raises NotFound.
+
+        ``prefer`` rotates which replica is asked first (spreads chunk fetches).
+        """
+        peers = list(await self._lookup(address, self.r + 2))
+        if peers:
+            k = prefer % min(len(peers), self.r)
+            peers = peers[k:] + peers[:k]
+        errors: list[NoteError] = []
+        for peer in peers:
+            try:
+                kind, data = await self._get_entry(peer, address)
+                if kind != VALUE:
+                    raise InvalidRecord("peer returned a record where a value was expected", reason="kind")
+                blobs.verify_chunk(address, data)
+                return data
+            except NoteError as exc:
+                errors.append(exc)
+        raise self._not_found(f"no replica holds value {address.hex()[:16]}...", errors)
+
+    async def put_blob(self, data: bytes, media_type: str = blobs.DEFAULT_MEDIA_TYPE) -> bytes:
+        """Chunk ``data``, store every chunk and the manifest; returns the manifest address."""
+        manifest, chunks = blobs.split_blob(data, media_type)
+        await self._map(lambda c: self.put_value(c), chunks)
+        return await self.put_value(manifest.encode())
+
+    async def get_blob(self, address: bytes) -> bytes:
+        """Fetch a blob by manifest address: chunks in parallel from different replicas, all verified."""
+        manifest = blobs.BlobManifest.decode(await self.get_value(address))
+        if manifest.address != address:
+            raise InvalidRecord("manifest does not hash to the blob address", reason="hash")
+        idx = list(range(len(manifest.chunks)))
+        chunks = await self._map(lambda i: self.get_value(manifest.chunks[i], prefer=i), idx)
+        return blobs.join_blob(manifest, chunks)
+
+    # -- internals ---------------------------------------------------------------
+
+    async def _put(self, kind: str, key: bytes, data: bytes) -> int:
+        from .node.storage import put_msg
+
+        peers = await self._lookup(key, self.r)
+        msg = put_msg(kind, key, data)
+
+        async def one(peer: PeerRef) -> str:
+            return str((await self._request(peer, msg))["result"])
+
+        done, errors = await self._gather(one, list(peers), grace=None)
+        if not done:
+            if errors and all(isinstance(e, type(errors[0])) for e in errors):
+                raise errors[0]
+            raise self._not_found(f"no replica accepted the {kind}", errors, cls=PeerUnreachable)
+        return len(done)
+
+    async def _get_entry(self, peer: PeerRef, key: bytes) -> tuple[str, bytes]:
+        from .node.storage import get_msg, parse_get_reply
+
+        return parse_get_reply(await self._request(peer, get_msg(key)), key)
+
+    async def _request(self, peer: PeerRef, msg: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await self.host.request(peer, msg, self.timeout)
+        except (PeerUnreachable, Timeout):
+            self._forget(peer)
+            raise
+
+    def _forget(self, peer: PeerRef) -> None:
+        if len(self._known) > 1:
+            self._known.pop(peer.id, None)
+
+    def _learn(self, reply: Any) -> None:
+        if not isinstance(reply, dict):
+            return
+        for field in ("successors", "closer"):
+            for p in reply.get(field) or []:
+                try:
+                    ref = PeerRef.from_wire(p)
+                except NoteError:
+                    continue
+                if len(self._known) < _MAX_KNOWN:
+                    self._known.setdefault(ref.id, ref)
+
+    def _seeds_for(self, target: int) -> list[PeerRef]:
+        known = list(self._known.values()) or list(self._seeds)
+        # Closest preceding peers first (smallest clockwise distance to the target).
+        known.sort(key=lambda p: distance(p.id, target))
+        return known[:6]
+
+    async def _lookup(self, key: bytes, count: int) -> tuple[PeerRef, ...]:
+        target = id_from_bytes(key)
+        lk = Lookup(target, self._seeds_for(target), anonymous=True, replicas=count,
+                    count=max(count, 8), timeout=self.timeout)
+        send_ch, recv_ch = trio.open_memory_channel[tuple[Any, Any, NoteError | None]](64)
+
+        async def run(send: Any) -> None:
+            try:
+                reply = await self.host.request(send.peer, send.msg, send.timeout)
+                await send_ch.send((send, reply, None))
+            except NoteError as exc:
+                await send_ch.send((send, None, exc))
+
+        async with trio.open_nursery() as nursery:
+            pending = 0
+            for s in lk.start(trio.current_time()):
+                nursery.start_soon(run, s)
+                pending += 1
+            while not lk.done and pending:
+                send, reply, err = await recv_ch.receive()
+                pending -= 1
+                now = trio.current_time()
+                if err is None:
+                    self._learn(reply)
+                    new = lk.on_reply(send.peer, reply, now)
+                elif isinstance(err, (Timeout, PeerUnreachable)):
+                    self._forget(send.peer)
+                    new = lk.on_timeout(send.peer, now)
+                else:
+                    new = lk.on_error(send.peer, now)
+                for s in new:
+                    nursery.start_soon(run, s)
+                    pending += 1
+            nursery.cancel_scope.cancel()
+        if not lk.result:
+            raise NotFound(f"lookup of {key.hex()[:16]}... failed ({lk.error or 'no answer'})", reason="lookup-failed")
+        self.last_hops = lk.hops
+        for p in lk.result:
+            self._known.setdefault(p.id, p)
+        return lk.result
+
+    async def _gather(self, fn: Callable[[PeerRef], Awaitable[T]], peers: list[PeerRef],
+                      grace: float | None) -> tuple[list[T], list[NoteError]]:
+        """Run ``fn`` on every peer at once; after the first success wait at most ``grace`` more."""
+        ok: list[T] = []
+        errors: list[NoteError] = []
+        if not peers:
+            return ok, errors
+        first = trio.Event()
+        remaining = len(peers)
+
+        async with trio.open_nursery() as nursery:
+            async def one(peer: PeerRef) -> None:
+                nonlocal remaining
+                try:
+                    ok.append(await fn(peer))
+                    first.set()
+                except NoteError as exc:
+                    errors.append(exc)
+                finally:
+                    remaining -= 1
+                    if remaining == 0:
+                        nursery.cancel_scope.cancel()
+
+            async def cutoff() -> None:
+                await first.wait()
+                await trio.sleep(grace or 0.0)
+                nursery.cancel_scope.cancel()
+
+            for p in peers:
+                nursery.start_soon(one, p)
+            if grace is not None:
+                nursery.start_soon(cutoff)
+        return ok, errors
+
+    async def _map(self, fn: Callable[[Any], Awaitable[T]], items: list[Any]) -> list[T]:
+        """``fn`` over ``items`` with at most ``parallel`` at once; results in order; first error raises."""
+        out: list[Any] = [None] * len(items)
+        limit = trio.CapacityLimiter(self.parallel)
+
+        async def one(i: int) -> None:
+            async with limit:
+                out[i] = await fn(items[i])
+
+        async with trio.open_nursery() as nursery:
+            for i in range(len(items)):
+                nursery.start_soon(one, i)
+        return out
+
+    @staticmethod
+    def _not_found(message: str, errors: list[NoteError], cls: type[NoteError] = NotFound) -> NoteError:
+        if errors:
+            detail = "; ".join(sorted({f"{e.code}: {e}" for e in errors}))[:300]
+            bad = [e for e in errors if not isinstance(e, (NotFound, Timeout, PeerUnreachable))]
+            if bad and cls is NotFound:
+                # Someone answered with something invalid: say so rather than "not found".
+                return type(bad[0])(f"{message} ({detail})", reason=bad[0].reason)
+            return cls(f"{message} ({detail})", reason="no-replica")
+        return cls(message, reason="no-replica")
+
+
+@asynccontextmanager
+async def open_client(bootstrap: list[str] | None = None, *, home: Path | None = None,
+                      replicas: int = 3, timeout: float = 2.0) -> AsyncIterator[Client]:
+    """Open a client bootstrapped from ``bootstrap`` multiaddrs (None: ``$NOTE_HOME/devnet.json``).
+
+    Raises NotFound if no devnet is recorded and no addresses are given,
+    PeerUnreachable if no bootstrap node answers.
+    """
+    from .node.devnet import read_manifest
+    from .node.hostutil import open_host_strict
+
+    if bootstrap is None:
+        bootstrap = list(read_manifest(home)["bootstrap"])
+    seeds = [peer_ref_from_multiaddr(a) for a in bootstrap]
+    async with open_host_strict(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"]) as host:
+        client = Client(host, seeds, replicas=replicas, timeout=timeout)
+        alive: list[PeerRef] = []
+
+        async def ping(p: PeerRef) -> None:
+            try:
+                await host.request(p, ring_msgs.ping(None), timeout)
+                alive.append(p)
+            except NoteError:
+                pass
+
+        async with trio.open_nursery() as nursery:
+            for p in random.sample(seeds, min(len(seeds), 4)):
+                nursery.start_soon(ping, p)
+        if not alive:
+            raise PeerUnreachable(f"none of the bootstrap nodes answered ({', '.join(bootstrap[:4])})",
+                                  reason="bootstrap")
+        yield client

@@ -1,0 +1,16 @@
+"""Verifiable compute: datasets, the query protocol, receipts, proofs, audits, fraud proofs.
+
+Pure parts (no trio, no wasmtime import): :mod:`.keys`, :mod:`.dataset`,
+:mod:`.protocol`, :mod:`.verify`, :mod:`.fraud`, :mod:`.audit`. The peer side
+is :mod:`.server`; the querying side is :mod:`.client` (trio). Normative text:
+``specs/compute.md``.
+"""
+
+from __future__ import annotations
+
+from .dataset import BuiltDataset, Manifest, ShardInfo, build_dataset, parse_jsonl, parse_manifest
+from .fraud import FraudProof, verify_fraud_proof
+from .protocol import OP_QUERY, OP_RECORDS, QueryRequest, Receipt
+
+__all__ = ["BuiltDataset", "Manifest", "ShardInfo", "build_dataset", "parse_jsonl", "parse_manifest",
+           "FraudProof", "verify_fraud_proof", "OP_QUERY", "OP_RECORDS", "QueryRequest", "Receipt"]

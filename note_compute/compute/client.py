@@ -1,0 +1,325 @@
+"""The querying side: fan out, verify, audit, merge, and turn lies into fraud proofs.
+
+:class:`ComputeClient` runs over a *transport* with the agreed ``Client``
+methods (``get_record``, ``get_blob``, ``replicas``, ``request``): the real
+libp2p client or :mod:`note_compute.testing.compute`. One query:
+
+1. resolve the freshest manifest and the program (signature, hash pinned);
+2. pick the shards the sort-key range can touch (all for a predicate query);
+3. per shard, in parallel: ask a responsible peer (skipping blocked or
+   accused ones); verify (:mod:`.verify`); re-run the program on the proven
+   range, or on the returned records plus an audit sample (:mod:`.audit`);
+   on failure or timeout try the next replica; with ``replicas=k`` collect k
+   answers and compare their signed result digests;
+4. turn every signed lie into a fraud proof, check it locally
+   (:func:`.fraud.verify_fraud_proof`), block the peer and publish it;
+5. merge: run the program once more over the union of proven inputs
+   (subset stability makes this the global answer), which also sorts and
+   limits.
+"""
+
+from __future__ import annotations
+
+import builtins
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from .. import encoding, programs, urls
+from ..errors import NoteError, Timeout
+from ..merkle import BatchProof, verify_batch
+from .audit import sample_indices
+from .dataset import Manifest
+from .fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof, verify_fraud_proof
+from .keys import normalize_bound
+from .protocol import QueryRequest, RecordsRequest, parse_records_response
+from .server import ProgramCode
+from .source import RingSource
+from .verify import Claim, OutputMismatch, ShardAnswer, UnprovenClaim, check_output, run_program, verify_answer
+
+__all__ = ["ComputeClient", "QueryResult", "Verification", "peer_id_of"]
+
+
+def peer_id_of(peer: Any) -> bytes | None:
+    """The 32-byte node id of a transport peer reference, when it exposes one."""
+    for name in ("node_id", "id"):
+        v = getattr(peer, name, None)
+        if isinstance(v, bytes) and len(v) == 32:
+            return v
+    return None
+
+
+@dataclass
+class Verification:
+    """What was checked for one query (the CLI prints it; ``--json`` emits it)."""
+
+    ok: bool = True
+    dataset: str = ""
+    seq: int = 0
+    shards: int = 0
+    records_proven: int = 0
+    completeness: str = ""
+    audited_records: int = 0
+    audit_rate: float = 0.0
+    replicas: int = 1
+    peers_used: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    fraud: list[dict[str, str]] = field(default_factory=list)
+    bytes_received: int = 0
+    verify_seconds: float = 0.0
+    total_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class QueryResult:
+    """The merged, verified answer: records (canonical CBOR) in the program's order."""
+
+    records: list[bytes]
+    extra: bytes
+    verification: Verification
+    answers: list[ShardAnswer]
+    frauds: list[FraudProof]
+
+    def values(self) -> list[Any]:
+        return [encoding.decode(r) for r in self.records]
+
+
+class ComputeClient:
+    """Verified queries over a transport; see the module docstring."""
+
+    def __init__(self, transport: Any, sandbox: Any, *, timeout: float = 5.0, rng: random.Random | None = None,
+                 fraud_registry: Any = None) -> None:
+        self.transport = transport
+        self.sandbox = sandbox
+        self.timeout = timeout
+        self.rng = rng or random.Random()
+        self.source = RingSource(transport)
+        self.blocked: set[bytes] = set()
+        self.registry = fraud_registry
+        self._accused: dict[bytes, bool] = {}
+
+    async def resolve_program(self, url: str) -> ProgramCode:
+        record = await self.transport.get_record(urls.normalize(url))
+        prog = programs.parse_program(record)
+        return await self.source.program(record.url, prog.wasm)
+
+    async def query(self, program_url: str, dataset_url: str, args: Any, *, range: list[Any] | None = None,
+                    audit: float = 0.0, replicas: int = 1) -> QueryResult:
+        """Run a verified query. ``args`` is a value (encoded here) or canonical CBOR bytes."""
+        t0 = time.perf_counter()
+        args_bytes = args if isinstance(args, bytes) else encoding.encode(args)
+        encoding.decode(args_bytes)
+        if not 0.0 <= audit <= 1.0:
+            raise ValueError("audit rate is in [0, 1]")
+        if replicas < 1:
+            raise ValueError("replicas >= 1")
+        manifest = await self.source.latest_manifest(dataset_url)
+        program = await self.resolve_program(program_url)
+        v = Verification(dataset=manifest.url, seq=manifest.seq, audit_rate=audit, replicas=replicas)
+        if range is not None:
+            lo = normalize_bound(range[0], manifest.sort_key, upper=False)
+            hi = normalize_bound(range[1], manifest.sort_key, upper=True)
+            shard_ids = manifest.shards_touching(lo, hi) if lo <= hi else []
+        else:
+            shard_ids = list(builtins.range(len(manifest.shards)))
+        v.shards = len(shard_ids)
+        answers: dict[int, ShardAnswer] = {}
+        frauds: list[FraudProof] = []
+
+        async def one(i: int) -> None:
+            req = QueryRequest(program.url, program.hash, manifest.url, manifest.seq, i, args_bytes, range)
+            ans = await self._query_shard(req, manifest, program, audit, replicas, v, frauds)
+            if ans is not None:
+                answers[i] = ans
+
+        async with trio.open_nursery() as nursery:
+            for i in shard_ids:
+                nursery.start_soon(one, i)
+        missing = [i for i in shard_ids if i not in answers]
+        if missing:
+            v.ok = False
+            v.errors.append(f"no verified answer for shards {missing}")
+        tv = time.perf_counter()
+        ordered = [answers[i] for i in shard_ids if i in answers]
+        if range is not None:
+            pool = [r for a in ordered for r in (a.range_records or [])]
+            v.completeness = "proven (key-range proofs, program re-run on every record in range)"
+        else:
+            pool = [r for a in ordered for _, r in sorted(zip(a.indices, a.records))]
+            v.completeness = (f"audited at rate {audit}" if audit > 0 else "not audited") + (
+                f", {replicas} replicas compared" if replicas > 1 else "")
+        v.records_proven = sum(len(a.range_records if a.range_records is not None else a.records) for a in ordered)
+        if pool:
+            rel, extra = run_program(self.sandbox, program.wasm, args_bytes, pool, program.fuel)
+            records = [pool[j] for j in rel]
+        else:
+            records, extra = [], b""
+        v.verify_seconds += time.perf_counter() - tv
+        v.total_seconds = time.perf_counter() - t0
+        v.peers_used = sorted({a.peer.hex()[:16] for a in ordered})
+        return QueryResult(records, extra, v, ordered, frauds)
+
+    async def _peers_for(self, info_blob: bytes) -> list[Any]:
+        peers = list(await self.transport.replicas(info_blob))
+        out = []
+        for p in peers:
+            pid = peer_id_of(p)
+            if pid is not None and (pid in self.blocked or await self._is_accused(pid)):
+                continue
+            out.append(p)
+        return out
+
+    async def _is_accused(self, pid: bytes) -> bool:
+        if self.registry is None:
+            return False
+        if pid not in self._accused:
+            try:
+                self._accused[pid] = bool(await self.registry.lookup(pid))
+            except NoteError:
+                self._accused[pid] = False
+        return self._accused[pid]
+
+    async def _request(self, peer: Any, msg: dict[str, Any], v: Verification) -> dict[str, Any]:
+        with trio.move_on_after(self.timeout) as scope:
+            reply = await self.transport.request(peer, msg, timeout=self.timeout)
+        if scope.cancelled_caught:
+            raise Timeout("peer did not answer in time", reason="timeout")
+        v.bytes_received += len(encoding.encode(reply)) if isinstance(reply, dict) else 0
+        return reply
+
+    async def _sample(self, req: QueryRequest, manifest: Manifest, indices: list[int], peers: list[Any],
+                      v: Verification) -> tuple[list[int], list[bytes], bytes] | None:
+        info = manifest.shards[req.shard]
+        for peer in peers:
+            try:
+                reply = await self._request(peer, RecordsRequest(req.dataset, req.seq, req.shard, indices).to_msg(), v)
+                recs, proof = parse_records_response(reply, len(indices))
+                verify_batch(info.root, info.count, dict(zip(indices, recs)), BatchProof.decode(proof))
+                return indices, recs, proof
+            except NoteError as exc:
+                v.failures.append(f"audit fetch: {exc}")
+        return None
+
+    def _convict(self, fp: FraudProof, program: ProgramCode, peer: Any, v: Verification,
+                 frauds: list[FraudProof]) -> bool:
+        try:
+            what = verify_fraud_proof(fp, self.sandbox, program.wasm, fuel=program.fuel)
+        except NoteError as exc:
+            v.failures.append(f"unproven accusation dropped: {exc}")
+            return False
+        pid = fp.peer
+        self.blocked.add(pid)
+        frauds.append(fp)
+        v.fraud.append({"peer": pid.hex(), "lie": what, "kind": fp.kind, "proof": fp.address.hex()})
+        return True
+
+    async def publish_frauds(self, frauds: list[FraudProof]) -> None:
+        """Store fraud proofs through the registry (if any)."""
+        if self.registry is None:
+            return
+        for fp in frauds:
+            try:
+                await self.registry.publish(fp)
+            except NoteError:
+                pass
+
+    async def _query_shard(self, req: QueryRequest, manifest: Manifest, program: ProgramCode, audit: float,
+                           k: int, v: Verification, frauds: list[FraudProof]) -> ShardAnswer | None:
+        info = manifest.shards[req.shard]
+        peers = await self._peers_for(info.blob)
+        if len(peers) > 1:
+            off = self.rng.randrange(len(peers))
+            peers = peers[off:] + peers[:off]
+        good: list[tuple[ShardAnswer, Any]] = []
+        pending: list[tuple[Claim, Any]] = []
+        for peer in peers:
+            if len(good) >= k:
+                break
+            pid = peer_id_of(peer)
+            if pid is not None and pid in self.blocked:
+                continue
+            try:
+                reply = await self._request(peer, req.to_msg(), v)
+            except NoteError as exc:
+                v.failures.append(f"shard {req.shard}: {type(exc).__name__}: {exc}")
+                continue
+            t = time.perf_counter()
+            try:
+                try:
+                    ans = verify_answer(req, reply, manifest, peer_id=pid)
+                except UnprovenClaim as exc:
+                    pending.append((exc.claim, peer))
+                    v.failures.append(f"shard {req.shard}: unproven signed claim: {exc}")
+                    continue
+                except NoteError as exc:
+                    v.failures.append(f"shard {req.shard}: rejected answer: {exc}")
+                    continue
+                sample = None
+                if audit > 0 and req.range is None:
+                    idx = sample_indices(info.count, audit, self.rng, exclude=set(ans.indices))
+                    if idx:
+                        others = [p for p in peers if p is not peer] or [peer]
+                        v.verify_seconds += time.perf_counter() - t
+                        sample = await self._sample(req, manifest, idx, others, v)
+                        t = time.perf_counter()
+                        if sample is None:
+                            v.ok = False
+                            v.errors.append(f"shard {req.shard}: audit sample could not be fetched")
+                        else:
+                            ans.audited = len(idx)
+                            v.audited_records += len(idx)
+                try:
+                    check_output(ans, self.sandbox, program.wasm, program.fuel, sample=sample)
+                except OutputMismatch as exc:
+                    self._convict(exc.fraud, program, peer, v, frauds)
+                    continue
+                except NoteError as exc:
+                    v.failures.append(f"shard {req.shard}: re-run failed: {exc}")
+                    continue
+                good.append((ans, peer))
+            finally:
+                v.verify_seconds += time.perf_counter() - t
+        if not good:
+            return None
+        honest, hpeer = good[0]
+        if len(good) > 1:
+            honest, hpeer = self._reconcile(good, program, v, frauds)
+        for claim, peer in pending:
+            await self._convict_pending(claim, peer, honest, hpeer, req, manifest, program, v, frauds)
+        return honest
+
+    def _reconcile(self, good: list[tuple[ShardAnswer, Any]], program: ProgramCode, v: Verification,
+                   frauds: list[FraudProof]) -> tuple[ShardAnswer, Any]:
+        """k answers: if their signed digests differ, prove who lied using the union of their proven records."""
+        digests = {a.claim.receipt["result"] for a, _ in good}
+        if len(digests) == 1:
+            return good[0]
+        evidence = [Evidence(list(a.indices), list(a.records), a.proof) for a, _ in good if a.indices]
+        survivors = []
+        for a, peer in good:
+            fp = a.claim.fraud(KIND_SUBSET, evidence=evidence)
+            if a.range_records is not None or not self._convict(fp, program, peer, v, frauds):
+                survivors.append((a, peer))
+        return survivors[0] if survivors else good[0]
+
+    async def _convict_pending(self, claim: Claim, peer: Any, honest: ShardAnswer, hpeer: Any, req: QueryRequest,
+                               manifest: Manifest, program: ProgramCode, v: Verification,
+                               frauds: list[FraudProof]) -> None:
+        if honest.range_records is not None:
+            self._convict(claim.fraud(KIND_RANGE, range_proof=honest.range_proof), program, peer, v, frauds)
+            return
+        info = manifest.shards[req.shard]
+        inside = [i for i in claim.indices if i < info.count]
+        if len(inside) < len(claim.indices):
+            self._convict(claim.fraud(KIND_SUBSET), program, peer, v, frauds)
+            return
+        sample = await self._sample(req, manifest, sorted(inside), [hpeer], v) if inside else None
+        if sample is not None:
+            self._convict(claim.fraud(KIND_SUBSET, evidence=[Evidence(*sample)]), program, peer, v, frauds)

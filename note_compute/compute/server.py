@@ -1,0 +1,180 @@
+"""The peer side of the compute protocol.
+
+:func:`execute` is the core: given a parsed request, the program, the
+manifest and the loaded shard, it runs the program in the sandbox and builds
+the reply (records, proofs, signed receipt). It does no I/O, so tests call it
+directly. :class:`ComputeServer` adds loading (through a :class:`ComputeSource`)
+and turns every failure into a typed error reply; ``node.register_handler``
+takes its :meth:`ComputeServer.handle`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..crypto import SigningKey
+from ..errors import InvalidRecord, NoteError, NotFound, RemoteProtocolError
+from ..merkle import MerkleTree
+from ..sandbox.abi import pack_input, unpack_output
+from .dataset import Manifest, decode_shard, key_of_record
+from .keys import Key, normalize_bound
+from .protocol import (OP_QUERY, OP_RECORDS, QueryRequest, RecordsRequest, error_reply, make_receipt,
+                       result_digest)
+
+__all__ = ["ProgramCode", "LoadedShard", "ComputeSource", "ComputeServer", "execute", "serve_records",
+           "load_shard", "range_span", "DEFAULT_DEADLINE_MS"]
+
+DEFAULT_DEADLINE_MS = 2000
+
+
+@dataclass(frozen=True)
+class ProgramCode:
+    """A verified program: its binary (hash checked) and the fuel budget from its signed record."""
+
+    url: str
+    hash: bytes
+    wasm: bytes
+    fuel: int
+
+
+@dataclass
+class LoadedShard:
+    """A shard whose records were checked against the manifest's shard root."""
+
+    index: int
+    root: bytes
+    records: list[bytes]
+    tree: MerkleTree
+    keys: list[Key]
+
+
+def load_shard(manifest: Manifest, index: int, blob: bytes) -> LoadedShard:
+    """Decode a shard blob and check it against ``manifest`` (raises InvalidRecord)."""
+    if not 0 <= index < len(manifest.shards):
+        raise NotFound(f"dataset has {len(manifest.shards)} shards, no shard {index}", reason="no-shard")
+    info = manifest.shards[index]
+    records = decode_shard(blob, count=info.count)
+    tree = MerkleTree(records)
+    if tree.root != info.root:
+        raise InvalidRecord("shard records do not hash to the manifest's shard root", reason="shard-root")
+    keys = [key_of_record(r, manifest.sort_key) for r in records]
+    return LoadedShard(index, info.root, records, tree, keys)
+
+
+class ComputeSource(Protocol):
+    """Where a peer gets verified programs, manifests and shards (ring, or memory in tests)."""
+
+    async def manifest(self, url: str, seq: int) -> Manifest: ...
+
+    async def program(self, url: str, program_hash: bytes) -> ProgramCode: ...
+
+    async def shard(self, manifest: Manifest, index: int) -> LoadedShard: ...
+
+
+def range_span(keys: list[Key], lo: Key, hi: Key) -> tuple[int, int]:
+    """``[start, end)``: the leaves whose keys fall in ``[lo, hi)`` (keys sorted)."""
+    start = bisect.bisect_left(keys, lo)
+    end = max(start, bisect.bisect_left(keys, hi))
+    return start, end
+
+
+def execute(key: SigningKey, sandbox: Any, req: QueryRequest, program: ProgramCode, manifest: Manifest,
+            shard: LoadedShard, *, deadline_ms: int = DEFAULT_DEADLINE_MS) -> dict[str, Any]:
+    """Run ``program`` on the shard (or its key range) and build the signed reply."""
+    if req.program_hash != program.hash:
+        raise RemoteProtocolError("program hash does not match the program record", reason="program-hash")
+    if req.seq != manifest.seq:
+        raise RemoteProtocolError(f"this peer holds seq {manifest.seq}, not {req.seq}", reason="seq-mismatch")
+    ranged = req.range is not None
+    proof = None
+    if ranged:
+        assert req.range is not None
+        try:
+            lo = normalize_bound(req.range[0], manifest.sort_key, upper=False)
+            hi = normalize_bound(req.range[1], manifest.sort_key, upper=True)
+        except InvalidRecord as exc:
+            raise RemoteProtocolError(f"bad range: {exc.message}", reason="bad-range") from exc
+        if hi < lo:
+            raise RemoteProtocolError("bad range: hi < lo", reason="bad-range")
+        start, end = range_span(shard.keys, lo, hi)
+        proof = shard.tree.key_range_proof(shard.keys, lo, hi)
+    else:
+        start, end = 0, len(shard.records)
+    inputs = shard.records[start:end]
+    result = sandbox.run(program.wasm, pack_input(req.args, inputs), fuel=program.fuel, deadline_ms=deadline_ms)
+    rel, extra = unpack_output(result.output, len(inputs))
+    indices = [start + i for i in rel]
+    recs = [shard.records[i] for i in indices]
+    receipt = make_receipt(key, req, shard_root=shard.root, count=len(shard.records),
+                           sort_key=list(manifest.sort_key),
+                           result=result_digest(indices, recs, extra), fuel=result.fuel_used)
+    reply: dict[str, Any] = {"receipt": receipt.encode(), "indices": indices, "extra": extra}
+    if ranged:
+        assert proof is not None
+        reply["range_proof"] = proof.encode()
+    else:
+        reply["records"] = recs
+        reply["proof"] = shard.tree.batch_proof(sorted(indices)).encode() if indices else b""
+    return reply
+
+
+def serve_records(req: RecordsRequest, manifest: Manifest, shard: LoadedShard) -> dict[str, Any]:
+    """Answer a ``compute.records`` request: the records at ``indices`` and one batch proof."""
+    if req.seq != manifest.seq:
+        raise RemoteProtocolError(f"this peer holds seq {manifest.seq}, not {req.seq}", reason="seq-mismatch")
+    n = len(shard.records)
+    if any(i >= n for i in req.indices):
+        raise RemoteProtocolError(f"shard has {n} records", reason="index-range")
+    return {"records": [shard.records[i] for i in req.indices],
+            "proof": shard.tree.batch_proof(sorted(req.indices)).encode()}
+
+
+class ComputeServer:
+    """Serves ``compute.query`` and ``compute.records`` for one node.
+
+    ``handle(sender, msg)`` never raises: every failure becomes an error
+    reply ``{"error": {"code", "message", "reason"}}``.
+    """
+
+    def __init__(self, key: SigningKey, sandbox: Any, source: ComputeSource, *,
+                 deadline_ms: int = DEFAULT_DEADLINE_MS) -> None:
+        self.key = key
+        self.sandbox = sandbox
+        self.source = source
+        self.deadline_ms = deadline_ms
+        self.node_id = hashlib.sha256(key.public_key).digest()
+        self.served = 0
+
+    def register(self, node: Any) -> None:
+        """Register both ops on a node runtime (``node.register_handler``)."""
+        node.register_handler(OP_QUERY, self.handle)
+        node.register_handler(OP_RECORDS, self.handle)
+
+    async def handle(self, sender: Any, msg: Any) -> dict[str, Any]:
+        try:
+            op = msg.get("op") if isinstance(msg, dict) else None
+            if op == OP_QUERY:
+                return await self._query(QueryRequest.from_msg(msg))
+            if op == OP_RECORDS:
+                req = RecordsRequest.from_msg(msg)
+                manifest = await self.source.manifest(req.dataset, req.seq)
+                if req.shard >= len(manifest.shards):
+                    raise NotFound(f"no shard {req.shard}", reason="no-shard")
+                shard = await self.source.shard(manifest, req.shard)
+                return serve_records(req, manifest, shard)
+            raise RemoteProtocolError(f"unknown op {op!r}", reason="unknown-op")
+        except NoteError as exc:
+            return error_reply(exc)
+
+    async def _query(self, req: QueryRequest) -> dict[str, Any]:
+        manifest = await self.source.manifest(req.dataset, req.seq)
+        if req.shard >= len(manifest.shards):
+            raise NotFound(f"dataset has {len(manifest.shards)} shards, no shard {req.shard}", reason="no-shard")
+        program = await self.source.program(req.program, req.program_hash)
+        shard = await self.source.shard(manifest, req.shard)
+        reply = execute(self.key, self.sandbox, req, program, manifest, shard, deadline_ms=self.deadline_ms)
+        self.served += 1
+        return reply

@@ -1,0 +1,103 @@
+"""Loading verified programs, manifests and shards through a ring client.
+
+:class:`RingSource` works over anything with the agreed ``Client`` methods
+``get_record(url)`` (verified, freshest) and ``get_blob(address)`` (verified
+against its hashes): the real libp2p client or the in-memory test ring. It
+caches by content (manifest by URL and seq, program by hash, shard by root),
+so a peer pays the fetch and the Merkle build once per shard.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from .. import programs, urls
+from ..errors import InvalidRecord, NotFound, RemoteProtocolError
+from ..records import Record
+from .dataset import Manifest, parse_manifest, shard_table_value
+from .server import LoadedShard, ProgramCode, load_shard
+
+__all__ = ["RingSource", "manifest_from_record", "DATASETS_PREFIX"]
+
+DATASETS_PREFIX = "/datasets/"
+
+
+def manifest_from_record(record: Record, table: bytes | None = None) -> Manifest:
+    """Parse the dataset manifest a (signature-checked) record carries; raises InvalidRecord."""
+    if not urls.parse(record.url).path.startswith(DATASETS_PREFIX):
+        raise InvalidRecord(f"{record.url} is not under {DATASETS_PREFIX}", reason="not-dataset")
+    if record.value is None:
+        raise InvalidRecord("dataset record has no inline value", reason="not-dataset")
+    return parse_manifest(record.value, table=table, url=record.url, seq=record.seq)
+
+
+class RingSource:
+    """A :class:`~.server.ComputeSource` (and client-side resolver) over a ring client."""
+
+    def __init__(self, client: Any, *, max_shards: int = 256) -> None:
+        self.client = client
+        self.max_shards = max_shards
+        self._manifests: dict[tuple[str, int], Manifest] = {}
+        self._programs: dict[bytes, ProgramCode] = {}
+        self._shards: OrderedDict[tuple[bytes, int], LoadedShard] = OrderedDict()
+
+    async def latest_manifest(self, url: str) -> Manifest:
+        """The freshest manifest the ring returns for ``url`` (verified)."""
+        url = urls.normalize(url)
+        record = await self.client.get_record(url)
+        key = (url, record.seq)
+        if key in self._manifests:
+            return self._manifests[key]
+        table = None
+        if record.value is not None:
+            addr = shard_table_value(record.value)
+            if addr is not None:
+                table = await self.client.get_blob(addr)
+        m = manifest_from_record(record, table)
+        self._manifests[key] = m
+        return m
+
+    async def manifest(self, url: str, seq: int) -> Manifest:
+        try:
+            url = urls.normalize(url)
+        except Exception as exc:
+            raise RemoteProtocolError(f"bad dataset URL: {exc}", reason="bad-request") from exc
+        if (url, seq) in self._manifests:
+            return self._manifests[(url, seq)]
+        m = await self.latest_manifest(url)
+        if m.seq != seq:
+            raise RemoteProtocolError(f"this peer finds seq {m.seq} for {url}, not {seq}", reason="seq-mismatch")
+        return m
+
+    async def program(self, url: str, program_hash: bytes) -> ProgramCode:
+        if program_hash in self._programs:
+            return self._programs[program_hash]
+        record = await self.client.get_record(urls.normalize(url))
+        prog = programs.parse_program(record)
+        if prog.wasm != program_hash:
+            raise RemoteProtocolError("the program record names another binary than the request pins",
+                                      reason="program-hash")
+        wasm = await self.client.get_blob(prog.blob)
+        programs.check_binary(prog, wasm)
+        code = ProgramCode(record.url, prog.wasm, bytes(wasm), prog.fuel)
+        self._programs[program_hash] = code
+        return code
+
+    async def shard(self, manifest: Manifest, index: int) -> LoadedShard:
+        if not 0 <= index < len(manifest.shards):
+            raise NotFound(f"no shard {index}", reason="no-shard")
+        info = manifest.shards[index]
+        key = (info.root, info.count)
+        if key in self._shards:
+            self._shards.move_to_end(key)
+            shard = self._shards[key]
+            if shard.index != index:
+                shard = LoadedShard(index, shard.root, shard.records, shard.tree, shard.keys)
+            return shard
+        blob = await self.client.get_blob(info.blob)
+        shard = load_shard(manifest, index, blob)
+        self._shards[key] = shard
+        while len(self._shards) > self.max_shards:
+            self._shards.popitem(last=False)
+        return shard

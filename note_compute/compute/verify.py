@@ -1,0 +1,208 @@
+"""Client-side verification of compute answers (pure; the sandbox is a parameter).
+
+Order of checks for one shard answer (:func:`verify_answer`):
+
+1. shape (:func:`~.protocol.parse_query_response`);
+2. the receipt's signature and ``peer == sha256(key)`` (and, when the
+   transport tells us, that it is the peer we asked);
+3. every receipt field against the request and the manifest (program hash,
+   dataset URL and seq, shard index, root and count, sort key, argument hash,
+   range);
+4. the signed result digest against the returned output (indices, record
+   digests, extra). From here on the peer has *signed* its claim: a
+   :class:`Claim` is attached to any later failure so the client can turn it
+   into a fraud proof;
+5. the proofs: a batch inclusion proof for the returned records, or the
+   key-range proof whose leaves are exactly the records in the range.
+
+:func:`check_output` then re-runs the program: on the exact range records
+(range queries: deterministic completeness) or on the returned records plus
+an audit sample (predicate queries, see :mod:`.audit`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidEncoding, InvalidProof, InvalidSignature, NoteError, RemoteProtocolError
+from ..merkle import BatchProof, KeyRangeProof, verify_batch, verify_key_range
+from ..sandbox.abi import pack_input, unpack_output
+from .dataset import Manifest, key_of_record
+from .fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof
+from .keys import normalize_bound
+from .protocol import QueryRequest, Receipt, args_digest, digest_of_claim, parse_query_response, record_digests
+
+__all__ = ["Claim", "ShardAnswer", "UnprovenClaim", "OutputMismatch", "verify_answer", "check_receipt",
+           "check_output", "run_program"]
+
+
+@dataclass
+class Claim:
+    """What a peer signed: receipt + claimed output (indices, digests, extra)."""
+
+    receipt: Receipt
+    indices: list[int]
+    digests: list[bytes]
+    extra: bytes
+    args: bytes
+
+    def fraud(self, kind: str, *, evidence: list[Evidence] | None = None, range_proof: bytes = b"") -> FraudProof:
+        return FraudProof(kind, self.receipt.encode(), self.args, list(self.indices), list(self.digests), self.extra,
+                          list(evidence or []), range_proof)
+
+
+@dataclass
+class ShardAnswer:
+    """A verified answer for one shard."""
+
+    shard: int
+    peer: bytes
+    claim: Claim
+    records: list[bytes]                 # the returned records, program order
+    proof: bytes = b""                   # batch proof for them (predicate queries)
+    range_start: int | None = None
+    range_records: list[bytes] | None = None
+    range_proof: bytes = b""
+    size: int = 0                        # reply size in bytes (set by the client)
+    audited: int = 0
+    extra_fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def indices(self) -> list[int]:
+        return self.claim.indices
+
+
+class UnprovenClaim(InvalidProof):
+    """The peer signed a claim whose records do not verify (``.claim`` holds it)."""
+
+    code = "invalid-proof"
+
+    def __init__(self, message: str, *, claim: Claim, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.claim = claim
+
+
+class OutputMismatch(InvalidProof):
+    """Re-running the program disagrees with the peer's signed claim (``.fraud`` proves it)."""
+
+    code = "invalid-proof"
+
+    def __init__(self, message: str, *, fraud: FraudProof, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.fraud = fraud
+
+
+def _bad(msg: str, reason: str) -> RemoteProtocolError:
+    return RemoteProtocolError(msg, reason=reason)
+
+
+def check_receipt(receipt: Receipt, req: QueryRequest, manifest: Manifest, *, peer_id: bytes | None = None) -> None:
+    """Check the signature and every field against the request and manifest (raises)."""
+    receipt.verify()
+    info = manifest.shards[req.shard]
+    want = {"program": req.program_hash, "dataset": req.dataset, "seq": manifest.seq, "shard": req.shard,
+            "shard_root": info.root, "count": info.count, "sort_key": list(manifest.sort_key),
+            "args": args_digest(req.args), "range": req.range}
+    for name, value in want.items():
+        if receipt[name] != value:
+            raise _bad(f"receipt {name} does not match the request/manifest", f"receipt-{name.replace('_', '-')}")
+    if peer_id is not None and receipt.peer != peer_id:
+        raise InvalidSignature("receipt is signed by another peer than the one asked", reason="peer-id")
+
+
+def verify_answer(req: QueryRequest, msg: Any, manifest: Manifest, *, peer_id: bytes | None = None) -> ShardAnswer:
+    """Verify one peer reply for ``req`` (see the module docstring); raises a typed error."""
+    ranged = req.range is not None
+    resp = parse_query_response(msg, ranged=ranged)
+    check_receipt(resp.receipt, req, manifest, peer_id=peer_id)
+    info = manifest.shards[req.shard]
+    if ranged:
+        assert req.range is not None and resp.range_proof is not None
+        lo = normalize_bound(req.range[0], manifest.sort_key, upper=False)
+        hi = normalize_bound(req.range[1], manifest.sort_key, upper=True)
+        claim = None
+        try:
+            krp = KeyRangeProof.decode(resp.range_proof)
+            # Best effort: the claim the digest covers, read from the carried leaves.
+            carried = list(krp.in_range)
+            if all(krp.start <= i < krp.start + len(carried) for i in resp.indices):
+                recs = [carried[i - krp.start] for i in resp.indices]
+                if digest_of_claim(resp.indices, record_digests(recs), resp.extra) == resp.receipt["result"]:
+                    claim = Claim(resp.receipt, resp.indices, record_digests(recs), resp.extra, req.args)
+            start, leaves = verify_key_range(info.root, info.count, lo, hi, krp,
+                                             lambda leaf: key_of_record(leaf, manifest.sort_key))
+        except (InvalidProof, InvalidEncoding) as exc:
+            if claim is not None:
+                raise UnprovenClaim(f"range proof does not verify: {exc.message}", claim=claim,
+                                    reason=exc.reason) from exc
+            raise
+        leaves = list(leaves)
+        if not all(start <= i < start + len(leaves) for i in resp.indices):
+            raise _bad("a returned index lies outside the proven range", "index-range")
+        records = [leaves[i - start] for i in resp.indices]
+        if digest_of_claim(resp.indices, record_digests(records), resp.extra) != resp.receipt["result"]:
+            raise _bad("the receipt's result digest does not match the returned output", "receipt-mismatch")
+        claim = Claim(resp.receipt, resp.indices, record_digests(records), resp.extra, req.args)
+        return ShardAnswer(req.shard, resp.receipt.peer, claim, records, range_start=start, range_records=leaves,
+                           range_proof=resp.range_proof)
+    assert resp.records is not None and resp.proof is not None
+    digests = record_digests(resp.records)
+    if digest_of_claim(resp.indices, digests, resp.extra) != resp.receipt["result"]:
+        raise _bad("the receipt's result digest does not match the returned output", "receipt-mismatch")
+    claim = Claim(resp.receipt, resp.indices, digests, resp.extra, req.args)
+    if resp.indices:
+        try:
+            if any(i >= info.count for i in resp.indices):
+                raise InvalidProof("a returned index lies outside the shard", reason="index-range")
+            bp = BatchProof.decode(resp.proof)
+            verify_batch(info.root, info.count, dict(zip(resp.indices, resp.records)), bp)
+        except (InvalidProof, InvalidEncoding) as exc:
+            raise UnprovenClaim(f"returned records do not verify: {exc.message}", claim=claim, reason=exc.reason) from exc
+    elif resp.proof != b"":
+        raise _bad("an empty answer carries an empty proof", "bad-response")
+    return ShardAnswer(req.shard, resp.receipt.peer, claim, list(resp.records), proof=resp.proof)
+
+
+def run_program(sandbox: Any, wasm: bytes, args: bytes, records: list[bytes], fuel: int) -> tuple[list[int], bytes]:
+    """Run a program locally on ``records``; ``(indices into records, extra)``."""
+    result = sandbox.run(wasm, pack_input(args, records), fuel=fuel)
+    return unpack_output(result.output, len(records))
+
+
+def check_output(answer: ShardAnswer, sandbox: Any, wasm: bytes, fuel: int, *,
+                 sample: tuple[list[int], list[bytes], bytes] | None = None) -> None:
+    """Re-run the program and compare with the signed claim; raise OutputMismatch (with a fraud proof).
+
+    Range answers: the program runs on exactly the proven range records and
+    must reproduce the signed digest. Predicate answers: it runs on the
+    returned records plus the audit ``sample`` (indices, records, batch
+    proof; already verified by the caller) in leaf order and must select
+    exactly the returned indices (subset stability, see :mod:`.fraud`).
+    """
+    claim = answer.claim
+    if answer.range_records is not None:
+        start = answer.range_start or 0
+        rel, extra = run_program(sandbox, wasm, claim.args, answer.range_records, fuel)
+        got = [start + j for j in rel]
+        digests = record_digests([answer.range_records[j] for j in rel])
+        if (got, digests, extra) != (claim.indices, claim.digests, claim.extra):
+            fp = claim.fraud(KIND_RANGE, range_proof=answer.range_proof)
+            raise OutputMismatch("re-running the program on the proven range disagrees with the peer",
+                                 fraud=fp, reason="range-output")
+        return
+    pool = dict(zip(claim.indices, answer.records))
+    evidence = []
+    if claim.indices:
+        evidence.append(Evidence(list(claim.indices), list(answer.records), answer.proof))
+    if sample is not None and sample[0]:
+        pool.update(zip(sample[0], sample[1]))
+        evidence.append(Evidence(list(sample[0]), list(sample[1]), sample[2]))
+    if not pool:
+        return
+    order = sorted(pool)
+    rel, _extra = run_program(sandbox, wasm, claim.args, [pool[i] for i in order], fuel)
+    got = [order[j] for j in rel]
+    if got != list(claim.indices):
+        raise OutputMismatch("re-running the program on proven records disagrees with the peer",
+                             fraud=claim.fraud(KIND_SUBSET, evidence=evidence), reason="subset-output")

@@ -1,0 +1,128 @@
+"""The async bodies of ``note-compute put | get | ring status`` (kept out of the click layer)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import trio
+
+from .. import records, urls
+from ..errors import InvalidRecord, NoteError, NotFound
+from ..ring.ids import PeerRef, Range, id_from_bytes, RING
+from .devnet import ring_is_stable
+
+__all__ = ["put_file", "get_file", "ring_status", "next_seq", "collect_status"]
+
+INLINE_MAX = records.MAX_VALUE_SIZE
+
+
+def next_seq(previous: int | None, now_ms: int) -> int:
+    """``max(previous + 1, now_ms)``: always forward, and readable as a time."""
+    return now_ms if previous is None else max(previous + 1, now_ms)
+
+
+async def put_file(url: str, data: bytes, key_name: str, media_type: str,
+                   bootstrap: list[str] | None) -> tuple[records.Record, int]:
+    """Sign ``data`` as the record at ``url`` with key ``key_name`` and store it; returns (record, acks)."""
+    from .. import keystore
+    from ..client import open_client
+
+    key = keystore.load_key(key_name)
+    url = urls.normalize(url)
+    if urls.parse(url).authority != key.authority:
+        raise InvalidRecord(f"key {key_name!r} signs for authority {key.authority}, not the one in {url}",
+                            reason="authority-mismatch")
+    async with open_client(bootstrap) as client:
+        try:
+            previous: int | None = (await client.get_record(url)).seq
+        except NotFound:
+            previous = None
+        now = time.time()
+        seq = next_seq(previous, int(now * 1000))
+        if len(data) <= INLINE_MAX:
+            rec = records.sign_record(key, url, seq=seq, value=data, created=int(now))
+        else:
+            manifest_addr = await client.put_blob(data, media_type)
+            rec = records.sign_record(key, url, seq=seq, refs=(manifest_addr,), created=int(now))
+        acks = await client.put_record(rec)
+    return rec, acks
+
+
+async def get_file(url: str, bootstrap: list[str] | None) -> tuple[records.Record, bytes]:
+    """Fetch and verify the record at ``url``; follow a blob ref; returns (record, bytes)."""
+    from ..client import open_client
+
+    async with open_client(bootstrap) as client:
+        rec = await client.get_record(url)
+        if rec.value is not None:
+            return rec, rec.value
+        if len(rec.refs) != 1:
+            raise InvalidRecord(f"{rec.url} refers to {len(rec.refs)} objects; `get` follows exactly one blob ref",
+                                reason="refs")
+        return rec, await client.get_blob(rec.refs[0])
+
+
+async def collect_status(client: Any, peers: list[PeerRef], timeout: float = 2.0) -> dict[bytes, dict[str, Any]]:
+    """``node.status`` of every peer that answers, by 32-byte node id."""
+    out: dict[bytes, dict[str, Any]] = {}
+
+    async def one(p: PeerRef) -> None:
+        try:
+            st = await client.request(p, {"op": "node.status"}, timeout)
+        except NoteError:
+            return
+        if isinstance(st, dict) and isinstance(st.get("id"), bytes):
+            out[st["id"]] = st
+
+    async with trio.open_nursery() as nursery:
+        for p in peers:
+            nursery.start_soon(one, p)
+    return out
+
+
+async def discover(client: Any, timeout: float = 2.0, limit: int = 256) -> list[PeerRef]:
+    """Walk successor lists from the bootstrap peers to find every node (up to ``limit``)."""
+    seen: dict[int, PeerRef] = {p.id: p for p in client._seeds}
+    frontier = list(seen.values())
+    while frontier and len(seen) < limit:
+        statuses = await collect_status(client, frontier, timeout)
+        frontier = []
+        for st in statuses.values():
+            for w in st.get("successors") or []:
+                try:
+                    p = PeerRef.from_wire(w)
+                except NoteError:
+                    continue
+                if p.id not in seen:
+                    seen[p.id] = p
+                    frontier.append(p)
+    return list(seen.values())
+
+
+def _short(b: bytes | None) -> str:
+    return "-" if b is None else b.hex()[:10]
+
+
+async def ring_status(bootstrap: list[str] | None) -> tuple[list[tuple[str, ...]], bool]:
+    """Rows for ``note-compute ring status`` and whether the ring is stable."""
+    from ..client import open_client
+
+    async with open_client(bootstrap) as client:
+        peers = await discover(client)
+        statuses = await collect_status(client, peers)
+    ids = sorted(statuses)
+    rows = []
+    for i, nid in enumerate(ids):
+        st = statuses[nid]
+        pred = st.get("predecessor")
+        share = "-"
+        if isinstance(pred, bytes):
+            size = Range(id_from_bytes(pred), id_from_bytes(nid)).size
+            share = f"{100 * size / RING:.1f}%"
+        expected = ids[(i + 1) % len(ids)]
+        addr = (st.get("addrs") or ["?"])[0]
+        rows.append((_short(nid), str(addr).split("/p2p/")[0], f"({_short(pred)}, {_short(nid)}]", share,
+                     str(st.get("records", 0)), str(st.get("bytes", 0)),
+                     "yes" if st.get("successor") == expected else "NO"))
+    return rows, ring_is_stable(statuses)

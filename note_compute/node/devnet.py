@@ -1,0 +1,250 @@
+"""A local network of real nodes, each its own process, on 127.0.0.1.
+
+:class:`Devnet` starts ``note-compute node`` processes (through
+``python -m note_compute.node``), one data directory each, reads the
+addresses every node writes to its ``node.json``, waits until the ring is
+stable (every node's successor and predecessor are the right ones), and
+stops them all cleanly (SIGTERM, then SIGKILL after a grace period). It also
+kills single nodes (SIGKILL, to test churn) and restarts them on their data
+directory.
+
+``$NOTE_HOME/devnet.json`` (written by :meth:`Devnet.write_manifest`) tells
+other commands (``note-compute put/get/ring status``, :func:`open_client`)
+where the devnet is::
+
+    {"bootstrap": [multiaddr, ...], "pid": devnet pid, "dir": base dir,
+     "nodes": [{"index", "pid", "data_dir", "addrs", "node_id"}, ...]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import trio
+
+from ..errors import NoteError, Timeout
+from .datadir import DataDir, note_home
+
+__all__ = ["Devnet", "NodeProcess", "DEVNET_FILE", "read_manifest", "ring_is_stable"]
+
+DEVNET_FILE = "devnet.json"
+LISTEN = "/ip4/127.0.0.1/tcp/0"
+
+
+@dataclass
+class NodeProcess:
+    """One node process of a devnet."""
+
+    index: int
+    data_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def addr(self) -> str:
+        """The node's first listen multiaddr (with /p2p/)."""
+        return str(self.info["addrs"][0])
+
+    @property
+    def node_id(self) -> bytes:
+        return bytes.fromhex(self.info["node_id"])
+
+
+class Devnet:
+    """N node processes on 127.0.0.1 with data directories under ``base_dir``.
+
+    ``node_args`` are extra command-line options passed to every node (for
+    example ``["--stabilize-interval", "0.5"]``).
+    """
+
+    def __init__(self, base_dir: Path, n: int, *, node_args: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        if n < 1:
+            raise ValueError("a devnet needs at least one node")
+        self.base_dir = Path(base_dir)
+        self.node_args = list(node_args or [])
+        self.env = dict(os.environ if env is None else env)
+        self.nodes = [NodeProcess(i, self.base_dir / f"node-{i:02d}") for i in range(n)]
+
+    # -- processes ------------------------------------------------------
+
+    def _spawn(self, node: NodeProcess, bootstrap: list[str]) -> None:
+        dd = DataDir(node.data_dir)
+        dd.create()
+        dd.remove_info()
+        node.info = {}
+        cmd = [sys.executable, "-m", "note_compute.node", "--data-dir", str(node.data_dir),
+               "--listen", LISTEN, *self.node_args]
+        for b in bootstrap:
+            cmd += ["--bootstrap", b]
+        log = open(node.data_dir / "node.log", "ab")
+        try:
+            node.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=self.env,
+                                         start_new_session=True)
+        finally:
+            log.close()
+
+    async def _wait_info(self, node: NodeProcess, deadline: float) -> None:
+        dd = DataDir(node.data_dir)
+        while True:
+            info = dd.read_info()
+            if info and node.proc is not None and info.get("pid") == node.proc.pid and info.get("addrs"):
+                node.info = info
+                return
+            if node.proc is None or node.proc.poll() is not None:
+                raise NoteError(f"node {node.index} exited during start-up (code "
+                                f"{None if node.proc is None else node.proc.returncode}); see {node.data_dir / 'node.log'}")
+            if time.monotonic() > deadline:
+                raise Timeout(f"node {node.index} did not start in time; see {node.data_dir / 'node.log'}")
+            await trio.sleep(0.05)
+
+    async def start(self, timeout: float = 60.0) -> None:
+        """Start every node: the first alone, then the others bootstrapping from it."""
+        deadline = time.monotonic() + timeout
+        first = self.nodes[0]
+        self._spawn(first, [])
+        await self._wait_info(first, deadline)
+        for node in self.nodes[1:]:
+            self._spawn(node, [first.addr])
+        async with trio.open_nursery() as nursery:
+            for node in self.nodes[1:]:
+                nursery.start_soon(self._wait_info, node, deadline)
+
+    def live(self) -> list[NodeProcess]:
+        return [n for n in self.nodes if n.alive]
+
+    @property
+    def bootstrap(self) -> list[str]:
+        """Multiaddrs of (up to four) live nodes."""
+        return [n.addr for n in self.live() if n.info][:4]
+
+    def kill(self, index: int, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to one node (SIGKILL: a crash; SIGTERM: a graceful leave)."""
+        node = self.nodes[index]
+        if node.alive and node.proc is not None:
+            node.proc.send_signal(sig)
+            if sig == signal.SIGKILL:
+                node.proc.wait()
+
+    async def wait_exit(self, index: int, timeout: float = 15.0) -> int | None:
+        node = self.nodes[index]
+        deadline = time.monotonic() + timeout
+        while node.proc is not None and node.proc.poll() is None:
+            if time.monotonic() > deadline:
+                return None
+            await trio.sleep(0.05)
+        return None if node.proc is None else node.proc.returncode
+
+    async def restart(self, index: int, timeout: float = 30.0) -> None:
+        """Start a stopped node again on its data directory."""
+        node = self.nodes[index]
+        if node.alive:
+            raise NoteError(f"node {index} is still running")
+        self._spawn(node, [n.addr for n in self.live() if n.info][:3])
+        await self._wait_info(node, time.monotonic() + timeout)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM every live node (graceful leave), SIGKILL what is left after ``grace``."""
+        for node in self.live():
+            assert node.proc is not None
+            node.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while self.live() and time.monotonic() < deadline:
+            await trio.sleep(0.05)
+        for node in self.live():
+            assert node.proc is not None
+            node.proc.kill()
+            node.proc.wait()
+        for node in self.nodes:
+            DataDir(node.data_dir).remove_info()
+
+    def stop_now(self) -> None:
+        """Synchronous last resort (atexit, finally blocks): SIGKILL every live node."""
+        for node in self.live():
+            assert node.proc is not None
+            node.proc.kill()
+            node.proc.wait()
+
+    # -- manifest -------------------------------------------------------
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "bootstrap": self.bootstrap,
+            "pid": os.getpid(),
+            "dir": str(self.base_dir),
+            "nodes": [
+                {"index": n.index, "pid": n.info.get("pid"), "data_dir": str(n.data_dir),
+                 "addrs": n.info.get("addrs", []), "node_id": n.info.get("node_id")}
+                for n in self.nodes if n.alive and n.info
+            ],
+        }
+
+    def write_manifest(self, home: Path | None = None) -> Path:
+        """Write ``$NOTE_HOME/devnet.json`` atomically and return its path."""
+        path = note_home(home) / DEVNET_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.manifest(), indent=2))
+        os.replace(tmp, path)
+        return path
+
+
+def read_manifest(home: Path | None = None) -> dict[str, Any]:
+    """Read ``$NOTE_HOME/devnet.json``; raise NotFound-style NoteError if absent."""
+    from ..errors import NotFound
+
+    path = note_home(home) / DEVNET_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NotFound(f"no devnet running ({path} not found); start one with `note-compute devnet --nodes 8` "
+                       "or pass bootstrap addresses") from None
+    except ValueError as exc:
+        raise NoteError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("bootstrap"), list) or not data["bootstrap"]:
+        raise NoteError(f"{path} has no bootstrap addresses")
+    return data
+
+
+def ring_is_stable(statuses: dict[bytes, dict[str, Any]]) -> bool:
+    """True when the ``node.status`` replies of all nodes form one correct ring.
+
+    ``statuses`` maps node id to that node's status reply; each reply has
+    ``successor`` and ``predecessor`` (32-byte ids or None). The ring is
+    correct when, in sorted id order, every node's successor is the next
+    node and its predecessor the previous one (wrapping around).
+    """
+    ids = sorted(statuses)
+    n = len(ids)
+    if n == 1:
+        return True
+    for i, nid in enumerate(ids):
+        st = statuses[nid]
+        if st.get("successor") != ids[(i + 1) % n] or st.get("predecessor") != ids[i - 1]:
+            return False
+    return True
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float, interval: float = 0.25,
+                     what: str = "condition") -> None:
+    """Poll an async predicate until it is true; raise Timeout after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if await predicate():
+            return
+        if time.monotonic() > deadline:
+            raise Timeout(f"{what} not reached within {timeout:.0f} s")
+        await trio.sleep(interval)

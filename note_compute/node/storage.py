@@ -1,0 +1,219 @@
+"""The storage RPCs a node serves: ``store.put``, ``store.get``, ``store.sync``.
+
+Schemas, limits and errors are in ``specs/storage-rpc.md``. Every request is
+validated strictly (:func:`parse_put` and friends raise
+:class:`~note_compute.errors.RemoteProtocolError` with a ``reason``); every
+write goes through :class:`~note_compute.store.Store`, which verifies
+signatures, hashes, the seq rule and the sender's quota before writing
+anything. Each request first spends a token of the sender's rate-limit
+bucket. A refusal is a typed error reply; nothing is stored.
+
+``store.sync`` is the anti-entropy step: a replica sends the digests
+``[key, seq, hash]`` of its entries on an arc, the receiver answers with the
+keys it *wants* (missing, or an older record) and the keys where it holds a
+*newer* record; the sender then pushes the wanted entries with ``store.put``
+and fetches the newer ones with ``store.get``. Only what differs moves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import NotFound, RemoteProtocolError
+from ..store import RECORD, VALUE, Digest, Entry, RateLimiter, Store
+from ..store.limits import MAX_ENTRY_SIZE
+
+__all__ = [
+    "PUT",
+    "GET",
+    "SYNC",
+    "STORAGE_OPS",
+    "MAX_SYNC_ENTRIES",
+    "PutRequest",
+    "SyncRequest",
+    "parse_put",
+    "parse_get",
+    "parse_sync",
+    "put_msg",
+    "get_msg",
+    "sync_msg",
+    "parse_get_reply",
+    "parse_sync_reply",
+    "StorageService",
+]
+
+PUT = "store.put"
+GET = "store.get"
+SYNC = "store.sync"
+STORAGE_OPS = (PUT, GET, SYNC)
+MAX_SYNC_ENTRIES = 1024
+"""Most digests in one ``store.sync`` (about 80 KB on the wire)."""
+
+_KINDS = (RECORD, VALUE)
+
+
+def _bad(message: str, reason: str) -> RemoteProtocolError:
+    return RemoteProtocolError(message, reason=reason)
+
+
+def _fields(msg: Any, op: str, required: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+    if not isinstance(msg, dict):
+        raise _bad(f"a {op} request is a map", "not-a-map")
+    extra = [k for k in msg if k != "op" and k not in required and k not in optional]
+    if extra:
+        raise _bad(f"unexpected field in {op}: {str(extra[0])[:64]!r}", "unexpected-field")
+    for name in required:
+        if name not in msg:
+            raise _bad(f"{op} lacks field {name!r}", "missing-field")
+    return msg
+
+
+def _key(value: Any, name: str = "key") -> bytes:
+    if not isinstance(value, bytes) or len(value) != 32:
+        raise _bad(f"field {name!r} must be 32 bytes", "bad-key")
+    return value
+
+
+def _uint(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**64:
+        raise _bad(f"field {name!r} must be an unsigned 64-bit integer", "bad-int")
+    return value
+
+
+@dataclass(frozen=True)
+class PutRequest:
+    kind: str
+    key: bytes
+    data: bytes
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    lo: bytes
+    hi: bytes
+    digests: tuple[tuple[bytes, int, bytes], ...]
+
+
+def parse_put(msg: Any) -> PutRequest:
+    """Validate ``{"op": "store.put", "kind", "key", "data"}``."""
+    m = _fields(msg, PUT, {"kind", "key", "data"})
+    if m["kind"] not in _KINDS:
+        raise _bad(f"kind must be one of {_KINDS}", "bad-kind")
+    data = m["data"]
+    if not isinstance(data, bytes):
+        raise _bad("field 'data' must be bytes", "bad-data")
+    if len(data) > MAX_ENTRY_SIZE:
+        raise _bad(f"data is {len(data)} bytes, over the {MAX_ENTRY_SIZE}-byte cap", "too-large")
+    return PutRequest(m["kind"], _key(m["key"]), data)
+
+
+def parse_get(msg: Any) -> bytes:
+    """Validate ``{"op": "store.get", "key"}``; returns the key."""
+    return _key(_fields(msg, GET, {"key"})["key"])
+
+
+def parse_sync(msg: Any) -> SyncRequest:
+    """Validate ``{"op": "store.sync", "range": [lo, hi], "digests": [[key, seq, hash], ...]}``."""
+    m = _fields(msg, SYNC, {"range", "digests"})
+    rng = m["range"]
+    if not isinstance(rng, list) or len(rng) != 2:
+        raise _bad("range is [lo, hi] (32 bytes each)", "bad-range")
+    lo, hi = _key(rng[0], "range"), _key(rng[1], "range")
+    ds = m["digests"]
+    if not isinstance(ds, list) or len(ds) > MAX_SYNC_ENTRIES:
+        raise _bad(f"digests is a list of at most {MAX_SYNC_ENTRIES} entries", "bad-digests")
+    out = []
+    for d in ds:
+        if not isinstance(d, list) or len(d) != 3:
+            raise _bad("a digest is [key, seq, hash]", "bad-digest")
+        out.append((_key(d[0]), _uint(d[1], "seq"), _key(d[2], "hash")))
+    return SyncRequest(lo, hi, tuple(out))
+
+
+def put_msg(kind: str, key: bytes, data: bytes) -> dict[str, Any]:
+    """A ``store.put`` request."""
+    return {"op": PUT, "kind": kind, "key": key, "data": data}
+
+
+def get_msg(key: bytes) -> dict[str, Any]:
+    """A ``store.get`` request."""
+    return {"op": GET, "key": key}
+
+
+def sync_msg(lo: bytes, hi: bytes, digests: list[Digest]) -> dict[str, Any]:
+    """A ``store.sync`` request for the arc ``(lo, hi]``."""
+    return {"op": SYNC, "range": [lo, hi], "digests": [[d.key, d.seq, d.hash] for d in digests]}
+
+
+def parse_get_reply(reply: Any, key: bytes) -> tuple[str, bytes]:
+    """Validate a ``store.get.reply``; returns ``(kind, data)`` (data not yet verified)."""
+    if not isinstance(reply, dict) or reply.get("op") != GET + ".reply":
+        raise _bad("expected a store.get.reply", "wrong-reply")
+    kind, data = reply.get("kind"), reply.get("data")
+    if kind not in _KINDS or not isinstance(data, bytes):
+        raise _bad("store.get.reply needs kind and data", "bad-reply")
+    return kind, data
+
+
+def parse_sync_reply(reply: Any) -> tuple[list[bytes], list[bytes]]:
+    """Validate a ``store.sync.reply``; returns ``(want, newer)`` key lists."""
+    if not isinstance(reply, dict) or reply.get("op") != SYNC + ".reply":
+        raise _bad("expected a store.sync.reply", "wrong-reply")
+    want, newer = reply.get("want"), reply.get("newer")
+    if not isinstance(want, list) or not isinstance(newer, list):
+        raise _bad("store.sync.reply needs want and newer lists", "bad-reply")
+    if len(want) > MAX_SYNC_ENTRIES or len(newer) > MAX_SYNC_ENTRIES:
+        raise _bad("store.sync.reply lists are too long", "bad-reply")
+    return [_key(k) for k in want], [_key(k) for k in newer]
+
+
+class StorageService:
+    """Serves the storage RPCs from one :class:`Store`.
+
+    ``clock`` returns seconds for the rate limiter (monotonic, any origin);
+    records are checked for expiry against the wall clock (``wall``).
+    """
+
+    def __init__(self, store: Store, *, limiter: RateLimiter | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.limiter = limiter or RateLimiter(rate=2000.0, burst=4000.0)
+        self.clock = clock
+        self.wall = wall
+
+    async def handle(self, sender_id: bytes, msg: dict[str, Any]) -> dict[str, Any]:
+        """Answer one storage request from the peer whose 32-byte id is ``sender_id``."""
+        op = msg.get("op")
+        self.limiter.check(sender_id, self.clock())
+        if op == PUT:
+            req = parse_put(msg)
+            result = self.store.put(req.kind, req.key, req.data, peer=sender_id, now=int(self.wall()))
+            return {"op": PUT + ".reply", "result": result}
+        if op == GET:
+            key = parse_get(msg)
+            entry = self.store.get(key)
+            return {"op": GET + ".reply", "kind": entry.kind, "data": entry.data}
+        if op == SYNC:
+            req = parse_sync(msg)
+            return self._sync(req)
+        raise _bad(f"unknown storage op {str(op)[:64]!r}", "unknown-op")
+
+    def _sync(self, req: SyncRequest) -> dict[str, Any]:
+        want: list[bytes] = []
+        newer: list[bytes] = []
+        for key, seq, _h in req.digests:
+            try:
+                held: Entry = self.store.get(key)
+            except NotFound:
+                want.append(key)
+                continue
+            if held.kind == RECORD:
+                if held.seq < seq:
+                    want.append(key)
+                elif held.seq > seq:
+                    newer.append(key)
+        return {"op": SYNC + ".reply", "want": want, "newer": newer}

@@ -1,0 +1,384 @@
+"""The wasmtime-backed sandbox that runs ABI v1 programs.
+
+One :class:`Sandbox` holds one wasmtime ``Engine`` with a deterministic
+configuration (NaN canonicalization on; threads, SIMD, relaxed SIMD, memory64,
+multi-memory, GC and the other non-deterministic or unneeded proposals off;
+fuel metering on; epoch interruption on, advanced by a background ticker
+thread), plus a cache of compiled modules keyed by the SHA-256 of the wasm
+binary (in memory, and optionally on disk as artifacts this process compiled
+itself, see :mod:`.cache`).
+
+Each :meth:`Sandbox.run` uses a fresh ``Store`` with limits (linear memory
+size, one instance, one table, one memory), the program's fuel budget and a
+wall-clock deadline, both set before instantiation so a start function is
+bounded too. No host function is linked: ABI v1 declares no imports, so a
+module that imports anything is refused before it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import struct
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import wasmtime
+
+from ..errors import SandboxError
+from . import abi
+from .cache import ArtifactCache
+
+__all__ = ["Sandbox", "RunResult", "DEFAULT_MAX_MEMORY", "DEFAULT_DEADLINE_MS", "TICK_MS"]
+
+DEFAULT_MAX_MEMORY = 256 * 1024 * 1024  # bytes of linear memory per run
+DEFAULT_DEADLINE_MS = 1000
+TICK_MS = 5  # epoch ticker period: the wall-clock bound's granularity
+MAX_WASM_STACK = 512 * 1024  # bytes of native stack wasm may use (deep recursion traps)
+MAX_TABLE_ELEMENTS = 100_000
+MEMORY_CACHE_SIZE = 64  # compiled modules kept in memory
+
+_WASM_MAGIC = b"\x00asm\x01\x00\x00\x00"
+_PAGE = 65536
+_U32 = struct.Struct("<I")
+_MASK64 = (1 << 64) - 1
+
+# The exports ABI v1 requires: name -> (params, results) as wasm value type names.
+_REQUIRED_FUNCS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "nc_abi_version": ((), ("i32",)),
+    "nc_alloc": (("i32",), ("i32",)),
+    "nc_run": (("i32", "i32"), ("i64",)),
+}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a successful run produced.
+
+    ``output`` is the raw ABI v1 output bytes (already validated);
+    ``fuel_used`` the fuel consumed by the whole run (instantiation, allocation
+    and the call); ``indices`` / ``extra`` the parsed output.
+    """
+
+    output: bytes
+    fuel_used: int
+    indices: tuple[int, ...] = field(default=())
+    extra: bytes = b""
+
+
+def _config() -> wasmtime.Config:
+    cfg = wasmtime.Config()
+    # Order matters: relaxed SIMD must be off before SIMD is turned off, or
+    # wasmtime aborts the process when the engine is built.
+    cfg.wasm_relaxed_simd = False
+    cfg.wasm_simd = False
+    cfg.wasm_threads = False
+    cfg.wasm_memory64 = False
+    cfg.wasm_multi_memory = False
+    cfg.wasm_gc = False
+    cfg.wasm_function_references = False
+    cfg.wasm_exceptions = False
+    cfg.wasm_component_model = False
+    cfg.wasm_tail_call = False
+    cfg.wasm_wide_arithmetic = False
+    cfg.wasm_custom_page_sizes = False
+    cfg.wasm_stack_switching = False
+    cfg.shared_memory = False
+    cfg.cranelift_nan_canonicalization = True
+    cfg.consume_fuel = True
+    cfg.epoch_interruption = True
+    cfg.max_wasm_stack = MAX_WASM_STACK
+    cfg.parallel_compilation = False  # the machine is shared; compile on the calling thread
+    cfg.cranelift_opt_level = "speed"
+    return cfg
+
+
+# A tag naming everything that decides whether a compiled artifact is usable.
+CONFIG_TAG = hashlib.sha256(
+    repr(
+        (
+            "note-compute-sandbox/1",
+            importlib.metadata.version("wasmtime"),
+            MAX_WASM_STACK,
+        )
+    ).encode()
+).hexdigest()[:16]
+
+
+class _Ticker:
+    """Background thread advancing the engine's epoch every TICK_MS."""
+
+    def __init__(self, engine: wasmtime.Engine) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, args=(weakref.ref(engine), self._stop), name="nc-epoch", daemon=True
+        )
+        self._thread.start()
+
+    @staticmethod
+    def _loop(engine_ref: weakref.ref, stop: threading.Event) -> None:
+        period = TICK_MS / 1000
+        while not stop.wait(period):
+            engine = engine_ref()
+            if engine is None:
+                return
+            engine.increment_epoch()
+            del engine
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@dataclass
+class _Compiled:
+    module: wasmtime.Module
+    digest: bytes
+
+
+def _type_name(t: object) -> str:
+    return str(t)
+
+
+class Sandbox:
+    """Runs ABI v1 programs: one Engine, a compiled-module cache, a fresh Store per run."""
+
+    def __init__(self, cache_dir: Path | None = None, *, max_memory: int = DEFAULT_MAX_MEMORY) -> None:
+        """``cache_dir``: where compiled artifacts persist (must be private to this node)."""
+        if max_memory < _PAGE or max_memory > 4 * 1024**3:
+            raise ValueError("max_memory must be between one 64 KiB page and 4 GiB")
+        self.max_memory = max_memory
+        self.engine = wasmtime.Engine(_config())
+        self._modules: OrderedDict[bytes, _Compiled] = OrderedDict()
+        self._lock = threading.Lock()
+        self._disk = ArtifactCache(Path(cache_dir), CONFIG_TAG) if cache_dir is not None else None
+        self._ticker = _Ticker(self.engine)
+        weakref.finalize(self, self._ticker.stop)
+
+    def close(self) -> None:
+        """Stop the epoch ticker. The Sandbox must not be used afterwards."""
+        self._ticker.stop()
+
+    # ------------------------------------------------------------------ compile
+
+    def compile(self, wasm: bytes) -> wasmtime.Module:
+        """Compile (or fetch from cache) and check a module against ABI v1's static rules.
+
+        Raises SandboxError with reason invalid-module, forbidden-import or
+        missing-export. The ABI version export is checked by :meth:`validate`
+        and by every :meth:`run`.
+        """
+        return self._compiled(wasm).module
+
+    def validate(self, wasm: bytes) -> bytes:
+        """Check ``wasm`` fully (static rules and ``nc_abi_version() == 1``); return its SHA-256."""
+        compiled = self._compiled(wasm)
+        store = self._store(fuel=1_000_000, deadline_ms=DEFAULT_DEADLINE_MS)
+        instance = self._instantiate(store, compiled.module)
+        self._check_version(store, instance)
+        return compiled.digest
+
+    def _compiled(self, wasm: bytes) -> _Compiled:
+        if not isinstance(wasm, (bytes, bytearray, memoryview)):
+            raise TypeError("wasm must be bytes")
+        wasm = bytes(wasm)
+        digest = hashlib.sha256(wasm).digest()
+        with self._lock:
+            hit = self._modules.get(digest)
+            if hit is not None:
+                self._modules.move_to_end(digest)
+                return hit
+        # Refuse anything but a binary module: wasmtime would parse other bytes as WAT text.
+        if not wasm.startswith(_WASM_MAGIC):
+            raise SandboxError("not a WebAssembly binary module (bad magic or version)", reason=abi.REASON_INVALID_MODULE)
+        module = self._disk.load(self.engine, digest) if self._disk is not None else None
+        if module is None:
+            try:
+                module = wasmtime.Module(self.engine, wasm)
+            except wasmtime.WasmtimeError as exc:
+                raise SandboxError(f"module does not validate: {_first_line(exc)}", reason=abi.REASON_INVALID_MODULE) from None
+            _check_static(module)
+            if self._disk is not None:
+                self._disk.save(digest, module.serialize())
+        else:
+            _check_static(module)
+        compiled = _Compiled(module, digest)
+        with self._lock:
+            self._modules[digest] = compiled
+            while len(self._modules) > MEMORY_CACHE_SIZE:
+                self._modules.popitem(last=False)
+        return compiled
+
+    # ------------------------------------------------------------------ run
+
+    def run(
+        self,
+        wasm: bytes,
+        input: bytes,
+        *,
+        fuel: int,
+        deadline_ms: int = DEFAULT_DEADLINE_MS,
+        max_output: int = abi.MAX_OUTPUT,
+    ) -> RunResult:
+        """Run ``wasm``'s ``nc_run`` on ABI v1 ``input`` within ``fuel`` and ``deadline_ms``.
+
+        Returns the validated output. Raises SandboxError (reason in abi.REASONS).
+        """
+        if not isinstance(fuel, int) or fuel <= 0:
+            raise ValueError("fuel must be a positive int")
+        if not isinstance(deadline_ms, int) or deadline_ms <= 0:
+            raise ValueError("deadline_ms must be a positive int")
+        max_output = min(max_output, abi.MAX_OUTPUT)
+        input = bytes(input)
+        n_records = _input_record_count(input)
+        compiled = self._compiled(wasm)
+        if len(input) > self.max_memory:
+            raise SandboxError(
+                f"input of {len(input)} bytes cannot fit in the {self.max_memory}-byte memory limit",
+                reason=abi.REASON_MEMORY_LIMIT,
+            )
+        store = self._store(fuel=fuel, deadline_ms=deadline_ms)
+        instance = self._instantiate(store, compiled.module)
+        exports = instance.exports(store)
+        memory = exports["memory"]
+        self._check_version(store, instance, exports)
+        ptr = self._call(store, memory, exports["nc_alloc"], len(input)) & 0xFFFFFFFF
+        size = memory.data_len(store)
+        if ptr == 0 or ptr + len(input) > size:
+            if size + _PAGE > self.max_memory:
+                raise SandboxError(
+                    f"nc_alloc({len(input)}) failed with memory at its {self.max_memory}-byte limit",
+                    reason=abi.REASON_MEMORY_LIMIT,
+                )
+            raise SandboxError(
+                f"nc_alloc({len(input)}) returned {ptr}, outside the {size}-byte memory", reason=abi.REASON_OUTPUT_BOUNDS
+            )
+        if input:
+            memory.write(store, input, ptr)
+        ret = self._call(store, memory, exports["nc_run"], ptr, len(input)) & _MASK64
+        out_ptr, out_len = ret >> 32, ret & 0xFFFFFFFF
+        if out_ptr == 0xFFFFFFFF:
+            raise SandboxError(f"program rejected its input (error code {out_len})", reason=abi.REASON_PROGRAM_ERROR)
+        if out_len > max_output:
+            raise SandboxError(
+                f"output of {out_len} bytes exceeds the {max_output}-byte cap", reason=abi.REASON_OUTPUT_TOO_LARGE
+            )
+        size = memory.data_len(store)
+        if out_ptr + out_len > size:
+            raise SandboxError(
+                f"output [{out_ptr}, {out_ptr + out_len}) lies outside the {size}-byte memory",
+                reason=abi.REASON_OUTPUT_BOUNDS,
+            )
+        output = bytes(memory.read(store, out_ptr, out_ptr + out_len))
+        fuel_used = fuel - store.get_fuel()
+        indices, extra = abi.unpack_output(output, n_records)
+        return RunResult(output=output, fuel_used=fuel_used, indices=tuple(indices), extra=extra)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _store(self, *, fuel: int, deadline_ms: int) -> wasmtime.Store:
+        store = wasmtime.Store(self.engine)
+        store.set_limits(
+            memory_size=self.max_memory,
+            table_elements=MAX_TABLE_ELEMENTS,
+            instances=1,
+            tables=1,
+            memories=1,
+        )
+        store.set_fuel(fuel)
+        # +1: the first tick can come at any moment within its period.
+        store.set_epoch_deadline(-(-deadline_ms // TICK_MS) + 1)
+        return store
+
+    def _instantiate(self, store: wasmtime.Store, module: wasmtime.Module) -> wasmtime.Instance:
+        try:
+            return wasmtime.Instance(store, module, [])
+        except wasmtime.Trap as exc:  # a start function trapped
+            raise self._trap_error(exc, store, None) from None
+        except wasmtime.WasmtimeError as exc:
+            msg = _first_line(exc)
+            if "memory" in msg and ("limit" in msg or "resource" in msg or "exceed" in msg):
+                raise SandboxError(f"instantiation refused: {msg}", reason=abi.REASON_MEMORY_LIMIT) from None
+            raise SandboxError(f"instantiation failed: {msg}", reason=abi.REASON_INVALID_MODULE) from None
+
+    def _check_version(self, store: wasmtime.Store, instance: wasmtime.Instance, exports: object = None) -> None:
+        exports = exports if exports is not None else instance.exports(store)
+        memory = exports["memory"]
+        version = self._call(store, memory, exports["nc_abi_version"])
+        if version != abi.ABI_VERSION:
+            raise SandboxError(
+                f"module implements ABI version {version}, this host speaks {abi.ABI_VERSION}",
+                reason=abi.REASON_ABI_VERSION,
+            )
+
+    def _call(self, store: wasmtime.Store, memory: wasmtime.Memory, func: wasmtime.Func, *args: int) -> int:
+        try:
+            return func(store, *args)
+        except wasmtime.Trap as exc:
+            raise self._trap_error(exc, store, memory) from None
+        except wasmtime.WasmtimeError as exc:
+            raise SandboxError(f"call failed: {_first_line(exc)}", reason=abi.REASON_TRAP) from None
+
+    def _trap_error(self, exc: wasmtime.Trap, store: wasmtime.Store, memory: wasmtime.Memory | None) -> SandboxError:
+        code = exc.trap_code
+        if code == wasmtime.TrapCode.OUT_OF_FUEL:
+            return SandboxError("program ran out of fuel", reason=abi.REASON_OUT_OF_FUEL)
+        if code == wasmtime.TrapCode.INTERRUPT:
+            return SandboxError("program exceeded its wall-clock deadline", reason=abi.REASON_DEADLINE)
+        name = code.name.lower() if code is not None else "unknown"
+        if memory is not None and memory.data_len(store) + _PAGE > self.max_memory:
+            err = SandboxError(
+                f"program trapped ({name}) with memory at its {self.max_memory}-byte limit",
+                reason=abi.REASON_MEMORY_LIMIT,
+            )
+        else:
+            err = SandboxError(f"program trapped: {name}", reason=abi.REASON_TRAP)
+        err.trap_code = name  # type: ignore[attr-defined]
+        return err
+
+
+def _check_static(module: wasmtime.Module) -> None:
+    """ABI v1's static rules: no imports; the required exports with the right types."""
+    imports = module.imports
+    if imports:
+        first = imports[0]
+        raise SandboxError(
+            f"module imports {first.module}.{first.name}; ABI v1 allows no imports",
+            reason=abi.REASON_FORBIDDEN_IMPORT,
+        )
+    exports = {e.name: e.type for e in module.exports}
+    mem = exports.get("memory")
+    if not isinstance(mem, wasmtime.MemoryType):
+        raise SandboxError("module does not export a memory named 'memory'", reason=abi.REASON_MISSING_EXPORT)
+    for name, (params, results) in _REQUIRED_FUNCS.items():
+        ty = exports.get(name)
+        if not isinstance(ty, wasmtime.FuncType):
+            raise SandboxError(f"module does not export function {name}", reason=abi.REASON_MISSING_EXPORT)
+        got = (tuple(_type_name(p) for p in ty.params), tuple(_type_name(r) for r in ty.results))
+        if got != (params, results):
+            raise SandboxError(
+                f"export {name} has type {got}, ABI v1 requires {(params, results)}",
+                reason=abi.REASON_MISSING_EXPORT,
+            )
+
+
+def _input_record_count(data: bytes) -> int:
+    """Read n_records from an ABI v1 input header (the records themselves are the program's to parse)."""
+    if len(data) > abi.MAX_INPUT:
+        raise SandboxError(f"input of {len(data)} bytes exceeds {abi.MAX_INPUT}", reason=abi.REASON_INPUT_TOO_LARGE)
+    if len(data) < 8:
+        raise SandboxError("input shorter than the ABI v1 header", reason=abi.REASON_MALFORMED_INPUT)
+    args_len = _U32.unpack_from(data, 0)[0]
+    if args_len > len(data) - 8:
+        raise SandboxError("input args length runs past the end", reason=abi.REASON_MALFORMED_INPUT)
+    n = _U32.unpack_from(data, 4 + args_len)[0]
+    if n > (len(data) - 8 - args_len) // 4:
+        raise SandboxError(f"input claims {n} records, too many for its size", reason=abi.REASON_MALFORMED_INPUT)
+    return n
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

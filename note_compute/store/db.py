@@ -1,0 +1,444 @@
+"""A node's durable store: SQLite in WAL mode, every write validated.
+
+Theory of operation
+-------------------
+One table holds every entry under its 32-byte key (its ring position):
+
+* a **record** (kind ``"record"``) lives at ``urls.address(record.url)``; it
+  is stored only after :func:`records.decode_verified` (signature by the
+  URL's authority, expiry) and :func:`records.select` against the held one:
+  higher seq replaces, lower raises :class:`StaleRecord`, equal seq with
+  other bytes keeps the held record, files the equivocation proof and raises
+  :class:`Equivocation`;
+* a **value** (kind ``"value"``) is content-addressed: its key must be
+  ``SHA-256(data)`` (else :class:`InvalidRecord`, reason ``"hash-mismatch"``).
+
+Each entry remembers the peer it was stored for (``owner``); the sum of
+sizes and the count per owner are the peer's quota use
+(:class:`~note_compute.store.limits.StoreLimits`). ``peer=None`` means the
+node itself (its own publishing, or replication it pulled): not charged.
+
+Every check happens before the write, inside one transaction: a refused
+put writes nothing. Calls are synchronous and short; the connection is
+shared by threads behind a lock, so a trio caller may use
+``trio.to_thread.run_sync``.
+
+Key ranges are clockwise arcs ``(lo, hi]`` over 32-byte big-endian keys,
+as in :mod:`note_compute.ring.ids` (``lo == hi`` is the whole ring).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from .. import records
+from ..errors import Equivocation, InvalidRecord, NotFound, QuotaExceeded
+from .limits import StoreLimits
+
+__all__ = ["Store", "Entry", "Digest", "StoreStats", "PutResult", "RECORD", "VALUE", "DB_FILE"]
+
+RECORD: Literal["record"] = "record"
+VALUE: Literal["value"] = "value"
+Kind = Literal["record", "value"]
+DB_FILE = "store.sqlite"
+"""File name of the database inside a node's data directory."""
+
+PutResult = Literal["stored", "replaced", "unchanged"]
+"""What a successful put did: new key, newer record replaced the held one, or already held."""
+
+_KIND_CODE = {RECORD: 1, VALUE: 2}
+_KIND_NAME = {1: RECORD, 2: VALUE}
+_BATCH = 256
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    key       BLOB PRIMARY KEY,
+    kind      INTEGER NOT NULL,
+    seq       BLOB,
+    hash      BLOB NOT NULL,
+    data      BLOB NOT NULL,
+    size      INTEGER NOT NULL,
+    owner     BLOB,
+    stored_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_owner ON entries(owner) WHERE owner IS NOT NULL;
+CREATE TABLE IF NOT EXISTS equivocations (
+    key   BLOB NOT NULL,
+    hash  BLOB NOT NULL,
+    proof BLOB NOT NULL,
+    PRIMARY KEY (key, hash)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB);
+"""
+_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What replica sync compares: key, kind, seq (0 for values), SHA-256 of the bytes."""
+
+    key: bytes
+    kind: Kind
+    seq: int
+    hash: bytes
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored entry. ``owner`` is the peer it is charged to (None: the node)."""
+
+    key: bytes
+    kind: Kind
+    data: bytes
+    seq: int
+    hash: bytes
+    owner: bytes | None
+    stored_at: int
+
+    @property
+    def digest(self) -> Digest:
+        return Digest(self.key, self.kind, self.seq, self.hash)
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """Counts and bytes held."""
+
+    entries: int
+    records: int
+    values: int
+    bytes: int
+
+
+def _key(k: bytes | int) -> bytes:
+    if isinstance(k, int) and not isinstance(k, bool):
+        if not 0 <= k < 2**256:
+            raise ValueError("ring position out of range")
+        return k.to_bytes(32, "big")
+    if not isinstance(k, (bytes, bytearray)) or len(k) != 32:
+        raise InvalidRecord("a key is 32 bytes", reason="bad-key")
+    return bytes(k)
+
+
+def _peer(p: bytes | int | None) -> bytes | None:
+    if p is None:
+        return None
+    if isinstance(p, int) and not isinstance(p, bool):
+        return p.to_bytes(32, "big")
+    return bytes(p)
+
+
+class Store:
+    """The validated, durable entry store of one node.
+
+    ``Store(path)`` opens (creating) the SQLite file ``path``;
+    ``Store.in_dir(data_dir)`` opens ``data_dir/store.sqlite``. Use as a
+    context manager or call :meth:`close`.
+    """
+
+    def __init__(self, path: Path | str, *, limits: StoreLimits | None = None) -> None:
+        self.path = Path(path)
+        self.limits = limits or StoreLimits()
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
+        elif row[0] != _SCHEMA_VERSION:
+            raise InvalidRecord(f"store schema {row[0]} is not {_SCHEMA_VERSION}", reason="schema-version")
+
+    @classmethod
+    def in_dir(cls, data_dir: Path | str, *, limits: StoreLimits | None = None) -> Store:
+        """Open the store of the node whose data directory is ``data_dir`` (created if needed)."""
+        d = Path(data_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        return cls(d / DB_FILE, limits=limits)
+
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        with self._lock:
+            try:
+                self._db.close()
+            except sqlite3.ProgrammingError:
+                pass
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes ---------------------------------------------------------------
+
+    def put_record(
+        self, data: bytes, *, peer: bytes | int | None = None, now: int | None = None, key: bytes | None = None
+    ) -> PutResult:
+        """Verify and store an encoded signed record at its address.
+
+        ``now`` (Unix seconds) refuses expired records and stamps the entry
+        (default: wall clock). ``key``, if given, must be the record's address.
+        Raises InvalidEncoding / InvalidRecord / InvalidSignature (bad input),
+        StaleRecord, Equivocation (proof filed, held record kept),
+        QuotaExceeded. Nothing is written when it raises.
+        """
+        now = int(time.time()) if now is None else now
+        self._check_size(data)
+        record = records.decode_verified(bytes(data), now=now)
+        addr = record.address
+        if key is not None and _key(key) != addr:
+            raise InvalidRecord("the record's address is not the key it was sent for", reason="address-mismatch")
+        data = record.encode()  # canonical bytes (decode already refused anything else)
+        owner = _peer(peer)
+        with self._lock, self._db:
+            row = self._db.execute("SELECT data, owner, size FROM entries WHERE key=?", (addr,)).fetchone()
+            if row is not None:
+                current = records.Record.decode(row[0])
+                try:
+                    winner = records.select(current, record)
+                except Equivocation as exc:
+                    if exc.proof is not None:
+                        proof = exc.proof.encode()
+                        self._db.execute(
+                            "INSERT OR IGNORE INTO equivocations VALUES (?, ?, ?)",
+                            (addr, hashlib.sha256(proof).digest(), proof),
+                        )
+                    raise
+                if winner is current:
+                    return "unchanged"
+                old_owner, old_size = row[1], row[2]
+            else:
+                old_owner, old_size = None, 0
+            self._check_quota(owner, len(data), old_owner, old_size, replacing=row is not None)
+            self._db.execute(
+                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (addr, 1, record.seq.to_bytes(8, "big"), hashlib.sha256(data).digest(), data, len(data), owner, now),
+            )
+        return "replaced" if row is not None else "stored"
+
+    def put_value(
+        self, data: bytes, *, key: bytes | None = None, peer: bytes | int | None = None, now: int | None = None
+    ) -> PutResult:
+        """Store content-addressed bytes at SHA-256(data).
+
+        If ``key`` is given it must equal SHA-256(data), else InvalidRecord
+        with reason ``"hash-mismatch"``. Raises QuotaExceeded. Returns
+        ``"unchanged"`` if already held (not charged again).
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidRecord("a value is bytes", reason="schema")
+        data = bytes(data)
+        self._check_size(data)
+        h = hashlib.sha256(data).digest()
+        if key is not None and _key(key) != h:
+            raise InvalidRecord(
+                f"value hashes to {h.hex()[:16]}..., not to the key {bytes(key).hex()[:16]}...",
+                reason="hash-mismatch",
+            )
+        now = int(time.time()) if now is None else now
+        owner = _peer(peer)
+        with self._lock, self._db:
+            if self._db.execute("SELECT 1 FROM entries WHERE key=?", (h,)).fetchone() is not None:
+                return "unchanged"
+            self._check_quota(owner, len(data), None, 0, replacing=False)
+            self._db.execute(
+                "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (h, 2, None, h, data, len(data), owner, now),
+            )
+        return "stored"
+
+    def put(
+        self, kind: str, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None
+    ) -> PutResult:
+        """Store an entry of ``kind`` (``"record"`` or ``"value"``) sent for ``key`` (replica sync, hand-off)."""
+        if kind == RECORD:
+            return self.put_record(data, peer=peer, now=now, key=key)
+        if kind == VALUE:
+            return self.put_value(data, key=key, peer=peer, now=now)
+        raise InvalidRecord(f"unknown entry kind {kind!r}", reason="bad-kind")
+
+    def delete(self, key: bytes | int) -> bool:
+        """Remove the entry at ``key``; True if there was one."""
+        with self._lock, self._db:
+            cur = self._db.execute("DELETE FROM entries WHERE key=?", (_key(key),))
+            return cur.rowcount > 0
+
+    def delete_range(self, lo: bytes | int, hi: bytes | int) -> int:
+        """Remove every entry on the clockwise arc ``(lo, hi]``; returns how many."""
+        where, args = _arc(_key(lo), _key(hi))
+        with self._lock, self._db:
+            return self._db.execute(f"DELETE FROM entries WHERE {where}", args).rowcount
+
+    # -- reads ----------------------------------------------------------------
+
+    def get(self, key: bytes | int) -> Entry:
+        """The entry at ``key``; raises NotFound."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT key, kind, data, seq, hash, owner, stored_at FROM entries WHERE key=?", (_key(key),)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"no entry at {_key(key).hex()[:16]}...", reason="no-entry")
+        return _entry(row)
+
+    def get_record(self, key: bytes | int) -> records.Record:
+        """The record at ``key`` (verified when stored); raises NotFound if none is held."""
+        e = self.get(key)
+        if e.kind != RECORD:
+            raise NotFound("the entry at this key is not a record", reason="not-a-record")
+        return records.Record.decode(e.data)
+
+    def has(self, key: bytes | int) -> bool:
+        """True if an entry is held at ``key``."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM entries WHERE key=?", (_key(key),)).fetchone() is not None
+
+    def digests(self, lo: bytes | int, hi: bytes | int, *, limit: int | None = None,
+                after: bytes | None = None) -> list[Digest]:
+        """Digests of entries on the arc ``(lo, hi]``, clockwise from ``lo``.
+
+        ``limit`` pages the answer: pass the last key returned as ``after``
+        to continue. Cheap (no data column read).
+        """
+        rows = self._range("key, kind, seq, hash", _key(lo), _key(hi), limit, after)
+        return [Digest(r[0], _KIND_NAME[r[1]], _seq(r[2]), r[3]) for r in rows]
+
+    def entries(self, lo: bytes | int, hi: bytes | int, *, limit: int | None = None,
+                after: bytes | None = None) -> list[Entry]:
+        """Entries on the arc ``(lo, hi]``, clockwise from ``lo`` (paged like :meth:`digests`)."""
+        rows = self._range("key, kind, data, seq, hash, owner, stored_at", _key(lo), _key(hi), limit, after)
+        return [_entry(r) for r in rows]
+
+    def iter_entries(self) -> Iterator[Entry]:
+        """Every entry in key order, fetched in small batches (no long-held lock)."""
+        last = b""
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT key, kind, data, seq, hash, owner, stored_at FROM entries WHERE key > ? "
+                    "ORDER BY key LIMIT ?",
+                    (last, _BATCH),
+                ).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield _entry(r)
+            last = rows[-1][0]
+
+    def stats(self) -> StoreStats:
+        """Entry counts by kind and total bytes."""
+        with self._lock:
+            rows = self._db.execute("SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM entries GROUP BY kind").fetchall()
+        by = {r[0]: (r[1], r[2]) for r in rows}
+        rec, val = by.get(1, (0, 0)), by.get(2, (0, 0))
+        return StoreStats(rec[0] + val[0], rec[0], val[0], rec[1] + val[1])
+
+    def count(self) -> int:
+        """Number of entries held."""
+        return self.stats().entries
+
+    def total_bytes(self) -> int:
+        """Sum of entry sizes held."""
+        return self.stats().bytes
+
+    def usage(self, peer: bytes | int) -> tuple[int, int]:
+        """``(bytes, entries)`` held on behalf of ``peer``."""
+        with self._lock:
+            return self._usage(_peer(peer))
+
+    def equivocations(self, key: bytes | int | None = None) -> list[bytes]:
+        """Encoded equivocation proofs filed (for ``key``, or all)."""
+        with self._lock:
+            if key is None:
+                rows = self._db.execute("SELECT proof FROM equivocations ORDER BY key, hash").fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT proof FROM equivocations WHERE key=? ORDER BY hash", (_key(key),)
+                ).fetchall()
+        return [r[0] for r in rows]
+
+    # -- internals ------------------------------------------------------------
+
+    def _check_size(self, data: bytes) -> None:
+        if len(data) > self.limits.max_entry_size:
+            raise QuotaExceeded(
+                f"entry is {len(data)} bytes, over the {self.limits.max_entry_size}-byte cap", reason="entry-too-large"
+            )
+
+    def _usage(self, owner: bytes | None) -> tuple[int, int]:
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM entries WHERE owner=?", (owner,)
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def _check_quota(self, owner: bytes | None, size: int, old_owner: bytes | None, old_size: int,
+                     *, replacing: bool) -> None:
+        lim = self.limits
+        if lim.max_total_bytes is not None:
+            total = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM entries").fetchone()[0]
+            if total - old_size + size > lim.max_total_bytes:
+                raise QuotaExceeded(
+                    f"store is full ({total} of {lim.max_total_bytes} bytes used)", reason="store-full"
+                )
+        if owner is None:
+            return
+        used_bytes, used_entries = self._usage(owner)
+        if replacing and old_owner == owner:
+            used_bytes -= old_size
+            used_entries -= 1
+        if used_bytes + size > lim.peer_max_bytes:
+            raise QuotaExceeded(
+                f"peer {owner.hex()[:16]} would hold {used_bytes + size} bytes here, over its "
+                f"{lim.peer_max_bytes}-byte quota",
+                reason="peer-bytes",
+            )
+        if used_entries + 1 > lim.peer_max_entries:
+            raise QuotaExceeded(
+                f"peer {owner.hex()[:16]} already holds {used_entries} entries here, its quota is "
+                f"{lim.peer_max_entries}",
+                reason="peer-entries",
+            )
+
+    def _range(self, cols: str, lo: bytes, hi: bytes, limit: int | None, after: bytes | None) -> list[tuple]:
+        if after is not None:
+            # `after` lies on (lo, hi]: what is left, clockwise, is the arc (after, hi].
+            after = _key(after)
+            if after == hi:
+                return []
+            lo = after
+        if limit is not None and limit <= 0:
+            return []
+        # Clockwise from lo: keys above lo first, then (if the arc wraps) keys from 0 up to hi.
+        parts = [("key > ? AND key <= ?", (lo, hi))] if lo < hi else [("key > ?", (lo,)), ("key <= ?", (hi,))]
+        out: list[tuple] = []
+        with self._lock:
+            for where, args in parts:
+                n = None if limit is None else limit - len(out)
+                if n is not None and n <= 0:
+                    break
+                sql = f"SELECT {cols} FROM entries WHERE {where} ORDER BY key" + ("" if n is None else f" LIMIT {int(n)}")
+                out.extend(self._db.execute(sql, args).fetchall())
+        return out
+
+
+def _arc(lo: bytes, hi: bytes) -> tuple[str, tuple[bytes, ...]]:
+    if lo < hi:
+        return "key > ? AND key <= ?", (lo, hi)
+    return "(key > ? OR key <= ?)", (lo, hi)
+
+
+def _seq(b: bytes | None) -> int:
+    return 0 if b is None else int.from_bytes(b, "big")
+
+
+def _entry(r: tuple) -> Entry:
+    return Entry(r[0], _KIND_NAME[r[1]], r[2], _seq(r[3]), r[4], r[5], r[6])

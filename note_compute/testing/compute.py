@@ -1,0 +1,356 @@
+"""An in-memory set of compute peers, honest or malicious, for tests and benchmarks.
+
+:class:`ComputeNetwork` is a tiny ring: N peers with Ed25519 keys (node id =
+SHA-256 of the public key), a shared record/blob store, ``replicas(key)`` =
+the r clockwise successors of the key. It offers the transport methods of the
+agreed ``Client`` API (``get_record``, ``get_blob``, ``replicas``,
+``request``, ``put_record``, ``put_blob``), so :class:`~note_compute.compute.client.ComputeClient`
+runs on it unchanged. Each :class:`ComputePeer` runs the real
+:class:`~note_compute.compute.server.ComputeServer`; its ``mode`` makes it lie:
+
+``honest``         answer truthfully
+``hide_one``       leave out one match, sign the smaller output
+``hide_all``       return no matches, signed
+``forge``          replace (or add) a returned record with forged bytes, signed
+``stale``          answer from the previous dataset version
+``wrong_program``  run another program (``alt_wasm``), sign with the requested hash
+``truncate``       drop the last record of the key range (range queries) or the
+                   last match (predicate queries), signed
+``false_receipt``  sign a result digest that is not the returned output
+``bad_signature``  corrupt the receipt signature
+``refuse``         answer with an error
+``timeout``        never answer
+
+WAT programs shipped for tests: :data:`SUBSTRING_WAT` (args = CBOR text of at
+most 23 bytes; selects the records whose bytes contain it) and
+:data:`ALL_WAT` (selects every record).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from .. import encoding
+from ..blobs import split_blob
+from ..compute.dataset import BuiltDataset, build_dataset
+from ..compute.protocol import QueryRequest, Receipt, result_digest
+from ..compute.server import ComputeServer, execute
+from ..compute.source import RingSource
+from ..crypto import SigningKey
+from ..errors import NotFound, RemoteProtocolError
+from ..merkle import MerkleTree
+from ..programs import make_program
+from ..records import Record, sign_record
+
+__all__ = ["ComputeNetwork", "ComputePeer", "MemoryFraudRegistry", "MODES", "SUBSTRING_WAT", "ALL_WAT"]
+
+MODES = ("honest", "hide_one", "hide_all", "forge", "stale", "wrong_program", "truncate", "false_receipt",
+         "bad_signature", "refuse", "timeout")
+
+_ALLOC = """
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 1024))
+  (func (export "nc_abi_version") (result i32) (i32.const 1))
+  (func $alloc (export "nc_alloc") (param $size i32) (result i32)
+    (local $p i32) (local $need i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.and (i32.add (i32.add (local.get $p) (local.get $size)) (i32.const 7)) (i32.const -8)))
+    (local.set $need (i32.sub (i32.shr_u (i32.add (global.get $heap) (i32.const 65535)) (i32.const 16)) (memory.size)))
+    (if (i32.gt_s (local.get $need) (i32.const 0))
+      (then (if (i32.lt_s (memory.grow (local.get $need)) (i32.const 0)) (then unreachable))))
+    (local.get $p))
+"""
+
+SUBSTRING_WAT = "(module" + _ALLOC + """
+  (func $contains (param $h i32) (param $hl i32) (param $nd i32) (param $nl i32) (result i32)
+    (local $s i32) (local $j i32)
+    (if (i32.gt_u (local.get $nl) (local.get $hl)) (then (return (i32.const 0))))
+    (block $done
+      (loop $outer
+        (br_if $done (i32.gt_u (local.get $s) (i32.sub (local.get $hl) (local.get $nl))))
+        (local.set $j (i32.const 0))
+        (block $miss
+          (loop $inner
+            (if (i32.eq (local.get $j) (local.get $nl)) (then (return (i32.const 1))))
+            (br_if $miss (i32.ne (i32.load8_u (i32.add (local.get $h) (i32.add (local.get $s) (local.get $j))))
+                                 (i32.load8_u (i32.add (local.get $nd) (local.get $j)))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $inner)))
+        (local.set $s (i32.add (local.get $s) (i32.const 1)))
+        (br $outer)))
+    (i32.const 0))
+  (func (export "nc_run") (param $ptr i32) (param $len i32) (result i64)
+    (local $al i32) (local $hd i32) (local $nd i32) (local $nl i32) (local $n i32) (local $p i32)
+    (local $out i32) (local $cnt i32) (local $i i32) (local $rl i32)
+    (local.set $al (i32.load (local.get $ptr)))
+    (if (i32.lt_u (local.get $al) (i32.const 1)) (then unreachable))
+    (local.set $hd (i32.load8_u (i32.add (local.get $ptr) (i32.const 4))))
+    (if (i32.or (i32.lt_u (local.get $hd) (i32.const 0x60)) (i32.gt_u (local.get $hd) (i32.const 0x77)))
+      (then unreachable))
+    (local.set $nl (i32.sub (local.get $hd) (i32.const 0x60)))
+    (if (i32.ne (local.get $al) (i32.add (local.get $nl) (i32.const 1))) (then unreachable))
+    (local.set $nd (i32.add (local.get $ptr) (i32.const 5)))
+    (local.set $n (i32.load (i32.add (i32.add (local.get $ptr) (i32.const 4)) (local.get $al))))
+    (local.set $p (i32.add (i32.add (local.get $ptr) (i32.const 8)) (local.get $al)))
+    (local.set $out (call $alloc (i32.add (i32.const 8) (i32.mul (local.get $n) (i32.const 4)))))
+    (block $end
+      (loop $each
+        (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $rl (i32.load (local.get $p)))
+        (if (call $contains (i32.add (local.get $p) (i32.const 4)) (local.get $rl) (local.get $nd) (local.get $nl))
+          (then
+            (i32.store (i32.add (local.get $out) (i32.add (i32.const 4) (i32.mul (local.get $cnt) (i32.const 4))))
+                       (local.get $i))
+            (local.set $cnt (i32.add (local.get $cnt) (i32.const 1)))))
+        (local.set $p (i32.add (local.get $p) (i32.add (i32.const 4) (local.get $rl))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each)))
+    (i32.store (local.get $out) (local.get $cnt))
+    (i32.store (i32.add (local.get $out) (i32.add (i32.const 4) (i32.mul (local.get $cnt) (i32.const 4))))
+               (i32.const 0))
+    (i64.or (i64.shl (i64.extend_i32_u (local.get $out)) (i64.const 32))
+            (i64.extend_i32_u (i32.add (i32.const 8) (i32.mul (local.get $cnt) (i32.const 4)))))))
+"""
+
+ALL_WAT = "(module" + _ALLOC + """
+  (func (export "nc_run") (param $ptr i32) (param $len i32) (result i64)
+    (local $al i32) (local $n i32) (local $out i32) (local $i i32)
+    (local.set $al (i32.load (local.get $ptr)))
+    (local.set $n (i32.load (i32.add (i32.add (local.get $ptr) (i32.const 4)) (local.get $al))))
+    (local.set $out (call $alloc (i32.add (i32.const 8) (i32.mul (local.get $n) (i32.const 4)))))
+    (i32.store (local.get $out) (local.get $n))
+    (block $end
+      (loop $each
+        (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
+        (i32.store (i32.add (local.get $out) (i32.add (i32.const 4) (i32.mul (local.get $i) (i32.const 4))))
+                   (local.get $i))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $each)))
+    (i32.store (i32.add (local.get $out) (i32.add (i32.const 4) (i32.mul (local.get $n) (i32.const 4))))
+               (i32.const 0))
+    (i64.or (i64.shl (i64.extend_i32_u (local.get $out)) (i64.const 32))
+            (i64.extend_i32_u (i32.add (i32.const 8) (i32.mul (local.get $n) (i32.const 4)))))))
+"""
+
+
+class MemoryFraudRegistry:
+    """Fraud proofs by accused peer id, shared by every client of a network."""
+
+    def __init__(self) -> None:
+        self.proofs: dict[bytes, list[bytes]] = {}
+
+    async def publish(self, proof: Any) -> None:
+        self.proofs.setdefault(proof.peer, []).append(proof.encode())
+
+    async def lookup(self, peer_id: bytes) -> list[bytes]:
+        return list(self.proofs.get(peer_id, []))
+
+
+class _History:
+    """The store's view for one peer: ``stale`` peers see the previous record version."""
+
+    def __init__(self, net: "ComputeNetwork", stale: bool) -> None:
+        self.net, self.stale = net, stale
+
+    async def get_record(self, url: str) -> Record:
+        versions = self.net.records.get(url)
+        if not versions:
+            raise NotFound(f"no record at {url}")
+        if self.stale and len(versions) > 1:
+            return versions[-2]
+        return versions[-1]
+
+    async def get_blob(self, address: bytes) -> bytes:
+        return await self.net.get_blob(address)
+
+
+@dataclass(eq=False)
+class ComputePeer:
+    """One in-memory compute peer (``node_id`` is what ``replicas`` hands out)."""
+
+    key: SigningKey
+    server: ComputeServer
+    mode: str = "honest"
+    alt_wasm: bytes | None = None
+    calls: int = 0
+    node_id: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.node_id = hashlib.sha256(self.key.public_key).digest()
+
+    async def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        mode = self.mode
+        if mode == "timeout":
+            await trio.sleep_forever()
+        if mode == "refuse":
+            return {"error": {"code": "rate-limited", "message": "go away", "reason": None}}
+        if msg.get("op") != "compute.query" or mode in ("honest", "stale"):
+            return await self.server.handle(None, msg)
+        try:
+            return await self._lie(QueryRequest.from_msg(msg), mode)
+        except RemoteProtocolError as exc:
+            return {"error": {"code": exc.code, "message": exc.message, "reason": exc.reason}}
+
+    async def _lie(self, req: QueryRequest, mode: str) -> dict[str, Any]:
+        src = self.server.source
+        manifest = await src.manifest(req.dataset, req.seq)
+        program = await src.program(req.program, req.program_hash)
+        shard = await src.shard(manifest, req.shard)
+        if mode == "wrong_program":
+            assert self.alt_wasm is not None
+            program = type(program)(program.url, program.hash, self.alt_wasm, program.fuel)
+        reply = execute(self.key, self.server.sandbox, req, program, manifest, shard)
+        if mode == "wrong_program":
+            return reply
+        receipt = Receipt.decode(reply["receipt"])
+        ranged = req.range is not None
+        indices = list(reply["indices"])
+        records = [shard.records[i] for i in indices]
+        extra = reply["extra"]
+        if mode == "false_receipt":
+            body = dict(receipt.body, result=hashlib.sha256(b"not the output").digest())
+            return dict(reply, receipt=_sign(self.key, body))
+        if mode == "bad_signature":
+            bad = bytes([receipt.sig[0] ^ 1]) + receipt.sig[1:]
+            return dict(reply, receipt=Receipt(receipt.body, bad).encode())
+        if mode == "hide_one":
+            indices, records = indices[1:], records[1:]
+        elif mode == "hide_all":
+            indices, records = [], []
+        elif mode == "forge":
+            forged = encoding.encode({"forged": True, "n": len(indices)})
+            if ranged:
+                from dataclasses import replace
+
+                from ..merkle import KeyRangeProof
+
+                krp = KeyRangeProof.decode(reply["range_proof"])
+                if krp.end > krp.start:
+                    pos = indices[0] if indices else krp.start
+                    leaves = list(krp.leaves)
+                    leaves[pos - krp.first] = forged
+                    reply["range_proof"] = replace(krp, leaves=tuple(leaves)).encode()
+                    if pos in indices:
+                        records[indices.index(pos)] = forged
+                    else:
+                        indices, records = [pos] + indices, [forged] + records
+            elif records:
+                records[0] = forged
+            else:
+                indices, records = [0], [forged]
+        elif mode == "truncate":
+            if ranged and reply.get("range_proof"):
+                from ..merkle import KeyRangeProof
+
+                krp = KeyRangeProof.decode(reply["range_proof"])
+                if krp.end > krp.start:  # drop the last in-range leaf by claiming the range ends before it
+                    keys = shard.keys
+                    cut = MerkleTree(shard.records).key_range_proof(keys, keys[krp.start], keys[krp.end - 1]) \
+                        if krp.end - 1 > krp.start else None
+                    if cut is not None and cut.end == krp.end - 1:
+                        reply["range_proof"] = cut.encode()
+                        keep = [(i, r) for i, r in zip(indices, records) if i < cut.end]
+                        indices, records = [i for i, _ in keep], [r for _, r in keep]
+            else:
+                indices, records = indices[:-1], records[:-1]
+        body = dict(receipt.body, result=result_digest(indices, records, extra))
+        out = dict(reply, receipt=_sign(self.key, body), indices=indices)
+        if not ranged:
+            out["records"] = records
+            real = [i for i in indices if i < len(shard.records)]
+            out["proof"] = shard.tree.batch_proof(sorted(real)).encode() if real else b""
+        return out
+
+
+def _sign(key: SigningKey, body: dict[str, Any]) -> bytes:
+    from .. import domains
+
+    return Receipt(body, key.sign(domains.SIG_RECEIPT, encoding.encode(body))).encode()
+
+
+class ComputeNetwork:
+    """N in-memory peers over one shared store; the transport of a ComputeClient."""
+
+    def __init__(self, n: int, sandbox: Any, *, r: int = 3, seed: int = 1) -> None:
+        self.sandbox = sandbox
+        self.r = r
+        self.records: dict[str, list[Record]] = {}
+        self.blobs: dict[bytes, bytes] = {}
+        self.registry = MemoryFraudRegistry()
+        self.peers: list[ComputePeer] = []
+        for i in range(n):
+            key = SigningKey(hashlib.sha256(b"peer-%d-%d" % (seed, i)).digest())
+            peer = ComputePeer(key, ComputeServer(key, sandbox, RingSource(_History(self, False))))
+            self.peers.append(peer)
+        self.peers.sort(key=lambda p: p.node_id)
+        self.requests = 0
+
+    def set_mode(self, peer: ComputePeer, mode: str, alt_wasm: bytes | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        peer.mode, peer.alt_wasm = mode, alt_wasm
+        peer.server.source = RingSource(_History(self, mode == "stale"))
+
+    # -- the agreed Client surface --------------------------------------------------------
+    async def get_record(self, url: str) -> Record:
+        versions = self.records.get(url)
+        if not versions:
+            raise NotFound(f"no record at {url}")
+        return versions[-1]
+
+    async def put_record(self, record: Record) -> int:
+        self.records.setdefault(record.url, []).append(record)
+        return self.r
+
+    async def get_blob(self, address: bytes) -> bytes:
+        if address not in self.blobs:
+            raise NotFound("no such blob")
+        return self.blobs[address]
+
+    async def put_blob(self, data: bytes, media_type: str = "application/octet-stream") -> bytes:
+        address = split_blob(data, media_type)[0].address
+        self.blobs[address] = bytes(data)
+        return address
+
+    async def replicas(self, key: bytes) -> list[ComputePeer]:
+        ids = [p.node_id for p in self.peers]
+        start = next((i for i, pid in enumerate(ids) if pid >= key), 0)
+        return [self.peers[(start + j) % len(self.peers)] for j in range(min(self.r, len(self.peers)))]
+
+    async def request(self, peer: ComputePeer, msg: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+        self.requests += 1
+        # round-trip through canonical CBOR, as on the wire
+        reply = await peer.handle(encoding.decode(encoding.encode(msg)))
+        return encoding.decode(encoding.encode(reply), max_size=64 * 1024 * 1024)
+
+    # -- publishing helpers ----------------------------------------------------------------
+    async def publish_program(self, key: SigningKey, name: str, wasm: bytes, *, fuel: int = 10**9,
+                              seq: int = 1) -> str:
+        record = make_program(key, name, wasm, fuel=fuel, seq=seq, created=1_700_000_000)
+        await self.put_blob(wasm, "application/wasm")
+        await self.put_record(record)
+        return record.url
+
+    async def publish_dataset(self, key: SigningKey, name: str, records: list[bytes], sort_key: list[str], *,
+                              seq: int = 1, **shard_opts: Any) -> BuiltDataset:
+        built = build_dataset(records, name=name, sort_key=sort_key, **shard_opts)
+        for s in built.shards:
+            await self.put_blob(s.blob)
+        if built.table_blob is not None:
+            await self.put_blob(built.table_blob)
+        url = f"note://{key.authority}/datasets/{name}"
+        await self.put_record(sign_record(key, url, seq=seq, value=built.value, created=1_700_000_000 + seq))
+        return built
+
+    def peer(self, node_id: bytes) -> ComputePeer:
+        for p in self.peers:
+            if p.node_id == node_id:
+                return p
+        raise KeyError(node_id.hex())
+
+

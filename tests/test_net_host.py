@@ -1,0 +1,305 @@
+"""Real libp2p hosts on 127.0.0.1: requests, typed errors, bad input, timeouts, cleanup."""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+
+from note_compute import encoding
+from note_compute.errors import (
+    InternalError,
+    LocalProtocolError,
+    NotFound,
+    PeerUnreachable,
+    QuotaExceeded,
+    RemoteProtocolError,
+    StaleRecord,
+    Timeout,
+)
+from note_compute.net import NetConfig, NetHost, open_host
+from note_compute.net.framing import FrameDecoder, encode_frame
+from note_compute.ring.ids import PeerRef
+
+pytestmark = pytest.mark.slow
+
+
+async def handler(sender: PeerRef, msg: dict[str, Any]) -> dict[str, Any]:
+    op = msg.get("op")
+    if op == "echo":
+        return {"echo": msg.get("x"), "sender": sender.id.to_bytes(32, "big"), "addr": sender.addr}
+    if op == "not-found":
+        raise NotFound("no such key", reason="no-entry")
+    if op == "stale":
+        raise StaleRecord("seq 1 is lower than the held seq 2", reason="stale")
+    if op == "quota":
+        raise QuotaExceeded("peer over quota", reason="peer-bytes")
+    if op == "crash":
+        raise ZeroDivisionError("bug")
+    if op == "bad-reply":
+        return "not a dict"  # type: ignore[return-value]
+    if op == "huge-reply":
+        return {"b": b"x" * (5 * 1024 * 1024)}
+    if op == "hang":
+        await trio.sleep_forever()
+    if op == "sleep":
+        await trio.sleep(msg["t"] / 1000)
+        return {"slept": msg["t"]}
+    return {"unknown": op}
+
+
+@asynccontextmanager
+async def hosts(n: int, config: NetConfig | None = None) -> AsyncIterator[list[NetHost]]:
+    async with open_host(os.urandom(32), config=config, handler=handler) as h0:
+        if n == 1:
+            yield [h0]
+            return
+        async with hosts(n - 1, config) as rest:
+            yield [h0, *rest]
+
+
+async def test_requests_between_three_hosts() -> None:
+    async with hosts(3) as (a, b, c):
+        for src, dst in [(a, b), (b, c), (c, a), (a, c)]:
+            rep = await src.request(dst.peer_ref, {"op": "echo", "x": 42}, timeout=5)
+            assert rep["echo"] == 42
+            # the receiver learns the authenticated sender and its dialable address
+            assert rep["sender"] == src.node_id_bytes
+            assert rep["addr"] == src.listen_addrs[0]
+        assert a.listen_addrs[0].startswith("/ip4/127.0.0.1/tcp/") and a.listen_addrs[0].endswith("/p2p/" + a.peer_id)
+        assert a.peer_ref.id == a.node_id
+
+
+async def test_concurrent_requests_share_a_connection() -> None:
+    async with hosts(2) as (a, b):
+        results: dict[int, int] = {}
+
+        async def one(i: int) -> None:
+            rep = await a.request(b.peer_ref, {"op": "sleep", "t": (i * 7) % 20}, timeout=5)
+            results[i] = rep["slept"]
+
+        async with trio.open_nursery() as n:
+            for i in range(40):
+                n.start_soon(one, i)
+        assert results == {i: (i * 7) % 20 for i in range(40)}
+        assert len(a.connected_peers()) == 1
+        assert len(a._pools[b.peer_ref.addr].idle) <= a.config.max_streams_per_peer
+
+
+async def test_error_replies_become_typed_errors() -> None:
+    async with hosts(2) as (a, b):
+        with pytest.raises(NotFound) as e1:
+            await a.request(b.peer_ref, {"op": "not-found"}, timeout=5)
+        assert e1.value.reason == "no-entry" and e1.value.message == "no such key"
+        with pytest.raises(StaleRecord) as e2:
+            await a.request(b.peer_ref, {"op": "stale"}, timeout=5)
+        assert e2.value.reason == "stale"
+        with pytest.raises(QuotaExceeded):
+            await a.request(b.peer_ref, {"op": "quota"}, timeout=5)
+        # the connection is still good afterwards
+        assert (await a.request(b.peer_ref, {"op": "echo", "x": 1}, timeout=5))["echo"] == 1
+
+
+async def test_crashing_handler_answers_internal_error_and_stays_up(caplog: pytest.LogCaptureFixture) -> None:
+    async with hosts(2) as (a, b):
+        for op, reason in [("crash", "handler-crashed"), ("bad-reply", "bad-reply"), ("huge-reply", "frame-too-large")]:
+            with pytest.raises(InternalError) as e:
+                await a.request(b.peer_ref, {"op": op}, timeout=5)
+            assert e.value.reason == reason
+            assert "bug" not in e.value.message  # internals are not leaked to the peer
+        assert (await a.request(b.peer_ref, {"op": "echo", "x": 2}, timeout=5))["echo"] == 2
+        assert "ZeroDivisionError" in caplog.text  # ... but they are logged
+
+
+async def test_no_handler_installed() -> None:
+    async with open_host(os.urandom(32)) as a, open_host(os.urandom(32)) as b:
+        with pytest.raises(InternalError) as e:
+            await a.request(b.peer_ref, {"op": "echo"}, timeout=5)
+        assert e.value.reason == "no-handler"
+
+
+async def test_timeout_then_next_request_served() -> None:
+    async with hosts(2) as (a, b):
+        with trio.fail_after(5):
+            with pytest.raises(Timeout) as e:
+                await a.request(b.peer_ref, {"op": "hang"}, timeout=0.2)
+        assert e.value.reason == "request-timeout"
+        assert (await a.request(b.peer_ref, {"op": "echo", "x": 3}, timeout=5))["echo"] == 3
+
+
+async def test_unreachable_peer_is_a_typed_error() -> None:
+    async with hosts(1) as (a,):
+        async with open_host(os.urandom(32)) as gone:
+            ref = gone.peer_ref
+        with trio.fail_after(10):
+            with pytest.raises((PeerUnreachable, Timeout)) as e:
+                await a.request(ref, {"op": "echo"}, timeout=5)
+        assert isinstance(e.value, PeerUnreachable)
+        assert e.value.code == "unreachable"
+
+
+async def test_bad_peer_refs_refused_locally() -> None:
+    async with hosts(2) as (a, b):
+        wrong_id = PeerRef((b.node_id + 1) % 2**256, b.listen_addrs[0])
+        with pytest.raises(LocalProtocolError) as e:
+            await a.request(wrong_id, {"op": "echo"}, timeout=5)
+        assert e.value.reason == "peer-id-mismatch"
+        with pytest.raises(LocalProtocolError) as e:
+            await a.request(PeerRef(b.node_id, "not a multiaddr"), {"op": "echo"}, timeout=5)
+        assert e.value.reason == "bad-addr"
+        with pytest.raises(LocalProtocolError) as e:
+            await a.request(a.peer_ref, {"op": "echo"}, timeout=5)
+        assert e.value.reason == "self-dial"
+        with pytest.raises(LocalProtocolError) as e:
+            await a.request(b.peer_ref, {"b": b"x" * (2 * 1024 * 1024)}, timeout=5)
+        assert e.value.reason == "frame-too-large"
+        with pytest.raises(LocalProtocolError):
+            await a.request(b.peer_ref, {"f": 1.5, "s": {1}}, timeout=5)
+
+
+async def raw_exchange(a: NetHost, b: NetHost, data: bytes, until: int = 0) -> list[dict[str, Any]]:
+    """Write raw bytes on a fresh /note/1.0.0 stream to b; return the frames b sends before closing
+    (or, with ``until``, the first ``until`` frames)."""
+    stream = await a._open_stream(b.peer_ref)
+    await stream.write(data)
+    dec = FrameDecoder()
+    frames: list[dict[str, Any]] = []
+    with trio.fail_after(5):
+        while True:
+            try:
+                chunk = await stream.read(65536)
+            except Exception:
+                break
+            if not chunk:
+                break
+            frames += dec.feed(chunk)
+            if until and len(frames) >= until:
+                break
+    return frames
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"\x00\x00\x00\x05garbage", "frame-malformed"),
+        (struct.pack(">I", 100 * 1024 * 1024) + b"x" * 100, "frame-too-large"),
+        (b"\x00\x00\x00\x00", "frame-empty"),
+        (encode_frame({"no": "id"}), "bad-envelope"),
+        (encode_frame({"id": 0, "req": {}}), "bad-envelope"),
+        (encode_frame({"id": 1, "req": "not a map"}), "bad-envelope"),
+        (struct.pack(">I", 4) + b"\x83\x01\x02\x03", "frame-not-a-map"),
+    ],
+)
+async def test_bad_frames_get_a_typed_fatal_reply_and_host_stays_up(data: bytes, reason: str) -> None:
+    async with hosts(2) as (a, b):
+        frames = await raw_exchange(a, b, data)
+        assert len(frames) == 1 and set(frames[0]) == {"fatal"}
+        fatal = frames[0]["fatal"]
+        assert fatal["code"] == "remote-protocol" and fatal["reason"] == reason
+        assert b.protocol_errors == 1
+        # nothing was dispatched, and the host serves the next request
+        assert b.requests_served == 0
+        assert (await a.request(b.peer_ref, {"op": "echo", "x": 5}, timeout=5))["echo"] == 5
+
+
+async def test_valid_raw_request_then_garbage_on_same_stream() -> None:
+    async with hosts(2) as (a, b):
+        data = encode_frame({"id": 9, "req": {"op": "echo", "x": 7}}) + b"\x00\x00\x00\x02\xff\xff"
+        frames = await raw_exchange(a, b, data)
+        assert frames[0] == {"id": 9, "rep": {"echo": 7, "sender": a.node_id_bytes, "addr": frames[0]["rep"]["addr"]}}
+        assert frames[1]["fatal"]["code"] == "remote-protocol"
+
+
+async def test_fake_hello_address_is_ignored() -> None:
+    async with hosts(3) as (a, b, c):
+        # a claims to be listening at c's address: b keeps the observed address instead
+        data = encode_frame({"hello": {"v": 1, "addr": c.listen_addrs[0]}}) + encode_frame(
+            {"id": 1, "req": {"op": "echo", "x": 0}}
+        )
+        frames = await raw_exchange(a, b, data, until=1)
+        rep = frames[0]["rep"]
+        assert rep["sender"] == a.node_id_bytes
+        assert rep["addr"] != c.listen_addrs[0] and rep["addr"].endswith("/p2p/" + a.peer_id)
+
+
+async def test_malformed_error_reply_is_a_protocol_error() -> None:
+    async def liar(sender: PeerRef, msg: dict[str, Any]) -> dict[str, Any]:
+        return {"error": {"code": 5}}
+
+    async with open_host(os.urandom(32)) as a, open_host(os.urandom(32), handler=liar) as b:
+        with pytest.raises(RemoteProtocolError) as e:
+            await a.request(b.peer_ref, {}, timeout=5)
+        assert e.value.reason == "bad-error-reply"
+
+
+async def test_identity_comes_from_the_seed() -> None:
+    seed = bytes(range(32))
+    async with open_host(seed) as h1:
+        ids = (h1.peer_id, h1.node_id, h1.public_key)
+    async with open_host(seed) as h2:
+        assert (h2.peer_id, h2.node_id, h2.public_key) == ids
+        assert h2.seed == seed
+    with pytest.raises(ValueError):
+        NetHost(b"short", NetConfig())
+
+
+async def test_restarted_peer_is_reached_again() -> None:
+    seed = os.urandom(32)
+    async with hosts(1) as (a,):
+        async with open_host(seed, handler=handler) as b:
+            assert (await a.request(b.peer_ref, {"op": "echo", "x": 1}, timeout=5))["echo"] == 1
+        with trio.fail_after(10):
+            with pytest.raises((PeerUnreachable, Timeout)):
+                await a.request(b.peer_ref, {"op": "echo", "x": 1}, timeout=3)
+        async with open_host(seed, handler=handler) as b2:
+            with trio.fail_after(10):
+                assert (await a.request(b2.peer_ref, {"op": "echo", "x": 2}, timeout=5))["echo"] == 2
+
+
+@pytest.mark.parametrize(
+    "config", [NetConfig(stream_mode="per-request"), NetConfig(muxer="yamux")], ids=["per-request", "yamux"]
+)
+async def test_other_configurations(config: NetConfig) -> None:
+    async with hosts(2, config) as (a, b):
+        for i in range(5):
+            assert (await a.request(b.peer_ref, {"op": "echo", "x": i}, timeout=5))["echo"] == i
+        with pytest.raises(NotFound):
+            await a.request(b.peer_ref, {"op": "not-found"}, timeout=5)
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_close_releases_sockets() -> None:
+    async with hosts(2) as (a, b):  # warm up imports and lazily created fds
+        await a.request(b.peer_ref, {"op": "echo"}, timeout=5)
+    await trio.sleep(0.05)
+    before = _open_fds()
+    for _ in range(3):
+        async with hosts(2) as (a, b):
+            await a.request(b.peer_ref, {"op": "echo"}, timeout=5)
+            assert _open_fds() > before
+        await a.close()  # idempotent
+    await trio.sleep(0.05)
+    assert _open_fds() <= before + 1
+
+
+async def test_request_after_close_refused() -> None:
+    async with hosts(2) as (a, b):
+        ref = b.peer_ref
+    with pytest.raises(LocalProtocolError):
+        await a.request(ref, {"op": "echo"}, timeout=1)
+
+
+def test_wire_shape_of_an_error_reply() -> None:
+    from note_compute.net import error_reply
+
+    assert encoding.decode(encoding.encode(error_reply(NotFound("gone", reason="x")))) == {
+        "error": {"code": "not-found", "message": "gone", "reason": "x"}
+    }
