@@ -13,6 +13,7 @@ overhead over hashing the data once. Leaves are 64-byte records.
 
 from __future__ import annotations
 
+import os
 import platform
 import random
 import sys
@@ -56,6 +57,7 @@ def per_call(fn, min_time: float = 0.3) -> float:  # type: ignore[no-untyped-def
 
 
 def main(argv: list[str]) -> int:
+    load_before = os.getloadavg()[0]
     leaves = [i.to_bytes(8, "big") * 8 for i in range(N)]
     rows: list[tuple[str, str, str]] = []
 
@@ -125,9 +127,11 @@ def main(argv: list[str]) -> int:
          f"{sep_bytes} B; batch is {b_bytes / sep_bytes:.0%} of it")
     )
 
+    load = f"1-minute load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores"
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>10}  {note}")
+    print(load)
 
     if "--write" in argv:
         now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -136,7 +140,8 @@ def main(argv: list[str]) -> int:
             "",
             f"Command: `.venv/bin/python benchmarks/bench_merkle.py --write` ({now}, "
             f"Python {platform.python_version()}, {platform.machine()}, machine shared with other jobs).",
-            "Leaves are 64-byte records; one run, best of 3 repetitions per figure.",
+            "Leaves are 64-byte records; one run, best of 3 repetitions per figure; "
+            f"{load} (absolute times grow with the load; the build / baseline ratio much less).",
             "",
             "| measurement | value | notes |",
             "| --- | --- | --- |",

@@ -19,6 +19,7 @@ import functools
 import os
 import statistics
 import time
+from contextlib import AsyncExitStack
 
 import trio
 
@@ -30,45 +31,65 @@ async def echo(sender: object, msg: dict) -> dict:
     return msg
 
 
-async def tcp_baseline(n: int) -> float:
-    async def serve(stream: trio.SocketStream) -> None:
-        dec = FrameDecoder()
-        while True:
-            data = await stream.receive_some(65536)
-            if not data:
-                return
-            for f in dec.feed(data):
-                await stream.send_all(encode_frame(f))
+class _TcpEcho:
+    """Plain trio TCP, the same frames, one connection: the baseline."""
 
-    async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(functools.partial(trio.serve_tcp, serve, 0, host="127.0.0.1"))
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.dec = FrameDecoder()
+
+    async def request(self, msg: dict) -> None:
+        await self.stream.send_all(encode_frame(msg))
+        got: list = []
+        while not got:
+            got = self.dec.feed(await self.stream.receive_some(65536))
+
+
+async def _tcp_serve(stream: trio.SocketStream) -> None:
+    dec = FrameDecoder()
+    while True:
+        data = await stream.receive_some(65536)
+        if not data:
+            return
+        for f in dec.feed(data):
+            await stream.send_all(encode_frame(f))
+
+
+async def round_trips(n: int, rounds: int = 10) -> dict[str, list[float]]:
+    """Sequential round trips for every configuration, interleaved in ``rounds``
+    so that load from other processes hits every configuration alike."""
+    configs = {
+        f"{m} {mode}": NetConfig(muxer=m, stream_mode=mode)  # type: ignore[arg-type]
+        for m in ("mplex", "yamux")
+        for mode in ("long-lived", "per-request")
+    }
+    times: dict[str, list[float]] = {"tcp": [], **{k: [] for k in configs}}
+    async with trio.open_nursery() as nursery, AsyncExitStack() as stack:
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, _tcp_serve, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
-        stream = await trio.open_tcp_stream("127.0.0.1", port)
-        dec = FrameDecoder()
-        times = []
-        for i in range(n):
-            t = time.perf_counter()
-            await stream.send_all(encode_frame({"op": "echo", "i": i}))
-            got: list = []
-            while not got:
-                got = dec.feed(await stream.receive_some(65536))
-            times.append(time.perf_counter() - t)
-        await stream.aclose()
+        tcp = _TcpEcho(await trio.open_tcp_stream("127.0.0.1", port))
+        clients = {}
+        for name, cfg in configs.items():
+            a = await stack.enter_async_context(open_host(os.urandom(32), config=cfg))
+            b = await stack.enter_async_context(open_host(os.urandom(32), config=cfg, handler=echo))
+            clients[name] = (a, b.peer_ref)
+            for i in range(10):  # warm: connection, pool, identify
+                await a.request(b.peer_ref, {"op": "echo", "i": i}, timeout=5)
+        per_round = max(1, n // rounds)
+        for _ in range(rounds):
+            for i in range(per_round):
+                t = time.perf_counter()
+                await tcp.request({"op": "echo", "i": i})
+                times["tcp"].append(time.perf_counter() - t)
+            for name, (a, ref) in clients.items():
+                k = per_round if "long-lived" in name else max(5, per_round // 4)
+                for i in range(k):
+                    t = time.perf_counter()
+                    await a.request(ref, {"op": "echo", "i": i}, timeout=5)
+                    times[name].append(time.perf_counter() - t)
+        await tcp.stream.aclose()
         nursery.cancel_scope.cancel()
-    return statistics.median(times)
-
-
-async def libp2p_rtt(config: NetConfig, n: int) -> tuple[float, float]:
-    async with open_host(os.urandom(32), config=config) as a, open_host(os.urandom(32), config=config, handler=echo) as b:
-        ref = b.peer_ref
-        for i in range(20):  # warm: connection, pool, identify
-            await a.request(ref, {"op": "echo", "i": i}, timeout=5)
-        times = []
-        for i in range(n):
-            t = time.perf_counter()
-            await a.request(ref, {"op": "echo", "i": i}, timeout=5)
-            times.append(time.perf_counter() - t)
-    return statistics.median(times), statistics.mean(times)
+    return times
 
 
 async def libp2p_concurrent(config: NetConfig, n: int, width: int = 16) -> float:
@@ -102,18 +123,17 @@ async def first_connect(config: NetConfig, tries: int) -> float:
 
 
 async def main(n: int) -> None:
-    base = await tcp_baseline(n)
-    print(f"plain trio TCP round trip (baseline)        {base * 1e3:8.3f} ms  (median of {n})")
+    times = await round_trips(n)
+    base = statistics.median(times.pop("tcp"))
+    print(f"plain trio TCP round trip (baseline)        {base * 1e3:8.3f} ms  (median)")
     rows = []
-    for muxer in ("mplex", "yamux"):
-        for mode in ("long-lived", "per-request"):
-            cfg = NetConfig(muxer=muxer, stream_mode=mode)  # type: ignore[arg-type]
-            rtt, mean = await libp2p_rtt(cfg, n if mode == "long-lived" else max(50, n // 4))
-            rows.append((muxer, mode, rtt))
-            print(
-                f"libp2p {muxer:5} {mode:11} round trip        {rtt * 1e3:8.3f} ms  ({rtt / base:6.1f}x TCP)"
-                f"  mean {mean * 1e3:.3f} ms"
-            )
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        rows.append((name, med))
+        print(
+            f"libp2p {name:23} round trip {med * 1e3:8.3f} ms  ({med / base:6.1f}x TCP)"
+            f"  mean {statistics.mean(ts) * 1e3:.3f} ms, n={len(ts)}"
+        )
     for muxer in ("mplex", "yamux"):
         for width in (1, 16):
             rate = await libp2p_concurrent(NetConfig(muxer=muxer), n, width)  # type: ignore[arg-type]
@@ -121,8 +141,8 @@ async def main(n: int) -> None:
     for muxer in ("mplex", "yamux"):
         fc = await first_connect(NetConfig(muxer=muxer), 5)  # type: ignore[arg-type]
         print(f"libp2p {muxer:5} first request to a new peer  {fc * 1e3:8.1f} ms  (max_connections_per_peer=1)")
-    best = min(rows, key=lambda r: r[2])
-    print(f"fastest: {best[0]} {best[1]}")
+    best = min(rows, key=lambda r: r[1])
+    print(f"fastest round trip: {best[0]}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ Usage: ``python benchmarks/bench_sandbox.py [--products N] [--out FILE.md]``
 from __future__ import annotations
 
 import argparse
+import os
 import datetime
 import random
 import statistics
@@ -138,7 +139,8 @@ def main() -> None:
             "# Sandbox benchmarks",
             "",
             f"Command: `.venv/bin/python benchmarks/bench_sandbox.py --out benchmarks/results/sandbox.md` "
-            f"({stamp}, Python {sys.version.split()[0]}, 2-core machine shared with other jobs).",
+            f"({stamp}, Python {sys.version.split()[0]}, 2-core machine shared with other jobs; "
+            f"load average {os.getloadavg()[0]:.1f} at the end of the run).",
             "",
         ]
         opts.out.write_text("\n".join(header + lines) + "\n")

@@ -159,8 +159,48 @@ static inline const u8 *cb_string(cbor *c, int want, u32 *len) {
     return s;
 }
 
+/* Text string, with fast paths for the common forms (length < 256). */
+static inline const u8 *cb_text(cbor *c, u32 *len) {
+    if (!c->err && c->p < c->end) {
+        u32 ib = *c->p;
+        u32 avail = (u32)(c->end - c->p);
+        u32 n, head;
+        if (ib - 0x60u < 24u) {
+            n = ib - 0x60u;
+            head = 1;
+        } else if (ib == 0x78u && avail >= 2 && c->p[1] >= 24u) {  /* shortest form only */
+            n = c->p[1];
+            head = 2;
+        } else {
+            return cb_string(c, CB_TEXT, len);
+        }
+        if (n <= avail - head) {
+            const u8 *s = c->p + head;
+            c->p = s + n;
+            *len = n;
+            return s;
+        }
+        c->err = 1;
+        return 0;
+    }
+    return cb_string(c, CB_TEXT, len);
+}
+
+/* Skip one item, with a fast path for short scalars and strings. */
+static inline void cb_skip_item(cbor *c);
+
 static inline u64 cb_uint(cbor *c) {
     u64 v;
+    if (!c->err && c->p < c->end) {
+        u32 ib = *c->p;
+        u32 avail = (u32)(c->end - c->p);
+        if (ib < 24u) { c->p++; return ib; }
+        if (ib == 0x19u && avail >= 3) {
+            v = ((u32)c->p[1] << 8) | c->p[2];
+            if (v > 0xFFu) { c->p += 3; return v; }
+            c->err = 1; return 0;  /* not the shortest form */
+        }
+    }
     if (cb_head(c, &v) != CB_UINT) { c->err = 1; return 0; }
     return v;
 }
@@ -191,6 +231,19 @@ static inline void cb_skip(cbor *c, int depth) {
     default:
         c->err = 1; return;
     }
+}
+
+static inline void cb_skip_item(cbor *c) {
+    if (!c->err && c->p < c->end) {
+        u32 ib = *c->p;
+        u32 major = ib >> 5, ai = ib & 31u;
+        if (major <= CB_NINT && ai < 24u) { c->p++; return; }
+        if ((major == CB_BSTR || major == CB_TEXT) && ai < 24u) {
+            if (ai < (u32)(c->end - c->p)) { c->p += 1 + ai; return; }
+            c->err = 1; return;
+        }
+    }
+    cb_skip(c, 1);
 }
 
 /* Start of a map: its pair count, or sets err. */

@@ -27,7 +27,7 @@ typedef struct {
     u64 price;
 } product;
 
-static u8 lower(u8 ch) { return (ch >= 'A' && ch <= 'Z') ? (u8)(ch + 32) : ch; }
+static inline u8 lower(u8 ch) { return (u8)(ch + (((u32)ch - 'A' < 26u) << 5)); }
 
 /* pat is already lower-case */
 static int contains(const u8 *hay, u32 hlen, const u8 *pat, u32 plen) {
@@ -95,7 +95,77 @@ static int parse_args(const u8 *p, u32 len, query *q) {
     return 0;
 }
 
-static int parse_product(const u8 *p, u32 len, product *r) {
+/* Which product field a map key names: 1 name, 2 description, 4 category, 8 price, 0 other.
+ * Compared as little-endian words: this runs for every key of every record. */
+static u32 field_of(const u8 *k, u32 kl) {
+    switch (kl) {
+    case 4: return nc_get_u32(k) == 0x656d616eu ? 1 : 0;                              /* name */
+    case 5: return (nc_get_u32(k) == 0x63697270u && k[4] == 'e') ? 8 : 0;               /* price */
+    case 8: return (nc_get_u32(k) == 0x65746163u && nc_get_u32(k + 4) == 0x79726f67u) ? 4 : 0; /* category */
+    case 11:                                                                              /* description */
+        return (nc_get_u32(k) == 0x63736564u && nc_get_u32(k + 4) == 0x74706972u && k[8] == 'i' &&
+                k[9] == 'o' && k[10] == 'n') ? 2 : 0;
+    default: return 0;
+    }
+}
+
+/* Fast path for the usual shape of a record (a map of < 24 pairs with short
+ * text keys, text values of < 64 KiB, prices below 2^32, other values small
+ * scalars or short strings). It keeps its cursor in locals, which the
+ * generic reader cannot (its state is addressed). It accepts only what
+ * parse_product_generic accepts and returns -2 for anything else, which then
+ * goes to the generic reader: that one decides. */
+static int parse_product_fast(const u8 *p, u32 len, product *r) {
+    const u8 *end = p + len;
+    if (len == 0) return -2;
+    u32 ib = *p++;
+    if (ib - 0xA0u >= 24u) return -2;
+    u32 n = ib - 0xA0u, seen = 0;
+    for (u32 i = 0; i < n; i++) {
+        if (p >= end) return -2;
+        u32 kl = (u32)*p - 0x60u;
+        if (kl >= 24u || (u32)(end - p) <= kl + 1) return -2;  /* key plus at least one value byte */
+        const u8 *k = p + 1;
+        p = k + kl;
+        u32 bit = field_of(k, kl);
+        u32 vb = *p, avail = (u32)(end - p);
+        u32 major = vb >> 5, ai = vb & 31u;
+        if (bit == 8) {
+            u64 v;
+            if (vb < 24u) { v = vb; p += 1; }
+            else if (vb == 0x18u && avail >= 2 && p[1] >= 24u) { v = p[1]; p += 2; }
+            else if (vb == 0x19u && avail >= 3) { v = ((u32)p[1] << 8) | p[2]; if (v <= 0xFFu) return -2; p += 3; }
+            else if (vb == 0x1Au && avail >= 5) {
+                v = ((u32)p[1] << 24) | ((u32)p[2] << 16) | ((u32)p[3] << 8) | p[4];
+                if (v <= 0xFFFFu) return -2;
+                p += 5;
+            } else return -2;
+            r->price = v;
+        } else if (major == CB_TEXT || (bit == 0 && major == CB_BSTR)) {
+            u32 vl, head;
+            if (ai < 24u) { vl = ai; head = 1; }
+            else if (ai == 24u && avail >= 2 && p[1] >= 24u) { vl = p[1]; head = 2; }
+            else if (ai == 25u && avail >= 3) { vl = ((u32)p[1] << 8) | p[2]; if (vl <= 0xFFu) return -2; head = 3; }
+            else return -2;
+            if (avail - head < vl) return -2;
+            const u8 *v = p + head;
+            if (bit == 1) { r->name = v; r->name_len = vl; }
+            else if (bit == 2) { r->desc = v; r->desc_len = vl; }
+            else if (bit == 4) { r->cat = v; r->cat_len = vl; }
+            p = v + vl;
+        } else if (bit == 0 && major == CB_UINT && ai < 24u) {
+            p += 1;
+        } else {
+            return -2;
+        }
+        if (seen & bit) return -2;
+        seen |= bit;
+    }
+    if (p != end || seen != 15) return -2;
+    return 0;
+}
+
+static int parse_product_generic(const u8 *p, u32 len, product *r) {
     cbor c;
     cb_init(&c, p, len);
     u32 n = cb_map(&c);
@@ -108,19 +178,26 @@ static int parse_product(const u8 *p, u32 len, product *r) {
             continue;
         }
         u32 kl;
-        const u8 *k = cb_string(&c, CB_TEXT, &kl);
+        const u8 *k = cb_text(&c, &kl);
         if (c.err) return -1;
-        u32 bit = 0;
-        if (nc_eq(k, kl, "name")) { bit = 1; r->name = cb_string(&c, CB_TEXT, &r->name_len); }
-        else if (nc_eq(k, kl, "description")) { bit = 2; r->desc = cb_string(&c, CB_TEXT, &r->desc_len); }
-        else if (nc_eq(k, kl, "category")) { bit = 4; r->cat = cb_string(&c, CB_TEXT, &r->cat_len); }
-        else if (nc_eq(k, kl, "price")) { bit = 8; r->price = cb_uint(&c); }
-        else cb_skip(&c, 1);
+        u32 bit = field_of(k, kl);
+        switch (bit) {
+        case 1: r->name = cb_text(&c, &r->name_len); break;
+        case 2: r->desc = cb_text(&c, &r->desc_len); break;
+        case 4: r->cat = cb_text(&c, &r->cat_len); break;
+        case 8: r->price = cb_uint(&c); break;
+        default: cb_skip_item(&c); break;
+        }
         if (seen & bit) return -1;
         seen |= bit;
     }
     if (c.err || c.p != c.end || seen != 15) return -1;
     return 0;
+}
+
+static int parse_product(const u8 *p, u32 len, product *r) {
+    if (parse_product_fast(p, len, r) == 0) return 0;
+    return parse_product_generic(p, len, r);
 }
 
 static int matches(const query *q, const product *r) {

@@ -130,9 +130,9 @@ def split_blob(data: bytes, media_type: str = DEFAULT_MEDIA_TYPE) -> tuple[BlobM
     Store each chunk at ``content_address(chunk)`` and the manifest's encoding
     at ``manifest.address``. Raises InvalidRecord (too large, bad media type).
     """
-    data = bytes(data)
     if len(data) > MAX_BLOB_SIZE:
         raise _invalid(f"blob of {len(data)} bytes is over the {MAX_BLOB_SIZE}-byte cap", "too-large")
+    data = bytes(data)
     if type(media_type) is str:
         media_type = media_type.lower()
     chunks = [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)]

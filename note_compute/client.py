@@ -92,6 +92,7 @@ class Client:
         self._known: dict[int, PeerRef] = {p.id: p for p in seeds}
         self._seeds = list(seeds)
         self.last_hops = 0
+        self.last_errors: list[NoteError] = []
 
     # -- public API ------------------------------------------------------------
 
@@ -200,6 +201,7 @@ class Client:
             return str((await self._request(peer, msg))["result"])
 
         done, errors = await self._gather(one, list(peers), grace=None)
+        self.last_errors = errors
         if not done:
             if errors and all(isinstance(e, type(errors[0])) for e in errors):
                 raise errors[0]
@@ -235,15 +237,44 @@ class Client:
                     self._known.setdefault(ref.id, ref)
 
     def _seeds_for(self, target: int) -> list[PeerRef]:
+        """Closest preceding known peers of ``target`` (where a full lookup starts)."""
         known = list(self._known.values()) or list(self._seeds)
-        # Closest preceding peers first (smallest clockwise distance to the target).
-        known.sort(key=lambda p: distance(p.id, target))
-        return known[:6]
+        return sorted(known, key=lambda p: distance(p.id, target))[:6]
+
+    def _guess(self, target: int) -> PeerRef | None:
+        """Our best guess of the key's successor: the first known peer at or after it."""
+        if len(self._known) < 2:
+            return None
+        return min(self._known.values(), key=lambda p: distance(target, p.id))
 
     async def _lookup(self, key: bytes, count: int) -> tuple[PeerRef, ...]:
+        """The key's live successor and the next nodes (``count`` in all).
+
+        First a one-query lookup seeded with our guess of the successor
+        (once the client has seen the ring, that node answers with itself
+        first, a claim the lookup accepts as proven: one round trip); if
+        that fails, a full iterative lookup from the closest preceding peers.
+        """
         target = id_from_bytes(key)
-        lk = Lookup(target, self._seeds_for(target), anonymous=True, replicas=count,
-                    count=max(count, 8), timeout=self.timeout)
+        guess = self._guess(target)
+        result: tuple[PeerRef, ...] = ()
+        error = "no answer"
+        for seeds in ([guess] if guess is not None else [], self._seeds_for(target)):
+            if not seeds:
+                continue
+            result, error, hops = await self._run_lookup(target, seeds, count)
+            if result:
+                break
+        if not result:
+            raise NotFound(f"lookup of {key.hex()[:16]}... failed ({error})", reason="lookup-failed")
+        self.last_hops = hops
+        for p in result:
+            self._known.setdefault(p.id, p)
+        return result
+
+    async def _run_lookup(self, target: int, seeds: list[PeerRef],
+                          count: int) -> tuple[tuple[PeerRef, ...], str, int]:
+        lk = Lookup(target, seeds, anonymous=True, replicas=count, count=max(count, 8), timeout=self.timeout)
         send_ch, recv_ch = trio.open_memory_channel[tuple[Any, Any, NoteError | None]](64)
 
         async def run(send: Any) -> None:
@@ -274,12 +305,7 @@ class Client:
                     nursery.start_soon(run, s)
                     pending += 1
             nursery.cancel_scope.cancel()
-        if not lk.result:
-            raise NotFound(f"lookup of {key.hex()[:16]}... failed ({lk.error or 'no answer'})", reason="lookup-failed")
-        self.last_hops = lk.hops
-        for p in lk.result:
-            self._known.setdefault(p.id, p)
-        return lk.result
+        return lk.result, lk.error or "no answer", lk.hops
 
     async def _gather(self, fn: Callable[[PeerRef], Awaitable[T]], peers: list[PeerRef],
                       grace: float | None) -> tuple[list[T], list[NoteError]]:

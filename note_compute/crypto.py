@@ -59,12 +59,13 @@ def ed25519_sign(seed: bytes, message: bytes) -> bytes:
 
 def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> None:
     """Verify an RFC 8032 signature; raise InvalidSignature if it does not verify."""
-    if (
-        type(public_key) is not bytes
-        or type(signature) is not bytes
-        or len(public_key) != PUBLIC_KEY_SIZE
-        or len(signature) != SIGNATURE_SIZE
-    ):
+    if type(public_key) is not bytes or type(signature) is not bytes:
+        if not isinstance(public_key, (bytes, bytearray, memoryview)) or not isinstance(
+            signature, (bytes, bytearray, memoryview)
+        ):
+            raise InvalidSignature("public key and signature must be bytes", reason="type")
+        public_key, signature = bytes(public_key), bytes(signature)
+    if len(public_key) != PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
         raise InvalidSignature("wrong key or signature length", reason="length")
     try:
         # libsodium's crypto_sign_open: the same check as VerifyKey.verify

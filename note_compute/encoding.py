@@ -82,7 +82,8 @@ def decode(
     """Decode canonical CBOR strictly. Raises InvalidEncoding on any deviation."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidEncoding("expected bytes", reason="type")
-    data = bytes(data)
+    if type(data) is not bytes:
+        data = bytes(data)
     if len(data) > max_size:
         raise InvalidEncoding(f"input is {len(data)} bytes, over the {max_size}-byte cap", reason="too-large")
     if not data:

@@ -4,7 +4,8 @@
 created with mode 0700 and each key file with mode 0600 (``os.open`` with
 that mode, written to a temporary file and hard-linked into place, so a key
 is never overwritten and never half-written). Loading refuses a file that
-group or others can read or write, a symlink, or a malformed file.
+group or others can read or write, a ``keys`` directory that group or
+others can write, a symlink, or a malformed file.
 
 A key file is UTF-8 JSON::
 
@@ -122,6 +123,13 @@ def load_key(name: str, *, home: Path | str | None = None) -> SigningKey:
         raise KeyStoreError(f"cannot open key {name!r} ({path}): {exc.strerror}", reason="io") from exc
     try:
         st = os.fstat(fd)
+        dir_mode = os.stat(path.parent).st_mode
+        if dir_mode & 0o022:
+            raise KeyStoreError(
+                f"key directory {path.parent} is writable by group or others (mode {stat.S_IMODE(dir_mode):04o}), "
+                f"so its keys could be swapped; run 'chmod 700 {path.parent}'",
+                reason="permissions",
+            )
         if not stat.S_ISREG(st.st_mode):
             raise KeyStoreError(f"key file {path} is not a regular file", reason="malformed")
         if st.st_mode & 0o077:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from . import domains, encoding, urls
-from .crypto import AUTHORITY_LENGTH, SIGNATURE_SIZE, SigningKey, ed25519_verify
+from .crypto import AUTHORITY_LENGTH, SIGNATURE_SIZE, SigningKey, ed25519_verify, public_key_of_authority
 from .errors import Equivocation, InvalidRecord, InvalidURL, StaleRecord
 
 __all__ = [
@@ -90,13 +90,17 @@ class Record:
     def __post_init__(self) -> None:
         if type(self.url) is not str:
             raise _invalid("url must be text", "schema")
-        try:
-            parsed = urls.parse(self.url)
-        except InvalidURL as exc:
-            raise _invalid(f"bad url: {exc}", "url") from exc
-        if str(parsed) != self.url:
+        if not urls.is_normal(self.url):
+            try:
+                urls.parse(self.url)
+            except InvalidURL as exc:
+                raise _invalid(f"bad url: {exc}", "url") from exc
             raise _invalid("url is not in normal form", "url")
-        object.__setattr__(self, "_public_key", parsed.public_key)
+        try:
+            public_key = public_key_of_authority(self.url[7 : 7 + AUTHORITY_LENGTH])
+        except ValueError as exc:
+            raise _invalid("bad url: the authority is not a public key", "url") from exc
+        object.__setattr__(self, "_public_key", public_key)
         _check_uint("seq", self.seq, MAX_SEQ)
         _check_uint("created", self.created, MAX_TIME)
         if self.expires is not None:
@@ -230,7 +234,9 @@ def sign_record(
     seconds. Raises InvalidURL or InvalidRecord (authority, schema, limits).
     """
     url = urls.normalize(url)
-    refs_t = tuple(refs)
+    if isinstance(value, (bytearray, memoryview)):
+        value = bytes(value)
+    refs_t = tuple(bytes(r) if isinstance(r, (bytearray, memoryview)) else r for r in refs)
     # Validate the schema with a placeholder signature before signing.
     unsigned = Record(url, seq, created, value, refs_t, expires, bytes(SIGNATURE_SIZE))
     if unsigned.public_key != key.public_key:

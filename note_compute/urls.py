@@ -16,8 +16,9 @@ in short, :func:`normalize` applies, in this order:
 4. percent-encoding is normalised: escapes of unreserved characters
    (``A-Z a-z 0-9 - . _ ~``) are decoded, the hex digits of the remaining
    escapes are upper-cased, a ``%`` not followed by two hex digits is
-   refused, and every character outside unreserved / sub-delims / ``:`` /
-   ``@`` / ``/`` is encoded as the percent-escapes of its UTF-8 bytes;
+   refused, raw ASCII control characters are refused, and every other
+   character outside unreserved / sub-delims / ``:`` / ``@`` / ``/`` is
+   encoded as the percent-escapes of its UTF-8 bytes;
 5. empty segments (``//``) are collapsed, ``.`` segments removed and ``..``
    segments resolved; a ``..`` that would climb above the root is refused;
 6. an empty path becomes ``/``; a trailing slash is removed (except for the
@@ -61,8 +62,10 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 # The normal form, checked in one go on the fast path (decoding records).
 _PCHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%(?:[0-9A-F][0-9A-F]))"
 _NORMAL_RE = re.compile(
-    r"note://[a-z2-7]{52}(?:/|(?:/" + _PCHAR + r"+)+)\Z"
+    r"note://[a-z2-7]{51}[aq](?:/|(?:/" + _PCHAR + r"+)+)\Z"
 )
+# A "." or ".." segment.
+_DOT_SEGMENT_RE = re.compile(r"/\.\.?(?:/|\Z)")
 # Escapes that must have been decoded (unreserved characters).
 _UNRESERVED_ESCAPE_RE = re.compile(r"%(?:[46][1-9A-F]|[57][0-9A]|3[0-9]|2D|2E|5F|7E)")
 
@@ -90,18 +93,14 @@ class NoteURL:
 
 
 def is_normal(url: str) -> bool:
-    """True if ``url`` is already exactly in normal form (cheap check)."""
+    """True if ``url`` is a valid note URL already exactly in normal form (cheap check)."""
     if type(url) is not str or len(url) > MAX_URL_LENGTH:
         return False
-    if _NORMAL_RE.match(url) is None or _UNRESERVED_ESCAPE_RE.search(url):
-        return False
-    path = url[7 + AUTHORITY_LENGTH :]
-    if path == "/":
-        return True
-    for seg in path[1:].split("/"):
-        if seg == "." or seg == "..":
-            return False
-    return True
+    return (
+        _NORMAL_RE.match(url) is not None
+        and _UNRESERVED_ESCAPE_RE.search(url) is None
+        and _DOT_SEGMENT_RE.search(url) is None
+    )
 
 
 def parse(url: str) -> NoteURL:
@@ -214,6 +213,11 @@ def _normalize_segment(seg: str) -> str:
             continue
         if c in _SEGMENT_SAFE:
             out.append(c)
+        elif c < " " or c == "\x7f":
+            raise InvalidURL(
+                f"raw control character {c!r} in the path (percent-encode it if it is meant)",
+                reason="control-character",
+            )
         else:
             try:
                 raw = c.encode("utf-8")

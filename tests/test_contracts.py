@@ -151,6 +151,55 @@ def test_shop_search_rejects_bad_records(sandbox: Sandbox, record: bytes) -> Non
     assert "error code 2" in str(info.value)
 
 
+def _raw_product(name: bytes, desc: bytes, cat: bytes, price: bytes) -> bytes:
+    # Hand-framed CBOR map (keys in canonical order) so non-canonical encodings can be injected.
+    return b"\xa4" + b"\x64name" + name + b"\x65price" + price + b"\x68category" + cat + b"\x6bdescription" + desc
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        _raw_product(b"\x61a", b"\x78\x05hello", b"\x61c", b"\x01"),  # non-shortest text length
+        _raw_product(b"\x61a", b"\x61d", b"\x61c", b"\x18\x05"),  # non-shortest uint (1 byte)
+        _raw_product(b"\x61a", b"\x61d", b"\x61c", b"\x19\x00\x05"),  # non-shortest uint (2 bytes)
+        _raw_product(b"\x61a", b"\x61d", b"\x61c", b"\x1a\x00\x00\x01\x00"),  # non-shortest uint (4 bytes)
+        _raw_product(b"\x61a", b"\x79\x00\x05hello", b"\x61c", b"\x01"),  # non-shortest 2-byte length
+        _raw_product(b"\x61a", b"\x61d", b"\x61c", b"\x1f"),  # reserved / indefinite
+        _raw_product(b"\x61a", b"\x7f\x61d\xff", b"\x61c", b"\x01"),  # indefinite text
+        _raw_product(b"\x61a", b"\x61d", b"\x61c", b"\xf9\x3c\x00"),  # float price
+        _raw_product(b"\x65a", b"\x61d", b"\x61c", b"\x01"),  # text runs past the end of its record
+        b"\xa5" + _raw_product(b"\x61a", b"\x61d", b"\x61c", b"\x01")[1:] + b"\x64name\x61b",  # duplicate key
+    ],
+)
+def test_shop_search_rejects_non_canonical_records(sandbox: Sandbox, record: bytes) -> None:
+    with pytest.raises(SandboxError) as info:
+        _run(sandbox, SHOP, {}, [record])
+    assert "error code 2" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "product",
+    [
+        {"name": "n" * 23, "description": "d" * 24, "category": "c", "price": 23},
+        {"name": "n" * 255, "description": "d" * 256, "category": "c" * 300, "price": 24},
+        {"name": "n" * 70000, "description": "", "category": "c", "price": 255},
+        {"name": "", "description": "", "category": "", "price": 256},
+        {"name": "a", "description": "b", "category": "c", "price": 65535},
+        {"name": "a", "description": "b", "category": "c", "price": 65536},
+        {"name": "a", "description": "b", "category": "c", "price": 2**32 - 1},
+        {"name": "a", "description": "b", "category": "c", "price": 2**32},
+        {"name": "a", "description": "b", "category": "c", "price": 2**64 - 1},
+        {"name": "a", "description": "b", "category": "c", "price": 1, "id": b"raw", "n": -5, "x": None,
+         "nested": {"a": [1, 2, {"b": True}]}, "long": "z" * 300, 7: "int key"},
+    ],
+)
+def test_shop_search_accepts_every_canonical_form(sandbox: Sandbox, product: dict) -> None:
+    records = [encode(product)] * 2
+    for args in ({}, {"min_price": 256}, {"max_price": 65535, "sort": "price"}, {"text": "N", "sort": "name"}):
+        data = pack_input(encode(args), records)
+        assert list(sandbox.run(SHOP, data, fuel=FUEL).indices) == reference.shop_search(data), args
+
+
 def test_shop_search_ignores_non_text_keys_in_records(sandbox: Sandbox) -> None:
     rec = encode({1: "x", "name": "a", "description": "b", "category": "c", "price": 3})
     assert _run(sandbox, SHOP, {"category": "c"}, [rec]) == [0]
@@ -222,3 +271,44 @@ def test_echo(sandbox: Sandbox, args: bytes, records: list[bytes]) -> None:
 def test_echo_large_args_use_memory_growth(sandbox: Sandbox) -> None:
     args = bytes(range(256)) * 4096  # 1 MiB: past the initial memory
     assert sandbox.run(ECHO, pack_input(args, []), fuel=FUEL).extra == args
+
+
+# ---------------------------------------------------------------- fuzzing the contracts' CBOR readers
+
+_cbor_ish = st.one_of(
+    st.binary(max_size=40),
+    st.recursive(
+        st.one_of(st.integers(-(2**64), 2**64 - 1), st.text(max_size=10), st.binary(max_size=10), st.booleans(),
+                  st.none()),
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=5)),
+        max_leaves=12,
+    ).map(encode),
+)
+
+
+def _mutate(data: bytes, flips: list[tuple[int, int]]) -> bytes:
+    b = bytearray(data)
+    for pos, val in flips:
+        if b:
+            b[pos % len(b)] = val
+    return bytes(b)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(args=_cbor_ish, records=st.lists(_cbor_ish, max_size=5),
+       flips=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=3),
+       program=st.sampled_from(["shop", "psi"]))
+def test_contracts_never_trap_on_hostile_input(sandbox: Sandbox, args: bytes, records: list[bytes],
+                                                flips: list, program: str) -> None:
+    # Random and mutated CBOR: the contract answers or rejects its input, it never traps or misbehaves.
+    product = _product(0, "Red", "x", "c", 5)
+    records = [_mutate(r, flips) for r in records] + [_mutate(product, flips)]
+    wasm = SHOP if program == "shop" else PSI
+    data = pack_input(_mutate(args, flips[:1]), records)
+    try:
+        result = sandbox.run(wasm, data, fuel=FUEL)
+    except SandboxError as exc:
+        assert exc.reason == abi.REASON_PROGRAM_ERROR, str(exc)
+        return
+    if program == "shop":
+        assert list(result.indices) == reference.shop_search(data)

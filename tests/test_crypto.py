@@ -110,3 +110,13 @@ def test_signing_key_checks_seed_and_hides_it() -> None:
     k = SigningKey(bytes(32))
     assert k.seed.hex() not in repr(k)
     assert SigningKey.generate().public_key != SigningKey.generate().public_key
+
+
+def test_verify_accepts_bytes_like_and_refuses_other_types() -> None:
+    key = SigningKey(bytes(32))
+    sig = crypto.ed25519_sign(key.seed, b"m")
+    crypto.ed25519_verify(bytearray(key.public_key), b"m", memoryview(sig))
+    crypto.ed25519_verify(key.public_key, bytearray(b"m"), sig)
+    with pytest.raises(InvalidSignature) as e:
+        crypto.ed25519_verify(key.public_key.hex(), b"m", sig)  # type: ignore[arg-type]
+    assert e.value.reason == "type"

@@ -159,3 +159,46 @@ def test_decode_needs_bytes() -> None:
         decode("00")  # type: ignore[arg-type]
     assert decode(bytearray(b"\x00")) == 0
     assert decode(memoryview(b"\x00")) == 0
+
+
+def _rfc8949_reference(value: object) -> bytes:
+    """A tiny independent RFC 8949 4.2.1 encoder (ints, bytes, text, arrays, maps, simple)."""
+
+    def head(major: int, n: int) -> bytes:
+        if n < 24:
+            return bytes([major << 5 | n])
+        for extra, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+            if n < 1 << (8 * size):
+                return bytes([major << 5 | extra]) + n.to_bytes(size, "big")
+        raise AssertionError("out of range")
+
+    if value is None:
+        return b"\xf6"
+    if value is True:
+        return b"\xf5"
+    if value is False:
+        return b"\xf4"
+    if isinstance(value, int):
+        return head(0, value) if value >= 0 else head(1, -1 - value)
+    if isinstance(value, bytes):
+        return head(2, len(value)) + value
+    if isinstance(value, str):
+        raw = value.encode("utf-8")
+        return head(3, len(raw)) + raw
+    if isinstance(value, list):
+        return head(4, len(value)) + b"".join(_rfc8949_reference(v) for v in value)
+    if isinstance(value, dict):
+        items = sorted((_rfc8949_reference(k), _rfc8949_reference(v)) for k, v in value.items())
+        return head(5, len(items)) + b"".join(k + v for k, v in items)
+    raise AssertionError(type(value))
+
+
+@settings(max_examples=300)
+@given(values)
+def test_encode_matches_an_independent_rfc8949_encoder(value: object) -> None:
+    assert encode(value) == _rfc8949_reference(value)
+
+
+def test_text_keys_sort_by_utf8_bytes() -> None:
+    value = {"\u00e9": 1, "ab": 2, "b": 3, "\U0001f600": 4, "aaa": 5}
+    assert encode(value) == _rfc8949_reference(value)

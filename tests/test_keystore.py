@@ -119,3 +119,13 @@ def test_list_ignores_other_files(tmp_path: Path) -> None:
     (tmp_path / "keys" / "README").write_text("x")
     (tmp_path / "keys" / "Bad Name.key").write_text("x")
     assert keystore.list_keys(home=tmp_path) == ["ok"]
+
+
+def test_group_writable_key_directory_is_refused(tmp_path: Path) -> None:
+    keystore.create_key("site", home=tmp_path)
+    os.chmod(tmp_path / "keys", 0o775)
+    with pytest.raises(KeyStoreError) as e:
+        keystore.load_key("site", home=tmp_path)
+    assert e.value.reason == "permissions" and "chmod 700" in str(e.value)
+    os.chmod(tmp_path / "keys", 0o755)  # readable is fine: the file itself is 0600
+    keystore.load_key("site", home=tmp_path)

@@ -436,3 +436,16 @@ def test_sizes_are_reported() -> None:
     assert 10 * 32 < p.encoded_size < 10 * 35 + 30
     r = tree.range_proof(100, 200)
     assert r.encoded_size == len(r.encode()) < 25 * 35
+
+
+def test_merkle_is_a_pure_core() -> None:
+    # The merkle package must not pull in trio, libp2p or wasmtime.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, note_compute.merkle\n"
+        "bad = [m for m in ('trio', 'libp2p', 'wasmtime') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

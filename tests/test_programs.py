@@ -159,3 +159,12 @@ def test_round_trip_property(name: str, fuel: int, wasm: bytes) -> None:
     prog = programs.parse_program(Record.decode(rec.encode()))
     assert (prog.name, prog.fuel, prog.size) == (name, fuel, len(wasm))
     programs.check_binary(prog, wasm)
+
+
+def test_programs_module_is_pure() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, note_compute.programs; print(sorted(m for m in ('wasmtime', 'trio', 'libp2p') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

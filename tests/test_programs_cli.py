@@ -215,3 +215,31 @@ async def test_publish_and_run_on_a_devnet(tmp_path: Path, records_file: Path) -
         assert missing.returncode != 0 and "not" in (missing.stdout + missing.stderr).lower()
     finally:
         await net.stop()
+
+
+def test_publish_validates_locally_before_touching_the_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wasmtime
+
+    monkeypatch.setenv("NOTE_HOME", str(tmp_path))
+    runner = CliRunner()
+    assert runner.invoke(main, ["key", "new", "k"]).exit_code == 0
+    bad = tmp_path / "bad.wasm"
+    bad.write_bytes(bytes(wasmtime.wat2wasm('(module (import "env" "f" (func)))')))
+    # No devnet.json and no --bootstrap: reaching the network would fail differently.
+    res = runner.invoke(main, ["program", "publish", str(bad), "--key", "k", "--name", "bad"])
+    assert res.exit_code != 0 and "forbidden-import" in res.output
+    res = runner.invoke(main, ["program", "publish", str(SHOP), "--key", "k", "--name", "Bad Name"])
+    assert res.exit_code != 0 and "bad program name" in res.output
+    res = runner.invoke(main, ["program", "publish", str(SHOP), "--key", "missing", "--name", "shop"])
+    assert res.exit_code != 0 and isinstance(res.exception, SystemExit)
+    res = runner.invoke(main, ["program", "publish", str(SHOP), "--key", "k", "--name", "shop", "--fuel", "0"])
+    assert res.exit_code != 0
+
+
+def test_run_with_a_bad_url_is_a_clean_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTE_HOME", str(tmp_path))
+    res = CliRunner().invoke(main, ["program", "run", "http://example.com/x", "--args", "{}",
+                                    "--bootstrap", "/ip4/127.0.0.1/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"])
+    assert res.exit_code != 0
+    assert isinstance(res.exception, SystemExit)  # a handled error, not a crash
+    assert "scheme" in res.output

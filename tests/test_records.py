@@ -323,3 +323,41 @@ def test_body_from_wire_matches_fresh_encoding(seq: int, created: int, payload: 
     fresh = Record(back.url, back.seq, back.created, back.value, back.refs, back.expires, back.signature)
     assert back.body() == fresh.body() == r.body()
     verify_record(back)
+
+
+def test_sign_accepts_bytes_like_values() -> None:
+    r = sign_record(KEY, URL, seq=1, value=bytearray(b"abc"), created=0)
+    assert r.value == b"abc" and type(r.value) is bytes
+    r = sign_record(KEY, URL, seq=1, refs=[memoryview(bytes(32))], created=0)
+    assert r.refs == (bytes(32),)
+    verify_record(r)
+
+
+def test_record_constructor_refuses_non_normal_urls() -> None:
+    r = rec()
+    with pytest.raises(InvalidRecord) as e:
+        Record(URL + "/", r.seq, r.created, r.value, r.refs, r.expires, r.signature)
+    assert e.value.reason == "url"
+    with pytest.raises(InvalidRecord):
+        Record(None, r.seq, r.created, r.value, r.refs, r.expires, r.signature)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRecord):
+        Record(URL, r.seq, r.created, r.value, [bytes(32)], r.expires, r.signature)  # type: ignore[arg-type]
+
+
+@settings(max_examples=100)
+@given(st.integers(0, 3), st.binary(max_size=2), st.integers(0, 3), st.binary(max_size=2))
+def test_select_property(seq_a: int, val_a: bytes, seq_b: int, val_b: bytes) -> None:
+    a, b = rec(seq=seq_a, value=val_a), rec(seq=seq_b, value=val_b)
+    if seq_b > seq_a:
+        assert select(a, b) is b
+    elif seq_b < seq_a:
+        with pytest.raises(StaleRecord):
+            select(a, b)
+    elif val_a == val_b:
+        assert select(a, b) is a
+    else:
+        with pytest.raises(Equivocation) as e1:
+            select(a, b)
+        with pytest.raises(Equivocation) as e2:
+            select(b, a)
+        assert e1.value.proof.encode() == e2.value.proof.encode()  # type: ignore[union-attr]

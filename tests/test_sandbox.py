@@ -244,7 +244,7 @@ def test_malformed_input_header_is_refused_before_running(sandbox: Sandbox, data
 
 
 def test_bad_parameters_are_value_errors(sandbox: Sandbox) -> None:
-    for kw in ({"fuel": 0}, {"fuel": 10, "deadline_ms": 0}):
+    for kw in ({"fuel": 0}, {"fuel": True}, {"fuel": 2**63}, {"fuel": 10, "deadline_ms": 0}, {"fuel": 10, "deadline_ms": 1.5}):
         with pytest.raises(ValueError):
             sandbox.run(wasm(), INPUT, **kw)
     with pytest.raises(TypeError):
@@ -370,3 +370,85 @@ def test_cache_refuses_artifact_with_wrong_sum(tmp_path: Path) -> None:
         assert not list(tmp_path.iterdir())  # dropped
     finally:
         sb.close()
+
+
+def test_closed_sandbox_refuses_to_run() -> None:
+    sb = Sandbox()
+    sb.close()
+    with pytest.raises(RuntimeError):
+        sb.run(wasm(), INPUT, fuel=10_000)
+    with Sandbox() as sb2:
+        assert sb2.run(wasm(), INPUT, fuel=10_000).indices == ()
+    with pytest.raises(RuntimeError):
+        sb2.validate(wasm())
+
+
+def test_oversized_table_is_refused_at_instantiation(sandbox: Sandbox) -> None:
+    _fails(sandbox, wasm(extra="(table 1000000 funcref)"), abi.REASON_INVALID_MODULE)
+
+
+def test_two_tables_or_memories_are_refused(sandbox: Sandbox) -> None:
+    _fails(sandbox, wasm(extra="(table 1 funcref) (table 1 funcref)"), abi.REASON_INVALID_MODULE)
+
+
+def test_deadline_holds_for_concurrent_runs(sandbox: Sandbox) -> None:
+    import threading
+
+    loop = wasm("(loop $l (br $l)) (unreachable)")
+    reasons: list[str | None] = []
+
+    def one() -> None:
+        try:
+            sandbox.run(loop, INPUT, fuel=10**15, deadline_ms=80)
+        except SandboxError as exc:
+            reasons.append(exc.reason)
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert reasons == [abi.REASON_DEADLINE] * 3
+    assert time.monotonic() - start < 2.0
+    # and the sandbox still works afterwards
+    assert sandbox.run(wasm(), INPUT, fuel=10_000).indices == ()
+
+
+def test_nan_results_are_canonical(sandbox: Sandbox) -> None:
+    # 0/0 gives x86's negative default NaN (0xFFC00000 / 0xFFF8...) unless the engine canonicalizes.
+    # The divisor comes from the input length so nothing is constant-folded.
+    body = """
+      (i32.store (i32.const 16) (i32.const 0))
+      (i32.store (i32.const 20) (i32.const 12))
+      (i32.store (i32.const 24) (i32.reinterpret_f32
+          (f32.div (f32.const 0) (f32.sub (f32.convert_i32_u (local.get $n)) (f32.convert_i32_u (local.get $n))))))
+      (i64.store (i32.const 28) (i64.reinterpret_f64
+          (f64.div (f64.const 0) (f64.sub (f64.convert_i32_u (local.get $n)) (f64.convert_i32_u (local.get $n))))))
+    """ + _ret(16, 20)
+    extra = sandbox.run(wasm(body), INPUT, fuel=10_000).extra
+    f32_bits, f64_bits = struct.unpack("<IQ", extra)
+    assert f32_bits == 0x7FC00000
+    assert f64_bits == 0x7FF8000000000000
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
+       cut=st.integers(0, 10_000))
+def test_corrupted_modules_fail_with_a_typed_error(sandbox: Sandbox, flips: list, cut: int) -> None:
+    # Bit-rotted versions of a real contract: whatever happens is a SandboxError or a valid answer.
+    module = bytearray((CONTRACTS / "echo.wasm").read_bytes())
+    for pos, val in flips:
+        module[pos % len(module)] = val
+    if cut % 3 == 0:
+        module = module[: cut % len(module)]
+    try:
+        result = sandbox.run(bytes(module), INPUT, fuel=1_000_000, deadline_ms=200)
+    except SandboxError as exc:
+        assert exc.reason in abi.REASONS
+    else:
+        assert all(i < 3 for i in result.indices)

@@ -334,3 +334,59 @@ def test_threads_can_share_a_store(store: Store) -> None:
     for t in threads:
         t.join()
     assert errors == [] and store.count() == 120
+
+
+def test_running_totals_match_the_entries(tmp_path: Path) -> None:
+    s = Store(tmp_path / "t.sqlite")
+    keys = []
+    for i in range(20):
+        data = bytes([i]) * (i + 1)
+        s.put_value(data, peer=PEER_A if i % 2 else PEER_B)
+        keys.append(hashlib.sha256(data).digest())
+    s.put_record(rec(1, b"x" * 10).encode(), peer=PEER_A, now=NOW)
+    s.put_record(rec(2, b"y" * 30).encode(), peer=PEER_B, now=NOW)  # replaced by another peer
+    s.delete(keys[0])
+    ks = sorted(keys)
+    s.delete_range(ks[3], ks[9])
+
+    def truth(owner: bytes | None) -> tuple[int, int]:
+        es = [e for e in s.iter_entries() if owner is None or e.owner == owner]
+        return sum(len(e.data) for e in es), len(es)
+
+    assert s.usage(PEER_A) == truth(PEER_A) and s.usage(PEER_B) == truth(PEER_B)
+    assert (s.total_bytes(), s.count()) == truth(None)
+    assert s.stats().bytes == s.total_bytes() and s.stats().entries == s.count()
+    expect_a, expect_all = truth(PEER_A), truth(None)
+    s.close()
+    s2 = Store(tmp_path / "t.sqlite")  # totals persist
+    assert s2.usage(PEER_A) == expect_a and (s2.total_bytes(), s2.count()) == expect_all
+    s2.close()
+
+
+def test_schema_1_store_gets_its_totals_rebuilt(tmp_path: Path) -> None:
+    import sqlite3
+
+    s = Store(tmp_path / "old.sqlite")
+    s.put_value(b"abc", peer=PEER_A)
+    s.close()
+    db = sqlite3.connect(tmp_path / "old.sqlite")
+    db.execute("DELETE FROM usage")
+    db.execute("UPDATE meta SET v = 1 WHERE k = 'schema'")
+    db.commit()
+    db.close()
+    s = Store(tmp_path / "old.sqlite")
+    assert s.usage(PEER_A) == (3, 1) and s.count() == 1
+    s.close()
+
+
+def test_store_from_the_future_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    Store(tmp_path / "new.sqlite").close()
+    db = sqlite3.connect(tmp_path / "new.sqlite")
+    db.execute("UPDATE meta SET v = 99 WHERE k = 'schema'")
+    db.commit()
+    db.close()
+    with pytest.raises(InvalidRecord) as e:
+        Store(tmp_path / "new.sqlite")
+    assert e.value.reason == "schema-version"

@@ -77,6 +77,10 @@ def test_normalisation_table(raw: str, normal: str) -> None:
         (f"{BASE}/%zz", "percent-encoding"),
         (f"{BASE}/%%41", "percent-encoding"),
         (f"{BASE}/\ud800", "unicode"),
+        (f"{BASE}/x\n", "control-character"),
+        (f"{BASE}/a\tb", "control-character"),
+        (f"{BASE}/\x00", "control-character"),
+        (f"{BASE}/\x7f", "control-character"),
         (f"{BASE}/" + "a" * 3000, "too-long"),
         (f"{BASE}/" + "\u00e9" * 700, "too-long"),  # fine as input, too long once encoded
         ("x" * 9000, "too-long"),
@@ -146,3 +150,23 @@ def test_normalisation_is_idempotent(segments: list[str]) -> None:
 def test_is_normal_rejects_unnormalised_forms() -> None:
     for raw, normal in NORMALISATION:
         assert urls.is_normal(raw) == (raw == normal)
+
+
+@settings(max_examples=500)
+@given(st.lists(st.text(alphabet="aZ9-._~!$&'()*+,;=:@%2eEfF/ \u00e9", max_size=5), max_size=5))
+def test_fast_path_agrees_with_the_full_parser(segments: list[str]) -> None:
+    candidate = BASE + "/" + "/".join(segments)
+    try:
+        slow = str(urls._parse_slow(candidate))
+    except InvalidURL:
+        assert not urls.is_normal(candidate)
+        return
+    assert urls.is_normal(candidate) == (slow == candidate)
+    assert str(urls.parse(candidate)) == slow
+
+
+def test_is_normal_checks_the_authority_padding_bits() -> None:
+    bad = f"note://{A[:-1]}b/x"
+    assert not urls.is_normal(bad)
+    with pytest.raises(InvalidURL):
+        urls.parse(bad)

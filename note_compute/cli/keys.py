@@ -10,7 +10,7 @@ __all__ = ["register", "key"]
 
 
 def _fail(exc: NoteError) -> click.ClickException:
-    return click.ClickException(str(exc))
+    return click.ClickException(exc.message)
 
 
 @click.group()

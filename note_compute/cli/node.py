@@ -36,6 +36,15 @@ def _fail(exc: BaseException) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
+def _quiet_libp2p() -> None:
+    """py-libp2p logs routine connection churn as warnings with tracebacks; keep the CLI readable."""
+    import logging
+
+    import libp2p  # noqa: F401 - importing it resets its logger; set the level afterwards
+
+    logging.getLogger("libp2p").setLevel(logging.CRITICAL)
+
+
 def _bootstrap_option(f):  # type: ignore[no-untyped-def]
     return click.option(
         "--bootstrap", "bootstrap", multiple=True, metavar="MULTIADDR",
@@ -52,9 +61,11 @@ def _bootstrap_option(f):  # type: ignore[no-untyped-def]
               help="Multiaddr (with /p2p/) of a ring member to join through (repeatable).")
 @click.option("--stabilize-interval", type=float, default=None, help="Seconds between stabilization rounds.")
 @click.option("--replicate-interval", type=float, default=None, help="Seconds between anti-entropy rounds.")
+@click.option("--request-timeout", type=float, default=None, help="Seconds before a peer's silence counts as failure.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def node_cmd(data_dir: Path, listen: tuple[str, ...], bootstrap: tuple[str, ...],
-             stabilize_interval: float | None, replicate_interval: float | None, verbose: int) -> None:
+             stabilize_interval: float | None, replicate_interval: float | None, request_timeout: float | None,
+             verbose: int) -> None:
     """Run one ring node until SIGINT/SIGTERM (then leave gracefully)."""
     import logging
 
@@ -66,13 +77,15 @@ def node_cmd(data_dir: Path, listen: tuple[str, ...], bootstrap: tuple[str, ...]
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if verbose < 2:
         # py-libp2p logs every dropped connection with a traceback; churn is normal here.
-        logging.getLogger("libp2p").setLevel(logging.CRITICAL)
+        _quiet_libp2p()
     cfg = NodeConfig(data_dir=data_dir, listen=list(listen) or ["/ip4/127.0.0.1/tcp/0"],
                      bootstrap=list(bootstrap))
     if stabilize_interval is not None:
         cfg.stabilize_interval = stabilize_interval
     if replicate_interval is not None:
         cfg.replicate_interval = replicate_interval
+    if request_timeout is not None:
+        cfg.request_timeout = request_timeout
     try:
         trio.run(serve_until_signal, cfg)
     except NoteError as exc:
@@ -89,6 +102,8 @@ def devnet_cmd(n: int, base_dir: Path | None, timeout: float) -> None:
     import trio
 
     from ..node.devnet_cli import run_devnet
+
+    _quiet_libp2p()
 
     try:
         trio.run(run_devnet, n, base_dir, timeout)
@@ -109,6 +124,8 @@ def put_cmd(url: str, file: str, key_name: str, media_type: str, bootstrap: tupl
 
     from ..node.cli_ops import put_file
 
+    _quiet_libp2p()
+
     data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     try:
         rec, acks = trio.run(put_file, url, data, key_name, media_type, list(bootstrap) or None)
@@ -127,6 +144,8 @@ def get_cmd(url: str, output: str, bootstrap: tuple[str, ...]) -> None:
     import trio
 
     from ..node.cli_ops import get_file
+
+    _quiet_libp2p()
 
     try:
         rec, data = trio.run(get_file, url, list(bootstrap) or None)
@@ -154,6 +173,8 @@ def ring_status_cmd(bootstrap: tuple[str, ...]) -> None:
     from rich.table import Table
 
     from ..node.cli_ops import ring_status
+
+    _quiet_libp2p()
 
     try:
         rows, stable = trio.run(ring_status, list(bootstrap) or None)

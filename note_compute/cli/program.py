@@ -212,9 +212,14 @@ def run_cmd(url: str, deadline_ms: int, input_file: str | None, args_json: str |
     """Fetch program URL, verify signature and hash, run it locally, print the answer as JSON."""
     import trio
 
+    from .. import urls
     from ..client import open_client
     from ..sandbox import Sandbox
 
+    try:
+        url = urls.normalize(url)
+    except NoteError as exc:
+        raise _fail(exc) from exc
     data = build_input(input_file, args_json, records_file)
 
     async def go() -> tuple[Any, bytes]:

@@ -45,10 +45,12 @@ __all__ = ["ComputeClient", "QueryResult", "Verification", "peer_id_of"]
 
 def peer_id_of(peer: Any) -> bytes | None:
     """The 32-byte node id of a transport peer reference, when it exposes one."""
-    for name in ("node_id", "id"):
+    for name in ("node_id", "id_bytes", "id"):
         v = getattr(peer, name, None)
         if isinstance(v, bytes) and len(v) == 32:
             return v
+        if type(v) is int and 0 <= v < 2**256:
+            return v.to_bytes(32, "big")
     return None
 
 
@@ -95,7 +97,7 @@ class ComputeClient:
     """Verified queries over a transport; see the module docstring."""
 
     def __init__(self, transport: Any, sandbox: Any, *, timeout: float = 5.0, rng: random.Random | None = None,
-                 fraud_registry: Any = None) -> None:
+                 fraud_registry: Any = None, shuffle: bool = True, parallel: int = 32) -> None:
         self.transport = transport
         self.sandbox = sandbox
         self.timeout = timeout
@@ -103,6 +105,8 @@ class ComputeClient:
         self.source = RingSource(transport)
         self.blocked: set[bytes] = set()
         self.registry = fraud_registry
+        self.shuffle = shuffle
+        self.limiter = trio.CapacityLimiter(parallel)
         self._accused: dict[bytes, bool] = {}
 
     async def resolve_program(self, url: str) -> ProgramCode:
@@ -164,6 +168,7 @@ class ComputeClient:
         v.verify_seconds += time.perf_counter() - tv
         v.total_seconds = time.perf_counter() - t0
         v.peers_used = sorted({a.peer.hex()[:16] for a in ordered})
+        await self.publish_frauds(frauds)
         return QueryResult(records, extra, v, ordered, frauds)
 
     async def _peers_for(self, info_blob: bytes) -> list[Any]:
@@ -187,8 +192,9 @@ class ComputeClient:
         return self._accused[pid]
 
     async def _request(self, peer: Any, msg: dict[str, Any], v: Verification) -> dict[str, Any]:
-        with trio.move_on_after(self.timeout) as scope:
-            reply = await self.transport.request(peer, msg, timeout=self.timeout)
+        async with self.limiter:
+            with trio.move_on_after(self.timeout) as scope:
+                reply = await self.transport.request(peer, msg, timeout=self.timeout)
         if scope.cancelled_caught:
             raise Timeout("peer did not answer in time", reason="timeout")
         v.bytes_received += len(encoding.encode(reply)) if isinstance(reply, dict) else 0
@@ -233,8 +239,12 @@ class ComputeClient:
     async def _query_shard(self, req: QueryRequest, manifest: Manifest, program: ProgramCode, audit: float,
                            k: int, v: Verification, frauds: list[FraudProof]) -> ShardAnswer | None:
         info = manifest.shards[req.shard]
-        peers = await self._peers_for(info.blob)
-        if len(peers) > 1:
+        try:
+            peers = await self._peers_for(info.blob)
+        except NoteError as exc:
+            v.failures.append(f"shard {req.shard}: no replicas: {exc}")
+            return None
+        if self.shuffle and len(peers) > 1:
             off = self.rng.randrange(len(peers))
             peers = peers[off:] + peers[:off]
         good: list[tuple[ShardAnswer, Any]] = []
@@ -265,7 +275,7 @@ class ComputeClient:
                 if audit > 0 and req.range is None:
                     idx = sample_indices(info.count, audit, self.rng, exclude=set(ans.indices))
                     if idx:
-                        others = [p for p in peers if p is not peer] or [peer]
+                        others = [p for p in peers if p is not peer] + [peer]
                         v.verify_seconds += time.perf_counter() - t
                         sample = await self._sample(req, manifest, idx, others, v)
                         t = time.perf_counter()

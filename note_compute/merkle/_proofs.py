@@ -75,9 +75,14 @@ def _load_map(data: bytes, fields: frozenset[str], max_size: int, what: str) -> 
     if type(value) is not dict:
         raise _fail(f"{what} must be a CBOR map")
     if set(value) != fields:
+        parts = []
         missing = sorted(fields - set(value))
         extra = sorted(str(k) for k in set(value) - fields)
-        raise _fail(f"{what} fields wrong (missing {missing}, unexpected {extra})")
+        if missing:
+            parts.append("missing " + ", ".join(missing))
+        if extra:
+            parts.append("unexpected " + ", ".join(extra))
+        raise _fail(f"{what} has the wrong fields ({'; '.join(parts)})")
     return value
 
 

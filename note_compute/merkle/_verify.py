@@ -217,9 +217,12 @@ def verify_key_range(
                 raise InvalidProof(f"leaf keys decrease at index {proof.first + k}", reason="not-sorted")
         off = proof.start - proof.first
         inner = keys[off : off + proof.end - proof.start]
-        for key in inner:
+        for k, key in enumerate(inner):
             if (lo is not None and key < lo) or (hi is not None and not key < hi):
-                raise InvalidProof("a leaf claimed in range has a key outside [lo, hi)", reason="outside-range")
+                raise InvalidProof(
+                    f"leaf {proof.start + k} is claimed in range but its key is outside [lo, hi)",
+                    reason="outside-range",
+                )
         if proof.start > 0 and (lo is None or not keys[0] < lo):
             raise InvalidProof("the left neighbour's key is not below lo: a leaf was left out", reason="boundary")
         if proof.end < size and hi is not None and keys[-1] < hi:

@@ -6,8 +6,9 @@ Public surface (see ``specs/transport.md``)::
         host.set_handler(handler)            # async handler(sender: PeerRef, msg: dict) -> dict
         reply = await host.request(peer, {"op": "ping"}, timeout=2.0)
 
-``framing`` is pure (no trio, no libp2p); ``host`` imports libp2p lazily so
-``import note_compute.net`` stays cheap.
+``framing`` and ``envelope`` are pure (no trio, no libp2p); ``host`` imports
+libp2p lazily (in ``_p2p``, the one module that knows py-libp2p's internals)
+so ``import note_compute.net`` stays cheap.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from .framing import (
     decode_payload,
     encode_frame,
 )
-from .host import PROTOCOL_ID, Handler, NetConfig, NetHost, error_reply, node_id_of_public_key, open_host
+from .envelope import error_reply, raise_if_error
+from .host import PROTOCOL_ID, Handler, NetConfig, NetHost, node_id_of_public_key, open_host
 
 __all__ = [
     "HEADER_SIZE",
@@ -34,6 +36,7 @@ __all__ = [
     "NetConfig",
     "NetHost",
     "error_reply",
+    "raise_if_error",
     "node_id_of_public_key",
     "open_host",
 ]

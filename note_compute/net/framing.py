@@ -44,8 +44,8 @@ __all__ = [
 HEADER_SIZE = 4
 MAX_FRAME_SIZE = 4 * 1024 * 1024
 """Default cap on one frame's payload (replies may carry a few blob chunks)."""
-MAX_REQUEST_FRAME_SIZE = 1024 * 1024
-"""Cap on a request frame a node accepts from a peer (a 256 KiB chunk plus room)."""
+MAX_REQUEST_FRAME_SIZE = 1024 * 1024 + 16 * 1024
+"""Cap on a request a node accepts from a peer: one maximal store entry (1 MiB) plus its envelope."""
 MAX_DEPTH = 16
 """CBOR nesting cap for frames: messages are shallow maps."""
 

@@ -7,31 +7,26 @@ mplex by default). Its identity is a 32-byte Ed25519 *seed* kept by the node,
 so a restarted node keeps its libp2p peer id and its ring position
 (``node_id = SHA-256(raw Ed25519 public key)``).
 
-Requests travel on ``/note/1.0.0`` streams as frames (see
-:mod:`note_compute.net.framing`). By default each host opens **one
-long-lived outbound stream per remote peer** and pipelines requests on it,
-each tagged with a request id; a reader task routes replies back to their
-waiters. A request therefore costs one round trip on an open connection,
-not a new stream (measured in ``benchmarks/bench_net.py``). Each direction
-has its own stream: the opener sends requests, the acceptor sends replies.
-
-Stream, in frames (``->`` opener to acceptor)::
-
-    -> {"hello": {"v": 1, "addr": "/ip4/.../tcp/N/p2p/Qm..."}}   optional, first
-    -> {"id": 7, "req": {...}}          any number, pipelined
-    <- {"id": 7, "rep": {...}}          in any order; {"error": {...}} on failure
-    <- {"fatal": {"code", "message", "reason"}}  framing broken: stream is reset
+Requests travel on ``/note/1.0.0`` streams as frames
+(:mod:`~note_compute.net.framing`) in the envelope of
+:mod:`~note_compute.net.envelope`. The opener of a stream sends requests,
+one at a time; the acceptor answers each. Streams are **long-lived and
+pooled**: a request takes an idle stream to the peer (or opens one), writes,
+reads its one reply and gives the stream back, so a request on a warm
+connection costs one round trip, not a new stream. (A pipelined stream with
+a background reader is not possible: py-libp2p 0.8.1's mplex stream makes a
+write wait while another task is blocked reading the same stream.) A stream
+that failed, timed out or broke the protocol is reset, never reused.
 
 A handler raising :class:`~note_compute.errors.NoteError` becomes
-``{"error": {"code", "message", "reason"}}``; the requester raises the
-typed error again (:func:`~note_compute.errors.error_from_code`). Any other
-exception is logged and answered with code ``"internal"``. Nothing a peer
-sends can stop the host.
+``{"error": {"code", "message", "reason"}}``; the requester raises the same
+typed error again. Any other exception is logged and answered with code
+``"internal"``. Garbage from a peer gets a ``fatal`` frame and that stream
+is closed; nothing a peer sends can stop the host.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -40,28 +35,24 @@ from typing import Any, Literal
 
 import trio
 
-from ..errors import (
-    InternalError,
-    LocalProtocolError,
-    NoteError,
-    PeerUnreachable,
-    RemoteProtocolError,
-    Timeout,
-    error_from_code,
+from ..errors import InternalError, LocalProtocolError, NoteError, PeerUnreachable, RemoteProtocolError, Timeout
+from ..ring.ids import PeerRef, id_to_bytes, node_id
+from . import _p2p
+from .envelope import (
+    ENVELOPE_OVERHEAD,
+    error_reply,
+    fatal_frame,
+    hello_addr,
+    hello_frame,
+    parse_reply,
+    parse_request,
+    raise_if_error,
+    reply_frame,
+    request_frame,
 )
 from .framing import MAX_FRAME_SIZE, MAX_REQUEST_FRAME_SIZE, FrameDecoder, encode_frame
 
-from ..ring.ids import PeerRef, id_to_bytes, node_id
-
-__all__ = [
-    "PROTOCOL_ID",
-    "NetConfig",
-    "NetHost",
-    "Handler",
-    "open_host",
-    "node_id_of_public_key",
-    "error_reply",
-]
+__all__ = ["PROTOCOL_ID", "NetConfig", "NetHost", "Handler", "open_host", "node_id_of_public_key", "error_reply"]
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +63,6 @@ Handler = Callable[[PeerRef, dict[str, Any]], Awaitable[dict[str, Any]]]
 """``async handler(sender, msg) -> reply``: serves every incoming request."""
 
 _READ_SIZE = 64 * 1024
-_ENVELOPE = 64  # room for {"id": n, "req"/"rep": ...} around a message
-_MAX_REQUEST_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -83,9 +72,9 @@ class NetConfig:
     muxer: Literal["mplex", "yamux"] = "mplex"
     """Stream muxer (mplex measured faster; see benchmarks/results/net.md)."""
     stream_mode: Literal["long-lived", "per-request"] = "long-lived"
-    """``long-lived``: one pipelined stream per peer; ``per-request``: a new stream each time."""
+    """``long-lived``: pooled streams reused; ``per-request``: a new stream each time (for comparison)."""
     max_request_size: int = MAX_REQUEST_FRAME_SIZE
-    """Largest request frame accepted from a peer."""
+    """Largest request message sent, and accepted from a peer."""
     max_reply_size: int = MAX_FRAME_SIZE
     """Largest reply frame accepted from (and sent to) a peer."""
     max_streams_per_peer: int = 16
@@ -101,36 +90,6 @@ def node_id_of_public_key(public_key: bytes) -> int:
     return node_id(public_key)
 
 
-def error_reply(exc: NoteError) -> dict[str, Any]:
-    """The wire form of a typed error: ``{"error": {"code", "message", "reason"}}``."""
-    return {"error": {"code": exc.code, "message": exc.message, "reason": exc.reason}}
-
-
-def _raise_if_error(reply: dict[str, Any]) -> dict[str, Any]:
-    err = reply.get("error")
-    if err is None:
-        return reply
-    if (
-        not isinstance(err, dict)
-        or not isinstance(err.get("code"), str)
-        or not isinstance(err.get("message", ""), str)
-        or not isinstance(err.get("reason"), (str, type(None)))
-    ):
-        raise RemoteProtocolError("malformed error reply", reason="bad-error-reply")
-    raise error_from_code(err["code"], err.get("message", ""), err.get("reason"))
-
-
-async def _quiet_reset(stream: Any) -> None:
-    try:
-        await stream.reset()
-    except Exception:
-        pass
-
-
-def _make_peer_ref(nid: int, addr: str) -> PeerRef:
-    return PeerRef(nid, addr)
-
-
 class _Conn:
     """One pooled request stream to a peer, with its frame decoder."""
 
@@ -139,17 +98,18 @@ class _Conn:
     def __init__(self, stream: Any, max_reply: int) -> None:
         self.stream = stream
         self.decoder = FrameDecoder(max_reply)
-        self.uses = 0
+        self.uses = 0  # requests sent on it; also the next request id - 1
 
 
 class _Pool:
     """Idle request streams to one peer, and a cap on requests in flight to it."""
 
-    __slots__ = ("idle", "slots")
+    __slots__ = ("idle", "slots", "users")
 
     def __init__(self, size: int) -> None:
         self.idle: list[_Conn] = []
         self.slots = trio.Semaphore(size)
+        self.users = 0  # requests using or waiting for the pool
 
 
 class NetHost:
@@ -159,39 +119,25 @@ class NetHost:
     receipts with it), ``public_key`` (32 bytes), ``node_id`` (int, the
     ring id), ``node_id_bytes`` (the same, 32 bytes big-endian),
     ``peer_id`` (base58 libp2p peer id), ``listen_addrs`` (full multiaddrs
-    ending in ``/p2p/<peer id>``), ``peer_ref`` (this node as a PeerRef).
+    ending in ``/p2p/<peer id>``), ``peer_ref`` (this node as a PeerRef),
+    ``requests_served`` and ``protocol_errors`` (counters).
     """
 
     def __init__(self, seed: bytes, config: NetConfig) -> None:
-        from libp2p import new_host
-        from libp2p.crypto.ed25519 import create_new_key_pair
-        from libp2p.crypto.x25519 import create_new_key_pair as create_x25519
-        from libp2p.network.config import ConnectionConfig
-        from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
-        from libp2p.security.noise.transport import Transport as NoiseTransport
-
         if not isinstance(seed, bytes) or len(seed) != 32:
             raise ValueError("the host seed is 32 bytes")
         self.seed = seed
         self.config = config
-        key_pair = create_new_key_pair(seed)
-        self.public_key: bytes = key_pair.public_key.to_bytes()
-        self.node_id: int = node_id_of_public_key(self.public_key)
-        self.node_id_bytes: bytes = id_to_bytes(self.node_id)
-        self._host = new_host(
-            key_pair=key_pair,
-            sec_opt={NOISE_ID: NoiseTransport(key_pair, noise_privkey=create_x25519().private_key)},
-            muxer_preference="MPLEX" if config.muxer == "mplex" else "YAMUX",
-            connection_config=ConnectionConfig(
-                max_connections_per_peer=1, dial_timeout=config.connect_timeout
-            ),
+        self._host, self.public_key = _p2p.build_host(
+            seed, muxer=config.muxer, connect_timeout=config.connect_timeout
         )
+        self.node_id: int = node_id(self.public_key)
+        self.node_id_bytes: bytes = id_to_bytes(self.node_id)
         self.peer_id: str = self._host.get_id().to_base58()
         self.listen_addrs: list[str] = []
         self._handler: Handler | None = None
         self._pools: dict[str, _Pool] = {}
         self._inbound: dict[str, int] = {}
-        self._nursery: trio.Nursery | None = None
         self._closed = False
         self.requests_served = 0
         self.protocol_errors = 0
@@ -201,7 +147,7 @@ class NetHost:
     @property
     def peer_ref(self) -> PeerRef:
         """This node as a PeerRef (its first listen address)."""
-        return _make_peer_ref(self.node_id, self.listen_addrs[0])
+        return PeerRef(self.node_id, self.listen_addrs[0])
 
     def set_handler(self, handler: Handler) -> None:
         """Install the function that answers every incoming request."""
@@ -215,19 +161,34 @@ class NetHost:
         (dial included), :class:`~note_compute.errors.PeerUnreachable` if it
         cannot be dialled or the connection drops,
         :class:`~note_compute.errors.RemoteProtocolError` if it breaks the
-        protocol (bad frames, wrong identity),
-        :class:`~note_compute.errors.LocalProtocolError` if ``msg`` is not
-        encodable or over the request size cap, or ``peer.addr`` is not a
-        ``/p2p/`` multiaddr matching ``peer.id``.
+        protocol, :class:`~note_compute.errors.LocalProtocolError` if ``msg``
+        is not encodable or over the request size cap, or ``peer.addr`` is
+        not a ``/p2p/`` multiaddr matching ``peer.id``.
         """
         if self._closed:
             raise LocalProtocolError("host is closed", reason="closed")
-        frame_body = {"id": 0, "req": msg}
-        encode_frame(frame_body, max_size=self.config.max_request_size)  # fail early, locally
+        encode_frame(msg, max_size=self.config.max_request_size)  # refuse locally, before dialling
         with trio.move_on_after(timeout) as scope:
             return await self._request(peer, msg)
         assert scope.cancelled_caught
         raise Timeout(f"no reply from {peer.addr} within {timeout:g} s", reason="request-timeout")
+
+    async def forget(self, peer: PeerRef) -> None:
+        """Drop pooled streams to ``peer`` and close our connection to it (the ring let it go)."""
+        pool = self._pools.pop(peer.addr, None)
+        if pool is not None:
+            idle, pool.idle = pool.idle, []
+            for conn in idle:
+                await self._discard(conn.stream)
+        try:
+            info = _p2p.peer_info(peer.addr, peer.id)
+        except LocalProtocolError:
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(1):
+            try:
+                await self._host.disconnect(info.peer_id)
+            except Exception:
+                pass
 
     def connected_peers(self) -> list[str]:
         """Base58 peer ids we hold a connection to."""
@@ -243,36 +204,17 @@ class NetHost:
             for pool in pools.values():
                 for conn in pool.idle:
                     with trio.move_on_after(0.2):
-                        await _quiet_reset(conn.stream)
+                        await _p2p.quiet_reset(conn.stream)
             with trio.move_on_after(5):
                 await self._host.close()
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
 
     # -- outbound -----------------------------------------------------------
 
-    def _peer_info(self, peer: PeerRef) -> Any:
-        import multiaddr
-        from libp2p.peer.peerinfo import info_from_p2p_addr
-
-        try:
-            info = info_from_p2p_addr(multiaddr.Multiaddr(peer.addr))
-        except Exception as exc:
-            raise LocalProtocolError(f"not a dialable /p2p/ multiaddr: {peer.addr!r}", reason="bad-addr") from exc
-        try:
-            pk = info.peer_id.extract_public_key()
-        except Exception:
-            pk = None
-        if pk is None or len(pk.to_bytes()) != 32 or node_id_of_public_key(pk.to_bytes()) != peer.id:
-            raise LocalProtocolError(
-                "the peer id in the address does not match the node id", reason="peer-id-mismatch"
-            )
-        return info
-
     async def _open_stream(self, peer: PeerRef) -> Any:
-        info = self._peer_info(peer)
+        info = _p2p.peer_info(peer.addr, peer.id)
         if info.peer_id == self._host.get_id():
             raise LocalProtocolError("refusing to dial ourselves", reason="self-dial")
+        _p2p.prepare_dial(self._host, info.peer_id)
         try:
             await self._host.connect(info)
             return await self._host.new_stream(info.peer_id, [PROTOCOL_ID])
@@ -287,44 +229,51 @@ class NetHost:
         pool = self._pools.get(peer.addr)
         if pool is None:
             pool = self._pools[peer.addr] = _Pool(self.config.max_streams_per_peer)
-        async with pool.slots:
-            for attempt in (0, 1):
-                reused = bool(pool.idle) and long_lived
-                conn = pool.idle.pop() if reused else None
-                if conn is None:
-                    conn = _Conn(await self._open_stream(peer), self.config.max_reply_size)
-                # A fresh long-lived stream starts with our hello (sent in the same write).
-                hello = self._hello() if long_lived and conn.uses == 0 else None
-                ok = False
-                try:
-                    reply = await self._exchange(conn, peer, msg, hello)
-                    ok = True
-                except PeerUnreachable:
-                    if reused and attempt == 0:
-                        continue  # the pooled stream went stale (peer restarted?): one fresh try
-                    raise
-                finally:
-                    if ok and long_lived and not self._closed and pool is self._pools.get(peer.addr):
-                        pool.idle.append(conn)
-                    else:
-                        self._discard(conn.stream)
-                return _raise_if_error(reply)
+        pool.users += 1
+        try:
+            async with pool.slots:
+                for attempt in (0, 1):
+                    reused = bool(pool.idle) and long_lived
+                    conn = pool.idle.pop() if reused else None
+                    if conn is None:
+                        conn = _Conn(await self._open_stream(peer), self.config.max_reply_size)
+                    ok = False
+                    try:
+                        reply = await self._exchange(conn, peer, msg, hello=long_lived and conn.uses == 0)
+                        ok = True
+                    except PeerUnreachable:
+                        # The connection is gone: so are the other idle streams on it.
+                        stale, pool.idle = pool.idle, []
+                        for other in stale:
+                            await self._discard(other.stream)
+                        if reused and attempt == 0:
+                            continue  # a pooled stream went stale (peer restarted?): one fresh try
+                        raise
+                    finally:
+                        if ok and long_lived and not self._closed and pool is self._pools.get(peer.addr):
+                            pool.idle.append(conn)
+                        else:
+                            await self._discard(conn.stream)
+                    return raise_if_error(reply)
+        finally:
+            pool.users -= 1
+            if pool.users == 0 and not pool.idle and self._pools.get(peer.addr) is pool:
+                del self._pools[peer.addr]
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _exchange(
-        self, conn: _Conn, peer: PeerRef, msg: dict[str, Any], hello: dict[str, Any] | None
-    ) -> dict[str, Any]:
+    async def _exchange(self, conn: _Conn, peer: PeerRef, msg: dict[str, Any], *, hello: bool) -> dict[str, Any]:
         conn.uses += 1
         rid = conn.uses
-        data = encode_frame({"id": rid, "req": msg}, max_size=self.config.max_request_size + _ENVELOPE)
-        if hello is not None:
-            data = encode_frame(hello) + data
+        data = encode_frame(request_frame(rid, msg), max_size=self.config.max_request_size + ENVELOPE_OVERHEAD)
+        if hello:  # a fresh stream starts with where we can be dialled back, in the same write
+            data = encode_frame(hello_frame(self.listen_addrs[0] if self.listen_addrs else "")) + data
         try:
             await conn.stream.write(data)
         except trio.Cancelled:
             raise
         except Exception as exc:
-            raise PeerUnreachable(f"stream to {peer.addr} failed: {exc or type(exc).__name__}", reason="stream-failed") from exc
+            detail = str(exc) or type(exc).__name__
+            raise PeerUnreachable(f"stream to {peer.addr} failed: {detail}", reason="stream-failed") from exc
         while True:
             try:
                 chunk = await conn.stream.read(_READ_SIZE)
@@ -339,24 +288,12 @@ class NetHost:
                 continue
             if len(frames) > 1 or conn.decoder.buffered:
                 raise RemoteProtocolError("peer sent more than one reply", reason="unexpected-frame")
-            frame = frames[0]
-            if "fatal" in frame:
-                try:
-                    _raise_if_error({"error": frame["fatal"]})
-                except NoteError as exc:
-                    raise RemoteProtocolError(f"peer closed the stream: {exc}", reason="peer-fatal") from exc
-                raise RemoteProtocolError("fatal frame without an error", reason="bad-envelope")
-            got, rep = frame.get("id"), frame.get("rep")
-            if got != rid or not isinstance(rep, dict):
-                raise RemoteProtocolError("reply frame needs the request's id and a map rep", reason="bad-envelope")
-            return rep
+            return parse_reply(frames[0], rid)
 
-    def _hello(self) -> dict[str, Any]:
-        return {"hello": {"v": 1, "addr": self.listen_addrs[0] if self.listen_addrs else ""}}
-
-    def _discard(self, stream: Any) -> None:
-        if self._nursery is not None and not self._closed:
-            self._nursery.start_soon(_quiet_reset, stream)
+    async def _discard(self, stream: Any) -> None:
+        """Reset a stream we will not reuse (shielded: also runs on timeout)."""
+        with trio.CancelScope(shield=True), trio.move_on_after(0.25):
+            await _p2p.quiet_reset(stream)
 
     # -- inbound ------------------------------------------------------------
 
@@ -364,19 +301,15 @@ class NetHost:
         """libp2p stream handler for PROTOCOL_ID: serve requests, one at a time, until EOF."""
         remote = stream.muxed_conn.peer_id
         remote_b58 = remote.to_base58()
-        try:
-            pk = remote.extract_public_key()
-            sender_id = node_id_of_public_key(pk.to_bytes()) if pk is not None else None
-        except Exception:
-            sender_id = None
+        sender_id = _p2p.remote_node_id(remote)
         count = self._inbound.get(remote_b58, 0)
         if sender_id is None or count >= self.config.max_inbound_streams_per_peer:
             log.info("refusing a stream from %s (%s)", remote_b58, "no key" if sender_id is None else "too many")
-            await _quiet_reset(stream)
+            await _p2p.quiet_reset(stream)
             return
         self._inbound[remote_b58] = count + 1
-        sender = _make_peer_ref(sender_id, self._observed_addr(stream, remote_b58))
-        decoder = FrameDecoder(self.config.max_request_size + _ENVELOPE)
+        sender = PeerRef(sender_id, _p2p.observed_addr(stream, remote_b58))
+        decoder = FrameDecoder(self.config.max_request_size + ENVELOPE_OVERHEAD)
         first = True
         try:
             while not self._closed:
@@ -389,28 +322,23 @@ class NetHost:
                 if not data:
                     break
                 try:
-                    frames = decoder.feed(data)
-                    for frame in frames:
+                    for frame in decoder.feed(data):
                         if first and "hello" in frame:
-                            addr = self._hello_addr(frame["hello"], remote_b58)
-                            if addr is not None:
-                                sender = _make_peer_ref(sender_id, addr)
                             first = False
+                            addr = hello_addr(frame["hello"], remote_b58)
+                            if addr is not None:
+                                sender = PeerRef(sender_id, addr)
                             continue
                         first = False
-                        rid, req = frame.get("id"), frame.get("req")
-                        if type(rid) is not int or not 0 < rid <= _MAX_REQUEST_ID or not isinstance(req, dict):
-                            raise RemoteProtocolError(
-                                "a request frame is {id: positive int, req: map}", reason="bad-envelope"
-                            )
+                        rid, req = parse_request(frame)
                         reply = await self._dispatch(sender, req)
-                        await stream.write(self._reply_frame(sender, rid, reply))
+                        await stream.write(self._encode_reply(sender, rid, reply))
                 except RemoteProtocolError as exc:
                     log.info("bad input from %s: %s", remote_b58, exc)
                     self.protocol_errors += 1
                     with trio.move_on_after(1):
                         try:
-                            await stream.write(encode_frame({"fatal": error_reply(exc)["error"]}))
+                            await stream.write(encode_frame(fatal_frame(exc)))
                         except Exception:
                             pass
                     break
@@ -430,13 +358,13 @@ class NetHost:
                 except Exception:
                     pass
 
-    def _reply_frame(self, sender: PeerRef, rid: int, reply: dict[str, Any]) -> bytes:
+    def _encode_reply(self, sender: PeerRef, rid: int, reply: dict[str, Any]) -> bytes:
         try:
-            return encode_frame({"id": rid, "rep": reply}, max_size=self.config.max_reply_size)
+            return encode_frame(reply_frame(rid, reply), max_size=self.config.max_reply_size)
         except LocalProtocolError as exc:
             log.error("reply to %s not sendable: %s", sender.addr, exc)
             err = InternalError(f"reply not sendable: {exc.message}", reason=exc.reason)
-            return encode_frame({"id": rid, "rep": error_reply(err)})
+            return encode_frame(reply_frame(rid, error_reply(err)))
 
     async def _dispatch(self, sender: PeerRef, req: dict[str, Any]) -> dict[str, Any]:
         self.requests_served += 1
@@ -456,23 +384,6 @@ class NetHost:
             return error_reply(InternalError("internal error while serving the request", reason="bad-reply"))
         return reply
 
-    def _observed_addr(self, stream: Any, peer_b58: str) -> str:
-        try:
-            host, port = stream.get_remote_address()
-            return f"/ip4/{host}/tcp/{port}/p2p/{peer_b58}"
-        except Exception:
-            return f"/p2p/{peer_b58}"
-
-    @staticmethod
-    def _hello_addr(hello: Any, peer_b58: str) -> str | None:
-        """The opener's advertised listen address, if it names the authenticated peer."""
-        if not isinstance(hello, dict):
-            return None
-        addr = hello.get("addr")
-        if not isinstance(addr, str) or len(addr) > 512 or not addr.endswith("/p2p/" + peer_b58):
-            return None
-        return addr
-
 
 @asynccontextmanager
 async def open_host(
@@ -485,24 +396,46 @@ async def open_host(
     """Start a host listening on ``listen`` (multiaddrs); always closed on exit.
 
     ``seed`` is the node's 32-byte Ed25519 identity seed. ``listen_addrs`` on
-    the yielded host hold the actual ports (``tcp/0`` picks a free one).
+    the yielded host hold the actual ports (``tcp/0`` picks a free one). An
+    exception raised in the block propagates unchanged (not wrapped, not lost).
     """
     import multiaddr
 
     net = NetHost(seed, config or NetConfig())
     if handler is not None:
         net.set_handler(handler)
+    err: BaseException | None = None
+    addrs = [multiaddr.Multiaddr(a) for a in listen]
     try:
-        async with trio.open_nursery() as nursery:
-            net._nursery = nursery
-            async with net._host.run(listen_addrs=[multiaddr.Multiaddr(a) for a in listen]):
-                net._host.set_stream_handler(PROTOCOL_ID, net._on_stream)  # type: ignore[arg-type]
-                net.listen_addrs = [f"{a}/p2p/{net.peer_id}" if "/p2p/" not in str(a) else str(a)
-                                    for a in net._host.get_addrs()]
-                try:
-                    yield net
-                finally:
-                    await net.close()
+        async with net._host.run(listen_addrs=addrs):
+            net._host.set_stream_handler(PROTOCOL_ID, net._on_stream)  # type: ignore[arg-type]
+            net.listen_addrs = [
+                str(a) if "/p2p/" in str(a) else f"{a}/p2p/{net.peer_id}" for a in net._host.get_addrs()
+            ]
+            try:
+                yield net
+            except BaseException as exc:
+                err = exc
+                raise
+            finally:
+                await net.close()
+    except BaseExceptionGroup as group:
+        # py-libp2p's run() nests nurseries, which wrap the block's exception: unwrap it.
+        leaves = _leaves(group)
+        if err is not None and any(x is err for x in leaves) and all(
+            x is err or isinstance(x, trio.Cancelled) for x in leaves
+        ):
+            raise err from None
+        raise
     finally:
         if not net._closed:
             await net.close()
+    if err is not None and not isinstance(err, trio.Cancelled):
+        # ... or absorb it while shutting down: never let it be lost.
+        raise err
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [exc]

@@ -219,13 +219,15 @@ def read_manifest(home: Path | None = None) -> dict[str, Any]:
     return data
 
 
-def ring_is_stable(statuses: dict[bytes, dict[str, Any]]) -> bool:
+def ring_is_stable(statuses: dict[bytes, dict[str, Any]], replicas: int | None = None) -> bool:
     """True when the ``node.status`` replies of all nodes form one correct ring.
 
     ``statuses`` maps node id to that node's status reply; each reply has
     ``successor`` and ``predecessor`` (32-byte ids or None). The ring is
     correct when, in sorted id order, every node's successor is the next
-    node and its predecessor the previous one (wrapping around).
+    node and its predecessor the previous one (wrapping around). With
+    ``replicas`` (r), each node must also know its ``held`` arc exactly,
+    ``(p_r, me]`` (so replication pushes exactly the right keys).
     """
     ids = sorted(statuses)
     n = len(ids)
@@ -235,6 +237,9 @@ def ring_is_stable(statuses: dict[bytes, dict[str, Any]]) -> bool:
         st = statuses[nid]
         if st.get("successor") != ids[(i + 1) % n] or st.get("predecessor") != ids[i - 1]:
             return False
+        if replicas is not None and n > replicas:
+            if st.get("held") != [ids[(i - replicas) % n], nid]:
+                return False
     return True
 
 

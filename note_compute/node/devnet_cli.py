@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import tempfile
 import time
@@ -13,9 +14,9 @@ from ..ring.ids import PeerRef
 from .devnet import DEVNET_FILE, Devnet, ring_is_stable, wait_until
 from .datadir import note_home
 
-__all__ = ["run_devnet", "wait_stable", "devnet_peers", "DEVNET_NODE_ARGS"]
+__all__ = ["run_devnet", "wait_stable", "devnet_peers", "expected_replicas", "holders", "DEVNET_NODE_ARGS"]
 
-DEVNET_NODE_ARGS = ["--stabilize-interval", "0.5", "--replicate-interval", "2"]
+DEVNET_NODE_ARGS = ["--stabilize-interval", "0.5", "--replicate-interval", "2", "--request-timeout", "1"]
 """Faster stabilization and anti-entropy than a real deployment: a devnet is small and local."""
 
 
@@ -24,14 +25,15 @@ def devnet_peers(net: Devnet) -> list[PeerRef]:
     return [PeerRef(int.from_bytes(n.node_id, "big"), n.addr) for n in net.live() if n.info]
 
 
-async def wait_stable(net: Devnet, client: object, timeout: float) -> None:
-    """Wait until the live nodes' successor/predecessor pointers form one correct ring."""
+async def wait_stable(net: Devnet, client: object, timeout: float, replicas: int = 3) -> None:
+    """Wait until the live nodes' successor/predecessor pointers form one correct ring
+    and every node knows the arc it must hold."""
     from .cli_ops import collect_status
 
     async def stable() -> bool:
         peers = devnet_peers(net)
         statuses = await collect_status(client, peers, timeout=2.0)
-        return len(statuses) == len(peers) and ring_is_stable(statuses)
+        return len(statuses) == len(peers) and ring_is_stable(statuses, replicas)
 
     await wait_until(stable, timeout, interval=0.25, what="a stable ring")
 
@@ -42,27 +44,63 @@ async def run_devnet(n: int, base_dir: Path | None, timeout: float) -> None:
 
     home = note_home()
     home.mkdir(parents=True, exist_ok=True)
+    keep = base_dir is not None
     if base_dir is None:
         base_dir = Path(tempfile.mkdtemp(prefix="devnet-", dir=home))
     net = Devnet(base_dir, n, node_args=DEVNET_NODE_ARGS)
     manifest = home / DEVNET_FILE
     t0 = time.monotonic()
+    wrote = False
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         try:
-            await net.start(timeout=timeout)
-            async with open_client(net.bootstrap) as client:
-                await wait_stable(net, client, timeout)
-            net.write_manifest()
-            print(f"devnet: {n} nodes stable in {time.monotonic() - t0:.1f} s; bootstrap {net.bootstrap[0]}; "
-                  f"data in {base_dir}; {manifest} written; Ctrl-C to stop", flush=True)
-            async for _ in signals:
-                break
-            print("devnet: stopping...", flush=True)
+            async with trio.open_nursery() as nursery:
+                async def watch() -> None:
+                    async for _ in signals:
+                        break
+                    print("devnet: stopping...", flush=True)
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(watch)
+                await net.start(timeout=timeout)
+                async with open_client(net.bootstrap) as client:
+                    await wait_stable(net, client, timeout)
+                net.write_manifest()
+                wrote = True
+                print(f"devnet: {n} nodes stable in {time.monotonic() - t0:.1f} s; bootstrap {net.bootstrap[0]}; "
+                      f"data in {base_dir}; {manifest} written; Ctrl-C to stop", flush=True)
+                await trio.sleep_forever()
         finally:
             with trio.CancelScope(shield=True):
-                try:
-                    manifest.unlink()
-                except FileNotFoundError:
-                    pass
+                if wrote:
+                    manifest.unlink(missing_ok=True)
                 await net.stop()
-    print("devnet: stopped", flush=True)
+                if not keep:
+                    shutil.rmtree(base_dir, ignore_errors=True)
+    print("devnet: stopped" + ("" if not keep else f"; data kept in {base_dir}"), flush=True)
+
+
+def expected_replicas(node_ids: list[bytes], key: bytes, r: int = 3) -> list[bytes]:
+    """The r node ids responsible for ``key`` on a ring of ``node_ids``: its successor and the next r - 1."""
+    ids = sorted(node_ids)
+    start = next((i for i, nid in enumerate(ids) if nid >= key), 0)
+    return [ids[(start + j) % len(ids)] for j in range(min(r, len(ids)))]
+
+
+async def holders(client: object, peers: list[PeerRef], key: bytes, timeout: float = 2.0) -> set[bytes]:
+    """Ids of the peers that answer ``store.get`` for ``key`` with an entry."""
+    from ..errors import NoteError
+    from .storage import get_msg
+
+    out: set[bytes] = set()
+
+    async def one(p: PeerRef) -> None:
+        try:
+            await client.request(p, get_msg(key), timeout)  # type: ignore[attr-defined]
+            out.add(p.id_bytes)
+        except NoteError:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        for p in peers:
+            nursery.start_soon(one, p)
+    return out

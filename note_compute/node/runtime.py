@@ -317,6 +317,9 @@ async def serve_until_signal(config: NodeConfig) -> None:
     """Run a node until SIGINT or SIGTERM, then leave gracefully (``note-compute node``)."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with open_node(config) as node:
+            from ..compute.node_source import attach_compute  # compute.query / compute.records (compute layer)
+
+            attach_compute(node)
             log.info("node %s listening on %s", node.node_id.hex()[:16], ", ".join(node.host.listen_addrs))
             print(f"node {node.node_id.hex()[:16]} listening on {node.host.listen_addrs[0]}", flush=True)
             async for _ in signals:

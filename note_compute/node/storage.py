@@ -181,7 +181,7 @@ class StorageService:
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time) -> None:
         self.store = store
-        self.limiter = limiter or RateLimiter(rate=2000.0, burst=4000.0)
+        self.limiter = limiter if limiter is not None else RateLimiter(rate=2000.0, burst=4000.0)
         self.clock = clock
         self.wall = wall
 

@@ -116,7 +116,7 @@ class RingCore:
         self.alpha = alpha
         self.request_timeout = request_timeout
         self.stabilize_interval = stabilize_interval
-        self.refresh_interval = refresh_interval if refresh_interval is not None else stabilize_interval
+        self.refresh_interval = refresh_interval if refresh_interval is not None else 4 * stabilize_interval
         self.rng = rng
         self.table = RoutingTable(me, k=k, n_successors=n_successors, n_predecessors=replicas, max_failures=max_failures)
         self.state = IDLE
@@ -415,16 +415,19 @@ class RingCore:
             return
         preds: tuple[PeerRef, ...] = rep.get("predecessors")
         succs: tuple[PeerRef, ...] = rep.get("successors")
-        # Chord adopts the successor's predecessor when it sits between us; we take
-        # its whole predecessor list (closes a far-off successor r times faster).
+        # Chord adopts the successor's predecessor when it sits between us. We notify
+        # every peer of its predecessor list that sits between us instead: those that
+        # answer (alive) are merged into our successor list by on_reply, so a dead
+        # predecessor the successor has not noticed yet never becomes our successor.
         between_us = [p for p in preds if p.id != self.me.id and between_open(p.id, self.me.id, succ.id)]
-        self.table.set_successors([*between_us, succ, *succs])
+        self.table.set_successors([succ, *succs])
+        for p in between_us:
+            self._send(_NOTIFY, p, m.notify(self.me))
         if between_us and not any(j.purpose == _FIX for j in self._jobs.values()):
             # We were wrong about our successor: look it up through the ring too.
             self._start_lookup((self.me.id + 1) % RING, _FIX, now)
-        new_succ = self.table.successor
-        if new_succ is not None:
-            self._send(_NOTIFY, new_succ, m.notify(self.me))
+        if not between_us:
+            self._send(_NOTIFY, succ, m.notify(self.me))
 
     def _check_predecessor(self, now: float) -> None:
         pred = self.table.predecessor

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
 from ..errors import LocalProtocolError, RemoteProtocolError
@@ -182,7 +183,7 @@ class PeerRef:
         """PeerRef of the node whose libp2p Ed25519 public key (32 raw bytes) is given."""
         return cls(node_id(public_key), addr)
 
-    @property
+    @cached_property
     def id_bytes(self) -> bytes:
         """The id as 32 bytes big-endian."""
         return id_to_bytes(self.id)
@@ -196,14 +197,20 @@ class PeerRef:
         """Parse a peer received from the network; raises RemoteProtocolError with a reason."""
         if not isinstance(obj, dict):
             raise RemoteProtocolError("a peer is a map {id, addr}", reason="bad-peer")
-        if set(obj) != {"id", "addr"}:
+        if len(obj) != 2 or "id" not in obj or "addr" not in obj:
             raise RemoteProtocolError("a peer has exactly the fields id and addr", reason="bad-peer")
         pid, addr = obj["id"], obj["addr"]
         if not isinstance(pid, bytes) or len(pid) != ID_BYTES:
             raise RemoteProtocolError("peer id must be 32 bytes", reason="bad-peer-id")
-        if not isinstance(addr, str) or not addr or len(addr.encode("utf-8", "surrogatepass")) > MAX_ADDR_LEN:
+        if not isinstance(addr, str) or not addr or len(addr) > MAX_ADDR_LEN or len(addr.encode("utf-8", "surrogatepass")) > MAX_ADDR_LEN:
             raise RemoteProtocolError(f"peer addr must be non-empty text of at most {MAX_ADDR_LEN} bytes", reason="bad-peer-addr")
-        return cls(int.from_bytes(pid, "big"), addr)
+        return _peer_from_wire(pid, addr)
 
     def __repr__(self) -> str:
         return f"PeerRef({self.id:064x}"[:18] + f"…, {self.addr!r})"
+
+
+@lru_cache(maxsize=8192)
+def _peer_from_wire(pid: bytes, addr: str) -> PeerRef:
+    # Peers recur in every reply; a bounded cache saves re-validating them.
+    return PeerRef(int.from_bytes(pid, "big"), addr)

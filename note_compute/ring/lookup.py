@@ -24,7 +24,9 @@ state          event                        next
 searching      reply with ``closer``        searching (more queries)
 searching      reply with ``successors``    verifying (or done if self-claimed)
 searching      timeout / error              searching (peer dropped)
-verifying      reply from claimed peer      done (or verifying a newer claim)
+verifying      reply from claimed peer      done if it proves itself; verifying a
+                                            newer claim it names; else searching
+                                            (it becomes the fallback answer)
 verifying      timeout / error              verifying next claimed peer, or
                                             searching when the claim is used up
 any            nothing left to ask          failed ("exhausted")
@@ -89,6 +91,7 @@ class Lookup:
         self._claim: list[PeerRef] = []  # peers still to try, in order
         self._claim_depth = 0
         self._verifying: int | None = None  # peer id being verified
+        self._fallback: tuple[list[PeerRef], int] | None = None  # alive but unconfirmed successor
         self.queries = 0
         self.done = False
         self.result: tuple[PeerRef, ...] = ()
@@ -127,8 +130,13 @@ class Lookup:
                 # The claimed peer knows a closer successor (a recent join): follow it.
                 self._absorb(peer, rep, depth, override=True)
             else:
-                # Alive and vouched for by the claimant: it is the successor.
-                self._finish([peer] + self._claim, depth)
+                # Alive, but it does not see the key in its own neighbourhood: either its
+                # predecessor is unknown (a fresh joiner: then it is the successor) or the
+                # claim was stale. Search on with what it knows; fall back on it.
+                if self._fallback is None:
+                    self._fallback = ([peer, *self._claim], depth)
+                self._claim = []
+                self._absorb(peer, rep, depth)
             return self._advance()
         self._absorb(peer, rep, depth)
         return self._advance()
@@ -200,16 +208,17 @@ class Lookup:
         # Verifying a claim: one query at a time, in claim order.
         while self._claim and self._verifying is None:
             p = self._claim.pop(0)
-            if self.me is not None and p.id == self.me.id:
-                self._finish([p] + self._claim, self._claim_depth)
-                return []
             st = self._state.get(p.id)
             if st == _FAILED:
                 continue
-            if st == _OK:
-                # Already heard from it during this lookup: alive.
-                self._finish([p] + self._claim, self._claim_depth + 1)
-                return []
+            if st == _OK or (self.me is not None and p.id == self.me.id):
+                # Alive (us, or it already answered this lookup) but it did not prove
+                # itself the successor when it answered: the claim is stale or its
+                # predecessor unknown. Keep it as the fallback and search on.
+                if self._fallback is None:
+                    self._fallback = ([p, *self._claim], self._claim_depth + (0 if st is None else 1))
+                self._claim = []
+                break
             if self.queries >= self.max_queries:
                 break
             self._cands.setdefault(p.id, p)
@@ -231,6 +240,9 @@ class Lookup:
             sends.append(self._send(p, self._depth[p.id]))
             inflight += 1
         if not sends and inflight == 0:
-            self.done = True
-            self.error = "exhausted"
+            if self._fallback is not None:
+                self._finish(*self._fallback)
+            else:
+                self.done = True
+                self.error = "exhausted"
         return sends

@@ -17,6 +17,7 @@ module that imports anything is refused before it runs.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib.metadata
 import struct
@@ -32,7 +33,7 @@ from ..errors import SandboxError
 from . import abi
 from .cache import ArtifactCache
 
-__all__ = ["Sandbox", "RunResult", "DEFAULT_MAX_MEMORY", "DEFAULT_DEADLINE_MS", "TICK_MS"]
+__all__ = ["Sandbox", "RunResult", "DEFAULT_MAX_MEMORY", "DEFAULT_DEADLINE_MS", "TICK_MS", "MAX_FUEL", "CONFIG_TAG"]
 
 DEFAULT_MAX_MEMORY = 256 * 1024 * 1024  # bytes of linear memory per run
 DEFAULT_DEADLINE_MS = 1000
@@ -40,6 +41,9 @@ TICK_MS = 5  # epoch ticker period: the wall-clock bound's granularity
 MAX_WASM_STACK = 512 * 1024  # bytes of native stack wasm may use (deep recursion traps)
 MAX_TABLE_ELEMENTS = 100_000
 MEMORY_CACHE_SIZE = 64  # compiled modules kept in memory
+MAX_WASM_SIZE = 16 * 1024 * 1024  # bytes of wasm binary accepted for compilation
+MAX_FUEL = 2**63 - 1
+MAX_DEADLINE_MS = 600_000
 
 _WASM_MAGIC = b"\x00asm\x01\x00\x00\x00"
 _PAGE = 65536
@@ -109,27 +113,53 @@ CONFIG_TAG = hashlib.sha256(
 
 
 class _Ticker:
-    """Background thread advancing the engine's epoch every TICK_MS."""
+    """Background thread advancing the engine's epoch every TICK_MS while a run is in flight.
+
+    Idle sandboxes cost no wake-ups: the thread sleeps on a condition until
+    :meth:`enter` is called, and goes back to sleep when the last run exits.
+    """
 
     def __init__(self, engine: wasmtime.Engine) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._loop, args=(weakref.ref(engine), self._stop), name="nc-epoch", daemon=True
-        )
+        self._cond = threading.Condition()
+        self._active = 0
+        self._idle = True
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, args=(weakref.ref(engine),), name="nc-epoch", daemon=True)
         self._thread.start()
 
-    @staticmethod
-    def _loop(engine_ref: weakref.ref, stop: threading.Event) -> None:
+    def _loop(self, engine_ref: weakref.ref) -> None:
         period = TICK_MS / 1000
-        while not stop.wait(period):
+        while True:
+            with self._cond:
+                self._idle = True
+                while self._active == 0 and not self._stopped:
+                    self._cond.wait()
+                self._idle = False
+                if self._stopped:
+                    return
+                self._cond.wait(period)  # woken early only by stop(): enter() notifies an idle thread only
+                if self._stopped:
+                    return
             engine = engine_ref()
             if engine is None:
                 return
             engine.increment_epoch()
             del engine
 
+    def enter(self) -> None:
+        with self._cond:
+            self._active += 1
+            if self._idle:
+                self._cond.notify_all()
+
+    def exit(self) -> None:
+        with self._cond:
+            self._active -= 1
+
     def stop(self) -> None:
-        self._stop.set()
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
 
 
 @dataclass
@@ -154,12 +184,25 @@ class Sandbox:
         self._modules: OrderedDict[bytes, _Compiled] = OrderedDict()
         self._lock = threading.Lock()
         self._disk = ArtifactCache(Path(cache_dir), CONFIG_TAG) if cache_dir is not None else None
+        self._closed = False
         self._ticker = _Ticker(self.engine)
         weakref.finalize(self, self._ticker.stop)
 
     def close(self) -> None:
-        """Stop the epoch ticker. The Sandbox must not be used afterwards."""
+        """Stop the epoch ticker; later calls to :meth:`run` / :meth:`validate` raise RuntimeError."""
+        self._closed = True
         self._ticker.stop()
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        # Without the ticker the wall-clock bound would not hold: refuse to run at all.
+        if self._closed:
+            raise RuntimeError("this Sandbox is closed")
 
     # ------------------------------------------------------------------ compile
 
@@ -174,10 +217,15 @@ class Sandbox:
 
     def validate(self, wasm: bytes) -> bytes:
         """Check ``wasm`` fully (static rules and ``nc_abi_version() == 1``); return its SHA-256."""
+        self._check_open()
         compiled = self._compiled(wasm)
-        store = self._store(fuel=1_000_000, deadline_ms=DEFAULT_DEADLINE_MS)
-        instance = self._instantiate(store, compiled.module)
-        self._check_version(store, instance)
+        self._ticker.enter()
+        try:
+            store = self._store(fuel=1_000_000, deadline_ms=DEFAULT_DEADLINE_MS)
+            instance = self._instantiate(store, compiled.module)
+            self._check_version(store, instance)
+        finally:
+            self._ticker.exit()
         return compiled.digest
 
     def _compiled(self, wasm: bytes) -> _Compiled:
@@ -190,6 +238,9 @@ class Sandbox:
             if hit is not None:
                 self._modules.move_to_end(digest)
                 return hit
+        if len(wasm) > MAX_WASM_SIZE:
+            raise SandboxError(f"module is {len(wasm)} bytes, over the {MAX_WASM_SIZE}-byte cap",
+                               reason=abi.REASON_INVALID_MODULE)
         # Refuse anything but a binary module: wasmtime would parse other bytes as WAT text.
         if not wasm.startswith(_WASM_MAGIC):
             raise SandboxError("not a WebAssembly binary module (bad magic or version)", reason=abi.REASON_INVALID_MODULE)
@@ -226,10 +277,11 @@ class Sandbox:
 
         Returns the validated output. Raises SandboxError (reason in abi.REASONS).
         """
-        if not isinstance(fuel, int) or fuel <= 0:
-            raise ValueError("fuel must be a positive int")
-        if not isinstance(deadline_ms, int) or deadline_ms <= 0:
-            raise ValueError("deadline_ms must be a positive int")
+        self._check_open()
+        if type(fuel) is not int or not 0 < fuel <= MAX_FUEL:
+            raise ValueError(f"fuel must be an int in 1 .. {MAX_FUEL}")
+        if type(deadline_ms) is not int or not 0 < deadline_ms <= MAX_DEADLINE_MS:
+            raise ValueError(f"deadline_ms must be an int in 1 .. {MAX_DEADLINE_MS}")
         max_output = min(max_output, abi.MAX_OUTPUT)
         input = bytes(input)
         n_records = _input_record_count(input)
@@ -239,6 +291,14 @@ class Sandbox:
                 f"input of {len(input)} bytes cannot fit in the {self.max_memory}-byte memory limit",
                 reason=abi.REASON_MEMORY_LIMIT,
             )
+        self._ticker.enter()
+        try:
+            return self._execute(compiled, input, n_records, fuel=fuel, deadline_ms=deadline_ms, max_output=max_output)
+        finally:
+            self._ticker.exit()
+
+    def _execute(self, compiled: _Compiled, input: bytes, n_records: int, *, fuel: int, deadline_ms: int,
+                 max_output: int) -> RunResult:
         store = self._store(fuel=fuel, deadline_ms=deadline_ms)
         instance = self._instantiate(store, compiled.module)
         exports = instance.exports(store)
@@ -256,7 +316,9 @@ class Sandbox:
                 f"nc_alloc({len(input)}) returned {ptr}, outside the {size}-byte memory", reason=abi.REASON_OUTPUT_BOUNDS
             )
         if input:
-            memory.write(store, input, ptr)
+            # One copy straight from the bytes object (Memory.write would copy through a bytearray first).
+            base = ctypes.addressof(memory.data_ptr(store).contents)
+            ctypes.memmove(base + ptr, input, len(input))
         ret = self._call(store, memory, exports["nc_run"], ptr, len(input)) & _MASK64
         out_ptr, out_len = ret >> 32, ret & 0xFFFFFFFF
         if out_ptr == 0xFFFFFFFF:

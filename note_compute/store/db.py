@@ -76,8 +76,32 @@ CREATE TABLE IF NOT EXISTS equivocations (
     PRIMARY KEY (key, hash)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB);
+-- Running totals, kept by triggers: one row per owning peer (32-byte id) and
+-- one row for the whole store (owner = x'ff'), so quota checks never scan.
+CREATE TABLE IF NOT EXISTS usage (
+    owner   BLOB PRIMARY KEY,
+    bytes   INTEGER NOT NULL,
+    entries INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS usage_insert AFTER INSERT ON entries BEGIN
+    INSERT INTO usage SELECT x'ff', NEW.size, 1 WHERE 1
+        ON CONFLICT(owner) DO UPDATE SET bytes = bytes + NEW.size, entries = entries + 1;
+    INSERT INTO usage SELECT NEW.owner, NEW.size, 1 WHERE NEW.owner IS NOT NULL
+        ON CONFLICT(owner) DO UPDATE SET bytes = bytes + NEW.size, entries = entries + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_delete AFTER DELETE ON entries BEGIN
+    UPDATE usage SET bytes = bytes - OLD.size, entries = entries - 1 WHERE owner = x'ff';
+    UPDATE usage SET bytes = bytes - OLD.size, entries = entries - 1 WHERE owner = OLD.owner;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_update AFTER UPDATE OF size, owner ON entries BEGIN
+    UPDATE usage SET bytes = bytes - OLD.size + NEW.size WHERE owner = x'ff';
+    UPDATE usage SET bytes = bytes - OLD.size, entries = entries - 1 WHERE owner = OLD.owner;
+    INSERT INTO usage SELECT NEW.owner, NEW.size, 1 WHERE NEW.owner IS NOT NULL
+        ON CONFLICT(owner) DO UPDATE SET bytes = bytes + NEW.size, entries = entries + 1;
+END;
 """
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+_TOTAL = b"\xff"
 
 
 @dataclass(frozen=True)
@@ -148,12 +172,28 @@ class Store:
         self.limits = limits or StoreLimits()
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        try:
+            self._setup()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _setup(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         row = self._db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
+        if row is None or row[0] == 1:  # new, or from before the usage table: (re)build the totals
+            with self._db:
+                self._db.execute("DELETE FROM usage")
+                self._db.execute(
+                    "INSERT INTO usage SELECT x'ff', COALESCE(SUM(size), 0), COUNT(*) FROM entries"
+                )
+                self._db.execute(
+                    "INSERT INTO usage SELECT owner, SUM(size), COUNT(*) FROM entries "
+                    "WHERE owner IS NOT NULL GROUP BY owner"
+                )
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
         elif row[0] != _SCHEMA_VERSION:
             raise InvalidRecord(f"store schema {row[0]} is not {_SCHEMA_VERSION}", reason="schema-version")
 
@@ -219,10 +259,14 @@ class Store:
             else:
                 old_owner, old_size = None, 0
             self._check_quota(owner, len(data), old_owner, old_size, replacing=row is not None)
-            self._db.execute(
-                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (addr, 1, record.seq.to_bytes(8, "big"), hashlib.sha256(data).digest(), data, len(data), owner, now),
-            )
+            values = (1, record.seq.to_bytes(8, "big"), hashlib.sha256(data).digest(), data, len(data), owner, now)
+            if row is None:
+                self._db.execute("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (addr, *values))
+            else:
+                self._db.execute(
+                    "UPDATE entries SET kind=?, seq=?, hash=?, data=?, size=?, owner=?, stored_at=? WHERE key=?",
+                    (*values, addr),
+                )
         return "replaced" if row is not None else "stored"
 
     def put_value(
@@ -335,7 +379,7 @@ class Store:
             last = rows[-1][0]
 
     def stats(self) -> StoreStats:
-        """Entry counts by kind and total bytes."""
+        """Entry counts by kind and total bytes (counts by kind scan the table: not for hot paths)."""
         with self._lock:
             rows = self._db.execute("SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM entries GROUP BY kind").fetchall()
         by = {r[0]: (r[1], r[2]) for r in rows}
@@ -343,12 +387,14 @@ class Store:
         return StoreStats(rec[0] + val[0], rec[0], val[0], rec[1] + val[1])
 
     def count(self) -> int:
-        """Number of entries held."""
-        return self.stats().entries
+        """Number of entries held (cheap: a running total)."""
+        with self._lock:
+            return self._usage(_TOTAL)[1]
 
     def total_bytes(self) -> int:
-        """Sum of entry sizes held."""
-        return self.stats().bytes
+        """Sum of entry sizes held (cheap: a running total)."""
+        with self._lock:
+            return self._usage(_TOTAL)[0]
 
     def usage(self, peer: bytes | int) -> tuple[int, int]:
         """``(bytes, entries)`` held on behalf of ``peer``."""
@@ -375,16 +421,14 @@ class Store:
             )
 
     def _usage(self, owner: bytes | None) -> tuple[int, int]:
-        row = self._db.execute(
-            "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM entries WHERE owner=?", (owner,)
-        ).fetchone()
-        return int(row[0]), int(row[1])
+        row = self._db.execute("SELECT bytes, entries FROM usage WHERE owner=?", (owner,)).fetchone()
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
     def _check_quota(self, owner: bytes | None, size: int, old_owner: bytes | None, old_size: int,
                      *, replacing: bool) -> None:
         lim = self.limits
         if lim.max_total_bytes is not None:
-            total = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM entries").fetchone()[0]
+            total = self._usage(_TOTAL)[0]
             if total - old_size + size > lim.max_total_bytes:
                 raise QuotaExceeded(
                     f"store is full ({total} of {lim.max_total_bytes} bytes used)", reason="store-full"

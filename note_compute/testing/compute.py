@@ -189,7 +189,7 @@ class ComputePeer:
             await trio.sleep_forever()
         if mode == "refuse":
             return {"error": {"code": "rate-limited", "message": "go away", "reason": None}}
-        if msg.get("op") != "compute.query" or mode in ("honest", "stale"):
+        if msg.get("op") != "compute.query" or mode == "honest":
             return await self.server.handle(None, msg)
         try:
             return await self._lie(QueryRequest.from_msg(msg), mode)
@@ -198,6 +198,12 @@ class ComputePeer:
 
     async def _lie(self, req: QueryRequest, mode: str) -> dict[str, Any]:
         src = self.server.source
+        if mode == "stale":  # answer from whatever version this peer holds, signing its seq
+            manifest = await src.latest_manifest(req.dataset)
+            req = QueryRequest(req.program, req.program_hash, req.dataset, manifest.seq, req.shard, req.args,
+                               req.range)
+            if req.shard >= len(manifest.shards):
+                raise RemoteProtocolError("no such shard", reason="no-shard")
         manifest = await src.manifest(req.dataset, req.seq)
         program = await src.program(req.program, req.program_hash)
         shard = await src.shard(manifest, req.shard)
@@ -205,7 +211,7 @@ class ComputePeer:
             assert self.alt_wasm is not None
             program = type(program)(program.url, program.hash, self.alt_wasm, program.fuel)
         reply = execute(self.key, self.server.sandbox, req, program, manifest, shard)
-        if mode == "wrong_program":
+        if mode in ("wrong_program", "stale"):
             return reply
         receipt = Receipt.decode(reply["receipt"])
         ranged = req.range is not None
@@ -276,9 +282,10 @@ def _sign(key: SigningKey, body: dict[str, Any]) -> bytes:
 class ComputeNetwork:
     """N in-memory peers over one shared store; the transport of a ComputeClient."""
 
-    def __init__(self, n: int, sandbox: Any, *, r: int = 3, seed: int = 1) -> None:
+    def __init__(self, n: int, sandbox: Any, *, r: int = 3, seed: int = 1, liars_first: bool = False) -> None:
         self.sandbox = sandbox
         self.r = r
+        self.liars_first = liars_first
         self.records: dict[str, list[Record]] = {}
         self.blobs: dict[bytes, bytes] = {}
         self.registry = MemoryFraudRegistry()
@@ -320,7 +327,10 @@ class ComputeNetwork:
     async def replicas(self, key: bytes) -> list[ComputePeer]:
         ids = [p.node_id for p in self.peers]
         start = next((i for i, pid in enumerate(ids) if pid >= key), 0)
-        return [self.peers[(start + j) % len(self.peers)] for j in range(min(self.r, len(self.peers)))]
+        out = [self.peers[(start + j) % len(self.peers)] for j in range(min(self.r, len(self.peers)))]
+        if self.liars_first:
+            out.sort(key=lambda p: p.mode == "honest")
+        return out
 
     async def request(self, peer: ComputePeer, msg: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         self.requests += 1

@@ -151,6 +151,31 @@ class SimNetwork:
         """Silent failure: the node stops answering, without a word."""
         node.alive = False
 
+    def start_maintenance(self) -> None:
+        """Turn stabilization timers on (for networks built with ``maintenance=False``)."""
+        self.maintenance = True
+        for node in self.nodes.values():
+            self._schedule_tick(node)
+
+    def ring_errors(self) -> list[str]:
+        """What is wrong with the live ring: each live node's successor and predecessor
+        must be the next and previous live joined node. Empty when the ring is correct."""
+        ids = self.live_ids()
+        out: list[str] = []
+        for pos, i in enumerate(ids):
+            core = self.nodes[i].core
+            want_s, want_p = ids[(pos + 1) % len(ids)], ids[pos - 1]
+            s, p = core.successor, core.predecessor
+            if len(ids) == 1:
+                if s is not None and s.id != i:
+                    out.append(f"{i:x}: alone but successor {s.id:x}")
+                continue
+            if s is None or s.id != want_s:
+                out.append(f"node #{pos}: successor {'None' if s is None else ids.index(s.id) if s.id in ids else 'dead'} != #{(pos + 1) % len(ids)}")
+            if p is None or p.id != want_p:
+                out.append(f"node #{pos}: predecessor {'None' if p is None else ids.index(p.id) if p.id in ids else 'dead'} != #{(pos - 1) % len(ids)}")
+        return out
+
     # ---------------------------------------------------------------- lookups
     def start_lookup(self, node: SimNode, key: int) -> int:
         """Start a lookup at ``node``; ``result(node, lid)`` has it once the clock has run."""

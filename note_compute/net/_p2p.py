@@ -1,0 +1,123 @@
+"""py-libp2p 0.8.1 specifics: building the host, dialling, streams.
+
+Everything that knows py-libp2p's internals lives here, so a libp2p upgrade
+touches one file. See ``specs/transport.md`` section 1 for why each default
+is changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import LocalProtocolError
+from ..ring.ids import node_id
+
+__all__ = ["build_host", "peer_info", "prepare_dial", "quiet_reset", "observed_addr", "remote_node_id"]
+
+
+def build_host(seed: bytes, *, muxer: str, connect_timeout: float) -> tuple[Any, bytes]:
+    """A libp2p host (TCP, Noise only, one muxer) for the Ed25519 ``seed``; returns (host, public key)."""
+    from libp2p import new_host
+    from libp2p.crypto.ed25519 import create_new_key_pair
+    from libp2p.crypto.x25519 import create_new_key_pair as create_x25519
+    from libp2p.network.config import ConnectionConfig, RetryConfig
+    from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
+    from libp2p.security.noise.transport import Transport as NoiseTransport
+
+    key_pair = create_new_key_pair(seed)
+    host = new_host(
+        key_pair=key_pair,
+        # Noise only: no TLS, secio or plaintext fallback to negotiate down to.
+        sec_opt={NOISE_ID: NoiseTransport(key_pair, noise_privkey=create_x25519().private_key)},
+        muxer_preference="MPLEX" if muxer == "mplex" else "YAMUX",
+        connection_config=ConnectionConfig(
+            max_connections_per_peer=1,  # default 3: every dial stalls ~250 ms
+            dial_timeout=connect_timeout,
+            min_connections=0,  # the ring, not libp2p, decides whom to talk to
+            low_watermark=0,
+        ),
+    )
+    network = host.get_network()
+    _disable_auto_connect(network)
+    # One dial attempt per request: the default retries 3 times with 0.1-0.4 s
+    # backoff, which only delays the ring's own failure handling.
+    network.retry_config = RetryConfig(max_retries=0)
+    return host, key_pair.public_key.to_bytes()
+
+
+def _disable_auto_connect(network: Any) -> None:
+    """Stop py-libp2p's AutoConnector from dialling every peer in the peerstore.
+
+    Left on, it aims for (low + high watermark) / 2 connections and re-dials
+    known peers (dead ones included) on a timer and on every disconnect: about
+    25 ms of CPU per connection, for peers the ring never asked for.
+    """
+    connector = getattr(network, "auto_connector", None)
+    if connector is not None:
+
+        async def _no_auto_connect() -> None:
+            return None
+
+        connector.maybe_connect = _no_auto_connect
+
+
+def peer_info(addr: str, expected_id: int) -> Any:
+    """libp2p PeerInfo for a ``/p2p/`` multiaddr whose key hashes to ``expected_id``.
+
+    Raises LocalProtocolError (``bad-addr``, ``peer-id-mismatch``).
+    """
+    import multiaddr
+    from libp2p.peer.peerinfo import info_from_p2p_addr
+
+    try:
+        info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+    except Exception as exc:
+        raise LocalProtocolError(f"not a dialable /p2p/ multiaddr: {addr!r}", reason="bad-addr") from exc
+    if remote_node_id(info.peer_id) != expected_id:
+        raise LocalProtocolError("the peer id in the address does not match the node id", reason="peer-id-mismatch")
+    return info
+
+
+def remote_node_id(peer_id: Any) -> int | None:
+    """Node id of a libp2p peer id (Ed25519 ids embed the key), or None."""
+    try:
+        pk = peer_id.extract_public_key()
+        raw = pk.to_bytes() if pk is not None else b""
+        return node_id(raw) if len(raw) == 32 else None
+    except Exception:
+        return None
+
+
+def prepare_dial(host: Any, peer_id: Any) -> None:
+    """Before dialling a peer we hold no connection to: dial exactly the address given, now.
+
+    Forgets stale addresses (a restarted peer listens elsewhere) and lifts
+    py-libp2p's 60 s "negative cache" of peers whose last dial failed.
+    """
+    network = host.get_network()
+    if network.get_connections(peer_id):
+        return
+    try:
+        host.get_peerstore().clear_addrs(peer_id)
+    except Exception:
+        pass
+    unblock = getattr(network, "unblock_peer", None)
+    if unblock is not None:
+        unblock(peer_id)
+
+
+async def quiet_reset(stream: Any) -> None:
+    """Reset a stream, ignoring errors (it may be dead already)."""
+    try:
+        await stream.reset()
+    except Exception:
+        pass
+
+
+def observed_addr(stream: Any, peer_b58: str) -> str:
+    """The remote end of an incoming stream as a multiaddr (not necessarily dialable)."""
+    try:
+        ip, port = stream.get_remote_address()
+        return f"/ip4/{ip}/tcp/{port}/p2p/{peer_b58}"
+    except Exception:
+        return f"/p2p/{peer_b58}"

@@ -1,0 +1,179 @@
+"""Malicious compute peers on the in-memory network: every lie is caught or routed around."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import pytest
+import trio
+import wasmtime
+
+from note_compute import encoding
+from note_compute.compute.client import ComputeClient
+from note_compute.compute.fraud import FraudProof, verify_fraud_proof
+from note_compute.crypto import SigningKey
+from note_compute.sandbox import Sandbox
+from note_compute.testing.compute import ALL_WAT, MODES, SUBSTRING_WAT, ComputeNetwork
+
+SITE = SigningKey(hashlib.sha256(b"adversarial-site").digest())
+TAGS = ["red", "blue", "green", "redwood"]
+
+SIGNED_LIES = {"hide_one", "hide_all", "forge", "wrong_program"}
+ROUTED = {"stale", "false_receipt", "bad_signature", "refuse", "timeout"}
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Sandbox:
+    return Sandbox()
+
+
+@pytest.fixture(scope="module")
+def programs() -> tuple[bytes, bytes]:
+    return wasmtime.wat2wasm(SUBSTRING_WAT), wasmtime.wat2wasm(ALL_WAT)
+
+
+def records(n: int = 160, version: int = 2) -> list[bytes]:
+    out = []
+    for i in range(n):
+        tag = TAGS[(i * 7 + version) % len(TAGS)]
+        out.append(encoding.encode({"id": i, "tag": tag, "v": version}))
+    return out
+
+
+async def make_world(sandbox, programs, *, n: int = 8, liars_first: bool = True):
+    net = ComputeNetwork(n, sandbox, liars_first=liars_first)
+    purl = await net.publish_program(SITE, "sub", programs[0], fuel=10**8)
+    await net.publish_dataset(SITE, "things", records(version=1), ["id"], seq=1, shard_records=20)
+    await net.publish_dataset(SITE, "things", records(version=2), ["id"], seq=2, shard_records=20)
+    durl = f"note://{SITE.authority}/datasets/things"
+    return net, purl, durl
+
+
+def expected(needle: str, lo: int | None = None, hi: int | None = None) -> list[bytes]:
+    out = []
+    for r in records(version=2):
+        d = encoding.decode(r)
+        if needle.encode() in r and (lo is None or lo <= d["id"]) and (hi is None or d["id"] < hi):
+            out.append(r)
+    return out
+
+
+def corrupt(net: ComputeNetwork, mode: str, alt: bytes) -> tuple[set[bytes], set[bytes]]:
+    """Every peer lies except those at ring positions 0, 3, 6 (each replica triple keeps one honest peer)."""
+    liars, honest = set(), set()
+    for i, p in enumerate(net.peers):
+        if i % 3 == 0:
+            honest.add(p.node_id)
+        else:
+            net.set_mode(p, mode, alt_wasm=alt)
+            liars.add(p.node_id)
+    return liars, honest
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES if m != "honest"])
+@pytest.mark.parametrize("ranged", [True, False])
+async def test_every_lie_is_caught_or_routed(sandbox, programs, autojump_clock, mode: str, ranged: bool) -> None:
+    net, purl, durl = await make_world(sandbox, programs)
+    liars, honest = corrupt(net, mode, programs[1])
+    client = ComputeClient(net, sandbox, timeout=2.0, shuffle=False, fraud_registry=net.registry)
+    if ranged:
+        res = await client.query(purl, durl, "red", range=[[15], [125]])
+        want = expected("red", 15, 125)
+    else:
+        res = await client.query(purl, durl, "red", audit=1.0)
+        want = expected("red")
+    v = res.verification
+    assert v.ok, v.errors
+    assert res.records == want
+    accused = {fp.peer for fp in res.frauds}
+    assert accused <= liars, "an honest peer was accused"
+    for fp in res.frauds:
+        verify_fraud_proof(FraudProof.decode(fp.encode()), sandbox, programs[0])
+    if mode in SIGNED_LIES or (mode == "truncate" and not ranged):
+        assert res.frauds, f"{mode}: no fraud proof"
+        assert accused == {bytes.fromhex(f["peer"]) for f in v.fraud}
+        assert accused <= client.blocked
+        assert all(net.registry.proofs.get(pid) for pid in accused)
+    if mode in ROUTED:
+        assert not res.frauds
+        assert v.failures, "the lie went unnoticed"
+    used = {p for p in net.peers if p.node_id.hex()[:16] in v.peers_used}
+    assert all(p.mode == "honest" for p in used)
+
+
+async def test_hidden_range_match_detected_every_time(sandbox, programs) -> None:
+    """Deterministic completeness: 40 random ranges, the liar always hides one match, always caught."""
+    net, purl, durl = await make_world(sandbox, programs)
+    corrupt(net, "hide_one", programs[1])
+    rng = random.Random(5)
+    caught = trials = 0
+    for _ in range(40):
+        lo = rng.randrange(0, 150)
+        hi = lo + rng.randrange(1, 30)
+        client = ComputeClient(net, sandbox, shuffle=False)
+        res = await client.query(purl, durl, "red", range=[[lo], [hi]])
+        assert res.records == expected("red", lo, hi)
+        liar_hid = any(f["lie"] == "hidden-match" for f in res.verification.fraud)
+        had_match_at_liar = bool(expected("red", lo, hi))
+        if had_match_at_liar:
+            trials += 1
+            caught += liar_hid
+    assert trials > 20 and caught == trials
+
+
+async def test_predicate_hiding_needs_audits(sandbox, programs) -> None:
+    net, purl, durl = await make_world(sandbox, programs)
+    corrupt(net, "hide_one", programs[1])
+    blind = await ComputeClient(net, sandbox, shuffle=False).query(purl, durl, "red")
+    assert not blind.frauds and blind.records != expected("red")  # no audit: the omission is invisible
+    audited = await ComputeClient(net, sandbox, shuffle=False).query(purl, durl, "red", audit=1.0)
+    assert audited.frauds and audited.records == expected("red")
+    assert audited.verification.audited_records > 0
+
+
+async def test_replica_cross_check_convicts_without_audits(sandbox, programs) -> None:
+    net, purl, durl = await make_world(sandbox, programs)
+    liars, _ = corrupt(net, "hide_one", programs[1])
+    client = ComputeClient(net, sandbox, shuffle=False)
+    res = await client.query(purl, durl, "red", replicas=3)
+    assert res.records == expected("red")
+    assert res.frauds and {fp.peer for fp in res.frauds} <= liars
+    assert all(f["lie"] == "hidden-match" for f in res.verification.fraud)
+
+
+async def test_other_clients_avoid_accused_peers(sandbox, programs) -> None:
+    net, purl, durl = await make_world(sandbox, programs)
+    liars, _ = corrupt(net, "hide_all", programs[1])
+    first = ComputeClient(net, sandbox, shuffle=False, fraud_registry=net.registry)
+    res = await first.query(purl, durl, "red", range=[[0], None])
+    accused = {fp.peer for fp in res.frauds}
+    assert accused
+    before = {p.node_id: p.calls for p in net.peers}
+    second = ComputeClient(net, sandbox, fraud_registry=net.registry)
+    res2 = await second.query(purl, durl, "red", range=[[0], None])
+    assert res2.records == expected("red") and not res2.frauds
+    assert all(net.peer(pid).calls == before[pid] for pid in accused)
+
+
+async def test_no_honest_replica_fails_loudly(sandbox, programs, autojump_clock) -> None:
+    net, purl, durl = await make_world(sandbox, programs)
+    for p in net.peers:
+        net.set_mode(p, "timeout")
+    client = ComputeClient(net, sandbox, timeout=1.0)
+    with trio.fail_after(60):
+        res = await client.query(purl, durl, "red", range=[[0], [30]])
+    assert not res.verification.ok and res.verification.errors
+    assert res.records == []
+
+
+async def test_all_honest_network_agrees_with_python(sandbox, programs) -> None:
+    net, purl, durl = await make_world(sandbox, programs, liars_first=False)
+    client = ComputeClient(net, sandbox, rng=random.Random(1))
+    for needle in ("red", "wood", "blue", "nothing"):
+        res = await client.query(purl, durl, needle, audit=0.2, replicas=2)
+        assert res.records == expected(needle) and res.verification.ok and not res.frauds
+    res = await client.query(purl, durl, "", range=[[40], [40]])
+    assert res.records == [] and res.verification.ok
+    res = await client.query(purl, durl, "", range=[None, [3]])
+    assert [encoding.decode(r)["id"] for r in res.records] == [0, 1, 2]
