@@ -6,7 +6,8 @@ Measures, on 127.0.0.1:
 * NetHost request/reply on pooled long-lived streams vs a new stream per
   request, with mplex and with yamux (median of N sequential requests);
 * 1 and 16 concurrent requesters (pooled streams, warm): requests per second;
-* first request to a new peer (dial + Noise + muxer + stream), median of a few.
+* first request to a new peer (dial + Noise + muxer + stream), median of a few;
+* store put/get costs (SQLite, WAL), for the node runtime's budget.
 
 Usage: ``python benchmarks/bench_net.py [--n 500]``. Prints one line per
 figure, ratios against the TCP baseline.
@@ -122,6 +123,38 @@ async def first_connect(config: NetConfig, tries: int) -> float:
     return statistics.median(times)
 
 
+def store_figures(n: int = 2000) -> None:
+    """Store put/get costs (records include Ed25519 verification), for the node's budget."""
+    import tempfile
+
+    from note_compute import records, urls
+    from note_compute.crypto import SigningKey
+    from note_compute.store import Store
+
+    key = SigningKey(bytes(32))
+    encs = [
+        records.sign_record(key, urls.make_url(key.authority, f"/r{i}"), seq=1, value=os.urandom(1000), created=1)
+        for i in range(n)
+    ]
+    addrs = [records.Record.decode(e.encode()).address for e in encs]
+    blobs = [os.urandom(1000) for _ in range(n)]
+    with tempfile.TemporaryDirectory() as d:
+        store = Store.in_dir(d)
+        for label, fn in [
+            ("put_record (1 KB value, verified)", lambda i: store.put_record(encs[i].encode(), peer=b"p" * 32, now=2)),
+            ("put_value (1 KB)", lambda i: store.put_value(blobs[i], peer=b"p" * 32)),
+            ("get", lambda i: store.get(addrs[i])),
+        ]:
+            t = time.perf_counter()
+            for i in range(n):
+                fn(i)
+            print(f"store {label:35} {(time.perf_counter() - t) / n * 1e6:8.0f} us each (n={n})")
+        t = time.perf_counter()
+        got = store.digests(bytes(32), bytes(32))
+        print(f"store digests of the whole ring ({len(got)} entries) {(time.perf_counter() - t) * 1e3:8.1f} ms")
+        store.close()
+
+
 async def main(n: int) -> None:
     times = await round_trips(n)
     base = statistics.median(times.pop("tcp"))
@@ -143,6 +176,7 @@ async def main(n: int) -> None:
         print(f"libp2p {muxer:5} first request to a new peer  {fc * 1e3:8.1f} ms  (max_connections_per_peer=1)")
     best = min(rows, key=lambda r: r[1])
     print(f"fastest round trip: {best[0]}")
+    store_figures()
 
 
 if __name__ == "__main__":

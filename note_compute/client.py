@@ -345,14 +345,21 @@ class Client:
         """``fn`` over ``items`` with at most ``parallel`` at once; results in order; first error raises."""
         out: list[Any] = [None] * len(items)
         limit = trio.CapacityLimiter(self.parallel)
-
-        async def one(i: int) -> None:
-            async with limit:
-                out[i] = await fn(items[i])
+        errors: list[NoteError] = []
 
         async with trio.open_nursery() as nursery:
+            async def one(i: int) -> None:
+                async with limit:
+                    try:
+                        out[i] = await fn(items[i])
+                    except NoteError as exc:
+                        errors.append(exc)
+                        nursery.cancel_scope.cancel()
+
             for i in range(len(items)):
                 nursery.start_soon(one, i)
+        if errors:
+            raise errors[0]
         return out
 
     @staticmethod

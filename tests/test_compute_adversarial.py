@@ -177,3 +177,34 @@ async def test_all_honest_network_agrees_with_python(sandbox, programs) -> None:
     assert res.records == [] and res.verification.ok
     res = await client.query(purl, durl, "", range=[None, [3]])
     assert [encoding.decode(r)["id"] for r in res.records] == [0, 1, 2]
+
+
+async def test_ring_fraud_registry_round_trip(sandbox, programs) -> None:
+    from note_compute.compute.registry import RingFraudRegistry, fraud_index_url
+
+    net, purl, durl = await make_world(sandbox, programs)
+    liars, _ = corrupt(net, "hide_one", programs[1])
+    reporter = SigningKey(hashlib.sha256(b"reporter").digest())
+    reg = RingFraudRegistry(net, reporter, check=lambda fp: verify_fraud_proof(fp, sandbox, programs[0]))
+    first = ComputeClient(net, sandbox, shuffle=False, fraud_registry=reg)
+    res = await first.query(purl, durl, "red", range=[[0], None])
+    accused = {fp.peer for fp in res.frauds}
+    assert accused and accused <= liars
+    for pid in accused:
+        record = await net.get_record(fraud_index_url(reporter.authority, pid))
+        assert record.authority == reporter.authority
+        assert [fp.peer for fp in await reg.lookup(pid)] == [pid] * len(await reg.lookup(pid))
+    # a second client trusting that reporter never asks the accused peers
+    before = {p.node_id: p.calls for p in net.peers}
+    other = RingFraudRegistry(net, SigningKey(hashlib.sha256(b"other").digest()), trusted=[reporter.authority])
+    res2 = await ComputeClient(net, sandbox, fraud_registry=other).query(purl, durl, "red", range=[[0], None])
+    assert res2.records == expected("red") and not res2.frauds
+    assert all(net.peer(pid).calls == before[pid] for pid in accused)
+    # an honest peer has no entry; a garbage index is ignored
+    honest = next(p.node_id for p in net.peers if p.node_id not in liars)
+    assert await reg.lookup(honest) == []
+    from note_compute.records import sign_record
+
+    await net.put_record(sign_record(reporter, fraud_index_url(reporter.authority, honest), seq=1,
+                                     value=b"\xff", created=1))
+    assert await reg.lookup(honest) == []

@@ -358,3 +358,43 @@ async def test_forget_closes_the_connection_and_pools_do_not_pile_up() -> None:
         with pytest.raises(PeerUnreachable):
             await a.request(ref, {"op": "echo"}, timeout=5)
         assert ref.addr not in a._pools
+
+
+async def test_handler_timeout_answers_timeout_and_frees_the_stream() -> None:
+    async with hosts(2, NetConfig(handler_timeout=0.2)) as (a, b):
+        with trio.fail_after(5):
+            with pytest.raises(Timeout) as e:
+                await a.request(b.peer_ref, {"op": "hang"}, timeout=5)
+        assert e.value.reason == "handler-timeout"
+        # the same pooled stream serves the next request
+        assert (await a.request(b.peer_ref, {"op": "echo", "x": 4}, timeout=5))["echo"] == 4
+        assert len(a._pools[b.peer_ref.addr].idle) == 1
+
+
+async def test_half_a_frame_is_not_waited_for_forever() -> None:
+    async with hosts(2, NetConfig(frame_timeout=0.3)) as (a, b):
+        frame = encode_frame({"id": 1, "req": {"op": "echo"}})
+        frames = await raw_exchange(a, b, frame[:-2])
+        assert frames == [{"fatal": {"code": "remote-protocol", "message": frames[0]["fatal"]["message"],
+                                     "reason": "frame-timeout"}}]
+        assert b.protocol_errors == 1
+
+
+async def test_slow_drip_of_one_frame_is_cut_off() -> None:
+    async with hosts(2, NetConfig(frame_timeout=0.4)) as (a, b):
+        stream = await a._open_stream(b.peer_ref)
+        frame = encode_frame({"id": 1, "req": {"op": "echo", "x": b"y" * 50}})
+        dec = FrameDecoder()
+        got: list[dict[str, Any]] = []
+        with trio.fail_after(5):
+            for i in range(len(frame)):  # one byte every 0.1 s: each read is quick, the frame is not
+                try:
+                    await stream.write(frame[i : i + 1])
+                except Exception:
+                    break
+                await trio.sleep(0.1)
+                if b.protocol_errors:
+                    break
+            while not got:
+                got = dec.feed(await stream.read(65536))
+        assert got[0]["fatal"]["reason"] == "frame-timeout"

@@ -83,6 +83,10 @@ class NetConfig:
     """Concurrent incoming streams accepted from one peer; more are reset."""
     connect_timeout: float = 10.0
     """Upper bound on one dial (a request's own timeout applies as well)."""
+    handler_timeout: float = 30.0
+    """A handler still running after this many seconds is cancelled; the peer gets a ``timeout`` error."""
+    frame_timeout: float = 30.0
+    """A peer that starts a frame must finish it within this many seconds, or the stream is closed."""
 
 
 def node_id_of_public_key(public_key: bytes) -> int:
@@ -311,18 +315,34 @@ class NetHost:
         sender = PeerRef(sender_id, _p2p.observed_addr(stream, remote_b58))
         decoder = FrameDecoder(self.config.max_request_size + ENVELOPE_OVERHEAD)
         first = True
+        frame_started: float | None = None  # when the partial frame in the decoder began
         try:
             while not self._closed:
-                try:
-                    data = await stream.read(_READ_SIZE)
-                except trio.Cancelled:
-                    raise
-                except Exception:
+                # An idle pooled stream may wait forever; a started frame may not.
+                deadline = float("inf") if frame_started is None else frame_started + self.config.frame_timeout
+                with trio.CancelScope(deadline=deadline) as scope:
+                    try:
+                        data = await stream.read(_READ_SIZE)
+                    except trio.Cancelled:
+                        raise
+                    except Exception:
+                        break
+                if scope.cancelled_caught:
+                    self.protocol_errors += 1
+                    exc = RemoteProtocolError(
+                        f"frame not completed within {self.config.frame_timeout:g} s", reason="frame-timeout"
+                    )
+                    await self._send_fatal(stream, exc)
                     break
                 if not data:
                     break
                 try:
-                    for frame in decoder.feed(data):
+                    frames = decoder.feed(data)
+                    if decoder.at_boundary:
+                        frame_started = None
+                    elif frame_started is None or frames:
+                        frame_started = trio.current_time()
+                    for frame in frames:
                         if first and "hello" in frame:
                             first = False
                             addr = hello_addr(frame["hello"], remote_b58)
@@ -336,11 +356,7 @@ class NetHost:
                 except RemoteProtocolError as exc:
                     log.info("bad input from %s: %s", remote_b58, exc)
                     self.protocol_errors += 1
-                    with trio.move_on_after(1):
-                        try:
-                            await stream.write(encode_frame(fatal_frame(exc)))
-                        except Exception:
-                            pass
+                    await self._send_fatal(stream, exc)
                     break
                 except trio.Cancelled:
                     raise
@@ -358,6 +374,14 @@ class NetHost:
                 except Exception:
                     pass
 
+    @staticmethod
+    async def _send_fatal(stream: Any, exc: NoteError) -> None:
+        with trio.move_on_after(1):
+            try:
+                await stream.write(encode_frame(fatal_frame(exc)))
+            except Exception:
+                pass
+
     def _encode_reply(self, sender: PeerRef, rid: int, reply: dict[str, Any]) -> bytes:
         try:
             return encode_frame(reply_frame(rid, reply), max_size=self.config.max_reply_size)
@@ -371,7 +395,11 @@ class NetHost:
         if self._handler is None:
             return error_reply(InternalError("node has no handler yet", reason="no-handler"))
         try:
-            reply = await self._handler(sender, req)
+            with trio.fail_after(self.config.handler_timeout):
+                reply = await self._handler(sender, req)
+        except trio.TooSlowError:
+            log.warning("handler still busy after %g s on a request from %s", self.config.handler_timeout, sender.addr)
+            return error_reply(Timeout("the node did not finish serving the request in time", reason="handler-timeout"))
         except NoteError as exc:
             return error_reply(exc)
         except trio.Cancelled:

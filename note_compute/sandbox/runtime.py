@@ -333,8 +333,14 @@ class Sandbox:
                 f"output [{out_ptr}, {out_ptr + out_len}) lies outside the {size}-byte memory",
                 reason=abi.REASON_OUTPUT_BOUNDS,
             )
+        remaining = store.get_fuel()
+        if remaining == 0:
+            # Fuel is checked only at loop headers and calls, and the counter saturates at 0:
+            # a run that ends with none left may have needed more than it was given, so its
+            # usage is unknown. Refusing it keeps fuel_used exact and budget-independent.
+            raise SandboxError("program used its whole fuel budget", reason=abi.REASON_OUT_OF_FUEL)
         output = bytes(memory.read(store, out_ptr, out_ptr + out_len))
-        fuel_used = fuel - store.get_fuel()
+        fuel_used = fuel - remaining
         indices, extra = abi.unpack_output(output, n_records)
         return RunResult(output=output, fuel_used=fuel_used, indices=tuple(indices), extra=extra)
 

@@ -18,8 +18,10 @@ sizes and the count per owner are the peer's quota use
 (:class:`~note_compute.store.limits.StoreLimits`). ``peer=None`` means the
 node itself (its own publishing, or replication it pulled): not charged.
 
-Every check happens before the write, inside one transaction: a refused
-put writes nothing. Calls are synchronous and short; the connection is
+Every check happens before the write, and each put ends in a single SQL
+statement (its usage totals are kept by triggers inside that statement), all
+under one lock: a refused put writes nothing, and a crash cannot leave half
+a put behind. Calls are synchronous and short; the connection is
 shared by threads behind a lock, so a trio caller may use
 ``trio.to_thread.run_sync``.
 
@@ -184,7 +186,8 @@ class Store:
         self._db.executescript(_SCHEMA)
         row = self._db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
         if row is None or row[0] == 1:  # new, or from before the usage table: (re)build the totals
-            with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
                 self._db.execute("DELETE FROM usage")
                 self._db.execute(
                     "INSERT INTO usage SELECT x'ff', COALESCE(SUM(size), 0), COUNT(*) FROM entries"
@@ -194,6 +197,10 @@ class Store:
                     "WHERE owner IS NOT NULL GROUP BY owner"
                 )
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
         elif row[0] != _SCHEMA_VERSION:
             raise InvalidRecord(f"store schema {row[0]} is not {_SCHEMA_VERSION}", reason="schema-version")
 
@@ -239,7 +246,7 @@ class Store:
             raise InvalidRecord("the record's address is not the key it was sent for", reason="address-mismatch")
         data = record.encode()  # canonical bytes (decode already refused anything else)
         owner = _peer(peer)
-        with self._lock, self._db:
+        with self._lock:
             row = self._db.execute("SELECT data, owner, size FROM entries WHERE key=?", (addr,)).fetchone()
             if row is not None:
                 current = records.Record.decode(row[0])
@@ -290,7 +297,7 @@ class Store:
             )
         now = int(time.time()) if now is None else now
         owner = _peer(peer)
-        with self._lock, self._db:
+        with self._lock:
             if self._db.execute("SELECT 1 FROM entries WHERE key=?", (h,)).fetchone() is not None:
                 return "unchanged"
             self._check_quota(owner, len(data), None, 0, replacing=False)
@@ -312,14 +319,14 @@ class Store:
 
     def delete(self, key: bytes | int) -> bool:
         """Remove the entry at ``key``; True if there was one."""
-        with self._lock, self._db:
+        with self._lock:
             cur = self._db.execute("DELETE FROM entries WHERE key=?", (_key(key),))
             return cur.rowcount > 0
 
     def delete_range(self, lo: bytes | int, hi: bytes | int) -> int:
         """Remove every entry on the clockwise arc ``(lo, hi]``; returns how many."""
         where, args = _arc(_key(lo), _key(hi))
-        with self._lock, self._db:
+        with self._lock:
             return self._db.execute(f"DELETE FROM entries WHERE {where}", args).rowcount
 
     # -- reads ----------------------------------------------------------------

@@ -9,7 +9,7 @@ runs on it unchanged. Each :class:`ComputePeer` runs the real
 :class:`~note_compute.compute.server.ComputeServer`; its ``mode`` makes it lie:
 
 ``honest``         answer truthfully
-``hide_one``       leave out one match, sign the smaller output
+``hide_one``       leave out one match (``hide`` matches), sign the smaller output
 ``hide_all``       return no matches, signed
 ``forge``          replace (or add) a returned record with forged bytes, signed
 ``stale``          answer from the previous dataset version
@@ -176,6 +176,7 @@ class ComputePeer:
     server: ComputeServer
     mode: str = "honest"
     alt_wasm: bytes | None = None
+    hide: int = 1  # how many matches ``hide_one`` leaves out
     calls: int = 0
     node_id: bytes = field(init=False)
 
@@ -225,7 +226,7 @@ class ComputePeer:
             bad = bytes([receipt.sig[0] ^ 1]) + receipt.sig[1:]
             return dict(reply, receipt=Receipt(receipt.body, bad).encode())
         if mode == "hide_one":
-            indices, records = indices[1:], records[1:]
+            indices, records = indices[self.hide:], records[self.hide:]
         elif mode == "hide_all":
             indices, records = [], []
         elif mode == "forge":

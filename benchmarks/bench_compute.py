@@ -1,0 +1,278 @@
+"""Verifiable compute benchmark: verified search vs the naive download-everything baseline.
+
+Part A (in-process, in-memory compute network): detection probability of
+hidden predicate-only matches against the audit rate, next to the formula
+1 - (1 - p)^m, and the extra bytes the audit costs.
+
+Part B (a real devnet of N node processes, r = 3): a deterministic (seeded)
+100,000-product catalogue (~25 MB, >= 64 shards), published with
+``publish_dataset``; then, side by side:
+  * naive: fetch the manifest and every shard blob, verify every shard root,
+    run shop_search locally over all records;
+  * verified search over all shards (ComputeClient.query, predicate query);
+  * a sort-key range search (price range);
+  * bytes received for a query with <= 100 matches, as a share of the catalogue;
+  * client verification time as a share of the query's total.
+
+Usage: .venv/bin/python benchmarks/bench_compute.py [--nodes 16] [--products 100000] [--runs 15] [--skip-devnet]
+Writes benchmarks/results/compute.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from note_compute import encoding  # noqa: E402
+from note_compute.crypto import SigningKey  # noqa: E402
+
+WORDS = ("lamp chair desk mug sofa rug shelf clock table stool bench vase frame mirror basket pillow blanket "
+         "towel kettle teapot bowl plate spoon knife fork glass bottle jar candle light fan heater cooler "
+         "speaker radio camera phone tablet laptop monitor keyboard mouse cable charger battery drill hammer "
+         "saw wrench screwdriver ladder bucket broom mop brush sponge soap shampoo comb razor wallet bag "
+         "backpack suitcase umbrella hat scarf glove sock shoe boot sandal jacket coat shirt dress skirt").split()
+ADJ = "red blue green black white small large vintage modern classic rustic sleek compact deluxe basic".split()
+RARE = "zephyrine"  # appears in a few dozen products: the "<= 100 matches" query
+
+
+def make_catalog(n: int, seed: int = 2026) -> list[bytes]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        name = f"{rng.choice(ADJ)} {rng.choice(WORDS)} {rng.choice(WORDS)}"
+        desc_words = [rng.choice(WORDS + ADJ) for _ in range(rng.randrange(14, 24))]
+        if rng.random() < 0.0006:
+            desc_words.insert(rng.randrange(len(desc_words)), RARE)
+        out.append(encoding.encode({
+            "id": f"p{i:06d}", "name": name, "description": " ".join(desc_words),
+            "category": rng.choice(["home", "office", "garden", "kitchen", "outdoor", "clothing", "tools"]),
+            "price": rng.randrange(100, 100_000),
+        }))
+    return out
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+# -- Part A -------------------------------------------------------------------------
+
+
+async def audit_experiment(sandbox, trials: int) -> list[str]:
+    import wasmtime
+
+    from note_compute.compute.audit import detection_probability
+    from note_compute.compute.client import ComputeClient
+    from note_compute.testing.compute import SUBSTRING_WAT, ComputeNetwork
+
+    wasm = wasmtime.wat2wasm(SUBSTRING_WAT)
+    site = SigningKey(hashlib.sha256(b"bench-audit").digest())
+    recs = [encoding.encode({"id": i, "tag": "hit" if i % 25 == 0 else "miss", "pad": "x" * 60})
+            for i in range(1000)]
+    rows = ["| audit rate p | hidden m | detected / trials | measured | formula 1-(1-p)^m | extra bytes per query |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for m in (1, 3):
+        net = ComputeNetwork(3, sandbox, liars_first=True)
+        purl = await net.publish_program(site, "sub", wasm, fuel=10**9)
+        await net.publish_dataset(site, "d", recs, ["id"], shard_records=1000)
+        durl = f"note://{site.authority}/datasets/d"
+        net.set_mode(net.peers[0], "hide_one")
+        net.peers[0].hide = m
+        base = await ComputeClient(net, sandbox, shuffle=False).query(purl, durl, "hit")
+        base_bytes = base.verification.bytes_received
+        for p in (0.01, 0.05, 0.1, 0.2, 0.5):
+            caught = 0
+            extra = []
+            rng = random.Random(int(p * 1000) + m)
+            for _ in range(trials):
+                c = ComputeClient(net, sandbox, shuffle=False, rng=rng)
+                res = await c.query(purl, durl, "hit", audit=p)
+                caught += bool(res.frauds)
+                extra.append(res.verification.bytes_received - base_bytes)
+            rows.append(f"| {p} | {m} | {caught} / {trials} | {caught / trials:.3f} | "
+                        f"{detection_probability(p, m):.3f} | {statistics.mean(extra):,.0f} |")
+    return rows
+
+
+# -- Part B -------------------------------------------------------------------------
+
+
+async def devnet_bench(sandbox, n_nodes: int, n_products: int, runs: int) -> list[str]:
+    from note_compute.client import open_client
+    from note_compute.cli.program import publish_program
+    from note_compute.compute.client import ComputeClient
+    from note_compute.compute.dataset import decode_shard
+    from note_compute.compute.publish import publish_dataset
+    from note_compute.compute.source import RingSource
+    from note_compute.compute.verify import run_program
+    from note_compute.node.devnet import Devnet
+    from note_compute.node.devnet_cli import DEVNET_NODE_ARGS, wait_stable
+
+    shop = (ROOT / "contracts" / "shop_search.wasm").read_bytes()
+    site = SigningKey(hashlib.sha256(b"bench-compute-site").digest())
+    t0 = time.perf_counter()
+    catalog = make_catalog(n_products)
+    catalog_bytes = sum(len(r) for r in catalog)
+    lines = []
+    with tempfile.TemporaryDirectory(prefix="bench-compute-") as tmp:
+        net = Devnet(Path(tmp), n_nodes, node_args=DEVNET_NODE_ARGS)
+        try:
+            await net.start(timeout=120)
+            async with open_client(net.bootstrap, timeout=5.0) as client:
+                await wait_stable(net, client, 120)
+                t_up = time.perf_counter()
+                prog, _ = await publish_program(client, site, "shop_search", shop, fuel=10**10,
+                                                now_ms=int(time.time() * 1000))
+                pub = await publish_dataset(client, site, catalog, name="catalog", sort_key=["price", "id"],
+                                            parallel=2)
+                publish_s = time.perf_counter() - t_up
+                m = pub.built.manifest
+                durl = pub.record.url
+                lines.append(f"- devnet: {n_nodes} node processes, r = 3; catalogue {n_products:,} products, "
+                             f"{catalog_bytes / 1e6:.1f} MB of canonical CBOR records, {len(m.shards)} shards "
+                             f"(~{catalog_bytes / len(m.shards) / 1024:.0f} KiB each); publish {publish_s:.1f} s")
+
+                cc = ComputeClient(client, sandbox, timeout=10.0)
+                rare = {"text": RARE, "sort": "price"}
+                want_n = sum(RARE.encode() in r for r in catalog)
+                # warm-up: peers load and verify their shards, the client compiles the program
+                for _ in range(2):
+                    await cc.query(prog.url, durl, rare)
+
+                # naive: download everything, verify, search locally
+                naive_t, naive_bytes = [], 0
+                for _ in range(max(3, runs // 5)):
+                    t = time.perf_counter()
+                    src = RingSource(client)
+                    man = await src.latest_manifest(durl)
+                    blobs: list[bytes] = [b""] * len(man.shards)
+
+                    async def fetch(i: int) -> None:
+                        blobs[i] = await client.get_blob(man.shards[i].blob)
+
+                    async with trio.open_nursery() as nursery:
+                        for i in range(len(man.shards)):
+                            nursery.start_soon(fetch, i)
+                    allrecs = []
+                    for i, b in enumerate(blobs):
+                        allrecs.extend(decode_shard(b, root=man.shards[i].root, count=man.shards[i].count))
+                    rel, _ = run_program(sandbox, shop, encoding.encode(rare), allrecs, 10**10)
+                    naive_t.append(time.perf_counter() - t)
+                    naive_bytes = sum(len(b) for b in blobs)
+                    assert len(rel) == want_n
+
+                def measure(results):  # type: ignore[no-untyped-def]
+                    tot = [r.verification.total_seconds for r in results]
+                    share = [r.verification.verify_seconds / r.verification.total_seconds for r in results]
+                    byts = [r.verification.bytes_received for r in results]
+                    return tot, share, byts
+
+                allq = []
+                for _ in range(runs):
+                    res = await cc.query(prog.url, durl, rare)
+                    assert res.verification.ok and len(res.records) == want_n, res.verification.errors
+                    allq.append(res)
+                tot, share, byts = measure(allq)
+
+                rq = []
+                for i in range(runs):
+                    lo = 20_000 + 1000 * i
+                    res = await cc.query(prog.url, durl, {"sort": "price"}, range=[[lo], [lo + 200]])
+                    assert res.verification.ok, res.verification.errors
+                    rq.append(res)
+                rtot, rshare, rbytes = measure(rq)
+
+                aq = []
+                for _ in range(max(3, runs // 3)):
+                    res = await cc.query(prog.url, durl, rare, audit=0.01)
+                    assert res.verification.ok and len(res.records) == want_n
+                    aq.append(res)
+                atot, ashare, abytes = measure(aq)
+
+                nmed = statistics.median(naive_t)
+                lines += [
+                    "",
+                    "| measurement | median | p90 | target | ratio vs naive |",
+                    "| --- | --- | --- | --- | --- |",
+                    f"| naive: download all {len(m.shards)} shards, verify roots, search locally | "
+                    f"{nmed * 1000:.0f} ms | {pct(naive_t, 0.9) * 1000:.0f} ms | (baseline) | 1.00 |",
+                    f"| verified search, all {len(m.shards)} shards, {want_n} matches, no audit | "
+                    f"{statistics.median(tot) * 1000:.0f} ms | {pct(tot, 0.9) * 1000:.0f} ms | <= 400 ms | "
+                    f"{statistics.median(tot) / nmed:.3f} |",
+                    f"| verified search, all shards, audit rate 0.01 | {statistics.median(atot) * 1000:.0f} ms | "
+                    f"{pct(atot, 0.9) * 1000:.0f} ms | - | {statistics.median(atot) / nmed:.3f} |",
+                    f"| sort-key range search (price range of 200 cents, ~{statistics.median([r.verification.records_proven for r in rq]):.0f} records proven) | "
+                    f"{statistics.median(rtot) * 1000:.0f} ms | {pct(rtot, 0.9) * 1000:.0f} ms | <= 100 ms | "
+                    f"{statistics.median(rtot) / nmed:.3f} |",
+                    "",
+                    "| bytes received | bytes | share of catalogue | target |",
+                    "| --- | --- | --- | --- |",
+                    f"| naive (all shard blobs) | {naive_bytes:,} | {naive_bytes / catalog_bytes:.1%} | - |",
+                    f"| verified search, {want_n} matches, no audit | {statistics.median(byts):,.0f} | "
+                    f"{statistics.median(byts) / catalog_bytes:.2%} | <= 2% |",
+                    f"| verified search, audit rate 0.01 | {statistics.median(abytes):,.0f} | "
+                    f"{statistics.median(abytes) / catalog_bytes:.2%} | - |",
+                    f"| range search | {statistics.median(rbytes):,.0f} | {statistics.median(rbytes) / catalog_bytes:.3%} | - |",
+                    "",
+                    "| client verification time / total | median | target |",
+                    "| --- | --- | --- |",
+                    f"| verified search, all shards | {statistics.median(share):.1%} | <= 20% |",
+                    f"| verified search, audit 0.01 | {statistics.median(ashare):.1%} | - |",
+                    f"| range search | {statistics.median(rshare):.1%} | <= 20% |",
+                ]
+        finally:
+            with trio.CancelScope(shield=True):
+                await net.stop()
+    lines.append(f"\n(Part B wall time {time.perf_counter() - t0:.0f} s.)")
+    return lines
+
+
+async def main(args: argparse.Namespace) -> None:
+    from note_compute.sandbox import Sandbox
+
+    sandbox = Sandbox()
+    out = ["# Verifiable compute benchmark", "",
+           f"Command: `.venv/bin/python benchmarks/bench_compute.py --nodes {args.nodes} --products {args.products} "
+           f"--runs {args.runs}{' --skip-devnet' if args.skip_devnet else ''}`  ",
+           f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; 2-core machine shared with "
+           "other jobs, all nodes and the client on 127.0.0.1.", ""]
+    print("part A: audit detection ...", flush=True)
+    out += ["## A. Hidden predicate-only matches: detection vs audit rate (in-process, in-memory network)", "",
+            "One shard of 1,000 records (40 matches); the peer hides m of them and signs; the client samples "
+            "every other index with probability p from another replica and re-runs the program. "
+            f"{args.trials} trials per row.", ""]
+    out += await audit_experiment(sandbox, args.trials)
+    out.append("")
+    if not args.skip_devnet:
+        print("part B: devnet ...", flush=True)
+        out += ["## B. Real devnet: verified search vs naive download", ""]
+        out += await devnet_bench(sandbox, args.nodes, args.products, args.runs)
+    text = "\n".join(out) + "\n"
+    print(text)
+    if not args.no_write:
+        (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
+        (ROOT / "benchmarks" / "results" / "compute.md").write_text(text)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--nodes", type=int, default=16)
+    p.add_argument("--products", type=int, default=100_000)
+    p.add_argument("--runs", type=int, default=15)
+    p.add_argument("--trials", type=int, default=200)
+    p.add_argument("--skip-devnet", action="store_true")
+    p.add_argument("--no-write", action="store_true")
+    trio.run(main, p.parse_args())

@@ -1,0 +1,125 @@
+"""Client-side pieces: audit sampling, publishing, manifest resolution, sources."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import pytest
+import wasmtime
+
+from note_compute import encoding
+from note_compute.compute.audit import detection_probability, sample_indices
+from note_compute.compute.client import ComputeClient, peer_id_of
+from note_compute.compute.publish import dataset_url, publish_dataset
+from note_compute.compute.source import RingSource, manifest_from_record
+from note_compute.crypto import SigningKey
+from note_compute.errors import InvalidRecord, NotFound, RemoteProtocolError
+from note_compute.records import sign_record
+from note_compute.sandbox import Sandbox
+from note_compute.testing.compute import SUBSTRING_WAT, ComputeNetwork
+
+SITE = SigningKey(hashlib.sha256(b"client-site").digest())
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Sandbox:
+    return Sandbox()
+
+
+def test_sample_indices() -> None:
+    rng = random.Random(1)
+    assert sample_indices(100, 0.0, rng) == []
+    assert sample_indices(100, 1.0, rng, exclude={3, 4}) == [i for i in range(100) if i not in (3, 4)]
+    s = sample_indices(10_000, 0.1, random.Random(2))
+    assert s == sorted(s) and 800 < len(s) < 1200
+    assert s == sample_indices(10_000, 0.1, random.Random(2))
+    assert len(sample_indices(100_000, 1.0, rng)) == 4096
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError):
+            sample_indices(10, bad, rng)
+
+
+def test_detection_formula() -> None:
+    assert detection_probability(0.1, 0) == 0.0
+    assert detection_probability(1.0, 1) == 1.0
+    assert detection_probability(0.5, 2) == pytest.approx(0.75)
+
+
+def test_peer_id_of() -> None:
+    class Ref:
+        id = 5
+
+    assert peer_id_of(Ref()) == (5).to_bytes(32, "big")
+    assert peer_id_of(object()) is None
+
+
+async def test_publish_and_republish(sandbox) -> None:
+    net = ComputeNetwork(4, sandbox)
+    recs = [encoding.encode({"id": f"x{i:04d}", "v": i}) for i in range(400)]
+    first = await publish_dataset(net, SITE, recs, name="d", sort_key=["id"], shard_bytes=2000, now_ms=1000)
+    assert first.previous is None and first.uploaded == len(first.built.shards) >= 4
+    assert first.record.seq == 1000 and first.record.url == dataset_url(SITE.authority, "d")
+    changed = list(recs)
+    changed[200] = encoding.encode({"id": "x0200", "v": -1})
+    second = await publish_dataset(net, SITE, changed, name="d", sort_key=["id"], shard_bytes=2000, now_ms=500)
+    assert second.previous is not None and second.previous.seq == 1000
+    assert second.record.seq == 1001 and second.uploaded == 1
+    src = RingSource(net)
+    m = await src.latest_manifest(second.record.url)
+    assert m.seq == 1001 and m.root == second.built.manifest.root
+    shard = await src.shard(m, 0)
+    assert shard.records == second.built.shards[0].records
+    assert await src.shard(m, 0) is shard  # cached
+    with pytest.raises(RemoteProtocolError) as err:
+        await src.manifest(second.record.url, 1000)
+    assert err.value.reason == "seq-mismatch"
+    with pytest.raises(NotFound):
+        await src.shard(m, 99)
+
+
+async def test_big_manifest_through_a_table_blob(sandbox) -> None:
+    net = ComputeNetwork(4, sandbox)
+    wasm = wasmtime.wat2wasm(SUBSTRING_WAT)
+    purl = await net.publish_program(SITE, "sub", wasm)
+    recs = [encoding.encode({"id": i, "t": "ab" if i % 50 == 0 else "cd"}) for i in range(3000)]
+    pub = await publish_dataset(net, SITE, recs, name="many", sort_key=["id"], shard_records=4, now_ms=1)
+    assert pub.built.table_blob is not None and len(pub.built.manifest.shards) == 750
+    res = await ComputeClient(net, sandbox).query(purl, pub.record.url, "ab", range=[[100], [400]])
+    assert [encoding.decode(r)["id"] for r in res.records] == list(range(100, 400, 50))
+    assert res.verification.ok and res.verification.shards == 75
+
+
+async def test_manifest_record_checks(sandbox) -> None:
+    net = ComputeNetwork(4, sandbox)
+    pub = await publish_dataset(net, SITE, [encoding.encode({"id": 1})], name="d", sort_key=["id"], now_ms=1)
+    wrong = sign_record(SITE, f"note://{SITE.authority}/other/d", seq=1, value=pub.built.value, created=1)
+    with pytest.raises(InvalidRecord) as err:
+        manifest_from_record(wrong)
+    assert err.value.reason == "not-dataset"
+    empty = sign_record(SITE, f"note://{SITE.authority}/datasets/e", seq=1, refs=[bytes(32)], created=1)
+    with pytest.raises(InvalidRecord):
+        manifest_from_record(empty)
+    junk = sign_record(SITE, f"note://{SITE.authority}/datasets/j", seq=1, value=b"\xa0", created=1)
+    with pytest.raises(InvalidRecord):
+        manifest_from_record(junk)
+
+
+async def test_query_refuses_bad_parameters(sandbox) -> None:
+    net = ComputeNetwork(4, sandbox)
+    wasm = wasmtime.wat2wasm(SUBSTRING_WAT)
+    purl = await net.publish_program(SITE, "sub", wasm)
+    pub = await publish_dataset(net, SITE, [encoding.encode({"id": 1})], name="d", sort_key=["id"], now_ms=1)
+    c = ComputeClient(net, sandbox)
+    with pytest.raises(ValueError):
+        await c.query(purl, pub.record.url, "a", audit=2.0)
+    with pytest.raises(ValueError):
+        await c.query(purl, pub.record.url, "a", replicas=0)
+    with pytest.raises(InvalidRecord):
+        await c.query(purl, pub.record.url, "a", range=[[[1]], None])
+    with pytest.raises(NotFound):
+        await c.query(purl, f"note://{SITE.authority}/datasets/missing", "a")
+    with pytest.raises(InvalidRecord):  # a dataset URL is not a program
+        await c.query(pub.record.url, pub.record.url, "a")
+    res = await c.query(purl, pub.record.url, "a", range=[[5], [1]])
+    assert res.records == [] and res.verification.shards == 0
