@@ -61,16 +61,24 @@ def main(argv: list[str]) -> int:
     leaves = [i.to_bytes(8, "big") * 8 for i in range(N)]
     rows: list[tuple[str, str, str]] = []
 
-    base = best_of(3, lambda: [sha256(d).digest() for d in leaves])
-    build = float("inf")
-    for _ in range(3):
-        tree = None  # free the previous tree outside the timed region
-        t = time.perf_counter()
-        tree = MerkleTree(leaves)
-        build = min(build, time.perf_counter() - t)
-    assert tree is not None
-    rows.append(("build, 1,000,000 leaves", f"{build:.3f} s", "target <= 1.5 s"))
-    rows.append(("baseline: SHA-256 of the same leaves", f"{base:.3f} s", f"build / baseline = {build / base:.2f}x"))
+    def timed(fn):  # type: ignore[no-untyped-def]
+        """(best wall seconds, best CPU seconds) of 3 runs; CPU time is less hurt by other jobs."""
+        wall = cpu = float("inf")
+        for _ in range(3):
+            w, c = time.perf_counter(), time.process_time()
+            out = fn()
+            wall, cpu = min(wall, time.perf_counter() - w), min(cpu, time.process_time() - c)
+            del out  # free outside the timed region
+        return wall, cpu
+
+    base, base_cpu = timed(lambda: [sha256(d).digest() for d in leaves])
+    build, build_cpu = timed(lambda: MerkleTree(leaves))
+    tree = MerkleTree(leaves)
+    rows.append(("build, 1,000,000 leaves", f"{build:.3f} s", f"CPU {build_cpu:.3f} s; target <= 1.5 s"))
+    rows.append(
+        ("baseline: SHA-256 of the same leaves", f"{base:.3f} s",
+         f"CPU {base_cpu:.3f} s; build / baseline = {build / base:.2f}x (CPU {build_cpu / base_cpu:.2f}x)")
+    )
 
     rng = random.Random(7)
     root, n = tree.root, tree.size

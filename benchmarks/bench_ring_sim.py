@@ -20,7 +20,7 @@ import time
 from note_compute.testing import SimNetwork
 
 
-def lookups(net: SimNetwork, count: int) -> tuple[list[int], int]:
+def lookups(net: SimNetwork, count: int) -> tuple[list[int], int, float]:
     live = [n for n in net.nodes.values() if n.alive]
     ids = net.live_ids()
     starts = []
@@ -30,14 +30,15 @@ def lookups(net: SimNetwork, count: int) -> tuple[list[int], int]:
         starts.append((src, key, net.start_lookup(src, key)))
     while any(net.result(s, lid) is None for s, _, lid in starts):
         net.step()
-    hops, right = [], 0
+    hops, right, queries = [], 0, 0
     for src, key, lid in starts:
         res = net.result(src, lid)
         assert res is not None
         hops.append(res.hops)
+        queries += res.queries
         if res.ok and res.peers[0].id == net.true_successors(key, ids=ids)[0]:
             right += 1
-    return hops, right
+    return hops, right, queries / count
 
 
 def main() -> None:
@@ -57,18 +58,19 @@ def main() -> None:
     print(f"N = {n}: converged ring built in {t_build:.2f} s (oracle tables, k = 8, 8 successors, r = 3)")
 
     t0 = time.perf_counter()
-    hops, right = lookups(net, q)
+    hops, right, qpl = lookups(net, q)
     t_look = time.perf_counter() - t0
     hops.sort()
     mean = statistics.mean(hops)
     print(f"lookups, no failures: {right}/{q} right; hops mean {mean:.2f} (Chord bound 0.5*log2(N)+1 = {bound:.2f}), "
-          f"median {hops[len(hops) // 2]}, p95 {hops[int(0.95 * len(hops))]}, max {hops[-1]}; "
+          f"median {hops[len(hops) // 2]}, p95 {hops[int(0.95 * len(hops))]}, max {hops[-1]}; {qpl:.1f} queries per lookup (alpha = 3); "
           f"{t_look / q * 1e3:.2f} ms CPU per simulated lookup")
 
     for node in net.rng.sample(nodes, n // 5):
         net.fail(node)
-    hops_f, right_f = lookups(net, q)
-    print(f"20% failed silently, no repair: {right_f}/{q} right ({100 * right_f / q:.2f} %); hops mean {statistics.mean(hops_f):.2f}")
+    hops_f, right_f, qpl_f = lookups(net, q)
+    print(f"20% failed silently, no repair: {right_f}/{q} right ({100 * right_f / q:.2f} %); hops mean {statistics.mean(hops_f):.2f}; "
+          f"{qpl_f:.1f} queries per lookup")
 
     t0 = time.perf_counter()
     start = net.now
@@ -78,7 +80,7 @@ def main() -> None:
     errs = len(net.ring_errors())
     print(f"stabilization: ring correct after {net.now - start:.0f} virtual s ({errs} wrong pointers left; "
           f"{time.perf_counter() - t0:.1f} s wall)")
-    hops_s, right_s = lookups(net, q)
+    hops_s, right_s, _ = lookups(net, q)
     print(f"after stabilization: {right_s}/{q} right ({100 * right_s / q:.2f} %); hops mean {statistics.mean(hops_s):.2f}")
 
     t0 = time.perf_counter()
@@ -95,7 +97,7 @@ def main() -> None:
     while g.ring_errors() and g.now - joined_at < 120:
         g.run_for(0.5)
     ok = not g.ring_errors()
-    hops_g, right_g = lookups(g, min(q, 500))
+    hops_g, right_g, _ = lookups(g, min(q, 500))
     print(f"grown by joins, N = {args.grow} (one join every 0.1 virtual s): ring {'correct' if ok else 'NOT correct'} "
           f"{g.now - joined_at:.1f} virtual s after the last join; lookups {right_g}/{min(q, 500)} right, "
           f"hops mean {statistics.mean(hops_g):.2f} (bound {0.5 * math.log2(args.grow) + 1:.2f}); "

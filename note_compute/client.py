@@ -383,12 +383,12 @@ async def open_client(bootstrap: list[str] | None = None, *, home: Path | None =
     PeerUnreachable if no bootstrap node answers.
     """
     from .node.devnet import read_manifest
-    from .node.hostutil import open_host_strict
+    from .net import open_host
 
     if bootstrap is None:
         bootstrap = list(read_manifest(home)["bootstrap"])
     seeds = [peer_ref_from_multiaddr(a) for a in bootstrap]
-    async with open_host_strict(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"]) as host:
+    async with open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"]) as host:
         client = Client(host, seeds, replicas=replicas, timeout=timeout)
         alive: list[PeerRef] = []
 

@@ -21,6 +21,10 @@ from __future__ import annotations
 SIG_RECORD = b"note-compute/v1/record\x00"
 SIG_RECEIPT = b"note-compute/v1/receipt\x00"
 SIG_NODE = b"note-compute/v1/node\x00"
+SIG_BLS_KEY = b"note-compute/v1/bls-key\x00"  # Ed25519: a node binds its BLS12-381 key (quorum certificates)
+
+# BLS12-381 (py-ecc G2ProofOfPossession) message prefix for quorum certificates.
+BLS_QUORUM = b"note-compute/v1/quorum\x00"
 
 # Hashes (SHA-256 over PREFIX || bytes).
 HASH_ARGS = b"note-compute/v1/args\x00"
@@ -31,5 +35,5 @@ HASH_RECORD_BODY = b"note-compute/v1/record-body\x00"
 MERKLE_LEAF = b"\x00"
 MERKLE_NODE = b"\x01"
 
-SIGNATURE_DOMAINS = (SIG_RECORD, SIG_RECEIPT, SIG_NODE)
+SIGNATURE_DOMAINS = (SIG_RECORD, SIG_RECEIPT, SIG_NODE, SIG_BLS_KEY)
 HASH_DOMAINS = (HASH_ARGS, HASH_RESULT, HASH_RECORD_BODY)

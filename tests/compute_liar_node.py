@@ -42,6 +42,7 @@ async def main(args: argparse.Namespace) -> None:
 
             node.register_handler("compute.query", handle)
             node.register_handler("compute.records", handle)
+            node.register_handler("compute.batch", handle)
             async for _ in signals:
                 break
 

@@ -208,3 +208,20 @@ async def test_ring_fraud_registry_round_trip(sandbox, programs) -> None:
     await net.put_record(sign_record(reporter, fraud_index_url(reporter.authority, honest), seq=1,
                                      value=b"\xff", created=1))
     assert await reg.lookup(honest) == []
+
+
+async def test_quorum_certificate(sandbox, programs) -> None:
+    """k agreeing replicas -> one BLS aggregate over their common statement (py-ecc: slow, so one shard)."""
+    from note_compute.compute.quorum import QuorumCertificate
+    from note_compute.errors import InvalidSignature
+
+    net, purl, durl = await make_world(sandbox, programs, liars_first=False)
+    client = ComputeClient(net, sandbox)
+    res = await client.query(purl, durl, "red", range=[[0], [10]], replicas=2, quorum=True)
+    assert res.records == expected("red", 0, 10) and len(res.certificates) == 1
+    cert = QuorumCertificate.decode(res.certificates[0].encode())
+    cert.verify()
+    assert len(cert.peers) == 2 and cert.statement["result"] == res.answers[0].claim.receipt["result"]
+    forged = QuorumCertificate(dict(cert.statement, seq=cert.statement["seq"] + 1), cert.members, cert.aggregate)
+    with pytest.raises(InvalidSignature):
+        forged.verify()

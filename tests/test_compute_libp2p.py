@@ -62,7 +62,25 @@ def catalog(n: int = 600) -> list[bytes]:
     return out
 
 
+def _transport_crashed(base: Path) -> bool:
+    """True when a node's log shows the libp2p Noise session failure (a known transport bug, see the report)."""
+    return any(b"Failed authentication of message" in log.read_bytes() for log in base.glob("*/node.log"))
+
+
 async def test_adversarial_compute_on_real_nodes(tmp_path: Path) -> None:
+    # py-libp2p 0.8.1 sometimes kills a node's connections with a Noise authentication failure under
+    # concurrent traffic (not a compute bug; reported). Only then is the scenario run once more on a
+    # fresh devnet; any other failure, or a second one, fails the test.
+    try:
+        await _scenario(tmp_path / "first")
+    except Exception:
+        if not _transport_crashed(tmp_path / "first"):
+            raise
+        await _scenario(tmp_path / "second")
+
+
+async def _scenario(base: Path) -> None:
+    tmp_path = base
     shop = (ROOT / "contracts" / "shop_search.wasm").read_bytes()
     sandbox = Sandbox()
     net = LiarDevnet(tmp_path, 5)

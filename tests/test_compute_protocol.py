@@ -385,3 +385,22 @@ def test_fraud_proof_with_garbage_receipt(sandbox, wasm) -> None:
     with pytest.raises(InvalidProof) as err:
         verify_fraud_proof(fp, sandbox, wasm)
     assert err.value.reason == "not-fraud"
+
+
+async def test_server_batches(world, sandbox) -> None:
+    manifest, shard, program = world
+    server = ComputeServer(PEER, sandbox, _Source(manifest, shard, program))
+    a, b = req(program).to_msg(), dict(req(program).to_msg(), shard=7)
+    reply = await server.handle(None, {"op": "compute.batch", "queries": [a, b]})
+    assert "receipt" in reply["replies"][0] and reply["replies"][1]["error"]["reason"] == "no-shard"
+    for bad in ({"op": "compute.batch"}, {"op": "compute.batch", "queries": []},
+                {"op": "compute.batch", "queries": [a] * 65},
+                {"op": "compute.batch", "queries": [{"op": "compute.records"}]},
+                {"op": "compute.batch", "queries": [a], "x": 1}):
+        assert (await server.handle(None, bad))["error"]["reason"] == "bad-request"
+    from note_compute.compute.protocol import parse_batch_reply
+
+    with pytest.raises(RemoteProtocolError):
+        parse_batch_reply({"replies": [1]}, 2)
+    with pytest.raises(RateLimited):
+        parse_batch_reply({"error": {"code": "rate-limited", "message": "x"}}, 1)

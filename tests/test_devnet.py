@@ -188,6 +188,15 @@ async def test_churn_loses_no_record_and_restart_serves(devnet: Devnet) -> None:
         for rec in recs:
             assert await client.get_record(rec.url) == rec
 
+        # A graceful leave (SIGTERM) hands the leaver's records to the nodes that now need them
+        # before the process exits: right after the exit, every record is on its r live replicas.
+        live = [n for n in devnet.nodes if n.alive]
+        leaver = live[0].index
+        devnet.kill(leaver, signal.SIGTERM)
+        assert await devnet.wait_exit(leaver) == 0
+        assert await _fully_replicated(client, devnet, recs)
+        await settle()
+
         # A killed node restarted on its data directory serves what it stored.
         await devnet.restart(victims[0])
         back = devnet.nodes[victims[0]]
@@ -198,3 +207,4 @@ async def test_churn_loses_no_record_and_restart_serves(devnet: Devnet) -> None:
         await settle()
         for rec in recs:
             assert await client.get_record(rec.url) == rec
+

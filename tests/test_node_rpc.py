@@ -32,7 +32,7 @@ from note_compute.errors import (
     StaleRecord,
 )
 from note_compute.node import NodeConfig, open_node
-from note_compute.node.hostutil import open_host_strict
+from note_compute.net import open_host
 from note_compute.node.storage import get_msg, put_msg, sync_msg
 from note_compute.store import StoreLimits
 
@@ -49,7 +49,7 @@ def _record(key: SigningKey, path: str = "/a", seq: int = 1, value: bytes = b"v"
 async def _node_and_peer(tmp_path: Path, **cfg: object) -> AsyncIterator[tuple[object, object]]:
     config = NodeConfig(data_dir=tmp_path / "n", **cfg)  # type: ignore[arg-type]
     async with open_node(config, leave_on_exit=False) as node:
-        async with open_host_strict(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"]) as peer:
+        async with open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"]) as peer:
             yield node, peer
 
 

@@ -108,10 +108,22 @@ ring_like = st.builds(
 )
 
 
+def core_in_state(state: str) -> RingCore:
+    if state == "joined":
+        return joined_core()
+    core = RingCore(ME, rng=random.Random(2))
+    if state == "joining":
+        core.join([OTHER], 0.0)
+    elif state == "left":
+        core.create(0.0)
+        core.leave(0.0)
+    return core
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(values, ring_like))
-def test_fuzzed_requests_never_raise_anything_else(msg: object) -> None:
-    core = joined_core()
+@given(st.one_of(values, ring_like), st.sampled_from(["joined", "idle", "joining", "left"]))
+def test_fuzzed_requests_never_raise_anything_else(msg: object, state: str) -> None:
+    core = core_in_state(state)
     try:
         rep = core.handle_request(OTHER, msg, 0.0)
     except RemoteProtocolError as e:

@@ -1,6 +1,6 @@
 """The ring on the in-memory network: hop counts, failures, joins, leaves, hand-off.
 
-Tests use N = 1,500 (the N = 10,000 figures are in benchmarks/bench_ring_sim.py)
+Tests use N = 1,500 and 1,000 (the N = 10,000 figures are in benchmarks/bench_ring_sim.py)
 with the issue's bounds: mean hops <= 0.5 * log2(N) + 1, >= 99 % of lookups
 right with 20 % of nodes silently failed and no repair, 100 % after
 stabilization.
@@ -59,9 +59,10 @@ def test_converged_ring_hops_within_chord_bound(converged: SimNetwork) -> None:
 
 
 def test_silent_failures_then_stabilization() -> None:
+    n_nodes = 1000
     net = SimNetwork(seed=11, maintenance=False)
-    nodes = net.build_converged(N)
-    for n in net.rng.sample(nodes, N // 5):
+    nodes = net.build_converged(n_nodes)
+    for n in net.rng.sample(nodes, n_nodes // 5):
         net.fail(n)
     _, right = run_lookups(net, 500)
     assert right >= 0.99 * 500, right
@@ -212,3 +213,30 @@ def test_simulation_is_deterministic() -> None:
         return [(r.hops, r.peers[0].id if r.peers else 0) for r in res] + [(net.messages, 0)]
 
     assert once() == once()
+
+
+def test_burst_of_concurrent_joins_converges() -> None:
+    net = SimNetwork(seed=17)
+    base = grow(net, 20)
+    net.run_for(5.0)
+    newcomers = [net.new_node() for _ in range(30)]
+    for n in newcomers:  # all at the same instant, through the same node
+        net.join(n, [base[0]])
+    net.run_for(15.0)
+    assert all(n.core.state == JOINED for n in newcomers)
+    assert net.ring_errors() == []
+    _, right = run_lookups(net, 100)
+    assert right == 100
+
+
+def test_join_through_a_joining_node_retries() -> None:
+    net = SimNetwork(seed=19)
+    a = net.new_node()
+    net.create(a)
+    b, c = net.new_node(), net.new_node()
+    net.join(b, [a])
+    net.join(c, [b])  # b is still joining: it knows nobody yet
+    net.run_for(0.5)
+    assert c.core.state != JOINED
+    net.run_for(5.0)
+    assert c.core.state == JOINED and net.ring_errors() == []

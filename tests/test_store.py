@@ -390,3 +390,108 @@ def test_store_from_the_future_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidRecord) as e:
         Store(tmp_path / "new.sqlite")
     assert e.value.reason == "schema-version"
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(data=st.binary(max_size=400), key=st.binary(min_size=32, max_size=32))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fuzz_puts_raise_typed_errors_and_store_nothing(store: Store, data: bytes, key: bytes) -> None:
+    from note_compute.errors import NoteError
+
+    for call in (
+        lambda: store.put_record(data, now=NOW),
+        lambda: store.put(RECORD, key, data, now=NOW),
+        lambda: store.put(VALUE, key, data),
+    ):
+        with pytest.raises(NoteError):
+            call()
+    assert store.count() == 0
+
+
+@given(st.lists(st.tuples(st.integers(1, 6), st.binary(max_size=20)), max_size=12))
+@settings(max_examples=60, deadline=None)
+def test_seq_rule_property(puts: list[tuple[int, bytes]]) -> None:
+    """Whatever order records arrive in, the store holds the first-seen record of the highest seq."""
+    s = Store(":memory:")
+    first_of_seq: dict[int, records.Record] = {}
+    for seq, value in puts:
+        r = rec(seq, value)
+        first_of_seq.setdefault(seq, r)
+        try:
+            s.put_record(r.encode(), now=NOW)
+        except (StaleRecord, Equivocation):
+            pass
+    if puts:
+        top = max(seq for seq, _ in puts)
+        # the held record is the first one seen among those that were ever the highest so far
+        held = s.get_record(rec(1).address)
+        assert held.seq == top
+        assert held == first_of_seq[top]
+    else:
+        assert s.count() == 0
+    s.close()
+
+
+def test_url_bytes_cannot_squat_on_a_record_address(store: Store) -> None:
+    r = rec(1)
+    url_bytes = r.url.encode("ascii")
+    assert hashlib.sha256(url_bytes).digest() == r.address  # the collision this guards against
+    with pytest.raises(InvalidRecord) as e:
+        store.put_value(url_bytes, peer=PEER_A)
+    assert e.value.reason == "reserved-address"
+    assert store.count() == 0
+    store.put_value(b"note://not a url at all")  # other bytes starting like a URL are fine
+    # a value already sitting there (stored before the check existed) gives way to the record
+    store._db.execute(
+        "INSERT INTO entries VALUES (?, 2, NULL, ?, ?, ?, ?, 0, NULL)",
+        (r.address, r.address, url_bytes, len(url_bytes), PEER_A),
+    )
+    assert store.put_record(r.encode(), peer=PEER_B, now=NOW) == "replaced"
+    assert store.get_record(r.address) == r
+    assert store.usage(PEER_A) == (0, 0) and store.usage(PEER_B)[1] == 1
+
+
+def test_non_bytes_refused(store: Store) -> None:
+    for bad in (5, "text", None, [1]):
+        with pytest.raises(InvalidRecord):
+            store.put_record(bad, now=NOW)  # type: ignore[arg-type]
+        with pytest.raises(InvalidRecord):
+            store.put_value(bad)  # type: ignore[arg-type]
+    assert store.count() == 0
+
+
+def test_purge_expired(store: Store) -> None:
+    soon, later, never = rec(1, expires=NOW + 10), rec(1, path="/b", expires=NOW + 100), rec(1, path="/c")
+    huge = rec(1, path="/d", expires=2**64 - 1)  # beyond SQLite's integer range: stored clamped
+    for r in (soon, later, never, huge):
+        store.put_record(r.encode(), now=NOW)
+    store.put_value(b"values never expire")
+    assert store.purge_expired(NOW + 9) == 0
+    assert store.purge_expired(NOW + 10) == 1  # expired at `expires` exactly, as verify_record says
+    assert not store.has(soon.address) and store.has(later.address)
+    assert store.purge_expired(NOW + 10**6) == 1
+    assert {e.key for e in store.iter_entries()} == {never.address, huge.address, hashlib.sha256(b"values never expire").digest()}
+    assert store.count() == 3
+
+
+def test_schema_2_store_gets_expiry_filled_in(tmp_path: Path) -> None:
+    import sqlite3
+
+    s = Store(tmp_path / "v2.sqlite")
+    r = rec(1, expires=NOW + 10)
+    s.put_record(r.encode(), peer=PEER_A, now=NOW)
+    s.put_record(rec(1, path="/keep").encode(), now=NOW)
+    s.close()
+    db = sqlite3.connect(tmp_path / "v2.sqlite")
+    db.execute("DROP INDEX entries_expires")
+    db.execute("ALTER TABLE entries DROP COLUMN expires")
+    db.execute("UPDATE meta SET v = 2 WHERE k = 'schema'")
+    db.commit()
+    db.close()
+    s = Store(tmp_path / "v2.sqlite")
+    assert s.purge_expired(NOW + 10) == 1 and not s.has(r.address)
+    assert s.usage(PEER_A) == (0, 0) and s.count() == 1
+    s.close()

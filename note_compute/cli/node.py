@@ -36,6 +36,27 @@ def _fail(exc: BaseException) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
+def _run(fn, *args):  # type: ignore[no-untyped-def]
+    """``trio.run(fn, *args)``, turning a NoteError (even inside an exception group) into a CLI error."""
+    import trio
+
+    try:
+        return trio.run(fn, *args)
+    except NoteError as exc:
+        raise _fail(exc) from exc
+    except BaseExceptionGroup as group:
+        notes = [e for e in _leaves(group) if isinstance(e, NoteError)]
+        if notes:
+            raise _fail(notes[0]) from group
+        raise
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
+    return [exc]
+
+
 def _quiet_libp2p() -> None:
     """py-libp2p logs routine connection churn as warnings with tracebacks; keep the CLI readable."""
     import logging
@@ -69,8 +90,6 @@ def node_cmd(data_dir: Path, listen: tuple[str, ...], bootstrap: tuple[str, ...]
     """Run one ring node until SIGINT/SIGTERM (then leave gracefully)."""
     import logging
 
-    import trio
-
     from ..node.runtime import NodeConfig, serve_until_signal
 
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
@@ -86,10 +105,7 @@ def node_cmd(data_dir: Path, listen: tuple[str, ...], bootstrap: tuple[str, ...]
         cfg.replicate_interval = replicate_interval
     if request_timeout is not None:
         cfg.request_timeout = request_timeout
-    try:
-        trio.run(serve_until_signal, cfg)
-    except NoteError as exc:
-        raise _fail(exc) from exc
+    _run(serve_until_signal, cfg)
 
 
 @click.command("devnet")
@@ -99,16 +115,11 @@ def node_cmd(data_dir: Path, listen: tuple[str, ...], bootstrap: tuple[str, ...]
 @click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for a stable ring.")
 def devnet_cmd(n: int, base_dir: Path | None, timeout: float) -> None:
     """Run N nodes on 127.0.0.1 as separate processes until Ctrl-C / SIGTERM."""
-    import trio
-
     from ..node.devnet_cli import run_devnet
 
     _quiet_libp2p()
 
-    try:
-        trio.run(run_devnet, n, base_dir, timeout)
-    except NoteError as exc:
-        raise _fail(exc) from exc
+    _run(run_devnet, n, base_dir, timeout)
 
 
 @click.command("put")
@@ -120,17 +131,12 @@ def devnet_cmd(n: int, base_dir: Path | None, timeout: float) -> None:
 @_bootstrap_option
 def put_cmd(url: str, file: str, key_name: str, media_type: str, bootstrap: tuple[str, ...]) -> None:
     """Sign FILE's bytes as the record at URL and store it on the ring."""
-    import trio
-
     from ..node.cli_ops import put_file
 
     _quiet_libp2p()
 
     data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
-    try:
-        rec, acks = trio.run(put_file, url, data, key_name, media_type, list(bootstrap) or None)
-    except NoteError as exc:
-        raise _fail(exc) from exc
+    rec, acks = _run(put_file, url, data, key_name, media_type, list(bootstrap) or None)
     click.echo(f"stored {rec.url} seq={rec.seq} ({len(data)} bytes) on {acks} replicas")
 
 
@@ -141,16 +147,11 @@ def put_cmd(url: str, file: str, key_name: str, media_type: str, bootstrap: tupl
 @_bootstrap_option
 def get_cmd(url: str, output: str, bootstrap: tuple[str, ...]) -> None:
     """Fetch the record at URL, verify it, and write its value."""
-    import trio
-
     from ..node.cli_ops import get_file
 
     _quiet_libp2p()
 
-    try:
-        rec, data = trio.run(get_file, url, list(bootstrap) or None)
-    except NoteError as exc:
-        raise _fail(exc) from exc
+    rec, data = _run(get_file, url, list(bootstrap) or None)
     if output == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -168,7 +169,6 @@ def ring_group() -> None:
 @_bootstrap_option
 def ring_status_cmd(bootstrap: tuple[str, ...]) -> None:
     """Show every node: id, address, range, records held."""
-    import trio
     from rich.console import Console
     from rich.table import Table
 
@@ -176,10 +176,7 @@ def ring_status_cmd(bootstrap: tuple[str, ...]) -> None:
 
     _quiet_libp2p()
 
-    try:
-        rows, stable = trio.run(ring_status, list(bootstrap) or None)
-    except NoteError as exc:
-        raise _fail(exc) from exc
+    rows, stable = _run(ring_status, list(bootstrap) or None)
     table = Table("node id", "address", "range (pred, me]", "share", "records", "bytes", "succ ok",
                   title=f"{len(rows)} nodes, ring {'stable' if stable else 'NOT stable'}")
     for r in rows:

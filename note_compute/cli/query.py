@@ -1,4 +1,4 @@
-"""``note-compute query PROGRAM_URL DATASET_URL --args JSON [--range JSON] [--audit RATE] [--replicas K] [--json]``.
+"""``note-compute query PROGRAM_URL DATASET_URL --args JSON [--range JSON] [--audit RATE] [--replicas K] [--quorum] [--json]``.
 
 Runs a verified query (``note_compute.compute.client``) and prints the
 results as a table plus a verification summary (records proven,
@@ -47,12 +47,14 @@ def _parse_json(text: str, what: str) -> Any:
               help="Fraction of other records re-checked locally (predicate queries).")
 @click.option("--replicas", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Replicas asked per shard; their signed results must agree.")
+@click.option("--quorum", is_flag=True,
+              help="With --replicas >= 2: keep the agreeing replicas' BLS quorum certificates (slow: ~0.3 s a peer).")
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds per peer request.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (results + verification).")
 @click.option("--bootstrap", "bootstrap", multiple=True, metavar="MULTIADDR",
               help="Bootstrap node multiaddr (repeatable); default: $NOTE_HOME/devnet.json.")
 def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: str | None, audit: float,
-              replicas: int, timeout: float, as_json: bool, bootstrap: tuple[str, ...]) -> None:
+              replicas: int, quorum: bool, timeout: float, as_json: bool, bootstrap: tuple[str, ...]) -> None:
     """Run PROGRAM_URL over DATASET_URL on the ring and verify every answer."""
     import trio
 
@@ -76,7 +78,8 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
     async def go():  # type: ignore[no-untyped-def]
         async with open_client(list(bootstrap) or None) as client:
             cc = ComputeClient(client, sandbox, timeout=timeout)
-            return await cc.query(program_url, dataset_url, args_bytes, range=rng, audit=audit, replicas=replicas)
+            return await cc.query(program_url, dataset_url, args_bytes, range=rng, audit=audit, replicas=replicas,
+                                  quorum=quorum)
 
     try:
         result = trio.run(go)
@@ -127,6 +130,8 @@ def _print_table(values: list[Any], v: Any) -> None:
             console.print(f"  peer {f['peer'][:16]}: {f['lie']} (fraud proof {f['proof'][:16]})")
     else:
         console.print("fraud found: none")
+    if v.certificates:
+        console.print(f"quorum certificates: {len(v.certificates)} (BLS12-381 aggregates, in --json output)")
     for e in v.errors:
         console.print(f"[red]error:[/red] {e}")
 

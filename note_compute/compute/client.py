@@ -35,7 +35,7 @@ from .audit import sample_indices
 from .dataset import Manifest
 from .fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof, verify_fraud_proof
 from .keys import normalize_bound
-from .protocol import QueryRequest, RecordsRequest, parse_records_response
+from .protocol import MAX_BATCH, OP_BATCH, QueryRequest, RecordsRequest, parse_batch_reply, parse_records_response
 from .server import ProgramCode
 from .source import RingSource
 from .verify import Claim, OutputMismatch, ShardAnswer, UnprovenClaim, check_output, run_program, verify_answer
@@ -72,8 +72,10 @@ class Verification:
     fraud: list[dict[str, str]] = field(default_factory=list)
     bytes_received: int = 0
     verify_seconds: float = 0.0
+    resolve_seconds: float = 0.0  # manifest + program resolution (part of total)
     total_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    certificates: list[str] = field(default_factory=list)  # hex of each QuorumCertificate (quorum=True)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -88,6 +90,7 @@ class QueryResult:
     verification: Verification
     answers: list[ShardAnswer]
     frauds: list[FraudProof]
+    certificates: list[Any] = field(default_factory=list)  # QuorumCertificate per shard (quorum=True)
 
     def values(self) -> list[Any]:
         return [encoding.decode(r) for r in self.records]
@@ -97,7 +100,8 @@ class ComputeClient:
     """Verified queries over a transport; see the module docstring."""
 
     def __init__(self, transport: Any, sandbox: Any, *, timeout: float = 5.0, rng: random.Random | None = None,
-                 fraud_registry: Any = None, shuffle: bool = True, parallel: int = 32) -> None:
+                 fraud_registry: Any = None, shuffle: bool = True, parallel: int = 32, batch: bool = True,
+                 replica_ttl: float = 30.0, program_ttl: float = 60.0) -> None:
         self.transport = transport
         self.sandbox = sandbox
         self.timeout = timeout
@@ -107,15 +111,27 @@ class ComputeClient:
         self.registry = fraud_registry
         self.shuffle = shuffle
         self.limiter = trio.CapacityLimiter(parallel)
+        self.batch = batch
+        self.replica_ttl = replica_ttl
+        self._replicas: dict[bytes, tuple[float, list[Any]]] = {}
+        self.program_ttl = program_ttl
+        self._programs: dict[str, tuple[float, ProgramCode]] = {}
         self._accused: dict[bytes, bool] = {}
 
     async def resolve_program(self, url: str) -> ProgramCode:
-        record = await self.transport.get_record(urls.normalize(url))
+        """The program at ``url`` (signed record, binary hash checked); cached for ``program_ttl`` seconds."""
+        url = urls.normalize(url)
+        hit = self._programs.get(url)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        record = await self.transport.get_record(url)
         prog = programs.parse_program(record)
-        return await self.source.program(record.url, prog.wasm)
+        code = await self.source.program(record.url, prog.wasm)
+        self._programs[url] = (time.monotonic() + self.program_ttl, code)
+        return code
 
     async def query(self, program_url: str, dataset_url: str, args: Any, *, range: list[Any] | None = None,
-                    audit: float = 0.0, replicas: int = 1) -> QueryResult:
+                    audit: float = 0.0, replicas: int = 1, quorum: bool = False) -> QueryResult:
         """Run a verified query. ``args`` is a value (encoded here) or canonical CBOR bytes."""
         t0 = time.perf_counter()
         args_bytes = args if isinstance(args, bytes) else encoding.encode(args)
@@ -124,8 +140,28 @@ class ComputeClient:
             raise ValueError("audit rate is in [0, 1]")
         if replicas < 1:
             raise ValueError("replicas >= 1")
-        manifest = await self.source.latest_manifest(dataset_url)
-        program = await self.resolve_program(program_url)
+        box: dict[str, Any] = {}
+
+        async def get_manifest() -> None:
+            try:
+                box["m"] = await self.source.latest_manifest(dataset_url)
+            except NoteError as exc:
+                box["err_m"] = exc
+
+        async def get_program() -> None:
+            try:
+                box["p"] = await self.resolve_program(program_url)
+            except NoteError as exc:
+                box["err_p"] = exc
+
+        async with trio.open_nursery() as nursery:  # the freshest manifest and the program, concurrently
+            nursery.start_soon(get_manifest)
+            nursery.start_soon(get_program)
+        for err in ("err_m", "err_p"):
+            if err in box:
+                raise box[err]
+        manifest, program = box["m"], box["p"]
+        t_resolved = time.perf_counter()
         v = Verification(dataset=manifest.url, seq=manifest.seq, audit_rate=audit, replicas=replicas)
         if range is not None:
             lo = normalize_bound(range[0], manifest.sort_key, upper=False)
@@ -137,9 +173,36 @@ class ComputeClient:
         answers: dict[int, ShardAnswer] = {}
         frauds: list[FraudProof] = []
 
+        qc = quorum and replicas > 1
+        reqs = {i: QueryRequest(program.url, program.hash, manifest.url, manifest.seq, i, args_bytes, range, qc)
+                for i in shard_ids}
+        certificates: list[Any] = []
+        candidates: dict[int, list[Any] | None] = {}
+
+        async def resolve(i: int) -> None:
+            try:
+                peers = await self._peers_for(manifest.shards[i].blob)
+            except NoteError as exc:
+                v.failures.append(f"shard {i}: no replicas: {exc}")
+                peers = None
+            if peers and self.shuffle and len(peers) > 1:
+                off = self.rng.randrange(len(peers))
+                peers = peers[off:] + peers[:off]
+            candidates[i] = peers
+
+        async with trio.open_nursery() as nursery:
+            for i in shard_ids:
+                nursery.start_soon(resolve, i)
+        first: dict[int, tuple[Any, Any]] = {}
+        if self.batch and replicas == 1:
+            await self._batched_first_round(reqs, candidates, first, v)
+
         async def one(i: int) -> None:
-            req = QueryRequest(program.url, program.hash, manifest.url, manifest.seq, i, args_bytes, range)
-            ans = await self._query_shard(req, manifest, program, audit, replicas, v, frauds)
+            peers = candidates.get(i)
+            if not peers:
+                return
+            ans = await self._query_shard(reqs[i], manifest, program, audit, replicas, v, frauds, peers,
+                                          first.get(i), certificates if qc else None)
             if ans is not None:
                 answers[i] = ans
 
@@ -160,19 +223,30 @@ class ComputeClient:
             v.completeness = (f"audited at rate {audit}" if audit > 0 else "not audited") + (
                 f", {replicas} replicas compared" if replicas > 1 else "")
         v.records_proven = sum(len(a.range_records if a.range_records is not None else a.records) for a in ordered)
-        if pool:
+        if len(ordered) == 1:
+            # One shard: its verified output already is the program's answer over the whole input.
+            records, extra = list(ordered[0].records), ordered[0].claim.extra
+        elif pool:
             rel, extra = run_program(self.sandbox, program.wasm, args_bytes, pool, program.fuel)
             records = [pool[j] for j in rel]
         else:
             records, extra = [], b""
         v.verify_seconds += time.perf_counter() - tv
         v.total_seconds = time.perf_counter() - t0
+        v.resolve_seconds = t_resolved - t0
         v.peers_used = sorted({a.peer.hex()[:16] for a in ordered})
         await self.publish_frauds(frauds)
-        return QueryResult(records, extra, v, ordered, frauds)
+        v.certificates = [c.encode().hex() for c in certificates]
+        return QueryResult(records, extra, v, ordered, frauds, certificates)
 
     async def _peers_for(self, info_blob: bytes) -> list[Any]:
-        peers = list(await self.transport.replicas(info_blob))
+        hit = self._replicas.get(info_blob)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            peers = list(hit[1])
+        else:
+            peers = list(await self.transport.replicas(info_blob))
+            self._replicas[info_blob] = (now + self.replica_ttl, list(peers))
         out = []
         for p in peers:
             pid = peer_id_of(p)
@@ -199,6 +273,33 @@ class ComputeClient:
             raise Timeout("peer did not answer in time", reason="timeout")
         v.bytes_received += len(encoding.encode(reply)) if isinstance(reply, dict) else 0
         return reply
+
+    async def _batched_first_round(self, reqs: dict[int, QueryRequest], candidates: dict[int, list[Any] | None],
+                                   first: dict[int, tuple[Any, Any]], v: Verification) -> None:
+        """Ask each shard's first candidate, one ``compute.batch`` per peer; outcomes land in ``first``."""
+        groups: dict[Any, tuple[Any, list[int]]] = {}
+        for i, peers in candidates.items():
+            if not peers:
+                continue
+            peer = peers[0]
+            key = peer_id_of(peer) or id(peer)
+            groups.setdefault(key, (peer, []))[1].append(i)
+
+        async def run(peer: Any, shards: list[int]) -> None:
+            msg = {"op": OP_BATCH, "queries": [reqs[i].to_msg() for i in shards]}
+            try:
+                replies: list[Any] = parse_batch_reply(await self._request(peer, msg, v), len(shards))
+            except NoteError as exc:
+                for i in shards:
+                    first[i] = (peer, exc)
+                return
+            for i, r in zip(shards, replies):
+                first[i] = (peer, r)
+
+        async with trio.open_nursery() as nursery:
+            for peer, shards in groups.values():
+                for j in builtins.range(0, len(shards), MAX_BATCH):
+                    nursery.start_soon(run, peer, shards[j:j + MAX_BATCH])
 
     async def _sample(self, req: QueryRequest, manifest: Manifest, indices: list[int], peers: list[Any],
                       v: Verification) -> tuple[list[int], list[bytes], bytes] | None:
@@ -237,16 +338,10 @@ class ComputeClient:
                 pass
 
     async def _query_shard(self, req: QueryRequest, manifest: Manifest, program: ProgramCode, audit: float,
-                           k: int, v: Verification, frauds: list[FraudProof]) -> ShardAnswer | None:
+                           k: int, v: Verification, frauds: list[FraudProof], peers: list[Any],
+                           first: tuple[Any, Any] | None = None,
+                           certificates: list[Any] | None = None) -> ShardAnswer | None:
         info = manifest.shards[req.shard]
-        try:
-            peers = await self._peers_for(info.blob)
-        except NoteError as exc:
-            v.failures.append(f"shard {req.shard}: no replicas: {exc}")
-            return None
-        if self.shuffle and len(peers) > 1:
-            off = self.rng.randrange(len(peers))
-            peers = peers[off:] + peers[:off]
         good: list[tuple[ShardAnswer, Any]] = []
         pending: list[tuple[Claim, Any]] = []
         for peer in peers:
@@ -256,7 +351,13 @@ class ComputeClient:
             if pid is not None and pid in self.blocked:
                 continue
             try:
-                reply = await self._request(peer, req.to_msg(), v)
+                if first is not None and first[0] is peer:
+                    outcome, first = first[1], None
+                    if isinstance(outcome, NoteError):
+                        raise outcome
+                    reply = outcome
+                else:
+                    reply = await self._request(peer, req.to_msg(), v)
             except NoteError as exc:
                 v.failures.append(f"shard {req.shard}: {type(exc).__name__}: {exc}")
                 continue
@@ -293,6 +394,8 @@ class ComputeClient:
                 except NoteError as exc:
                     v.failures.append(f"shard {req.shard}: re-run failed: {exc}")
                     continue
+                if certificates is not None and isinstance(reply, dict):
+                    ans.extra_fields["qc"] = reply.get("qc")
                 good.append((ans, peer))
             finally:
                 v.verify_seconds += time.perf_counter() - t
@@ -303,7 +406,30 @@ class ComputeClient:
             honest, hpeer = self._reconcile(good, program, v, frauds)
         for claim, peer in pending:
             await self._convict_pending(claim, peer, honest, hpeer, req, manifest, program, v, frauds)
+        if certificates is not None and len(good) > 1:
+            cert = self._certificate([a for a, _ in good if a.claim.receipt["result"] == honest.claim.receipt["result"]])
+            if cert is not None:
+                certificates.append(cert)
         return honest
+
+    @staticmethod
+    def _certificate(agreeing: list[ShardAnswer]) -> Any:
+        """Aggregate the BLS endorsements of answers that agree (None if fewer than two are usable)."""
+        from .quorum import Endorsement, make_certificate
+
+        ends = []
+        for a in agreeing:
+            try:
+                e = Endorsement.from_value(a.extra_fields.get("qc"))
+                if e.key != a.claim.receipt["key"]:
+                    continue
+                e.check_binding()
+                ends.append(e)
+            except NoteError:
+                continue
+        if len(ends) < 2:
+            return None
+        return make_certificate(agreeing[0].claim.receipt.body, ends)
 
     def _reconcile(self, good: list[tuple[ShardAnswer, Any]], program: ProgramCode, v: Verification,
                    frauds: list[FraudProof]) -> tuple[ShardAnswer, Any]:

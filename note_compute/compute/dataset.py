@@ -132,8 +132,8 @@ def cut_shards(records: Sequence[bytes], *, shard_bytes: int | None = DEFAULT_SH
     """Shard boundaries ``[(start, end), ...]`` over sorted records.
 
     With ``shard_records``: fixed counts. Otherwise content-defined: a shard
-    closes after a record once it holds at least half of ``shard_bytes`` and
-    the record's hash hits a 1-in-64 pattern, and always before it would pass
+    closes after a record once it holds at least three quarters of
+    ``shard_bytes`` and the record's hash hits a 1-in-64 pattern, and always before it would pass
     ``shard_bytes`` (each shard holds at least one record).
     """
     if shard_records is not None:
@@ -150,7 +150,7 @@ def cut_shards(records: Sequence[bytes], *, shard_bytes: int | None = DEFAULT_SH
             cuts.append((start, i))
             start, size = i, 0
         size += cost
-        if size >= shard_bytes // 2 and _cut_hash(rec) % 64 == 0:
+        if size >= shard_bytes * 3 // 4 and _cut_hash(rec) % 64 == 0:
             cuts.append((start, i + 1))
             start, size = i + 1, 0
     if start < len(records):

@@ -10,7 +10,8 @@ Messages
 
     {"op": "compute.query", "program": URL, "program_hash": bytes32,
      "dataset": URL, "seq": uint, "shard": uint, "args": bytes (canonical CBOR),
-     "range"?: [lo | null, hi | null]}     # half-open [lo, hi) on the sort key
+     "range"?: [lo | null, hi | null],     # half-open [lo, hi) on the sort key
+     "qc"?: true}                          # also endorse with BLS (see quorum.py)
 
 reply (predicate query, no ``range``)::
 
@@ -20,6 +21,10 @@ reply (predicate query, no ``range``)::
 reply (range query): the same without ``records``/``proof`` and with
 ``"range_proof": bytes`` (a KeyRangeProof carrying *every* record of the
 shard in [lo, hi)); the program ran over exactly those records.
+
+``compute.batch`` request ``{"op", "queries": [compute.query request, ...]}`` (1..64)
+-> ``{"replies": [reply or error reply, ...]}`` in the same order: one round
+trip for all the shards a client asks of one peer.
 
 ``compute.records`` request ``{"op", "dataset", "seq", "shard", "indices"}``
 -> ``{"records": [bytes], "proof": bytes}`` (audit sampling).
@@ -52,6 +57,10 @@ from ..errors import InvalidEncoding, InvalidSignature, RemoteProtocolError
 __all__ = [
     "OP_QUERY",
     "OP_RECORDS",
+    "OP_BATCH",
+    "MAX_BATCH",
+    "parse_batch",
+    "parse_batch_reply",
     "MAX_ARGS",
     "MAX_SAMPLE",
     "QueryRequest",
@@ -71,6 +80,8 @@ __all__ = [
 
 OP_QUERY = "compute.query"
 OP_RECORDS = "compute.records"
+OP_BATCH = "compute.batch"
+MAX_BATCH = 64
 MAX_ARGS = 64 * 1024
 MAX_SAMPLE = 4096
 MAX_URL = 2048
@@ -103,12 +114,15 @@ class QueryRequest:
     shard: int
     args: bytes
     range: list[Any] | None = None
+    qc: bool = False  # ask for a BLS endorsement (quorum certificates; slow, opt-in)
 
     def to_msg(self) -> dict[str, Any]:
         msg: dict[str, Any] = {"op": OP_QUERY, "program": self.program, "program_hash": self.program_hash,
                                "dataset": self.dataset, "seq": self.seq, "shard": self.shard, "args": self.args}
         if self.range is not None:
             msg["range"] = self.range
+        if self.qc:
+            msg["qc"] = True
         return msg
 
     @classmethod
@@ -116,7 +130,7 @@ class QueryRequest:
         """Check a request's shape (raises RemoteProtocolError reason ``bad-request``)."""
         if not isinstance(msg, dict) or msg.get("op") != OP_QUERY:
             raise _bad("not a compute.query request")
-        allowed = {"op", "program", "program_hash", "dataset", "seq", "shard", "args", "range"}
+        allowed = {"op", "program", "program_hash", "dataset", "seq", "shard", "args", "range", "qc"}
         extra = set(msg) - allowed
         if extra:
             raise _bad(f"unknown request fields {sorted(map(str, extra))}")
@@ -138,12 +152,19 @@ class QueryRequest:
         rng = msg.get("range")
         if "range" in msg:
             _check_range(rng, "bad-request")
-        return cls(msg["program"], msg["program_hash"], msg["dataset"], msg["seq"], msg["shard"], args, rng)
+        if "qc" in msg and msg["qc"] is not True:
+            raise _bad("qc, when present, is true")
+        return cls(msg["program"], msg["program_hash"], msg["dataset"], msg["seq"], msg["shard"], args, rng,
+                   "qc" in msg)
 
 
 @dataclass(frozen=True)
 class RecordsRequest:
-    """A parsed ``compute.records`` request (records by leaf index, with a batch proof)."""
+    """A parsed ``compute.batch`` request ``{"op", "queries": [compute.query request, ...]}`` (1..64)
+-> ``{"replies": [reply or error reply, ...]}`` in the same order: one round
+trip for all the shards a client asks of one peer.
+
+``compute.records`` request (records by leaf index, with a batch proof)."""
 
     dataset: str
     seq: int
@@ -327,3 +348,28 @@ def parse_records_response(msg: Any, n: int) -> tuple[list[bytes], bytes]:
     if len(records) != n or type(msg.get("proof")) is not bytes:
         raise _bad(f"expected {n} records and a proof", "bad-response")
     return records, msg["proof"]
+
+
+def parse_batch(msg: Any) -> list[Any]:
+    """The sub-requests of a ``compute.batch`` request (shape only; each is checked when served)."""
+    if not isinstance(msg, dict) or msg.get("op") != OP_BATCH or set(msg) != {"op", "queries"}:
+        raise _bad("a compute.batch request is {op, queries}")
+    qs = msg["queries"]
+    if not (isinstance(qs, list) and 0 < len(qs) <= MAX_BATCH and all(isinstance(q, dict) for q in qs)):
+        raise _bad(f"queries must be 1..{MAX_BATCH} compute.query requests")
+    if any(q.get("op") != OP_QUERY for q in qs):
+        raise _bad("a batch carries only compute.query requests")
+    return qs
+
+
+def parse_batch_reply(msg: Any, n: int) -> list[Any]:
+    """The ``n`` sub-replies of a ``compute.batch`` reply (or the peer's typed error)."""
+    from ..errors import error_from_code
+
+    if isinstance(msg, dict) and "error" in msg:
+        err = msg["error"] if isinstance(msg["error"], dict) else {}
+        raise error_from_code(str(err.get("code", "error")), str(err.get("message", "peer error")),
+                              err.get("reason") if isinstance(err.get("reason"), str) else None)
+    if not (isinstance(msg, dict) and isinstance(msg.get("replies"), list) and len(msg["replies"]) == n):
+        raise _bad(f"a batch reply carries {n} replies", "bad-response")
+    return msg["replies"]

@@ -21,8 +21,8 @@ from ..merkle import MerkleTree
 from ..sandbox.abi import pack_input, unpack_output
 from .dataset import Manifest, decode_shard, key_of_record
 from .keys import Key, normalize_bound
-from .protocol import (OP_QUERY, OP_RECORDS, QueryRequest, RecordsRequest, error_reply, make_receipt,
-                       result_digest)
+from .protocol import (OP_BATCH, OP_QUERY, OP_RECORDS, QueryRequest, RecordsRequest, error_reply, make_receipt,
+                       parse_batch, result_digest)
 
 __all__ = ["ProgramCode", "LoadedShard", "ComputeSource", "ComputeServer", "execute", "serve_records",
            "load_shard", "range_span", "DEFAULT_DEADLINE_MS"]
@@ -112,6 +112,10 @@ def execute(key: SigningKey, sandbox: Any, req: QueryRequest, program: ProgramCo
                            sort_key=list(manifest.sort_key),
                            result=result_digest(indices, recs, extra), fuel=result.fuel_used)
     reply: dict[str, Any] = {"receipt": receipt.encode(), "indices": indices, "extra": extra}
+    if req.qc:
+        from .quorum import endorse
+
+        reply["qc"] = endorse(key, receipt.body).to_value()
     if ranged:
         assert proof is not None
         reply["range_proof"] = proof.encode()
@@ -133,7 +137,7 @@ def serve_records(req: RecordsRequest, manifest: Manifest, shard: LoadedShard) -
 
 
 class ComputeServer:
-    """Serves ``compute.query`` and ``compute.records`` for one node.
+    """Serves ``compute.query``, ``compute.batch`` and ``compute.records`` for one node.
 
     ``handle(sender, msg)`` never raises: every failure becomes an error
     reply ``{"error": {"code", "message", "reason"}}``.
@@ -152,12 +156,15 @@ class ComputeServer:
         """Register both ops on a node runtime (``node.register_handler``)."""
         node.register_handler(OP_QUERY, self.handle)
         node.register_handler(OP_RECORDS, self.handle)
+        node.register_handler(OP_BATCH, self.handle)
 
     async def handle(self, sender: Any, msg: Any) -> dict[str, Any]:
         try:
             op = msg.get("op") if isinstance(msg, dict) else None
             if op == OP_QUERY:
                 return await self._query(QueryRequest.from_msg(msg))
+            if op == OP_BATCH:
+                return {"replies": [await self.handle(sender, q) for q in parse_batch(msg)]}
             if op == OP_RECORDS:
                 req = RecordsRequest.from_msg(msg)
                 manifest = await self.source.manifest(req.dataset, req.seq)

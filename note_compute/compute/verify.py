@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidEncoding, InvalidProof, InvalidSignature, NoteError, RemoteProtocolError
+from ..errors import InvalidEncoding, InvalidProof, InvalidSignature, RemoteProtocolError
 from ..merkle import BatchProof, KeyRangeProof, verify_batch, verify_key_range
 from ..sandbox.abi import pack_input, unpack_output
 from .dataset import Manifest, key_of_record

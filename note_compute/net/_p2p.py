@@ -12,7 +12,17 @@ from typing import Any
 from ..errors import LocalProtocolError
 from ..ring.ids import node_id
 
-__all__ = ["build_host", "peer_info", "prepare_dial", "quiet_reset", "observed_addr", "remote_node_id"]
+__all__ = [
+    "build_host",
+    "peer_info",
+    "prepare_dial",
+    "quiet_reset",
+    "observed_addr",
+    "remote_node_id",
+    "dialable",
+    "primary_ipv4",
+    "parse_listen",
+]
 
 
 def build_host(seed: bytes, *, muxer: str, connect_timeout: float) -> tuple[Any, bytes]:
@@ -121,3 +131,63 @@ def observed_addr(stream: Any, peer_b58: str) -> str:
         return f"/ip4/{ip}/tcp/{port}/p2p/{peer_b58}"
     except Exception:
         return f"/p2p/{peer_b58}"
+
+
+def primary_ipv4() -> str:
+    """This machine's IPv4 address on its default route (no packet is sent), or 127.0.0.1."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.connect(("192.0.2.1", 9))  # TEST-NET-1: only selects a route
+            return str(sock.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+
+
+def dialable(addr: str, peer_b58: str) -> str:
+    """``addr`` as others should dial it: ``0.0.0.0`` made concrete, ``/p2p/<id>`` appended."""
+    if addr.startswith("/ip4/0.0.0.0/"):
+        addr = f"/ip4/{primary_ipv4()}/" + addr[len("/ip4/0.0.0.0/") :]
+    suffix = "/p2p/" + peer_b58
+    if "/p2p/" in addr:
+        if not addr.endswith(suffix):
+            raise LocalProtocolError(f"announced address {addr!r} names another peer", reason="bad-addr")
+        return addr
+    return addr + suffix
+
+
+def parse_listen(addrs: Any) -> list[Any]:
+    """Parse listen multiaddrs; refuse bad ones and TCP ports already taken (LocalProtocolError).
+
+    py-libp2p listens with SO_REUSEPORT, so a second node on a taken port would
+    silently share it (and its connections) with the first: probe-bind first.
+    """
+    import socket
+
+    import multiaddr
+
+    if isinstance(addrs, str) or not addrs:
+        raise LocalProtocolError("give a list of one or more listen multiaddrs", reason="bad-addr")
+    out = []
+    for a in addrs:
+        try:
+            ma = multiaddr.Multiaddr(a)
+            protos = [p.name for p in ma.protocols()]
+        except Exception as exc:
+            raise LocalProtocolError(f"not a multiaddr: {a!r} ({exc})", reason="bad-addr") from exc
+        if protos[:2] not in (["ip4", "tcp"], ["ip6", "tcp"]) or len(protos) != 2:
+            raise LocalProtocolError(f"listen on /ip4/.../tcp/PORT or /ip6/.../tcp/PORT, not {a!r}", reason="bad-addr")
+        ip, port = ma.value_for_protocol(protos[0]), int(ma.value_for_protocol("tcp"))
+        if port:
+            family = socket.AF_INET if protos[0] == "ip4" else socket.AF_INET6
+            try:
+                with socket.socket(family, socket.SOCK_STREAM) as probe:
+                    # SO_REUSEADDR: a port left in TIME_WAIT by a node that just stopped is
+                    # fine; one with a live listener still fails on Linux.
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    probe.bind((ip, port))
+            except OSError as exc:
+                raise LocalProtocolError(f"cannot listen on {a}: {exc.strerror or exc}", reason="addr-in-use") from exc
+        out.append(ma)
+    return out

@@ -272,7 +272,11 @@ class NetHost:
         if hello:  # a fresh stream starts with where we can be dialled back, in the same write
             data = encode_frame(hello_frame(self.listen_addrs[0] if self.listen_addrs else "")) + data
         try:
-            await conn.stream.write(data)
+            # Shielded (node engineer's edit): py-libp2p's Noise encrypts before it takes the socket's
+            # write lock, so a cancel in between burns a nonce and the peer drops the whole connection
+            # ("Failed authentication of message"). A write is short; 30 s bounds a stuck socket.
+            with trio.CancelScope(shield=True), trio.move_on_after(30):
+                await conn.stream.write(data)
         except trio.Cancelled:
             raise
         except Exception as exc:
@@ -420,26 +424,28 @@ async def open_host(
     *,
     config: NetConfig | None = None,
     handler: Handler | None = None,
+    announce: Sequence[str] | None = None,
 ) -> AsyncIterator[NetHost]:
     """Start a host listening on ``listen`` (multiaddrs); always closed on exit.
 
     ``seed`` is the node's 32-byte Ed25519 identity seed. ``listen_addrs`` on
-    the yielded host hold the actual ports (``tcp/0`` picks a free one). An
-    exception raised in the block propagates unchanged (not wrapped, not lost).
+    the yielded host are the addresses others should dial, each ending in
+    ``/p2p/<peer id>``: ``announce`` if given (for a node behind NAT or a
+    port mapping), else the bound addresses with their actual ports
+    (``tcp/0`` picks a free one) and an unspecified ``0.0.0.0`` replaced by
+    this machine's primary IPv4 address. An exception raised in the block
+    propagates unchanged (not wrapped, not lost).
     """
-    import multiaddr
-
+    addrs = _p2p.parse_listen(listen)
     net = NetHost(seed, config or NetConfig())
     if handler is not None:
         net.set_handler(handler)
     err: BaseException | None = None
-    addrs = [multiaddr.Multiaddr(a) for a in listen]
+    announced = None if announce is None else [_p2p.dialable(a, net.peer_id) for a in announce]
     try:
         async with net._host.run(listen_addrs=addrs):
             net._host.set_stream_handler(PROTOCOL_ID, net._on_stream)  # type: ignore[arg-type]
-            net.listen_addrs = [
-                str(a) if "/p2p/" in str(a) else f"{a}/p2p/{net.peer_id}" for a in net._host.get_addrs()
-            ]
+            net.listen_addrs = announced or [_p2p.dialable(str(a), net.peer_id) for a in net._host.get_addrs()]
             try:
                 yield net
             except BaseException as exc:

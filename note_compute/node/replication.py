@@ -88,6 +88,8 @@ class Replicator:
                 await self.round()
             except NoteError as exc:
                 log.info("replication round cut short: %s", exc)
+            except Exception:  # a bug: log it loudly, but keep the node (and its data) serving
+                log.exception("replication round failed")
 
     async def run_transfers(self, transfers: list[Transfer] | tuple[Transfer, ...]) -> None:
         """Sync each transfer's range with each of its peers (in parallel, errors logged)."""

@@ -194,15 +194,12 @@ class Node:
 
     # -- start -------------------------------------------------------------------
 
-    async def _start(self, nursery: trio.Nursery) -> None:
+    async def _start(self, nursery: trio.Nursery, bootstrap: list[PeerRef]) -> None:
         self._nursery = nursery
         nursery.start_soon(self._timer_loop)
         nursery.start_soon(self.replicator.run)
-        if self.config.bootstrap:
-            from ..client import peer_ref_from_multiaddr
-
-            seeds = [peer_ref_from_multiaddr(a) for a in self.config.bootstrap]
-            seeds = [p for p in seeds if p.id != self.me.id]
+        if bootstrap:
+            seeds = [p for p in bootstrap if p.id != self.me.id]
             if seeds:
                 self._bootstrap = seeds
                 self._execute(self.core.join(seeds, trio.current_time()))
@@ -286,16 +283,19 @@ async def open_node(config: NodeConfig, *, leave_on_exit: bool = True) -> AsyncI
     ``leave_on_exit`` is false: a crash-like stop), closes host and store and
     removes ``node.json``.
     """
-    from .hostutil import open_host_strict
+    from ..net import open_host
 
+    from ..client import peer_ref_from_multiaddr
+
+    bootstrap = [peer_ref_from_multiaddr(a) for a in config.bootstrap]  # bad addresses fail here, early
     dd = DataDir(Path(config.data_dir))
     seed = dd.load_or_create_seed()
     store = Store.in_dir(dd.path, limits=config.limits)
     try:
-        async with open_host_strict(seed, config.listen) as host:
+        async with open_host(seed, config.listen) as host:
             node = Node(config, host, store, seed)
             async with trio.open_nursery() as nursery:
-                await node._start(nursery)
+                await node._start(nursery, bootstrap)
                 dd.write_info({"pid": os.getpid(), "addrs": list(host.listen_addrs),
                                "node_id": node.node_id.hex(), "peer_id": host.peer_id})
                 try:

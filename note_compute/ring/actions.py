@@ -58,6 +58,7 @@ class LookupDone:
     peers: tuple[PeerRef, ...]
     hops: int
     error: str | None = None
+    queries: int = field(default=0, compare=False)  # ring.find requests this lookup sent
 
     @property
     def ok(self) -> bool:

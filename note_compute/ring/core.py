@@ -189,6 +189,11 @@ class RingCore:
         ts = [t for t in (self._next_stab, self._next_refresh) if t is not None]
         return min(ts) if ts else None
 
+    @property
+    def outstanding(self) -> int:
+        """How many of our :class:`Send` requests await an outcome (e.g. to drain before closing)."""
+        return len(self._pending)
+
     def take_actions(self) -> list[Action]:
         """Actions queued by ``handle_request`` (and anything else not yet returned)."""
         out, self._outbox = self._outbox, []
@@ -211,7 +216,8 @@ class RingCore:
         if not seeds:
             raise LocalProtocolError("join needs at least one bootstrap peer other than us", reason="no-bootstrap")
         self.state = JOINING
-        self._start_lookup(self.me.id, _JOIN, now, seeds=seeds, local=False)
+        # The successor of our id + 1: peers that already heard of us cannot name us.
+        self._start_lookup((self.me.id + 1) % RING, _JOIN, now, seeds=seeds, local=False)
         return self._finish_call()
 
     def lookup(self, key: int | bytes, now: float) -> tuple[int, list[Action]]:
@@ -259,9 +265,10 @@ class RingCore:
             raise RemoteProtocolError("request from our own id", reason="self")
         if frm is not None and frm.id != sender.id:
             raise RemoteProtocolError("'from' names another peer than the sender", reason="sender-mismatch")
-        if frm is not None and self.state != LEFT:
-            self.table.add(frm)
         reply = _HANDLERS[req.op](self, frm, req, now)
+        if frm is not None and self.state != LEFT and req.op != m.LEAVE:
+            # Learn the requester after answering, so that it never hears about itself.
+            self.table.add(frm)
         reply["op"] = m.reply_op(req.op)
         self._check_plan()
         return reply
@@ -475,7 +482,7 @@ class RingCore:
             if self._pending[pid].lookup_id == lid:
                 del self._pending[pid]  # late answers to a finished lookup are ignored
         if job.purpose == _USER:
-            self._outbox.append(LookupDone(lid, job.key, lk.result, lk.hops, lk.error))
+            self._outbox.append(LookupDone(lid, job.key, lk.result, lk.hops, lk.error, lk.queries))
         elif job.purpose == _FIX:
             if lk.result and self.state == JOINED:
                 self.table.add(lk.result[0])  # verified alive by the lookup

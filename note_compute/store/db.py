@@ -40,9 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .. import records
-from ..errors import Equivocation, InvalidRecord, NotFound, QuotaExceeded
+from .. import records, urls
+from ..errors import Equivocation, InvalidRecord, InvalidURL, NotFound, QuotaExceeded
 from .limits import StoreLimits
+from .schema import COLUMNS as _COLUMNS
+from .schema import MAX_SQL_INT as _MAX_SQL_INT
+from .schema import TOTAL as _TOTAL
+from .schema import setup
 
 __all__ = ["Store", "Entry", "Digest", "StoreStats", "PutResult", "RECORD", "VALUE", "DB_FILE"]
 
@@ -59,51 +63,6 @@ _KIND_CODE = {RECORD: 1, VALUE: 2}
 _KIND_NAME = {1: RECORD, 2: VALUE}
 _BATCH = 256
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    key       BLOB PRIMARY KEY,
-    kind      INTEGER NOT NULL,
-    seq       BLOB,
-    hash      BLOB NOT NULL,
-    data      BLOB NOT NULL,
-    size      INTEGER NOT NULL,
-    owner     BLOB,
-    stored_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS entries_owner ON entries(owner) WHERE owner IS NOT NULL;
-CREATE TABLE IF NOT EXISTS equivocations (
-    key   BLOB NOT NULL,
-    hash  BLOB NOT NULL,
-    proof BLOB NOT NULL,
-    PRIMARY KEY (key, hash)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB);
--- Running totals, kept by triggers: one row per owning peer (32-byte id) and
--- one row for the whole store (owner = x'ff'), so quota checks never scan.
-CREATE TABLE IF NOT EXISTS usage (
-    owner   BLOB PRIMARY KEY,
-    bytes   INTEGER NOT NULL,
-    entries INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS usage_insert AFTER INSERT ON entries BEGIN
-    INSERT INTO usage SELECT x'ff', NEW.size, 1 WHERE 1
-        ON CONFLICT(owner) DO UPDATE SET bytes = bytes + NEW.size, entries = entries + 1;
-    INSERT INTO usage SELECT NEW.owner, NEW.size, 1 WHERE NEW.owner IS NOT NULL
-        ON CONFLICT(owner) DO UPDATE SET bytes = bytes + NEW.size, entries = entries + 1;
-END;
-CREATE TRIGGER IF NOT EXISTS usage_delete AFTER DELETE ON entries BEGIN
-    UPDATE usage SET bytes = bytes - OLD.size, entries = entries - 1 WHERE owner = x'ff';
-    UPDATE usage SET bytes = bytes - OLD.size, entries = entries - 1 WHERE owner = OLD.owner;
-END;
-CREATE TRIGGER IF NOT EXISTS usage_update AFTER UPDATE OF size, owner ON entries BEGIN
-    UPDATE usage SET bytes = bytes - OLD.size + NEW.size WHERE owner = x'ff';
-    UPDATE usage SET bytes = bytes - OLD.size, entries = entries - 1 WHERE owner = OLD.owner;
-    INSERT INTO usage SELECT NEW.owner, NEW.size, 1 WHERE NEW.owner IS NOT NULL
-        ON CONFLICT(owner) DO UPDATE SET bytes = bytes + NEW.size, entries = entries + 1;
-END;
-"""
-_SCHEMA_VERSION = 2
-_TOTAL = b"\xff"
 
 
 @dataclass(frozen=True)
@@ -175,34 +134,10 @@ class Store:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         try:
-            self._setup()
+            setup(self._db)
         except BaseException:
             self._db.close()
             raise
-
-    def _setup(self) -> None:
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
-        if row is None or row[0] == 1:  # new, or from before the usage table: (re)build the totals
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("DELETE FROM usage")
-                self._db.execute(
-                    "INSERT INTO usage SELECT x'ff', COALESCE(SUM(size), 0), COUNT(*) FROM entries"
-                )
-                self._db.execute(
-                    "INSERT INTO usage SELECT owner, SUM(size), COUNT(*) FROM entries "
-                    "WHERE owner IS NOT NULL GROUP BY owner"
-                )
-                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        elif row[0] != _SCHEMA_VERSION:
-            raise InvalidRecord(f"store schema {row[0]} is not {_SCHEMA_VERSION}", reason="schema-version")
 
     @classmethod
     def in_dir(cls, data_dir: Path | str, *, limits: StoreLimits | None = None) -> Store:
@@ -238,6 +173,8 @@ class Store:
         StaleRecord, Equivocation (proof filed, held record kept),
         QuotaExceeded. Nothing is written when it raises.
         """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidRecord("a record is sent as bytes", reason="schema")
         now = int(time.time()) if now is None else now
         self._check_size(data)
         record = records.decode_verified(bytes(data), now=now)
@@ -247,9 +184,11 @@ class Store:
         data = record.encode()  # canonical bytes (decode already refused anything else)
         owner = _peer(peer)
         with self._lock:
-            row = self._db.execute("SELECT data, owner, size FROM entries WHERE key=?", (addr,)).fetchone()
-            if row is not None:
-                current = records.Record.decode(row[0])
+            row = self._db.execute("SELECT data, owner, size, kind FROM entries WHERE key=?", (addr,)).fetchone()
+            # A value at a record's address (its bytes were the URL itself) is not a
+            # held record: the record takes the address (put_value refuses such values).
+            current = records.Record.decode(row[0]) if row is not None and row[3] == _KIND_CODE[RECORD] else None
+            if current is not None:
                 try:
                     winner = records.select(current, record)
                 except Equivocation as exc:
@@ -262,16 +201,18 @@ class Store:
                     raise
                 if winner is current:
                     return "unchanged"
-                old_owner, old_size = row[1], row[2]
-            else:
-                old_owner, old_size = None, 0
+            old_owner, old_size = (row[1], row[2]) if row is not None else (None, 0)
             self._check_quota(owner, len(data), old_owner, old_size, replacing=row is not None)
-            values = (1, record.seq.to_bytes(8, "big"), hashlib.sha256(data).digest(), data, len(data), owner, now)
+            expires = None if record.expires is None else min(record.expires, _MAX_SQL_INT)
+            values = (
+                1, record.seq.to_bytes(8, "big"), hashlib.sha256(data).digest(), data, len(data), owner, now, expires
+            )
             if row is None:
-                self._db.execute("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (addr, *values))
+                self._db.execute(f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (addr, *values))
             else:
                 self._db.execute(
-                    "UPDATE entries SET kind=?, seq=?, hash=?, data=?, size=?, owner=?, stored_at=? WHERE key=?",
+                    "UPDATE entries SET kind=?, seq=?, hash=?, data=?, size=?, owner=?, stored_at=?, expires=? "
+                    "WHERE key=?",
                     (*values, addr),
                 )
         return "replaced" if row is not None else "stored"
@@ -295,6 +236,8 @@ class Store:
                 f"value hashes to {h.hex()[:16]}..., not to the key {bytes(key).hex()[:16]}...",
                 reason="hash-mismatch",
             )
+        if data[:7] == b"note://":
+            _refuse_url_bytes(data, h)
         now = int(time.time()) if now is None else now
         owner = _peer(peer)
         with self._lock:
@@ -302,7 +245,7 @@ class Store:
                 return "unchanged"
             self._check_quota(owner, len(data), None, 0, replacing=False)
             self._db.execute(
-                "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                 (h, 2, None, h, data, len(data), owner, now),
             )
         return "stored"
@@ -322,6 +265,11 @@ class Store:
         with self._lock:
             cur = self._db.execute("DELETE FROM entries WHERE key=?", (_key(key),))
             return cur.rowcount > 0
+
+    def purge_expired(self, now: int) -> int:
+        """Remove every record that has expired at ``now`` (Unix seconds); returns how many."""
+        with self._lock:
+            return self._db.execute("DELETE FROM entries WHERE expires IS NOT NULL AND expires <= ?", (now,)).rowcount
 
     def delete_range(self, lo: bytes | int, hi: bytes | int) -> int:
         """Remove every entry on the clockwise arc ``(lo, hi]``; returns how many."""
@@ -479,6 +427,20 @@ class Store:
                 sql = f"SELECT {cols} FROM entries WHERE {where} ORDER BY key" + ("" if n is None else f" LIMIT {int(n)}")
                 out.extend(self._db.execute(sql, args).fetchall())
         return out
+
+
+def _refuse_url_bytes(data: bytes, h: bytes) -> None:
+    """Content addresses and URL addresses are both plain SHA-256: the bytes of a
+    normal-form note URL hash to that URL's record address. Storing them as a
+    value would squat on the address and lock the record out, so it is refused."""
+    try:
+        taken = urls.address(data.decode("ascii")) == h
+    except (InvalidURL, UnicodeDecodeError):
+        return
+    if taken:
+        raise InvalidRecord(
+            "these bytes are a note URL: their hash is that URL's record address", reason="reserved-address"
+        )
 
 
 def _arc(lo: bytes, hi: bytes) -> tuple[str, tuple[bytes, ...]]:

@@ -190,6 +190,8 @@ class ComputePeer:
             await trio.sleep_forever()
         if mode == "refuse":
             return {"error": {"code": "rate-limited", "message": "go away", "reason": None}}
+        if msg.get("op") == "compute.batch" and isinstance(msg.get("queries"), list) and mode != "honest":
+            return {"replies": [await self.handle(q) for q in msg["queries"]]}
         if msg.get("op") != "compute.query" or mode == "honest":
             return await self.server.handle(None, msg)
         try:

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NoteError, RemoteProtocolError
-from ..ring import RING, Action, LookupDone, PeerRef, RingCore, Send
-from ..ring.core import JOINED
+from ..ring import RING, Action, JoinFailed, LookupDone, PeerRef, RingCore, Send
+from ..ring.core import IDLE, JOINED
 from ..ring.ids import bucket_index
 
 __all__ = ["SimNode", "SimNetwork"]
@@ -62,11 +62,14 @@ class SimNetwork:
         seed: int = 0,
         latency: tuple[float, float] = (0.005, 0.030),
         maintenance: bool = True,
+        join_retry: float = 1.0,
         **core_kwargs: Any,
     ) -> None:
         self.rng = random.Random(seed)
         self.latency = latency
         self.maintenance = maintenance
+        self.join_retry = join_retry
+        self._bootstrap: dict[int, list[PeerRef]] = {}
         self.core_kwargs = core_kwargs
         self.now = 0.0
         self.nodes: dict[int, SimNode] = {}
@@ -138,8 +141,14 @@ class SimNetwork:
         self._apply(node, node.core.create(self.now))
 
     def join(self, node: SimNode, bootstrap: Iterable[SimNode | PeerRef]) -> None:
-        """``node`` joins through ``bootstrap`` (runs when the clock runs)."""
+        """``node`` joins through ``bootstrap`` (runs when the clock runs).
+
+        Like a real runtime, a node whose join fails (``JoinFailed``, say the
+        bootstrap peer was itself still joining) tries again through the same
+        peers after ``join_retry`` virtual seconds.
+        """
         peers = [b.peer if isinstance(b, SimNode) else b for b in bootstrap]
+        self._bootstrap[node.id] = peers
         self._apply(node, node.core.join(peers, self.now))
 
     def leave(self, node: SimNode) -> None:
@@ -235,7 +244,13 @@ class SimNetwork:
                 node.events.append(a)
                 if isinstance(a, LookupDone):
                     self._done[(node.id, a.lookup_id)] = a
+                elif isinstance(a, JoinFailed) and node.alive:
+                    self._at(self.now + self.join_retry, lambda node=node: self._retry_join(node))
         self._schedule_tick(node)
+
+    def _retry_join(self, node: SimNode) -> None:
+        if node.alive and node.core.state == IDLE:
+            self._apply(node, node.core.join(self._bootstrap[node.id], self.now))
 
     def _schedule_tick(self, node: SimNode) -> None:
         if not self.maintenance or not node.alive:
