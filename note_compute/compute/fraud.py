@@ -38,7 +38,7 @@ from .. import encoding
 from ..errors import InvalidEncoding, InvalidProof, NoteError
 from ..merkle import BatchProof, KeyRangeProof, verify_batch, verify_key_range
 from ..sandbox.abi import pack_input, unpack_output
-from .dataset import key_of_record
+from .dataset import fast_key_of_record
 from .keys import normalize_bound
 from .protocol import Receipt, args_digest, digest_of_claim, record_digests
 
@@ -198,7 +198,7 @@ def _verify_range(proof: FraudProof, receipt: Receipt, sandbox: Any, wasm: bytes
         hi = normalize_bound(rng[1], fields, upper=True)
         krp = KeyRangeProof.decode(proof.range_proof)
         start, leaves = verify_key_range(receipt["shard_root"], receipt["count"], lo, hi, krp,
-                                         lambda leaf: key_of_record(leaf, fields))
+                                         lambda leaf: fast_key_of_record(leaf, fields))
     except NoteError as exc:
         raise _not_fraud(f"range evidence does not verify: {exc}") from exc
     leaves = list(leaves)

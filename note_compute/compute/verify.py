@@ -28,7 +28,7 @@ from typing import Any
 from ..errors import InvalidEncoding, InvalidProof, InvalidSignature, RemoteProtocolError
 from ..merkle import BatchProof, KeyRangeProof, verify_batch, verify_key_range
 from ..sandbox.abi import pack_input, unpack_output
-from .dataset import Manifest, key_of_record
+from .dataset import Manifest, fast_key_of_record
 from .fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof
 from .keys import normalize_bound
 from .protocol import QueryRequest, Receipt, args_digest, digest_of_claim, parse_query_response, record_digests
@@ -131,7 +131,7 @@ def verify_answer(req: QueryRequest, msg: Any, manifest: Manifest, *, peer_id: b
                 if digest_of_claim(resp.indices, record_digests(recs), resp.extra) == resp.receipt["result"]:
                     claim = Claim(resp.receipt, resp.indices, record_digests(recs), resp.extra, req.args)
             start, leaves = verify_key_range(info.root, info.count, lo, hi, krp,
-                                             lambda leaf: key_of_record(leaf, manifest.sort_key))
+                                             lambda leaf: fast_key_of_record(leaf, manifest.sort_key))
         except (InvalidProof, InvalidEncoding) as exc:
             if claim is not None:
                 raise UnprovenClaim(f"range proof does not verify: {exc.message}", claim=claim,

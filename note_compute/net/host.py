@@ -342,9 +342,7 @@ class NetHost:
                     break
                 try:
                     frames = decoder.feed(data)
-                    if decoder.at_boundary:
-                        frame_started = None
-                    elif frame_started is None or frames:
+                    if frame_started is None and not decoder.at_boundary and not frames:
                         frame_started = trio.current_time()
                     for frame in frames:
                         if first and "hello" in frame:
@@ -357,6 +355,10 @@ class NetHost:
                         rid, req = parse_request(frame)
                         reply = await self._dispatch(sender, req)
                         await stream.write(self._encode_reply(sender, rid, reply))
+                    if decoder.at_boundary:
+                        frame_started = None
+                    elif frames:  # a new frame began in this chunk: its clock starts after serving
+                        frame_started = trio.current_time()
                 except RemoteProtocolError as exc:
                     log.info("bad input from %s: %s", remote_b58, exc)
                     self.protocol_errors += 1

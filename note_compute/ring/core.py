@@ -46,6 +46,8 @@ the transfers that make it true.
 
 API stability: the public names here and in ``actions``/``messages`` are
 the agreed interface for ``note_compute.node``; changes are noted here.
+Additions since the first version (none removed or changed): the
+``outstanding`` property, ``LookupDone.queries``.
 """
 
 from __future__ import annotations
@@ -489,12 +491,13 @@ class RingCore:
         elif job.purpose == _JOIN:
             if self.state != JOINING:
                 return
-            if not lk.result:
+            found = [p for p in lk.result if p.id != self.me.id]
+            if not found:
                 self.state = IDLE
                 self._outbox.append(JoinFailed(lk.error or "exhausted"))
                 return
             self.state = JOINED
-            self.table.set_successors([*lk.result, *self.table.successors])
+            self.table.set_successors([*found, *self.table.successors])
             self._outbox.append(Joined(tuple(self.table.successors)))
             self._arm_timers(now)
             self._send(_NOTIFY, self.table.successors[0], m.notify(self.me))
