@@ -270,3 +270,13 @@ def test_decode_shard_checks_root_and_count() -> None:
     with pytest.raises(InvalidRecord) as err:
         decode_shard(blob, root=merkle_root(recs[:4]))
     assert err.value.reason == "shard-root"
+
+
+def test_fast_key_matches_strict_key_and_refuses_garbage() -> None:
+    from note_compute.compute.dataset import fast_key_of_record
+
+    for r in products(50):
+        assert fast_key_of_record(r, ["price", "id"]) == key_of_record(r, ["price", "id"])
+    for bad in (b"", b"\xff\xff", encoding.encode([1])):
+        with pytest.raises(InvalidRecord):
+            fast_key_of_record(bad, ["id"])

@@ -208,3 +208,23 @@ def test_bad_configuration() -> None:
     c = joined(P[10], [P[9]], [P[12]])
     with pytest.raises(LocalProtocolError):
         c.handle_request("p", m.ping(None), 0.0)  # type: ignore[arg-type]
+
+
+def test_joined_node_cut_off_from_everyone_starts_over() -> None:
+    c = core(P[20])
+    (s,) = sends(c.join([P[10]], 0.0))
+    reply = {"op": "ring.find.reply", "successors": [P[10].to_wire()], "closer": []}
+    acts = c.on_reply(s.request_id, reply, 0.1)
+    assert c.state == JOINED
+    out = []
+    for s in sends(acts):  # the notify and first stabilize go unanswered
+        out += c.on_timeout(s.request_id, 3.0)
+    assert c.state == IDLE and out.count(JoinFailed("isolated")) == 1
+    assert c.next_tick() is None
+    # The creator of a ring is never "isolated": alone is a ring of one.
+    lone = joined(P[10], [P[9]], [P[12]])
+    pending = sends(lone.tick(10.0))
+    while pending:  # everyone it knows fails
+        pending += sends(lone.on_timeout(pending.pop().request_id, 12.0))
+    assert lone.table.peers() == [] and lone.state == JOINED
+    assert m.parse_reply(lone.handle_request(P[3], m.find(None, 1, 3), 13.0), m.FIND).get("successors") == (P[10],)

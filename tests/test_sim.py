@@ -240,3 +240,33 @@ def test_join_through_a_joining_node_retries() -> None:
     assert c.core.state != JOINED
     net.run_for(5.0)
     assert c.core.state == JOINED and net.ring_errors() == []
+
+
+@pytest.mark.parametrize("seed", [31, 32, 33])
+def test_random_churn_then_repair(seed: int) -> None:
+    """Joins, graceful leaves and silent failures interleaved; once churn stops, all is right again."""
+    net = SimNetwork(seed=seed)
+    nodes = grow(net, 30)
+    net.run_for(10.0)
+    for _ in range(20):
+        live = [n for n in nodes if n.alive and n.core.state == JOINED]
+        op = net.rng.random()
+        if op < 0.4:
+            newcomer = net.new_node()
+            net.join(newcomer, [net.rng.choice(live)])
+            nodes.append(newcomer)
+        elif op < 0.7:
+            net.leave(net.rng.choice(live))
+        else:
+            net.fail(net.rng.choice(live))
+        net.run_for(net.rng.uniform(0.0, 1.0))
+    net.run_for(20.0)
+    assert net.ring_errors() == []
+    ids = net.live_ids()
+    for pos, i in enumerate(ids):
+        core = net.nodes[i].core
+        assert core.held_range() == Range(ids[pos - 3], i)
+        assert [p.id for p in core.replica_peers()] == [i, ids[(pos + 1) % len(ids)], ids[(pos + 2) % len(ids)]]
+    results, right = run_lookups(net, 100)
+    assert right == 100
+    assert all([p.id for p in r.peers] == net.true_successors(r.key, 3) for r in results)

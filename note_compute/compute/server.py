@@ -19,7 +19,7 @@ from ..crypto import SigningKey
 from ..errors import InvalidRecord, NoteError, NotFound, RemoteProtocolError
 from ..merkle import MerkleTree
 from ..sandbox.abi import pack_input, unpack_output
-from .dataset import Manifest, decode_shard, key_of_record
+from .dataset import Manifest, decode_shard, fast_key_of_record
 from .keys import Key, normalize_bound
 from .protocol import (OP_BATCH, OP_QUERY, OP_RECORDS, QueryRequest, RecordsRequest, error_reply, make_receipt,
                        parse_batch, result_digest)
@@ -60,7 +60,7 @@ def load_shard(manifest: Manifest, index: int, blob: bytes) -> LoadedShard:
     tree = MerkleTree(records)
     if tree.root != info.root:
         raise InvalidRecord("shard records do not hash to the manifest's shard root", reason="shard-root")
-    keys = [key_of_record(r, manifest.sort_key) for r in records]
+    keys = [fast_key_of_record(r, manifest.sort_key) for r in records]
     return LoadedShard(index, info.root, records, tree, keys)
 
 

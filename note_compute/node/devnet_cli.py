@@ -27,15 +27,43 @@ def devnet_peers(net: Devnet) -> list[PeerRef]:
 
 async def wait_stable(net: Devnet, client: object, timeout: float, replicas: int = 3) -> None:
     """Wait until the live nodes' successor/predecessor pointers form one correct ring
-    and every node knows the arc it must hold."""
+    and every node knows the arc it must hold. The Timeout says which nodes are off."""
+    from ..errors import Timeout
     from .cli_ops import collect_status
 
-    async def stable() -> bool:
-        peers = devnet_peers(net)
-        statuses = await collect_status(client, peers, timeout=2.0)
-        return len(statuses) == len(peers) and ring_is_stable(statuses, replicas)
+    last: dict[bytes, dict] = {}
+    peers: list[PeerRef] = []
 
-    await wait_until(stable, timeout, interval=0.25, what="a stable ring")
+    async def stable() -> bool:
+        nonlocal last, peers
+        peers = devnet_peers(net)
+        last = await collect_status(client, peers, timeout=2.0)
+        return len(last) == len(peers) and ring_is_stable(last, replicas)
+
+    try:
+        await wait_until(stable, timeout, interval=0.25, what="a stable ring")
+    except Timeout as exc:
+        raise Timeout(f"{exc.message}: {describe_ring(peers, last, replicas)}") from None
+
+
+def describe_ring(peers: list[PeerRef], statuses: dict[bytes, dict], replicas: int = 3) -> str:
+    """Which nodes disagree with the correct ring (for error messages)."""
+    ids = sorted(p.id_bytes for p in peers)
+    n = len(ids)
+    bad = []
+    for i, nid in enumerate(ids):
+        st = statuses.get(nid)
+        if st is None:
+            bad.append(f"{nid.hex()[:8]}: no status")
+            continue
+        want = (ids[(i + 1) % n], ids[i - 1], [ids[(i - replicas) % n], nid] if n > replicas else None)
+        got = (st.get("successor"), st.get("predecessor"), st.get("held") if n > replicas else None)
+        if want != got:
+            short = lambda b: b.hex()[:8] if isinstance(b, bytes) else str(b)  # noqa: E731
+            bad.append(f"{nid.hex()[:8]} ({st.get('state')}): succ {short(got[0])} want {short(want[0])}, "
+                       f"pred {short(got[1])} want {short(want[1])}"
+                       + ("" if got[2] == want[2] else f", held from {short((got[2] or [None])[0])} want {short(want[2][0])}"))
+    return "; ".join(bad) or "all nodes agree"
 
 
 async def run_devnet(n: int, base_dir: Path | None, timeout: float) -> None:

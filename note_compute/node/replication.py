@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 _STRAY_EVERY = 3  # rounds
 _STRAY_BATCH = 2000
+_STRAY_LOOKUPS = 64  # lookups per stray round, at most
 _PARALLEL = 8
 
 
@@ -120,12 +121,14 @@ class Replicator:
         if held is None or held.full:
             return
         groups: dict[PeerRef, list[Digest]] = defaultdict(list)
-        n = 0
+        lookups = 0
         lo, hi = id_to_bytes(held.end), id_to_bytes(held.start)  # the complement arc (me, p_r]
         for d in self.node.store.digests(lo, hi, limit=_STRAY_BATCH):
-            n += 1
             peers = self.node.core.replica_set(d.key)
             if peers is None:
+                if lookups >= _STRAY_LOOKUPS:
+                    continue  # the rest waits for a later round
+                lookups += 1
                 try:
                     peers = await self.node.lookup(d.key)
                 except NoteError:

@@ -115,6 +115,7 @@ class Node:
         self._started = time.time()
         self._handoff: Handoff | None = None
         self._bootstrap: list[PeerRef] = []
+        self._inflight = 0
         host.set_handler(self._handle)
 
     # -- public API ------------------------------------------------------------
@@ -189,7 +190,7 @@ class Node:
                 await self.replicator.run_transfers(handoff.transfers)
         # Let the ring.leave messages go out before the host closes.
         with trio.move_on_after(0.5):
-            while self.core._pending:  # noqa: SLF001 - only to drain our own sends
+            while self._inflight:
                 await trio.sleep(0.02)
 
     # -- start -------------------------------------------------------------------
@@ -237,6 +238,7 @@ class Node:
                 self._handoff = a
 
     async def _send(self, send: Send) -> None:
+        self._inflight += 1
         try:
             reply = await self.host.request(send.peer, send.msg, send.timeout)
         except (Timeout, PeerUnreachable):
@@ -245,6 +247,8 @@ class Node:
             actions = self.core.on_error(send.request_id, exc, trio.current_time())
         else:
             actions = self.core.on_reply(send.request_id, reply, trio.current_time())
+        finally:
+            self._inflight -= 1
         self._execute(actions)
 
     async def _timer_loop(self) -> None:

@@ -26,6 +26,7 @@ Node states and transitions (``self.state``)::
     idle    --join(bootstrap)-->   joining  (lookup of our own id)
     joining --lookup ok-->         joined   (+ Joined, notify successor)
     joining --lookup failed-->     idle     (+ JoinFailed)
+    joined  --every peer failed--> idle     (+ JoinFailed("isolated"); not for the ring's creator)
     joined  --leave-->             left     (+ ring.leave to both sides, Handoff)
     any     --leave-->             left
 
@@ -62,7 +63,7 @@ from ..errors import LocalProtocolError, NoteError, RemoteProtocolError
 from . import messages as m
 from . import plan
 from .actions import Action, Handoff, Joined, JoinFailed, LookupDone, ResponsibilityChanged, Send
-from .ids import RING, PeerRef, Range, between, between_open, bucket_start, distance, id_from_bytes
+from .ids import RING, PeerRef, Range, between_open, bucket_start, id_from_bytes
 from .lookup import Lookup
 from .table import RoutingTable
 
@@ -134,6 +135,7 @@ class RingCore:
         self._plan: tuple[Range | None, Range | None, tuple[int, ...]] = (None, None, ())
         self._last_primary: Range | None = None
         self._last_replicas: tuple[PeerRef, ...] = ()
+        self._created = False  # started the ring ourselves (alone is normal then)
 
     # ------------------------------------------------------------------ views
     @property
@@ -207,6 +209,7 @@ class RingCore:
         if self.state != IDLE:
             raise LocalProtocolError(f"cannot create a ring in state {self.state}", reason="bad-state")
         self.state = JOINED
+        self._created = True
         self._arm_timers(now)
         return self._finish_call()
 
@@ -217,6 +220,8 @@ class RingCore:
         seeds = [p for p in bootstrap if p.id != self.me.id]
         if not seeds:
             raise LocalProtocolError("join needs at least one bootstrap peer other than us", reason="no-bootstrap")
+        # A retry also tries every peer an earlier attempt heard from.
+        seeds += [p for p in self.table.peers() if all(p.id != s.id for s in seeds)]
         self.state = JOINING
         # The successor of our id + 1: peers that already heard of us cannot name us.
         self._start_lookup((self.me.id + 1) % RING, _JOIN, now, seeds=seeds, local=False)
@@ -320,12 +325,8 @@ class RingCore:
             if not self.table.successors and not self.table.predecessors:
                 succ = [self.me]  # alone: everything is ours
             else:
-                # Our neighbourhood, clockwise: p_r .. p_1, me, s_1 .. s_n.
-                window = [*reversed(self.table.predecessors), self.me, *self.table.successors]
-                for i in range(1, len(window)):
-                    if between(key, window[i - 1].id, window[i].id):
-                        succ = window[i:][:count]
-                        break
+                tail = plan.window_successors(key, self.me, self.table.predecessors, self.table.successors)
+                succ = (tail or [])[:count]
         if not succ:
             closer = self.table.closest_preceding(key, count)
             if not closer and self.state == JOINED and self.table.successors:
@@ -387,6 +388,14 @@ class RingCore:
             # check_predecessor: a dead predecessor is dropped; the next one in the list
             # stands in until a notify names a closer live one.
             self.table.predecessors = [p for p in self.table.predecessors if p.id != pend.peer.id]
+        if self.state == JOINED and not self._created and not self.table.peers():
+            # Every peer we knew is gone: we are cut off from the ring. Start over.
+            self.state = IDLE
+            self._jobs.clear()
+            self._pending.clear()
+            self._next_stab = self._next_refresh = None
+            self._stab_inflight = self._pred_inflight = False
+            self._outbox.append(JoinFailed("isolated"))
         return self._finish_call()
 
     # ------------------------------------------------------------------ timers
@@ -460,7 +469,9 @@ class RingCore:
         count = max(self.k, self.replicas)
         lk = Lookup(
             key,
-            seeds if seeds is not None else self.table.nearest(key, count),
+            # Every known peer is a candidate (queried closest-preceding first, only as
+            # needed): after churn the few closest may all be dead.
+            seeds if seeds is not None else self.table.peers(),
             me=self.me,
             local_reply=({"op": m.reply_op(m.FIND), **self.find_reply(key, count)} if local else None),
             alpha=self.alpha,

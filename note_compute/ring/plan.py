@@ -21,7 +21,15 @@ from collections.abc import Sequence
 from .actions import Transfer
 from .ids import PeerRef, Range, between
 
-__all__ = ["primary_range", "held_range", "replica_peers", "replica_set", "leave_transfers", "change_transfers"]
+__all__ = [
+    "primary_range",
+    "held_range",
+    "replica_peers",
+    "window_successors",
+    "replica_set",
+    "leave_transfers",
+    "change_transfers",
+]
 
 
 def primary_range(me: PeerRef, predecessors: Sequence[PeerRef], successors: Sequence[PeerRef]) -> Range | None:
@@ -45,18 +53,23 @@ def replica_peers(me: PeerRef, successors: Sequence[PeerRef], r: int) -> tuple[P
     return (me, *successors[: r - 1])
 
 
-def replica_set(key: int, me: PeerRef, predecessors: Sequence[PeerRef], successors: Sequence[PeerRef], r: int) -> tuple[PeerRef, ...] | None:
-    """The ``r`` nodes responsible for ``key`` if ``me``'s neighbourhood shows them, else None."""
+def window_successors(key: int, me: PeerRef, predecessors: Sequence[PeerRef], successors: Sequence[PeerRef]) -> list[PeerRef] | None:
+    """Our neighbourhood ``p_r .. p_1, me, s_1 .. s_n`` from ``key``'s successor on, if ``key`` lies within it."""
     window = [*reversed(predecessors), me, *successors]
-    if not predecessors and not successors:
-        return (me,)
     for i in range(1, len(window)):
         if between(key, window[i - 1].id, window[i].id):
-            out = tuple(window[i : i + r])
-            if len(out) == r:
-                return out
-            return None
+            return window[i:]
     return None
+
+
+def replica_set(key: int, me: PeerRef, predecessors: Sequence[PeerRef], successors: Sequence[PeerRef], r: int) -> tuple[PeerRef, ...] | None:
+    """The ``r`` nodes responsible for ``key`` if ``me``'s neighbourhood shows them, else None."""
+    if not predecessors and not successors:
+        return (me,)
+    tail = window_successors(key, me, predecessors, successors)
+    if tail is None or len(tail) < r:
+        return None
+    return tuple(tail[:r])
 
 
 def leave_transfers(me: PeerRef, predecessors: Sequence[PeerRef], successors: Sequence[PeerRef], r: int) -> tuple[Transfer, ...]:
