@@ -153,8 +153,10 @@ async def devnet_bench(sandbox, n_nodes: int, n_products: int, runs: int, keep: 
                 want_n = sum(RARE.encode() in r for r in catalog)
                 # cold: the first query after publishing (peers fetch, check and index their shards)
                 cold = (await cc.query(prog.url, durl, rare)).verification.total_seconds
-                # warm-up: ask every replica of every shard once, so each has loaded its shards
-                await cc.query(prog.url, durl, rare, replicas=3)
+                # warm-up: ask every replica of every shard once (gently: 4 requests at a time), so each
+                # replica has fetched, checked and indexed its shards
+                warm = ComputeClient(client, sandbox, timeout=30.0, parallel=4)
+                await warm.query(prog.url, durl, rare, replicas=3)
                 await cc.query(prog.url, durl, rare)
 
                 def measure(results):  # type: ignore[no-untyped-def]

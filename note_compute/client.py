@@ -118,8 +118,6 @@ class Client:
         url = urls.normalize(url)
         addr = urls.address(url)
         peers = await self._lookup(addr, self.r + 2)
-        found: list[records.Record] = []
-        errors: list[NoteError] = []
 
         async def fetch(peer: PeerRef) -> records.Record:
             kind, data = await self._get_entry(peer, addr)

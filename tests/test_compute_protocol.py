@@ -404,3 +404,36 @@ async def test_server_batches(world, sandbox) -> None:
         parse_batch_reply({"replies": [1]}, 2)
     with pytest.raises(RateLimited):
         parse_batch_reply({"error": {"code": "rate-limited", "message": "x"}}, 1)
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tags=st.lists(st.sampled_from(["ab", "ba", "abc", "c", ""]), min_size=1, max_size=30),
+       needle=st.sampled_from(["ab", "c", "b", "zz"]), evidence_seed=st.randoms(), lie=st.booleans())
+def test_fraud_proofs_convict_exactly_the_lies(sandbox, wasm, tags, needle, evidence_seed, lie) -> None:
+    """Property: an honest subset claim is never convicted; a hidden match in the evidence always is."""
+    from note_compute.compute.protocol import make_receipt, record_digests, result_digest
+    from note_compute.merkle import MerkleTree
+
+    recs = [encoding.encode({"i": i, "t": t}) for i, t in enumerate(tags)]
+    tree = MerkleTree(recs)
+    truth = [i for i, r in enumerate(recs) if needle.encode() in r]
+    claimed = truth[1:] if lie and truth else truth
+    q = QueryRequest(PROGRAM, hashlib.sha256(wasm).digest(), DATASET, 1, 0, encoding.encode(needle))
+    claimed_recs = [recs[i] for i in claimed]
+    receipt = make_receipt(PEER, q, shard_root=tree.root, count=len(recs), sort_key=["i"],
+                           result=result_digest(claimed, claimed_recs, b""), fuel=1)
+    extra_idx = sorted(set(evidence_seed.sample(range(len(recs)), k=evidence_seed.randrange(len(recs) + 1)))
+                       | set(claimed))
+    ev = [Evidence(extra_idx, [recs[i] for i in extra_idx], tree.batch_proof(extra_idx).encode())] if extra_idx else []
+    fp = FraudProof(KIND_SUBSET, receipt.encode(), q.args, claimed, record_digests(claimed_recs), b"", ev)
+    hidden_in_evidence = lie and truth and truth[0] in extra_idx
+    if hidden_in_evidence:
+        assert verify_fraud_proof(fp, sandbox, wasm) == "hidden-match"
+    else:
+        with pytest.raises(InvalidProof) as err:
+            verify_fraud_proof(fp, sandbox, wasm)
+        assert err.value.reason == "not-fraud"

@@ -153,6 +153,9 @@ def test_cli_put_get_ring_status(devnet: Devnet, tmp_path: Path) -> None:
     res = runner.invoke(cli_main, ["put", url, str(small), "--key", "bob"], env=env)
     assert res.exit_code != 0 and "authority" in res.output
 
+    res = runner.invoke(cli_main, ["put", url, str(small), "--key", "nosuchkey"], env=env)
+    assert res.exit_code != 0 and "nosuchkey" in res.output
+
     res = runner.invoke(cli_main, ["ring", "status"], env=env)
     assert res.exit_code == 0, res.output
     assert f"{N} nodes, ring stable" in res.output

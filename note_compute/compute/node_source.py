@@ -52,7 +52,13 @@ class NodeRingAccess:
             except NoteError:
                 pass
 
-        async with trio.open_nursery() as nursery:
+        if first:  # content-addressed: any one replica will do; ask them in turn
+            for p in peers:
+                await one(p)
+                if found:
+                    break
+            return found
+        async with trio.open_nursery() as nursery:  # records: the freshest among all replicas
             for p in peers:
                 nursery.start_soon(one, p)
         return found
@@ -88,14 +94,7 @@ class NodeRingAccess:
         manifest = blobs.BlobManifest.decode(await self.get_value(address))
         if manifest.address != address:
             raise InvalidRecord("manifest does not hash to the blob address", reason="hash")
-        chunks: list[bytes] = [b""] * len(manifest.chunks)
-
-        async def one(i: int) -> None:
-            chunks[i] = await self.get_value(manifest.chunks[i])
-
-        async with trio.open_nursery() as nursery:
-            for i in range(len(chunks)):
-                nursery.start_soon(one, i)
+        chunks = [await self.get_value(c) for c in manifest.chunks]  # shards are one or two chunks
         return blobs.join_blob(manifest, chunks)
 
 

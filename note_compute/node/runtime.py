@@ -239,6 +239,7 @@ class Node:
 
     async def _send(self, send: Send) -> None:
         self._inflight += 1
+        started = trio.current_time()
         try:
             reply = await self.host.request(send.peer, send.msg, send.timeout)
         except (Timeout, PeerUnreachable):
@@ -249,6 +250,10 @@ class Node:
             actions = self.core.on_reply(send.request_id, reply, trio.current_time())
         finally:
             self._inflight -= 1
+            took = trio.current_time() - started
+            if took > 2 * send.timeout + 1:
+                log.warning("%s to %s took %.1f s (timeout %.1f s)", send.msg.get("op"), send.peer.addr, took,
+                            send.timeout)
         self._execute(actions)
 
     async def _timer_loop(self) -> None:

@@ -88,8 +88,8 @@ class Lookup:
         self._cands: dict[int, PeerRef] = {}
         self._state: dict[int, int] = {}
         self._depth: dict[int, int] = {}
-        self._claim: list[PeerRef] = []  # peers still to try, in order
-        self._claim_depth = 0
+        self._claim: list[PeerRef] = []  # claimed successors still to try, clockwise from the target
+        self._claimed_at: dict[int, int] = {}  # peer id -> depth of the first reply that claimed it
         self._verifying: int | None = None  # peer id being verified
         self._fallback: tuple[list[PeerRef], int] | None = None  # alive but unconfirmed successor
         self.queries = 0
@@ -128,7 +128,7 @@ class Lookup:
                 self._finish(rep.get("successors"), depth)
             elif rep.get("successors"):
                 # The claimed peer knows a closer successor (a recent join): follow it.
-                self._absorb(peer, rep, depth, override=True)
+                self._absorb(peer, rep, depth)
             else:
                 # Alive, but it does not see the key in its own neighbourhood: either its
                 # predecessor is unknown (a fresh joiner: then it is the successor) or the
@@ -170,15 +170,21 @@ class Lookup:
         elif self._state[p.id] == _NEW and depth < self._depth[p.id]:
             self._depth[p.id] = depth
 
-    def _absorb(self, responder: PeerRef, rep: m.Request, depth: int, *, override: bool = False) -> None:
+    def _absorb(self, responder: PeerRef, rep: m.Request, depth: int) -> None:
         succ: tuple[PeerRef, ...] = rep.get("successors")
         if succ:
             if succ[0].id == responder.id:
                 self._finish(succ, depth)
                 return
-            if override or (not self._claim and self._verifying is None):
-                self._claim = [p for p in succ if self._state.get(p.id) != _FAILED]
-                self._claim_depth = depth
+            # Merge the claim with earlier ones, clockwise from the target: the key's
+            # successor is the first live peer of the union (replies near a run of
+            # dead nodes name more or fewer of them).
+            merged = {p.id: p for p in self._claim}
+            for p in succ:
+                if self._state.get(p.id) != _FAILED and p.id != self._verifying:
+                    merged.setdefault(p.id, p)
+                    self._claimed_at[p.id] = min(self._claimed_at.get(p.id, depth), depth)
+            self._claim = sorted(merged.values(), key=lambda p: distance(self.target, p.id))
             return
         for p in rep.get("closer"):
             self._candidate(p, depth + 1)
@@ -211,12 +217,14 @@ class Lookup:
             st = self._state.get(p.id)
             if st == _FAILED:
                 continue
+            depth = self._claimed_at.get(p.id, 0) + 1
             if st == _OK or (self.me is not None and p.id == self.me.id):
                 # Alive (us, or it already answered this lookup) but it did not prove
                 # itself the successor when it answered: the claim is stale or its
-                # predecessor unknown. Keep it as the fallback and search on.
+                # predecessor unknown; peers after it cannot be the successor either.
+                # Keep it as the fallback and search on.
                 if self._fallback is None:
-                    self._fallback = ([p, *self._claim], self._claim_depth + (0 if st is None else 1))
+                    self._fallback = ([p, *self._claim], depth - (1 if st is None else 0))
                 self._claim = []
                 break
             if self.queries >= self.max_queries:
@@ -225,7 +233,7 @@ class Lookup:
             self._verifying = p.id
             if st == _INFLIGHT:
                 return []  # its pending answer verifies it
-            return [self._send(p, self._claim_depth + 1)]
+            return [self._send(p, depth)]
         if self._verifying is not None:
             return []
         inflight = sum(1 for s in self._state.values() if s == _INFLIGHT)
