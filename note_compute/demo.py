@@ -71,7 +71,7 @@ async def ring_demo(home: Path) -> None:
             victim = next(n for n in net.nodes if n.node_id == primary)
             net.kill(victim.index, signal.SIGKILL)
             step(f"killed node {victim.index} (the record's primary replica) with SIGKILL")
-            await wait_stable(net, client, timeout=30)
+            await wait_stable(net, client, timeout=45)
             step(f"ring repaired: {len(net.live())} nodes, successor and predecessor pointers correct")
             got = await client.get_record(url)
             assert got == rec

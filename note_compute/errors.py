@@ -32,6 +32,7 @@ __all__ = [
     "RateLimited",
     "Timeout",
     "PeerUnreachable",
+    "NotAMember",
     "InternalError",
     "SandboxError",
     "error_from_code",
@@ -157,6 +158,12 @@ class PeerUnreachable(NoteError):
     """A peer could not be dialled, or its connection dropped mid-request."""
 
     code = "unreachable"
+
+
+class NotAMember(NoteError):
+    """The peer is not (or no longer) a ring member, so it cannot answer ring requests."""
+
+    code = "not-a-member"
 
 
 class InternalError(NoteError):

@@ -225,3 +225,33 @@ async def test_quorum_certificate(sandbox, programs) -> None:
     forged = QuorumCertificate(dict(cert.statement, seq=cert.statement["seq"] + 1), cert.members, cert.aggregate)
     with pytest.raises(InvalidSignature):
         forged.verify()
+
+
+async def test_limits_with_shop_search_never_accuse_honest_peers(sandbox, programs) -> None:
+    """A limit cuts shards' tails in the joint check; the re-check clears honest peers, convicts liars."""
+    from pathlib import Path
+
+    from note_compute.compute.verify import run_program
+
+    shop = (Path(__file__).resolve().parent.parent / "contracts" / "shop_search.wasm").read_bytes()
+    net = ComputeNetwork(8, sandbox, liars_first=True)
+    purl = await net.publish_program(SITE, "shop", shop, fuel=10**9)
+    rng = random.Random(4)
+    recs = [encoding.encode({"id": f"p{i:03d}", "name": rng.choice(["lamp", "mug", "desk lamp"]),
+                             "description": "d", "category": "home", "price": rng.randrange(1, 500)})
+            for i in range(200)]
+    built = await net.publish_dataset(SITE, "shop", recs, ["id"], shard_records=25)
+    durl = f"note://{SITE.authority}/datasets/shop"
+    ordered = [r for s in built.shards for r in s.records]
+    for args in ({"text": "lamp", "sort": "price", "limit": 3}, {"text": "mug", "sort": "-price", "limit": 7},
+                 {"sort": "name", "limit": 1}):
+        rel, _ = run_program(sandbox, shop, encoding.encode(args), ordered, 10**9)
+        want = [ordered[j] for j in rel]
+        res = await ComputeClient(net, sandbox, shuffle=False).query(purl, durl, args, audit=0.3)
+        assert res.records == want and not res.frauds and res.verification.ok
+    liars, _ = corrupt(net, "wrong_program", programs[1])
+    args = {"text": "mug", "sort": "price", "limit": 5}
+    rel, _ = run_program(sandbox, shop, encoding.encode(args), ordered, 10**9)
+    res = await ComputeClient(net, sandbox, shuffle=False).query(purl, durl, args)
+    assert res.records == [ordered[j] for j in rel]
+    assert res.frauds and {fp.peer for fp in res.frauds} <= liars

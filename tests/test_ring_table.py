@@ -38,9 +38,18 @@ def test_self_is_never_added() -> None:
 def test_successor_list_sorted_and_truncated_with_wrap() -> None:
     me = PeerRef(RING - 5, "me")
     t = RoutingTable(me, n_successors=3)
-    for i in (RING - 1, 3, 100, RING - 3, 50):
-        t.add(peer(i))
+    t.set_successors(peer(i) for i in (RING - 1, 3, 100, RING - 3, 50))
     assert [p.id for p in t.successors] == [RING - 3, RING - 1, 3]
+    # A live peer heard from joins the list only inside its span (never past its end:
+    # that would claim nobody lives in between).
+    t.add(peer(2))
+    assert [p.id for p in t.successors] == [RING - 3, RING - 1, 2]
+    t.add(peer(1000))
+    assert [p.id for p in t.successors] == [RING - 3, RING - 1, 2]
+    t2 = RoutingTable(me, n_successors=3)
+    t2.set_successors([peer(10)])
+    t2.add(peer(20))
+    assert [p.id for p in t2.successors] == [10]
     t.set_predecessors([peer(RING - 10), peer(RING - 7), me, peer(RING - 7)])
     assert [p.id for p in t.predecessors] == [RING - 7, RING - 10]
     assert t.successor.id == RING - 3 and t.predecessor.id == RING - 7  # type: ignore[union-attr]

@@ -197,18 +197,40 @@ class ComputeClient:
         if self.batch and replicas == 1:
             await self._batched_first_round(reqs, candidates, first, v)
 
-        async def one(i: int) -> None:
+        defer = range is None and replicas == 1
+
+        async def one(i: int, again: bool = False) -> None:
             peers = candidates.get(i)
             if not peers:
                 return
             ans = await self._query_shard(reqs[i], manifest, program, audit, replicas, v, frauds, peers,
-                                          first.get(i), certificates if qc else None)
+                                          None if again else first.get(i), certificates if qc else None,
+                                          defer=defer and not again)
             if ans is not None:
                 answers[i] = ans
+            else:
+                answers.pop(i, None)
 
         async with trio.open_nursery() as nursery:
             for i in shard_ids:
                 nursery.start_soon(one, i)
+        merged: tuple[list[bytes], bytes] | None = None
+        if defer and answers:
+            tc = time.perf_counter()
+            merged, suspects = self._joint_check(answers, program, args_bytes)
+            for i in suspects:  # re-check alone; a liar is convicted and the shard asked again elsewhere
+                a = answers[i]
+                try:
+                    check_output(a, self.sandbox, program.wasm, program.fuel, sample=a.sample)
+                except OutputMismatch as exc:
+                    self._convict(exc.fraud, program, None, v, frauds)
+                    v.verify_seconds += time.perf_counter() - tc
+                    await one(i, again=True)
+                    tc = time.perf_counter()
+                    merged = None
+            if any(a.sample for a in answers.values()):
+                merged = None
+            v.verify_seconds += time.perf_counter() - tc
         missing = [i for i in shard_ids if i not in answers]
         if missing:
             v.ok = False
@@ -223,7 +245,9 @@ class ComputeClient:
             v.completeness = (f"audited at rate {audit}" if audit > 0 else "not audited") + (
                 f", {replicas} replicas compared" if replicas > 1 else "")
         v.records_proven = sum(len(a.range_records if a.range_records is not None else a.records) for a in ordered)
-        if len(ordered) == 1:
+        if merged is not None and len(ordered) == len(answers):
+            records, extra = merged
+        elif len(ordered) == 1:
             # One shard: its verified output already is the program's answer over the whole input.
             records, extra = list(ordered[0].records), ordered[0].claim.extra
         elif pool:
@@ -340,7 +364,7 @@ class ComputeClient:
     async def _query_shard(self, req: QueryRequest, manifest: Manifest, program: ProgramCode, audit: float,
                            k: int, v: Verification, frauds: list[FraudProof], peers: list[Any],
                            first: tuple[Any, Any] | None = None,
-                           certificates: list[Any] | None = None) -> ShardAnswer | None:
+                           certificates: list[Any] | None = None, defer: bool = False) -> ShardAnswer | None:
         info = manifest.shards[req.shard]
         good: list[tuple[ShardAnswer, Any]] = []
         pending: list[tuple[Claim, Any]] = []
@@ -385,9 +409,11 @@ class ComputeClient:
                             v.errors.append(f"shard {req.shard}: audit sample could not be fetched")
                         else:
                             ans.audited = len(idx)
+                            ans.sample = sample
                             v.audited_records += len(idx)
                 try:
-                    check_output(ans, self.sandbox, program.wasm, program.fuel, sample=sample)
+                    if not defer:  # deferred: one program run over all shards checks them together (query)
+                        check_output(ans, self.sandbox, program.wasm, program.fuel, sample=sample)
                 except OutputMismatch as exc:
                     self._convict(exc.fraud, program, peer, v, frauds)
                     continue
@@ -411,6 +437,34 @@ class ComputeClient:
             if cert is not None:
                 certificates.append(cert)
         return honest
+
+    def _joint_check(self, answers: dict[int, ShardAnswer], program: ProgramCode,
+                     args: bytes) -> tuple[tuple[list[bytes], bytes], list[int]]:
+        """One program run over every shard's returned (and sampled) records, in dataset order.
+
+        For a subset-stable program the run's output, restricted to one shard,
+        must be exactly what that shard's peer claimed (in its order); shards
+        where it is not are returned as suspects and re-checked alone (a
+        limit can legitimately cut a shard's tail, a lie cannot survive the
+        re-check). Also returns the merged answer (valid when no sample was
+        mixed in and nobody was a suspect).
+        """
+        pool: list[tuple[int, int, bytes]] = []
+        for i in sorted(answers):
+            a = answers[i]
+            recs = dict(zip(a.indices, a.records))
+            if a.sample is not None:
+                recs.update(zip(a.sample[0], a.sample[1]))
+            pool.extend((i, leaf, recs[leaf]) for leaf in sorted(recs))
+        if not pool:
+            return ([], b""), []
+        rel, extra = run_program(self.sandbox, program.wasm, args, [r for _, _, r in pool], program.fuel)
+        chosen = [pool[j] for j in rel]
+        per: dict[int, list[int]] = {}
+        for shard, leaf, _ in chosen:
+            per.setdefault(shard, []).append(leaf)
+        suspects = [i for i, a in answers.items() if per.get(i, []) != list(a.indices)]
+        return ([r for _, _, r in chosen], extra), suspects
 
     @staticmethod
     def _certificate(agreeing: list[ShardAnswer]) -> Any:

@@ -66,6 +66,7 @@ class ShardAnswer:
     range_proof: bytes = b""
     size: int = 0                        # reply size in bytes (set by the client)
     audited: int = 0
+    sample: tuple[list[int], list[bytes], bytes] | None = None  # audit sample (verified), kept for re-checks
     extra_fields: dict[str, Any] = field(default_factory=dict)
 
     @property

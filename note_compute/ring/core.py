@@ -59,7 +59,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import LocalProtocolError, NoteError, RemoteProtocolError
+from ..errors import LocalProtocolError, NoteError, NotAMember, RemoteProtocolError
 from . import messages as m
 from . import plan
 from .actions import Action, Handoff, Joined, JoinFailed, LookupDone, ResponsibilityChanged, Send
@@ -257,7 +257,8 @@ class RingCore:
 
     # --------------------------------------------------------------- requests
     def handle_request(self, sender: PeerRef, msg: Any, now: float) -> dict[str, Any]:
-        """Answer a peer's ring request. Raises RemoteProtocolError (with a reason) for bad ones.
+        """Answer a peer's ring request. Raises RemoteProtocolError (with a reason) for bad ones,
+        and NotAMember for ``ring.find``/``neighbours``/``notify`` while not joined.
 
         ``sender`` is the authenticated peer (its ``id`` derived from the
         transport's public key; ``addr`` may be ``""`` when unknown). A
@@ -272,6 +273,10 @@ class RingCore:
             raise RemoteProtocolError("request from our own id", reason="self")
         if frm is not None and frm.id != sender.id:
             raise RemoteProtocolError("'from' names another peer than the sender", reason="sender-mismatch")
+        if self.state != JOINED and req.op in _MEMBER_OPS:
+            # A node that is joining, idle or gone knows no ring: an answer would be a
+            # lie (say, an empty neighbourhood that makes us someone's successor).
+            raise NotAMember(f"this node is {self.state}, not a ring member", reason=self.state)
         reply = _HANDLERS[req.op](self, frm, req, now)
         if frm is not None and self.state != LEFT and req.op != m.LEAVE:
             # Learn the requester after answering, so that it never hears about itself.
@@ -558,6 +563,8 @@ def _key(key: int | bytes) -> int:
         return key
     raise LocalProtocolError("a key is a 32-byte address or an int in [0, 2**256)", reason="bad-key")
 
+
+_MEMBER_OPS = frozenset({m.FIND, m.NEIGHBOURS, m.NOTIFY})
 
 _HANDLERS: dict[str, Callable[[RingCore, PeerRef | None, m.Request, float], dict[str, Any]]] = {
     m.PING: RingCore._h_ping,

@@ -124,10 +124,9 @@ class Lookup:
         depth = self._depth.get(peer.id, 1)
         if self._verifying == peer.id:
             self._verifying = None
-            if rep.get("successors") and rep.get("successors")[0].id == peer.id:
-                self._finish(rep.get("successors"), depth)
-            elif rep.get("successors"):
-                # The claimed peer knows a closer successor (a recent join): follow it.
+            if any(self._state.get(p.id) != _FAILED for p in rep.get("successors")):
+                # It proves itself (see _absorb), or knows a closer successor (a recent
+                # join) that we follow.
                 self._absorb(peer, rep, depth)
             else:
                 # Alive, but it does not see the key in its own neighbourhood: either its
@@ -171,9 +170,10 @@ class Lookup:
             self._depth[p.id] = depth
 
     def _absorb(self, responder: PeerRef, rep: m.Request, depth: int) -> None:
-        succ: tuple[PeerRef, ...] = rep.get("successors")
+        succ = [p for p in rep.get("successors") if self._state.get(p.id) != _FAILED]
         if succ:
             if succ[0].id == responder.id:
+                # It names itself first, or only peers we saw fail before itself: proven.
                 self._finish(succ, depth)
                 return
             # Merge the claim with earlier ones, clockwise from the target: the key's

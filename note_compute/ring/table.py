@@ -99,7 +99,8 @@ class RoutingTable:
 
     # -- updates -------------------------------------------------------------
     def add(self, peer: PeerRef) -> None:
-        """Record a peer we just heard from (alive): buckets and, if it fits, the successor list."""
+        """Record a peer we just heard from (alive): buckets and, if it falls inside the
+        successor list's span, the successor list."""
         if peer.id == self.me.id:
             return
         self._failures.pop(peer.id, None)
@@ -126,7 +127,9 @@ class RoutingTable:
         if any(p.id == peer.id for p in succ):
             self.successors = [peer if p.id == peer.id else p for p in succ]
             return
-        if len(succ) < self.n_successors or distance(self.me.id, peer.id) < distance(self.me.id, succ[-1].id):
+        # Only within the list's span: appending past its end would claim that nobody
+        # lives in between (a gap), which only stabilization may establish.
+        if succ and distance(self.me.id, peer.id) < distance(self.me.id, succ[-1].id):
             self.set_successors(succ + [peer])
 
     def set_successors(self, peers: Iterable[PeerRef]) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import NoteError, RemoteProtocolError
+from ..errors import NoteError
 from ..ring import RING, Action, JoinFailed, LookupDone, PeerRef, RingCore, Send
 from ..ring.core import IDLE, JOINED
 from ..ring.ids import bucket_index
@@ -290,7 +290,7 @@ class SimNetwork:
             try:
                 reply: dict[str, Any] | None = dst.core.handle_request(src.peer, s.msg, self.now)
                 err: NoteError | None = None
-            except RemoteProtocolError as e:
+            except NoteError as e:  # a typed error reply (RemoteProtocolError, NotAMember, ...)
                 reply, err = None, e
                 self.errors.append((s.msg.get("op", "?"), e))
             self._apply(dst, dst.core.take_actions())
