@@ -149,7 +149,7 @@ def main(argv: list[str]) -> int:
             f"Command: `.venv/bin/python benchmarks/bench_merkle.py --write` ({now}, "
             f"Python {platform.python_version()}, {platform.machine()}, machine shared with other jobs).",
             "Leaves are 64-byte records; one run, best of 3 repetitions per figure; "
-            f"{load} (absolute times grow with the load; the build / baseline ratio much less).",
+            f"{load} (wall times grow with the load; CPU times are the steadier figure).",
             "",
             "| measurement | value | notes |",
             "| --- | --- | --- |",

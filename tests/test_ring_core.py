@@ -228,3 +228,23 @@ def test_joined_node_cut_off_from_everyone_starts_over() -> None:
         pending += sends(lone.on_timeout(pending.pop().request_id, 12.0))
     assert lone.table.peers() == [] and lone.state == JOINED
     assert m.parse_reply(lone.handle_request(P[3], m.find(None, 1, 3), 13.0), m.FIND).get("successors") == (P[10],)
+
+
+def test_non_members_refuse_ring_requests() -> None:
+    from note_compute.errors import NotAMember
+
+    idle = core(P[20])
+    for req in (m.find(None, 5, 3), m.neighbours(P[3]), m.notify(P[3])):
+        with pytest.raises(NotAMember) as ei:
+            idle.handle_request(P[3], req, 0.0)
+        assert ei.value.reason == IDLE
+    assert m.parse_reply(idle.handle_request(P[3], m.ping(P[3]), 0.0), m.PING).get("id") == P[20].id
+    joining = core(P[20])
+    joining.join([P[10]], 0.0)
+    with pytest.raises(NotAMember):
+        joining.handle_request(P[3], m.neighbours(P[3]), 0.0)
+    # An error reply to our stabilize evicts that peer like a timeout does.
+    c = joined(P[10], [P[9], P[8], P[7]], [P[12], P[13], P[14]])
+    stab = [s for s in sends(c.tick(10.0)) if s.peer == P[12] and s.msg["op"] == m.NEIGHBOURS][0]
+    c.on_error(stab.request_id, NotAMember("x"), 10.1)
+    assert c.successor == P[13] and P[12].id not in c.table

@@ -47,8 +47,11 @@ the transfers that make it true.
 
 API stability: the public names here and in ``actions``/``messages`` are
 the agreed interface for ``note_compute.node``; changes are noted here.
-Additions since the first version (none removed or changed): the
-``outstanding`` property, ``LookupDone.queries``.
+Additions since the first version (nothing removed or renamed): the
+``outstanding`` property, ``LookupDone.queries``; ``handle_request`` also
+raises :class:`~note_compute.errors.NotAMember` (an error reply, like
+RemoteProtocolError) for find/neighbours/notify while not joined; a joined
+node cut off from every peer emits ``JoinFailed("isolated")`` and goes idle.
 """
 
 from __future__ import annotations
