@@ -7,7 +7,11 @@ is changed.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
+
+import trio
 
 from ..errors import LocalProtocolError
 from ..ring.ids import node_id
@@ -17,29 +21,53 @@ __all__ = [
     "peer_info",
     "prepare_dial",
     "quiet_reset",
+    "stream_is_dead",
     "observed_addr",
     "remote_node_id",
     "dialable",
     "primary_ipv4",
     "parse_listen",
+    "WRITE_STALL_TIMEOUT",
 ]
 
+log = logging.getLogger(__name__)
 
-def build_host(seed: bytes, *, muxer: str, connect_timeout: float) -> tuple[Any, bytes]:
-    """A libp2p host (TCP, Noise only, one muxer) for the Ed25519 ``seed``; returns (host, public key)."""
+WRITE_STALL_TIMEOUT = 10.0
+"""Seconds one Noise message may take to reach the socket before its connection is declared dead."""
+
+ConnFailureHook = Callable[[str, str], None]
+"""``hook(peer_b58, reason)``: told when one connection failed and was closed (the host carries on)."""
+
+
+def build_host(
+    seed: bytes, *, muxer: str, connect_timeout: float, on_conn_failure: ConnFailureHook | None = None
+) -> tuple[Any, bytes]:
+    """A libp2p host (TCP, Noise only, one muxer) for the Ed25519 ``seed``; returns (host, public key).
+
+    Its Noise sessions write atomically and its connections fail alone (see
+    :func:`_safe_noise_transport` and :func:`_contained_muxer`);
+    ``on_conn_failure`` is told about each connection closed that way.
+    """
     from libp2p import new_host
     from libp2p.crypto.ed25519 import create_new_key_pair
     from libp2p.crypto.x25519 import create_new_key_pair as create_x25519
-    from libp2p.network.config import ConnectionConfig, RetryConfig
     from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
-    from libp2p.security.noise.transport import Transport as NoiseTransport
+    from libp2p.network.config import ConnectionConfig, RetryConfig
+    from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
+    from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
+    from libp2p.stream_muxer.yamux.yamux import Yamux
 
+    hook = on_conn_failure or (lambda peer, reason: None)
     key_pair = create_new_key_pair(seed)
+    noise = _safe_noise_transport(hook)(key_pair, noise_privkey=create_x25519().private_key)
+    mplex = (MPLEX_PROTOCOL_ID, _contained_muxer(Mplex, hook))
+    yamux = (YAMUX_PROTOCOL_ID, _contained_muxer(Yamux, hook))
     host = new_host(
         key_pair=key_pair,
         # Noise only: no TLS, secio or plaintext fallback to negotiate down to.
-        sec_opt={NOISE_ID: NoiseTransport(key_pair, noise_privkey=create_x25519().private_key)},
-        muxer_preference="MPLEX" if muxer == "mplex" else "YAMUX",
+        sec_opt={NOISE_ID: noise},
+        # Preferred muxer first, the other as a fallback (py-libp2p's own order).
+        muxer_opt=dict([mplex, yamux] if muxer == "mplex" else [yamux, mplex]),
         connection_config=ConnectionConfig(
             max_connections_per_peer=1,  # default 3: every dial stalls ~250 ms
             dial_timeout=connect_timeout,
@@ -53,6 +81,137 @@ def build_host(seed: bytes, *, muxer: str, connect_timeout: float) -> tuple[Any,
     # backoff, which only delays the ring's own failure handling.
     network.retry_config = RetryConfig(max_retries=0)
     return host, key_pair.public_key.to_bytes()
+
+
+# -- Noise sessions that survive cancellation, connections that fail alone --------
+#
+# py-libp2p 0.8.1's Noise session (security/noise/io.py) encrypts a message,
+# which advances the session's send nonce, and only then awaits the socket's
+# write lock and ``send_all``. Every writer on a connection (mplex stream
+# data, NewStream/Close/Reset frames, multistream-select negotiation, yamux)
+# goes through that one session. A writer cancelled in between (a request
+# timeout while ``new_stream`` waits behind a bulk transfer holding the lock,
+# ``MplexStream.close``'s own 5 s ``fail_after``, ...) has burnt a nonce it
+# never sent, or sent half a Noise message; the peer's next decryption fails
+# with "Failed authentication of message". That exception is not one mplex's
+# read loop expects, so it escapes into the swarm's task manager, which
+# cancels the whole host: every connection of the node dies, not one.
+#
+# Two narrow subclasses, handed to py-libp2p through ``new_host``'s own
+# ``sec_opt`` / ``muxer_opt`` (nothing global is patched):
+# * the Noise transport wraps each session's message I/O in _SafeNoiseIO:
+#   writes are serialised by a per-connection lock (waiting for it stays
+#   cancellable: nothing is encrypted yet) and encrypt + send run shielded,
+#   so a message is either never started or entirely on the wire; one that
+#   cannot reach the socket within WRITE_STALL_TIMEOUT closes the connection.
+#   A message that fails to decrypt closes the connection and surfaces as
+#   RawConnError, the muxers' normal "connection lost" signal.
+# * the muxers' read loop (``start``) never lets an exception out: the
+#   connection is closed and reported, the host keeps serving, and the next
+#   request to that peer dials a new connection.
+
+
+class _SafeNoiseIO:
+    """A Noise transport-phase message reader/writer whose writes are atomic (see above)."""
+
+    def __init__(self, inner: Any, peer: str, hook: ConnFailureHook) -> None:
+        self._inner = inner
+        self._peer = peer
+        self._hook = hook
+        self._write_lock = trio.Lock()
+        self._failed: str | None = None
+
+    def __getattr__(self, name: str) -> Any:  # get_remote_address, noise_state, ...
+        return getattr(self._inner, name)
+
+    async def write_msg(self, msg: bytes, prefix_encoded: bool = False) -> None:
+        from libp2p.network.connection.exceptions import RawConnError
+
+        async with self._write_lock:  # cancellable: nothing encrypted yet
+            if self._failed is not None:
+                raise RawConnError(f"noise session closed: {self._failed}")
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(WRITE_STALL_TIMEOUT) as stall:
+                    await self._inner.write_msg(msg, prefix_encoded)
+                if stall.cancelled_caught:
+                    await self._fail(f"write stalled for {WRITE_STALL_TIMEOUT:g} s")
+                    raise RawConnError(f"noise session closed: {self._failed}")
+
+    async def read_msg(self, prefix_encoded: bool = False) -> bytes:
+        from libp2p.io.exceptions import ConnectionClosedError, IncompleteReadError
+        from libp2p.network.connection.exceptions import RawConnError
+
+        try:
+            return await self._inner.read_msg(prefix_encoded)
+        except (RawConnError, ConnectionClosedError, IncompleteReadError):
+            raise
+        except Exception as exc:  # authentication failure, nonce exhausted, ...
+            with trio.CancelScope(shield=True):
+                await self._fail(f"{type(exc).__name__}: {exc}")
+            raise RawConnError(f"noise session closed: {self._failed}") from exc
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    async def _fail(self, reason: str) -> None:
+        """Close the socket (never half a message again) and report, once."""
+        if self._failed is not None:
+            return
+        self._failed = reason
+        log.warning("closing the connection to %s: %s", self._peer, reason)
+        with trio.move_on_after(1):
+            try:
+                await self._inner.close()
+            except Exception:
+                pass
+        try:
+            self._hook(self._peer, reason)
+        except Exception:
+            log.exception("connection-failure hook failed")
+
+
+def _safe_noise_transport(hook: ConnFailureHook) -> type:
+    """py-libp2p's Noise transport, its sessions' message I/O wrapped in :class:`_SafeNoiseIO`."""
+    from libp2p.security.noise.transport import Transport as NoiseTransport
+
+    class SafeNoiseTransport(NoiseTransport):  # type: ignore[misc]
+        async def secure_inbound(self, conn: Any) -> Any:
+            return _wrap_session(await super().secure_inbound(conn), hook)
+
+        async def secure_outbound(self, conn: Any, peer_id: Any) -> Any:
+            return _wrap_session(await super().secure_outbound(conn, peer_id), hook)
+
+    return SafeNoiseTransport
+
+
+def _wrap_session(session: Any, hook: ConnFailureHook) -> Any:
+    # SecureSession does all its I/O through ``.conn`` (a NoiseTransportReadWriter).
+    session.conn = _SafeNoiseIO(session.conn, session.remote_peer.to_base58(), hook)
+    return session
+
+
+def _contained_muxer(base: type, hook: ConnFailureHook) -> type:
+    """A muxer class whose read loop closes its own connection on any error instead of raising."""
+
+    class Contained(base):  # type: ignore[misc, valid-type]
+        async def start(self) -> None:
+            try:
+                await super().start()
+            except Exception as exc:
+                peer = self.peer_id.to_base58()
+                log.warning("connection to %s failed (%s: %s); closing it", peer, type(exc).__name__, exc)
+                with trio.CancelScope(shield=True), trio.move_on_after(1):
+                    try:
+                        await self.close()
+                    except Exception:
+                        pass
+                try:
+                    hook(peer, f"{type(exc).__name__}: {exc}")
+                except Exception:
+                    log.exception("connection-failure hook failed")
+
+    Contained.__name__ = Contained.__qualname__ = base.__name__  # py-libp2p reports muxers by class name
+    return Contained
 
 
 def _disable_auto_connect(network: Any) -> None:
@@ -114,6 +273,12 @@ def prepare_dial(host: Any, peer_id: Any) -> None:
     unblock = getattr(network, "unblock_peer", None)
     if unblock is not None:
         unblock(peer_id)
+
+
+def stream_is_dead(stream: Any) -> bool:
+    """True if ``stream``'s connection is closed (a pooled stream not worth trying)."""
+    muxed = getattr(stream, "muxed_conn", None)
+    return bool(getattr(muxed, "is_closed", False))
 
 
 async def quiet_reset(stream: Any) -> None:

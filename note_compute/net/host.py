@@ -124,7 +124,9 @@ class NetHost:
     ring id), ``node_id_bytes`` (the same, 32 bytes big-endian),
     ``peer_id`` (base58 libp2p peer id), ``listen_addrs`` (full multiaddrs
     ending in ``/p2p/<peer id>``), ``peer_ref`` (this node as a PeerRef),
-    ``requests_served`` and ``protocol_errors`` (counters).
+    ``requests_served``, ``protocol_errors`` and ``connection_failures``
+    (counters; the last counts connections closed because they failed, for
+    example a Noise message that did not authenticate: the host carries on).
     """
 
     def __init__(self, seed: bytes, config: NetConfig) -> None:
@@ -133,7 +135,7 @@ class NetHost:
         self.seed = seed
         self.config = config
         self._host, self.public_key = _p2p.build_host(
-            seed, muxer=config.muxer, connect_timeout=config.connect_timeout
+            seed, muxer=config.muxer, connect_timeout=config.connect_timeout, on_conn_failure=self._conn_failed
         )
         self.node_id: int = node_id(self.public_key)
         self.node_id_bytes: bytes = id_to_bytes(self.node_id)
@@ -145,6 +147,7 @@ class NetHost:
         self._closed = False
         self.requests_served = 0
         self.protocol_errors = 0
+        self.connection_failures = 0
 
     # -- public API ---------------------------------------------------------
 
@@ -212,6 +215,10 @@ class NetHost:
             with trio.move_on_after(5):
                 await self._host.close()
 
+    def _conn_failed(self, peer_b58: str, reason: str) -> None:
+        """One connection failed and was closed (``_p2p`` hook); the next request to that peer redials."""
+        self.connection_failures += 1
+
     # -- outbound -----------------------------------------------------------
 
     async def _open_stream(self, peer: PeerRef) -> Any:
@@ -237,8 +244,13 @@ class NetHost:
         try:
             async with pool.slots:
                 for attempt in (0, 1):
-                    reused = bool(pool.idle) and long_lived
-                    conn = pool.idle.pop() if reused else None
+                    conn = None
+                    while long_lived and pool.idle and conn is None:
+                        conn = pool.idle.pop()
+                        if _p2p.stream_is_dead(conn.stream):  # its connection failed or closed
+                            await self._discard(conn.stream)
+                            conn = None
+                    reused = conn is not None
                     if conn is None:
                         conn = _Conn(await self._open_stream(peer), self.config.max_reply_size)
                     ok = False
@@ -272,11 +284,9 @@ class NetHost:
         if hello:  # a fresh stream starts with where we can be dialled back, in the same write
             data = encode_frame(hello_frame(self.listen_addrs[0] if self.listen_addrs else "")) + data
         try:
-            # Shielded (node engineer's edit): py-libp2p's Noise encrypts before it takes the socket's
-            # write lock, so a cancel in between burns a nonce and the peer drops the whole connection
-            # ("Failed authentication of message"). A write is short; 30 s bounds a stuck socket.
-            with trio.CancelScope(shield=True), trio.move_on_after(30):
-                await conn.stream.write(data)
+            # Not shielded: the Noise layer (_p2p._SafeNoiseIO) makes each encrypted message atomic, so a
+            # timeout here only stops between mplex messages; the half-sent frame dies with the reset stream.
+            await conn.stream.write(data)
         except trio.Cancelled:
             raise
         except Exception as exc:
