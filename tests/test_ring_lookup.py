@@ -125,3 +125,39 @@ def test_query_cap() -> None:
     assert len(sends) == 3
     lk.on_timeout(sends[2].peer, 1.0)
     assert lk.done and lk.error == "exhausted"
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+POOL = [PeerRef(i * 7919 + 3, f"q{i}") for i in range(1, 25)]
+outcome = st.one_of(
+    st.just("timeout"),
+    st.just("garbage"),
+    st.tuples(st.lists(st.sampled_from(POOL), max_size=5), st.lists(st.sampled_from(POOL), max_size=5)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(POOL), min_size=1, max_size=6), st.lists(outcome, min_size=1, max_size=80), st.integers(0, 200000))
+def test_any_sequence_of_answers_terminates_cleanly(seeds: list[PeerRef], script: list[Any], target: int) -> None:
+    """Whatever peers answer (timeouts, garbage, arbitrary peer lists), a lookup never raises,
+    never exceeds its query cap, and ends with peers it was told about (or an error)."""
+    lk = Lookup(target, seeds, me=ME, alpha=3, max_queries=20)
+    queue = list(lk.start(0.0))
+    steps = 0
+    while queue and not lk.done:
+        s = queue.pop(0)
+        o = script[steps % len(script)]
+        steps += 1
+        if o == "timeout":
+            queue += lk.on_timeout(s.peer, 1.0)
+        elif o == "garbage":
+            queue += lk.on_reply(s.peer, {"op": "ring.find.reply", "successors": [1], "closer": []}, 1.0)
+        else:
+            queue += lk.on_reply(s.peer, found(list(o[0]), list(o[1])), 1.0)
+    assert lk.queries <= 20
+    assert lk.done  # every query was answered: the lookup cannot be left waiting
+    if lk.done and lk.error is None:
+        assert lk.result and set(lk.result) <= set(POOL)
+        assert lk.hops >= 1
+    assert steps <= 20

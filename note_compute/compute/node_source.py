@@ -104,6 +104,11 @@ def attach_compute(node: Any, *, sandbox: Any = None, cache_dir: Path | None = N
         from ..sandbox import Sandbox
 
         sandbox = Sandbox(cache_dir)
-    server = ComputeServer(node.signing_key, sandbox, RingSource(NodeRingAccess(node)))
+    limiter = trio.CapacityLimiter(1)  # one program at a time per node, off the event loop
+
+    async def offload(run: Any) -> Any:
+        return await trio.to_thread.run_sync(run, limiter=limiter)
+
+    server = ComputeServer(node.signing_key, sandbox, RingSource(NodeRingAccess(node)), offload=offload)
     server.register(node)
     return server

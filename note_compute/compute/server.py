@@ -11,9 +11,10 @@ takes its :meth:`ComputeServer.handle`.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from ..crypto import SigningKey
 from ..errors import InvalidRecord, NoteError, NotFound, RemoteProtocolError
@@ -144,7 +145,11 @@ class ComputeServer:
     """
 
     def __init__(self, key: SigningKey, sandbox: Any, source: ComputeSource, *,
-                 deadline_ms: int = DEFAULT_DEADLINE_MS) -> None:
+                 deadline_ms: int = DEFAULT_DEADLINE_MS,
+                 offload: Callable[[Callable[[], dict[str, Any]]], Awaitable[dict[str, Any]]] | None = None) -> None:
+        """``offload(fn)`` runs the program off the event loop (a node passes a worker-thread runner,
+        so a slow or hostile program never stalls its ring and storage RPCs); None runs inline."""
+        self.offload = offload
         self.key = key
         self.sandbox = sandbox
         self.source = source
@@ -182,6 +187,8 @@ class ComputeServer:
             raise NotFound(f"dataset has {len(manifest.shards)} shards, no shard {req.shard}", reason="no-shard")
         program = await self.source.program(req.program, req.program_hash)
         shard = await self.source.shard(manifest, req.shard)
-        reply = execute(self.key, self.sandbox, req, program, manifest, shard, deadline_ms=self.deadline_ms)
+        run = functools.partial(execute, self.key, self.sandbox, req, program, manifest, shard,
+                                deadline_ms=self.deadline_ms)
+        reply = await self.offload(run) if self.offload is not None else run()
         self.served += 1
         return reply
