@@ -111,7 +111,7 @@ def node_cmd(data_dir: Path, listen: tuple[str, ...], bootstrap: tuple[str, ...]
 @click.command("devnet")
 @click.option("--nodes", "n", type=click.IntRange(1, 64), default=8, show_default=True, help="How many nodes.")
 @click.option("--dir", "base_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep node data directories here (default: a fresh directory under $NOTE_HOME).")
+              help="Keep node data directories here, across runs (default: a fresh directory under $NOTE_HOME, deleted on stop).")
 @click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for a stable ring.")
 def devnet_cmd(n: int, base_dir: Path | None, timeout: float) -> None:
     """Run N nodes on 127.0.0.1 as separate processes until Ctrl-C / SIGTERM."""
