@@ -41,6 +41,7 @@ import trio
 from ..crypto import SigningKey
 from ..errors import LocalProtocolError, NoteError, NotFound, PeerUnreachable, RemoteProtocolError, Timeout
 from ..ring import (
+    IDLE,
     LEFT,
     Handoff,
     Joined,
@@ -210,7 +211,7 @@ class Node:
 
     async def _rejoin_later(self) -> None:
         await trio.sleep(1.0)
-        if self.core.state == "idle":
+        if self.core.state == IDLE:
             self._execute(self.core.join(self._bootstrap, trio.current_time()))
 
     # -- the core's I/O ----------------------------------------------------------
