@@ -11,7 +11,10 @@ long-lived stream per peer), and verifies everything it receives:
   sits at the address asked for; across replicas the freshest one wins
   (:func:`records.select`);
 * content-addressed values (blob chunks, manifests) against their SHA-256;
-* blobs with :func:`blobs.join_blob` (every chunk hash, length, total size).
+* blobs with :func:`blobs.join_blob` (every chunk hash, length, total size);
+* fraud evidence (proofs stored under the accused peer's id) with
+  :func:`~note_compute.compute.evidence.validate_entry`, the check the
+  nodes make (the client then re-runs the program before believing it).
 
 Usage::
 
@@ -20,6 +23,8 @@ Usage::
         record = await client.get_record(url)
         addr = await client.put_blob(data)
         data = await client.get_blob(addr)
+        await client.put_evidence(peer_id, fraud_proof.encode())
+        proofs = await client.get_evidence(peer_id)
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from .errors import (
 from .ring import messages as ring_msgs
 from .ring.ids import PeerRef, distance, id_from_bytes, node_id
 from .ring.lookup import Lookup
-from .store import RECORD, VALUE
+from .store import EVIDENCE, RECORD, VALUE
 
 __all__ = ["Client", "open_client", "peer_ref_from_multiaddr", "PeerRef"]
 
@@ -186,6 +191,47 @@ class Client:
         idx = list(range(len(manifest.chunks)))
         chunks = await self._map(lambda i: self.get_value(manifest.chunks[i], prefer=i), idx)
         return blobs.join_blob(manifest, chunks)
+
+    async def put_evidence(self, peer_id: bytes, proof: bytes) -> int:
+        """Store an encoded fraud proof against ``peer_id`` at the r replicas of its evidence key.
+
+        The replicas merge it into the set they hold (``specs/store.md``).
+        Checked here first as the nodes will (raises InvalidProof /
+        InvalidSignature when the proof does not accuse ``peer_id`` with a
+        receipt it signed); returns how many replicas acknowledged.
+        """
+        from .compute import evidence
+
+        key = evidence.evidence_key(peer_id)
+        evidence.check_proof(proof, key)
+        return await self._put(EVIDENCE, key, evidence.encode_set([proof]))
+
+    async def get_evidence(self, peer_id: bytes) -> list[bytes]:
+        """The encoded fraud proofs the ring holds against ``peer_id`` ([] if none).
+
+        Asks the key's replicas at once and unites their (checked) sets,
+        sorted by proof hash and capped as the nodes do. A replica whose
+        answer fails the checks is ignored. Raises NotFound only when the
+        lookup fails or no replica answered at all.
+        """
+        from .compute import evidence
+
+        key = evidence.evidence_key(peer_id)
+        peers = await self._lookup(key, self.r)
+
+        async def fetch(peer: PeerRef) -> list[bytes]:
+            try:
+                kind, data = await self._get_entry(peer, key)
+            except NotFound:
+                return []
+            if kind != EVIDENCE:
+                raise InvalidRecord("peer returned another kind of entry at an evidence key", reason="kind")
+            return evidence.validate_entry(key, data)
+
+        found, errors = await self._gather(fetch, list(peers), grace=None)
+        if not found:
+            raise self._not_found(f"no replica of the evidence against {peer_id.hex()[:16]}... answered", errors)
+        return evidence.merge(*found)
 
     # -- internals ---------------------------------------------------------------
 

@@ -30,10 +30,12 @@ BLS_QUORUM = b"note-compute/v1/quorum\x00"
 HASH_ARGS = b"note-compute/v1/args\x00"
 HASH_RESULT = b"note-compute/v1/result\x00"
 HASH_RECORD_BODY = b"note-compute/v1/record-body\x00"
+# Ring key of the fraud evidence held against a peer: SHA-256(FRAUD_INDEX || accused node id).
+FRAUD_INDEX = b"note-compute/v1/fraud-index\x00"
 
 # RFC 6962 Merkle prefixes (one byte each, by that RFC).
 MERKLE_LEAF = b"\x00"
 MERKLE_NODE = b"\x01"
 
 SIGNATURE_DOMAINS = (SIG_RECORD, SIG_RECEIPT, SIG_NODE, SIG_BLS_KEY)
-HASH_DOMAINS = (HASH_ARGS, HASH_RESULT, HASH_RECORD_BODY)
+HASH_DOMAINS = (HASH_ARGS, HASH_RESULT, HASH_RECORD_BODY, FRAUD_INDEX)

@@ -13,6 +13,7 @@ from note_compute import encoding
 from note_compute.compute.client import ComputeClient
 from note_compute.compute.fraud import FraudProof, verify_fraud_proof
 from note_compute.crypto import SigningKey
+from note_compute.errors import InvalidProof
 from note_compute.sandbox import Sandbox
 from note_compute.testing.compute import ALL_WAT, MODES, SUBSTRING_WAT, ComputeNetwork
 
@@ -180,34 +181,55 @@ async def test_all_honest_network_agrees_with_python(sandbox, programs) -> None:
 
 
 async def test_ring_fraud_registry_round_trip(sandbox, programs) -> None:
-    from note_compute.compute.registry import RingFraudRegistry, fraud_index_url
+    """Client A catches liars and stores the proofs under their ids; client B, trusting no
+    reporter, finds them with one lookup per peer, verifies them itself and never asks the liars."""
+    from note_compute.compute.evidence import evidence_key
+    from note_compute.compute.registry import RingFraudRegistry
 
     net, purl, durl = await make_world(sandbox, programs)
     liars, _ = corrupt(net, "hide_one", programs[1])
-    reporter = SigningKey(hashlib.sha256(b"reporter").digest())
-    reg = RingFraudRegistry(net, reporter, check=lambda fp: verify_fraud_proof(fp, sandbox, programs[0]))
+    reg = RingFraudRegistry(net, check=lambda fp: verify_fraud_proof(fp, sandbox, programs[0]))
     first = ComputeClient(net, sandbox, shuffle=False, fraud_registry=reg)
     res = await first.query(purl, durl, "red", range=[[0], None])
     accused = {fp.peer for fp in res.frauds}
     assert accused and accused <= liars
     for pid in accused:
-        record = await net.get_record(fraud_index_url(reporter.authority, pid))
-        assert record.authority == reporter.authority
-        assert [fp.peer for fp in await reg.lookup(pid)] == [pid] * len(await reg.lookup(pid))
-    # a second client trusting that reporter never asks the accused peers
+        entry = net.evidence_store.get(evidence_key(pid))
+        assert entry.kind == "evidence"
+        found = await reg.lookup(pid)
+        assert found and {fp.peer for fp in found} == {pid}
+        assert {fp.address for fp in res.frauds if fp.peer == pid} <= {fp.address for fp in found}
+    # a fresh client with its own registry (no reporter named anywhere) never asks the accused peers
     before = {p.node_id: p.calls for p in net.peers}
-    other = RingFraudRegistry(net, SigningKey(hashlib.sha256(b"other").digest()), trusted=[reporter.authority])
-    res2 = await ComputeClient(net, sandbox, fraud_registry=other).query(purl, durl, "red", range=[[0], None])
+    second = ComputeClient(net, sandbox, fraud_registry=RingFraudRegistry(net))
+    res2 = await second.query(purl, durl, "red", range=[[0], None])
     assert res2.records == expected("red") and not res2.frauds
     assert all(net.peer(pid).calls == before[pid] for pid in accused)
-    # an honest peer has no entry; a garbage index is ignored
+    assert accused <= second.blocked
+    # an honest peer has no evidence against it
     honest = next(p.node_id for p in net.peers if p.node_id not in liars)
     assert await reg.lookup(honest) == []
-    from note_compute.records import sign_record
 
-    await net.put_record(sign_record(reporter, fraud_index_url(reporter.authority, honest), seq=1,
-                                     value=b"\xff", created=1))
-    assert await reg.lookup(honest) == []
+
+async def test_unverifiable_evidence_does_not_block(sandbox, programs) -> None:
+    """Evidence the nodes accept (a receipt the peer really signed) but that convicts of nothing
+    leaves the peer usable: the client re-runs the program before believing any proof."""
+    from dataclasses import replace
+
+    from note_compute.compute.registry import RingFraudRegistry
+
+    net, purl, durl = await make_world(sandbox, programs)
+    liars, _ = corrupt(net, "hide_one", programs[1])
+    res = await ComputeClient(net, sandbox, shuffle=False).query(purl, durl, "red", range=[[0], None])
+    fp = res.frauds[0]
+    bogus = replace(fp, range_proof=b"")  # same signed receipt and claim, no proof of the lie
+    with pytest.raises(InvalidProof):
+        verify_fraud_proof(bogus, sandbox, programs[0])
+    await net.put_evidence(fp.peer, bogus.encode())
+    assert await RingFraudRegistry(net).lookup(fp.peer)  # stored: the cheap checks pass
+    client = ComputeClient(net, sandbox, shuffle=False, fraud_registry=RingFraudRegistry(net))
+    assert not await client._is_accused(fp.peer, await client.resolve_program(purl))
+    assert fp.peer not in client.blocked
 
 
 async def test_quorum_certificate(sandbox, programs) -> None:

@@ -21,6 +21,7 @@ from note_compute.cli.program import publish_program
 from note_compute.client import open_client
 from note_compute.compute.client import ComputeClient
 from note_compute.compute.publish import publish_dataset
+from note_compute.compute.registry import RingFraudRegistry
 from note_compute.compute.verify import run_program
 from note_compute.crypto import SigningKey
 from note_compute.node.datadir import DataDir
@@ -125,6 +126,25 @@ async def _scenario(base: Path) -> None:
                     assert accused, (mode, ranged.verification.failures, pred.verification.failures)
                 if mode in ("false_receipt", "refuse", "timeout"):
                     assert not accused and (ranged.verification.failures or pred.verification.failures), mode
+
+            # Client A catches a liar and stores the proof in the ring under the liar's id; client B
+            # (fresh, trusting no reporter) finds it, verifies it itself and skips that peer.
+            for p in liar_procs:
+                (p.data_dir / "compute-mode").write_text("hide_one")
+            a = ComputeClient(client, sandbox, timeout=2.0, fraud_registry=RingFraudRegistry(client))
+            with trio.fail_after(90):
+                caught = await a.query(record.url, durl, {"text": "lamp"}, range=[[1000], [4000]], replicas=3)
+            accused = {fp.peer for fp in caught.frauds}
+            assert accused and accused <= liars
+            for pid in accused:
+                assert {fp.address for fp in caught.frauds if fp.peer == pid} <= \
+                    {hashlib.sha256(p).digest() for p in await client.get_evidence(pid)}
+            b = ComputeClient(client, sandbox, timeout=2.0, fraud_registry=RingFraudRegistry(client))
+            with trio.fail_after(90):
+                clean = await b.query(record.url, durl, {"text": "lamp"}, range=[[1000], [4000]])
+            assert clean.verification.ok and clean.records == expected({"text": "lamp"}, 1000, 4000)
+            assert not clean.frauds and accused <= b.blocked
+            assert not {pid.hex()[:16] for pid in accused} & set(clean.verification.peers_used)
 
             # The CLI end to end against the same (now honest) nodes.
             for p in liar_procs:

@@ -8,7 +8,7 @@ PURE = [
     "note_compute.urls", "note_compute.records", "note_compute.blobs", "note_compute.merkle",
     "note_compute.ring", "note_compute.programs", "note_compute.sandbox.abi",
     "note_compute.compute.dataset", "note_compute.compute.protocol", "note_compute.compute.verify",
-    "note_compute.compute.fraud", "note_compute.compute.audit",
+    "note_compute.compute.fraud", "note_compute.compute.audit", "note_compute.compute.evidence",
 ]
 FORBIDDEN = ("trio", "libp2p", "wasmtime")
 

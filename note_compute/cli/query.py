@@ -61,6 +61,7 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
     from .. import encoding
     from ..client import open_client
     from ..compute.client import ComputeClient
+    from ..compute.registry import RingFraudRegistry
     from ..sandbox import Sandbox
 
     args = _parse_json(args_json, "--args")
@@ -77,7 +78,9 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
 
     async def go():  # type: ignore[no-untyped-def]
         async with open_client(list(bootstrap) or None) as client:
-            cc = ComputeClient(client, sandbox, timeout=timeout)
+            # Fraud proofs live in the ring under the accused peer's id: consulted before choosing
+            # peers (each proof re-checked here), and the proofs this query finds are published.
+            cc = ComputeClient(client, sandbox, timeout=timeout, fraud_registry=RingFraudRegistry(client))
             return await cc.query(program_url, dataset_url, args_bytes, range=rng, audit=audit, replicas=replicas,
                                   quorum=quorum)
 

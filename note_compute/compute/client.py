@@ -35,7 +35,8 @@ from .audit import sample_indices
 from .dataset import Manifest
 from .fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof, verify_fraud_proof
 from .keys import normalize_bound
-from .protocol import MAX_BATCH, OP_BATCH, QueryRequest, RecordsRequest, parse_batch_reply, parse_records_response
+from .protocol import (MAX_BATCH, OP_BATCH, QueryRequest, Receipt, RecordsRequest, parse_batch_reply,
+                       parse_records_response)
 from .server import ProgramCode
 from .source import RingSource
 from .verify import Claim, OutputMismatch, ShardAnswer, UnprovenClaim, check_output, run_program, verify_answer
@@ -116,7 +117,9 @@ class ComputeClient:
         self._replicas: dict[bytes, tuple[float, list[Any]]] = {}
         self.program_ttl = program_ttl
         self._programs: dict[str, tuple[float, ProgramCode]] = {}
-        self._accused: dict[bytes, bool] = {}
+        self._accused: dict[bytes, float] = {}  # peer id -> until when "not accused" holds
+        self.accused_ttl = 30.0
+        self._checking: dict[bytes, trio.Event] = {}
 
     async def resolve_program(self, url: str) -> ProgramCode:
         """The program at ``url`` (signed record, binary hash checked); cached for ``program_ttl`` seconds."""
@@ -181,7 +184,7 @@ class ComputeClient:
 
         async def resolve(i: int) -> None:
             try:
-                peers = await self._peers_for(manifest.shards[i].blob)
+                peers = await self._peers_for(manifest.shards[i].blob, program)
             except NoteError as exc:
                 v.failures.append(f"shard {i}: no replicas: {exc}")
                 peers = None
@@ -263,7 +266,7 @@ class ComputeClient:
         v.certificates = [c.encode().hex() for c in certificates]
         return QueryResult(records, extra, v, ordered, frauds, certificates)
 
-    async def _peers_for(self, info_blob: bytes) -> list[Any]:
+    async def _peers_for(self, info_blob: bytes, program: ProgramCode | None = None) -> list[Any]:
         hit = self._replicas.get(info_blob)
         now = time.monotonic()
         if hit is not None and hit[0] > now:
@@ -274,20 +277,61 @@ class ComputeClient:
         out = []
         for p in peers:
             pid = peer_id_of(p)
-            if pid is not None and (pid in self.blocked or await self._is_accused(pid)):
+            if pid is not None and (pid in self.blocked or await self._is_accused(pid, program)):
                 continue
             out.append(p)
         return out
 
-    async def _is_accused(self, pid: bytes) -> bool:
+    async def _is_accused(self, pid: bytes, program: ProgramCode | None = None) -> bool:
+        """True when the registry holds a fraud proof against ``pid`` that *we* verified.
+
+        A proof is believed only after :func:`verify_fraud_proof` convicts with
+        the program binary its receipt names (one this client has resolved:
+        the current query's, or any cached one); then the peer is blocked for
+        the client's life. Proofs we cannot check yet leave the peer usable;
+        the answer is cached for ``accused_ttl`` seconds.
+        """
         if self.registry is None:
             return False
-        if pid not in self._accused:
+        if pid in self.blocked:
+            return True
+        now = time.monotonic()
+        hit = self._accused.get(pid)
+        if hit is not None and hit > now:
+            return False
+        pending = self._checking.get(pid)
+        if pending is not None:  # another shard is asking about this peer already
+            await pending.wait()
+            return pid in self.blocked
+        self._checking[pid] = trio.Event()
+        try:
+            return await self._check_accusations(pid, program, now)
+        finally:
+            self._checking.pop(pid).set()
+
+    async def _check_accusations(self, pid: bytes, program: ProgramCode | None, now: float) -> bool:
+        try:
+            found = await self.registry.lookup(pid)
+        except NoteError:
+            found = []
+        codes = {c.hash: c for _, c in self._programs.values()}
+        if program is not None:
+            codes[program.hash] = program
+        for item in found:
             try:
-                self._accused[pid] = bool(await self.registry.lookup(pid))
+                fp = item if isinstance(item, FraudProof) else FraudProof.decode(item)
+                if fp.peer != pid:
+                    continue
+                code = codes.get(Receipt.decode(fp.receipt)["program"])
+                if code is None:
+                    continue
+                verify_fraud_proof(fp, self.sandbox, code.wasm, fuel=code.fuel)
             except NoteError:
-                self._accused[pid] = False
-        return self._accused[pid]
+                continue
+            self.blocked.add(pid)
+            return True
+        self._accused[pid] = now + self.accused_ttl
+        return False
 
     async def _request(self, peer: Any, msg: dict[str, Any], v: Verification) -> dict[str, Any]:
         async with self.limiter:

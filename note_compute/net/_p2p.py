@@ -159,15 +159,19 @@ class _SafeNoiseIO:
             return
         self._failed = reason
         log.warning("closing the connection to %s: %s", self._peer, reason)
+        _report(self._hook, self._peer, reason)
         with trio.move_on_after(1):
             try:
                 await self._inner.close()
             except Exception:
                 pass
-        try:
-            self._hook(self._peer, reason)
-        except Exception:
-            log.exception("connection-failure hook failed")
+
+
+def _report(hook: ConnFailureHook, peer: str, reason: str) -> None:
+    try:
+        hook(peer, reason)
+    except Exception:
+        log.exception("connection-failure hook failed")
 
 
 def _safe_noise_transport(hook: ConnFailureHook) -> type:
@@ -200,15 +204,12 @@ def _contained_muxer(base: type, hook: ConnFailureHook) -> type:
             except Exception as exc:
                 peer = self.peer_id.to_base58()
                 log.warning("connection to %s failed (%s: %s); closing it", peer, type(exc).__name__, exc)
+                _report(hook, peer, f"{type(exc).__name__}: {exc}")
                 with trio.CancelScope(shield=True), trio.move_on_after(1):
                     try:
                         await self.close()
                     except Exception:
                         pass
-                try:
-                    hook(peer, f"{type(exc).__name__}: {exc}")
-                except Exception:
-                    log.exception("connection-failure hook failed")
 
     Contained.__name__ = Contained.__qualname__ = base.__name__  # py-libp2p reports muxers by class name
     return Contained

@@ -5,7 +5,10 @@ Theory of operation
 All moves use one primitive, :meth:`Replicator.sync_range`: send the
 digests of our entries on an arc to a peer (``store.sync``), push what it
 *wants* (``store.put``) and pull what it holds *newer* (``store.get``, then
-our own validated ``Store.put``). Only entries that differ move.
+our own validated ``Store.put``). Only entries that differ move. Fraud
+evidence sets (kind ``"evidence"``) are both wanted and newer when their
+hashes differ: each side merges the other's set, so both end with the same
+capped union (``Store.put_evidence``).
 
 When it runs:
 

@@ -13,6 +13,9 @@ bucket. A refusal is a typed error reply; nothing is stored.
 keys it *wants* (missing, or an older record) and the keys where it holds a
 *newer* record; the sender then pushes the wanted entries with ``store.put``
 and fetches the newer ones with ``store.get``. Only what differs moves.
+Evidence sets (fraud proofs under the accused peer's id) have no order: a
+hash mismatch puts the key in both lists, each side merges what the other
+holds, and both end with the same capped union.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NotFound, RemoteProtocolError
-from ..store import RECORD, VALUE, Digest, Entry, RateLimiter, Store
+from ..store import EVIDENCE, KINDS, RECORD, Digest, Entry, RateLimiter, Store
 from ..store.limits import MAX_ENTRY_SIZE
 
 __all__ = [
@@ -52,7 +55,7 @@ STORAGE_OPS = (PUT, GET, SYNC)
 MAX_SYNC_ENTRIES = 1024
 """Most digests in one ``store.sync`` (about 80 KB on the wire)."""
 
-_KINDS = (RECORD, VALUE)
+_KINDS = KINDS
 
 
 def _bad(message: str, reason: str) -> RemoteProtocolError:
@@ -203,6 +206,7 @@ class StorageService:
         raise _bad(f"unknown storage op {str(op)[:64]!r}", "unknown-op")
 
     def _sync(self, req: SyncRequest) -> dict[str, Any]:
+        """Compare the sender's digests with what we hold (``want`` / ``newer``, see the module docstring)."""
         want: list[bytes] = []
         newer: list[bytes] = []
         for key, seq, h in req.digests:
@@ -222,4 +226,8 @@ class StorageService:
                     want.append(key)
                 elif held.seq > seq:
                     newer.append(key)
+            elif held.kind == EVIDENCE and held.hash != h:
+                # Unordered sets: each side merges the other's (union, then the cap), so both converge.
+                want.append(key)
+                newer.append(key)
         return {"op": SYNC + ".reply", "want": want, "newer": newer}

@@ -5,13 +5,14 @@ See ``specs/store.md``. Typical use by the node runtime::
     store = Store.in_dir(data_dir)
     store.put_record(record_bytes, peer=sender.id, now=now)     # verified, seq rule
     store.put_value(chunk, key=address, peer=sender.id)         # hash must match key
+    store.put_evidence(key, proof_set, peer=sender.id)          # fraud proofs, merged into the held set
     store.get(key) / store.digests(lo, hi) / store.entries(lo, hi, limit=..., after=...)
     limiter = RateLimiter(rate=200, burst=400); limiter.check(sender.id_bytes, trio.current_time())
 """
 
 from __future__ import annotations
 
-from .db import DB_FILE, RECORD, VALUE, Digest, Entry, PutResult, Store, StoreStats
+from .db import DB_FILE, EVIDENCE, KINDS, RECORD, VALUE, Digest, Entry, PutResult, Store, StoreStats
 from .limits import MAX_ENTRY_SIZE, RateLimiter, StoreLimits
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "PutResult",
     "RECORD",
     "VALUE",
+    "EVIDENCE",
+    "KINDS",
     "DB_FILE",
     "StoreLimits",
     "RateLimiter",

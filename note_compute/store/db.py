@@ -11,7 +11,13 @@ One table holds every entry under its 32-byte key (its ring position):
   other bytes keeps the held record, files the equivocation proof and raises
   :class:`Equivocation`;
 * a **value** (kind ``"value"``) is content-addressed: its key must be
-  ``SHA-256(data)`` (else :class:`InvalidRecord`, reason ``"hash-mismatch"``).
+  ``SHA-256(data)`` (else :class:`InvalidRecord`, reason ``"hash-mismatch"``);
+* **evidence** (kind ``"evidence"``) is the set of fraud proofs held against
+  one peer, at ``SHA-256(FRAUD_INDEX || peer id)``
+  (:mod:`note_compute.compute.evidence`): every proof is checked cheaply
+  (decodes, accuses the peer of the key, receipt signed by that peer), and a
+  put **merges** with the held set (union, sorted by proof hash, capped) so
+  replicas converge whatever order puts arrive in.
 
 Each entry remembers the peer it was stored for (``owner``); the sum of
 sizes and the count per owner are the peer's quota use
@@ -41,6 +47,7 @@ from pathlib import Path
 from typing import Literal
 
 from .. import records, urls
+from ..compute import evidence as _evidence
 from ..errors import Equivocation, InvalidRecord, InvalidURL, NotFound, QuotaExceeded
 from .limits import StoreLimits
 from .schema import COLUMNS as _COLUMNS
@@ -48,19 +55,22 @@ from .schema import MAX_SQL_INT as _MAX_SQL_INT
 from .schema import TOTAL as _TOTAL
 from .schema import setup
 
-__all__ = ["Store", "Entry", "Digest", "StoreStats", "PutResult", "RECORD", "VALUE", "DB_FILE"]
+__all__ = ["Store", "Entry", "Digest", "StoreStats", "PutResult", "RECORD", "VALUE", "EVIDENCE", "KINDS", "DB_FILE"]
 
 RECORD: Literal["record"] = "record"
 VALUE: Literal["value"] = "value"
-Kind = Literal["record", "value"]
+EVIDENCE: Literal["evidence"] = "evidence"
+Kind = Literal["record", "value", "evidence"]
+KINDS: tuple[Kind, ...] = (RECORD, VALUE, EVIDENCE)
 DB_FILE = "store.sqlite"
 """File name of the database inside a node's data directory."""
 
-PutResult = Literal["stored", "replaced", "unchanged"]
-"""What a successful put did: new key, newer record replaced the held one, or already held."""
+PutResult = Literal["stored", "replaced", "merged", "unchanged"]
+"""What a successful put did: new key, newer record replaced the held one, evidence
+merged into the held set, or nothing new (already held)."""
 
-_KIND_CODE = {RECORD: 1, VALUE: 2}
-_KIND_NAME = {1: RECORD, 2: VALUE}
+_KIND_CODE = {RECORD: 1, VALUE: 2, EVIDENCE: 3}
+_KIND_NAME = {1: RECORD, 2: VALUE, 3: EVIDENCE}
 _BATCH = 256
 
 
@@ -100,6 +110,7 @@ class StoreStats:
     records: int
     values: int
     bytes: int
+    evidence: int = 0
 
 
 def _key(k: bytes | int) -> bytes:
@@ -250,14 +261,70 @@ class Store:
             )
         return "stored"
 
+    def put_evidence(
+        self, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None
+    ) -> PutResult:
+        """Check a set of fraud proofs against the peer of ``key`` and merge it into the held set.
+
+        ``data`` is :func:`~note_compute.compute.evidence.encode_set` of one or
+        more proofs. Every proof must pass
+        :func:`~note_compute.compute.evidence.check_proof`; one bad proof
+        refuses the whole put (InvalidRecord / InvalidProof /
+        InvalidSignature / InvalidEncoding) and nothing is written. Returns
+        ``"stored"`` (new key), ``"merged"`` (the held set grew or changed)
+        or ``"unchanged"``. Raises QuotaExceeded.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidRecord("evidence is sent as bytes", reason="schema")
+        key = _key(key)
+        data = bytes(data)
+        self._check_size(data)
+        incoming = _evidence.validate_entry(key, data)
+        now = int(time.time()) if now is None else now
+        owner = _peer(peer)
+        with self._lock:
+            row = self._db.execute("SELECT data, owner, size, kind FROM entries WHERE key=?", (key,)).fetchone()
+            if row is not None and row[3] != _KIND_CODE[EVIDENCE]:
+                raise InvalidRecord("another kind of entry is held at this key", reason="kind-conflict")
+            held = _evidence.decode_set(row[0]) if row is not None else []
+            merged = _evidence.merge(held, incoming)
+            if merged == held:
+                return "unchanged"
+            out = _evidence.encode_set(merged)
+            self._check_size(out)
+            old_owner, old_size = (row[1], row[2]) if row is not None else (None, 0)
+            self._check_quota(owner, len(out), old_owner, old_size, replacing=row is not None)
+            values = (3, None, hashlib.sha256(out).digest(), out, len(out), owner, now, None)
+            if row is None:
+                self._db.execute(f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (key, *values))
+                return "stored"
+            self._db.execute(
+                "UPDATE entries SET kind=?, seq=?, hash=?, data=?, size=?, owner=?, stored_at=?, expires=? WHERE key=?",
+                (*values, key),
+            )
+        return "merged"
+
+    def get_evidence(self, key: bytes | int) -> list[bytes]:
+        """The encoded fraud proofs held at ``key`` (checked when stored); [] if none."""
+        try:
+            e = self.get(key)
+        except NotFound:
+            return []
+        if e.kind != EVIDENCE:
+            return []
+        return _evidence.decode_set(e.data)
+
     def put(
         self, kind: str, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None
     ) -> PutResult:
-        """Store an entry of ``kind`` (``"record"`` or ``"value"``) sent for ``key`` (replica sync, hand-off)."""
+        """Store an entry of ``kind`` (``"record"``, ``"value"`` or ``"evidence"``) sent for ``key``
+        (replica sync, hand-off)."""
         if kind == RECORD:
             return self.put_record(data, peer=peer, now=now, key=key)
         if kind == VALUE:
             return self.put_value(data, key=key, peer=peer, now=now)
+        if kind == EVIDENCE:
+            return self.put_evidence(key, data, peer=peer, now=now)
         raise InvalidRecord(f"unknown entry kind {kind!r}", reason="bad-kind")
 
     def delete(self, key: bytes | int) -> bool:
@@ -338,8 +405,8 @@ class Store:
         with self._lock:
             rows = self._db.execute("SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM entries GROUP BY kind").fetchall()
         by = {r[0]: (r[1], r[2]) for r in rows}
-        rec, val = by.get(1, (0, 0)), by.get(2, (0, 0))
-        return StoreStats(rec[0] + val[0], rec[0], val[0], rec[1] + val[1])
+        rec, val, ev = by.get(1, (0, 0)), by.get(2, (0, 0)), by.get(3, (0, 0))
+        return StoreStats(rec[0] + val[0] + ev[0], rec[0], val[0], rec[1] + val[1] + ev[1], ev[0])
 
     def count(self) -> int:
         """Number of entries held (cheap: a running total)."""

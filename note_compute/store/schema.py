@@ -1,7 +1,9 @@
 """The store's SQLite schema, its running-total triggers and migrations.
 
 Version history: 1 = entries, equivocations, meta; 2 = + ``usage`` table and
-triggers (per-peer and whole-store totals); 3 = + ``entries.expires``.
+triggers (per-peer and whole-store totals); 3 = + ``entries.expires``; 4 = entry
+kind 3 (``evidence``: merged fraud-proof sets), no table change, but older code
+cannot read such entries, so it must refuse the store.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ CREATE TRIGGER IF NOT EXISTS usage_update AFTER UPDATE OF size, owner ON entries
         ON CONFLICT(owner) DO UPDATE SET bytes = bytes + NEW.size, entries = entries + 1;
 END;
 """
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MAX_SQL_INT = 2**63 - 1
 COLUMNS = "key, kind, seq, hash, data, size, owner, stored_at, expires"
 TOTAL = b"\xff"
@@ -70,7 +72,7 @@ def setup(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
     row = db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
     version = None if row is None else row[0]
-    if version not in (None, 1, 2, SCHEMA_VERSION):
+    if version not in (None, 1, 2, 3, SCHEMA_VERSION):
         raise InvalidRecord(f"store schema {version} is not {SCHEMA_VERSION}", reason="schema-version")
     if version != SCHEMA_VERSION:
         db.execute("BEGIN IMMEDIATE")

@@ -5,7 +5,10 @@ SHA-256 of the public key), a shared record/blob store, ``replicas(key)`` =
 the r clockwise successors of the key. It offers the transport methods of the
 agreed ``Client`` API (``get_record``, ``get_blob``, ``replicas``,
 ``request``, ``put_record``, ``put_blob``), so :class:`~note_compute.compute.client.ComputeClient`
-runs on it unchanged. Each :class:`ComputePeer` runs the real
+runs on it unchanged; ``put_evidence`` / ``get_evidence`` keep fraud proofs
+under the accused peer's id in a real (in-memory) :class:`~note_compute.store.Store`,
+so :class:`~note_compute.compute.registry.RingFraudRegistry` works on it with the
+nodes' checks and merge rule. Each :class:`ComputePeer` runs the real
 :class:`~note_compute.compute.server.ComputeServer`; its ``mode`` makes it lie:
 
 ``honest``         answer truthfully
@@ -36,6 +39,7 @@ import trio
 
 from .. import encoding
 from ..blobs import split_blob
+from ..compute import evidence
 from ..compute.dataset import BuiltDataset, build_dataset
 from ..compute.protocol import QueryRequest, Receipt, result_digest
 from ..compute.server import ComputeServer, execute
@@ -46,7 +50,8 @@ from ..merkle import MerkleTree
 from ..programs import make_program
 from ..records import Record, sign_record
 
-__all__ = ["ComputeNetwork", "ComputePeer", "MemoryFraudRegistry", "MODES", "SUBSTRING_WAT", "ALL_WAT"]
+__all__ = ["ComputeNetwork", "ComputePeer", "MemoryFraudRegistry", "MODES", "SUBSTRING_WAT", "ALL_WAT",
+           "signed_claim_proof"]
 
 MODES = ("honest", "hide_one", "hide_all", "forge", "stale", "wrong_program", "truncate", "false_receipt",
          "bad_signature", "refuse", "timeout")
@@ -135,6 +140,22 @@ ALL_WAT = "(module" + _ALLOC + """
     (i64.or (i64.shl (i64.extend_i32_u (local.get $out)) (i64.const 32))
             (i64.extend_i32_u (i32.add (i32.const 8) (i32.mul (local.get $n) (i32.const 4)))))))
 """
+
+
+def signed_claim_proof(key: SigningKey, n: int, *, kind: str = "subset") -> Any:
+    """A :class:`~note_compute.compute.fraud.FraudProof` over a receipt ``key`` really signed (query
+    number ``n``: distinct ``n`` give distinct proofs), with the claim the receipt signs but no
+    evidence. It passes the nodes' cheap evidence checks and convicts of nothing (store tests)."""
+    from ..compute.fraud import FraudProof
+    from ..compute.protocol import digest_of_claim, make_receipt
+
+    args = encoding.encode(f"query {n}")
+    req = QueryRequest(f"note://{key.authority}/programs/p", bytes(32), f"note://{key.authority}/datasets/d",
+                       1, 0, args)
+    indices, digests, extra = [n % 5], [hashlib.sha256(b"record %d" % n).digest()], b""
+    receipt = make_receipt(key, req, shard_root=bytes(32), count=8, sort_key=["id"],
+                           result=digest_of_claim(indices, digests, extra), fuel=1)
+    return FraudProof(kind, receipt.encode(), args, indices, digests, extra)
 
 
 class MemoryFraudRegistry:
@@ -292,6 +313,7 @@ class ComputeNetwork:
         self.records: dict[str, list[Record]] = {}
         self.blobs: dict[bytes, bytes] = {}
         self.registry = MemoryFraudRegistry()
+        self._evidence: Any = None  # a Store in memory, opened on first use
         self.peers: list[ComputePeer] = []
         for i in range(n):
             key = SigningKey(hashlib.sha256(b"peer-%d-%d" % (seed, i)).digest())
@@ -326,6 +348,26 @@ class ComputeNetwork:
         address = split_blob(data, media_type)[0].address
         self.blobs[address] = bytes(data)
         return address
+
+    @property
+    def evidence_store(self) -> Any:
+        """The store holding the network's fraud evidence (kind ``"evidence"``)."""
+        if self._evidence is None:
+            from ..store import Store
+
+            self._evidence = Store(":memory:")
+        return self._evidence
+
+    async def put_evidence(self, peer_id: bytes, proof: bytes) -> int:
+        """Store an encoded fraud proof against ``peer_id`` (checked and merged as a node does)."""
+        key = evidence.evidence_key(peer_id)
+        evidence.check_proof(proof, key)
+        self.evidence_store.put_evidence(key, evidence.encode_set([proof]))
+        return self.r
+
+    async def get_evidence(self, peer_id: bytes) -> list[bytes]:
+        """The encoded fraud proofs held against ``peer_id`` ([] if none)."""
+        return self.evidence_store.get_evidence(evidence.evidence_key(peer_id))
 
     async def replicas(self, key: bytes) -> list[ComputePeer]:
         ids = [p.node_id for p in self.peers]

@@ -1,0 +1,88 @@
+"""Fraud evidence on real (in-process) libp2p nodes: replicas converge on the union, clients
+store and read it under the accused peer's id."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from note_compute.client import Client
+from note_compute.compute.evidence import MAX_PROOFS, encode_set, evidence_key, merge
+from note_compute.crypto import SigningKey
+from note_compute.errors import InvalidProof, InvalidRecord, InvalidSignature
+from note_compute.net import open_host
+from note_compute.node.devnet import wait_until
+from note_compute.node.devnet_cli import expected_replicas
+from note_compute.testing.compute import signed_claim_proof
+from test_node_client import Liar
+from test_node_replication import _ring
+
+pytestmark = pytest.mark.slow
+
+ACCUSED = SigningKey(hashlib.sha256(b"node-evidence-accused").digest())
+PID = hashlib.sha256(ACCUSED.public_key).digest()
+KEY = evidence_key(PID)
+PROOFS = [signed_claim_proof(ACCUSED, i).encode() for i in range(MAX_PROOFS + 2)]
+
+
+async def test_replicas_converge_on_the_union_and_clients_use_it(tmp_path: Path) -> None:
+    async with _ring(tmp_path) as nodes:
+        by_id = {n.node_id: n for n in nodes}
+        reps = [by_id[i] for i in expected_replicas(list(by_id), KEY)]
+        # Two replicas hold different sets of the same size; the third holds nothing.
+        reps[0].store.put_evidence(KEY, encode_set(PROOFS[:8]))
+        reps[1].store.put_evidence(KEY, encode_set(PROOFS[8:16]))
+        union = merge(PROOFS[:16])
+
+        async def converged() -> bool:
+            return all(r.store.get_evidence(KEY) == union for r in reps)
+
+        await wait_until(converged, 20, 0.1, "every replica holding the union")
+
+        async with open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"]) as host:
+            client = Client(host, [nodes[0].me])
+            # another reporter adds a proof: the capped union (smallest hashes) wherever it lands
+            assert await client.put_evidence(PID, PROOFS[16]) == 3
+            want = merge(PROOFS[:17])
+            assert await client.get_evidence(PID) == want
+            assert all(r.store.get_evidence(KEY) == want for r in reps)
+            # a proof against someone else is refused before it is sent, and by the nodes
+            other = signed_claim_proof(SigningKey.generate(), 1).encode()
+            with pytest.raises(InvalidProof):
+                await client.put_evidence(PID, other)
+            with pytest.raises(InvalidProof):
+                await client._put("evidence", KEY, encode_set([other]))
+            assert await client.get_evidence(PID) == want
+            assert await client.get_evidence(bytes(32)) == []
+
+
+async def test_client_checks_the_evidence_a_replica_returns() -> None:
+    """A lying replica cannot make the client accept evidence the nodes would refuse."""
+    from dataclasses import replace
+
+    from note_compute.compute.protocol import Receipt
+
+    liar = Liar()
+    async with open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"], handler=liar.handle) as lh, \
+            open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"]) as ch:
+        liar.me = lh.peer_ref
+        client = Client(ch, [lh.peer_ref])
+        assert await client.get_evidence(PID) == []  # nothing held: no evidence
+        fp = signed_claim_proof(ACCUSED, 3)
+        r = Receipt.decode(fp.receipt)
+        forged = replace(fp, receipt=Receipt(r.body, bytes(64)).encode()).encode()
+        cases = [
+            (("evidence", encode_set([forged])), InvalidSignature),
+            (("evidence", encode_set([signed_claim_proof(SigningKey.generate(), 1).encode()])), InvalidProof),
+            (("evidence", b"\x80"), InvalidRecord),
+            (("value", PROOFS[0]), InvalidRecord),
+        ]
+        for answer, exc in cases:
+            liar.table[KEY] = answer
+            with pytest.raises(exc):
+                await client.get_evidence(PID)
+        liar.table[KEY] = ("evidence", encode_set(PROOFS[:3]))
+        assert await client.get_evidence(PID) == merge(PROOFS[:3])
