@@ -172,7 +172,8 @@ async def liar_demo(key: object) -> None:
         honest = await ComputeClient(net, sandbox).query(prog, ds, args, range=[[1000], [1500]])
         for p in net.peers[:3]:
             net.set_mode(p, "hide_one")
-        res = await ComputeClient(net, sandbox).query(prog, ds, args, range=[[1000], [1500]])
+        # shuffle=False: ask each shard's replicas in ring order, so the liars (sorted first) answer first
+        res = await ComputeClient(net, sandbox, shuffle=False).query(prog, ds, args, range=[[1000], [1500]])
         v = res.verification
         step(f"3 of 8 peers hide a match and sign it; the client asks liars first: {len(v.fraud)} fraud proof(s) "
              f"({', '.join(sorted({f['lie'] for f in v.fraud}))}); "
