@@ -21,24 +21,8 @@ from note_compute.testing import SimNetwork
 
 
 def lookups(net: SimNetwork, count: int) -> tuple[list[int], int, float]:
-    live = [n for n in net.nodes.values() if n.alive]
-    ids = net.live_ids()
-    starts = []
-    for _ in range(count):
-        src = net.rng.choice(live)
-        key = net.rng.getrandbits(256)
-        starts.append((src, key, net.start_lookup(src, key)))
-    while any(net.result(s, lid) is None for s, _, lid in starts):
-        net.step()
-    hops, right, queries = [], 0, 0
-    for src, key, lid in starts:
-        res = net.result(src, lid)
-        assert res is not None
-        hops.append(res.hops)
-        queries += res.queries
-        if res.ok and res.peers[0].id == net.true_successors(key, ids=ids)[0]:
-            right += 1
-    return hops, right, queries / count
+    results, right = net.random_lookups(count)
+    return [r.hops for r in results], right, sum(r.queries for r in results) / count
 
 
 def main() -> None:

@@ -21,23 +21,7 @@ N = 1500
 
 def run_lookups(net: SimNetwork, count: int) -> tuple[list[LookupDone], int]:
     """Run ``count`` lookups from random live nodes for random keys; return results and how many were right."""
-    live = [n for n in net.nodes.values() if n.alive]
-    ids = net.live_ids()
-    starts = []
-    for _ in range(count):
-        src = net.rng.choice(live)
-        key = net.rng.getrandbits(256)
-        starts.append((src, key, net.start_lookup(src, key)))
-    while any(net.result(src, lid) is None for src, _, lid in starts):
-        net.step()
-    results, right = [], 0
-    for src, key, lid in starts:
-        res = net.result(src, lid)
-        assert res is not None
-        results.append(res)
-        if res.ok and res.peers[0].id == net.true_successors(key, ids=ids)[0]:
-            right += 1
-    return results, right
+    return net.random_lookups(count)
 
 
 @pytest.fixture(scope="module")

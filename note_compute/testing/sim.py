@@ -196,6 +196,30 @@ class SimNetwork:
         """The LookupDone of a lookup, or None while it runs."""
         return self._done.get((node.id, lookup_id))
 
+    def random_lookups(self, count: int) -> tuple[list[LookupDone], int]:
+        """Run ``count`` concurrent lookups from random live nodes for random keys.
+
+        Returns every LookupDone and how many were right (the first peer is
+        the key's true live successor).
+        """
+        live = [n for n in self.nodes.values() if n.alive]
+        ids = self.live_ids()
+        starts = []
+        for _ in range(count):
+            src = self.rng.choice(live)
+            key = self.rng.getrandbits(256)
+            starts.append((src, key, self.start_lookup(src, key)))
+        while any(self.result(src, lid) is None for src, _, lid in starts):
+            self.step()
+        results, right = [], 0
+        for src, key, lid in starts:
+            res = self.result(src, lid)
+            assert res is not None
+            results.append(res)
+            if res.ok and res.peers[0].id == self.true_successors(key, ids=ids)[0]:
+                right += 1
+        return results, right
+
     def lookup(self, node: SimNode, key: int) -> LookupDone:
         """Run one lookup to completion (the clock advances)."""
         lid = self.start_lookup(node, key)
