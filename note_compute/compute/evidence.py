@@ -21,8 +21,11 @@ What a node checks (:func:`check_proof`, cheap: no program is run):
   can plant evidence against a peer that never signed anything;
 * the proof's arguments and claimed output are the ones the receipt signs.
 
-Conviction (re-running the program on the proven records) stays with the
-clients: :func:`~note_compute.compute.fraud.verify_fraud_proof`. Errors are
+Conviction (re-running the program on the proven records,
+:func:`~note_compute.compute.fraud.verify_fraud_proof`) is done by the
+clients, and before storing by nodes that run compute
+(:func:`~note_compute.compute.node_source.evidence_verifier`, through
+``StorageService.put``), not by this module. Errors are
 typed: :class:`InvalidRecord` (reason ``bad-evidence``: the set's structure),
 :class:`InvalidProof` (reasons ``malformed``, ``bad-receipt``, ``wrong-peer``,
 ``claim-mismatch``, ``proof-too-large``), :class:`InvalidSignature`.

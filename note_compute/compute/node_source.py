@@ -5,11 +5,20 @@ reads records and blobs through the node: its own store first, then the
 replicas found by ``node.lookup`` (``store.get`` requests). Everything read
 is verified (records by signature, freshest seq wins; blob chunks by hash;
 shards against the manifest root) before the server uses it.
+
+It also makes the node *convict* fraud evidence before storing it
+(:func:`evidence_verifier`, installed as the storage service's
+``evidence_verifier``): each new proof's program binary is fetched by its
+hash and the proof is re-run with :func:`~.fraud.verify_fraud_proof`, so a
+peer cannot crowd genuine proofs out of its evidence set with receipts it
+signed itself (``specs/compute.md`` section 5.1).
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +26,12 @@ import trio
 
 from .. import blobs, records, urls
 from ..errors import Equivocation, InvalidRecord, NoteError, NotFound, StaleRecord
+from .fraud import FraudProof, verify_fraud_proof
+from .protocol import Receipt
 from .server import ComputeServer
 from .source import RingSource
 
-__all__ = ["NodeRingAccess", "attach_compute"]
+__all__ = ["NodeRingAccess", "attach_compute", "evidence_verifier"]
 
 
 class NodeRingAccess:
@@ -98,8 +109,40 @@ class NodeRingAccess:
         return blobs.join_blob(manifest, chunks)
 
 
+def evidence_verifier(access: NodeRingAccess, sandbox: Any,
+                      offload: Callable[[Any], Awaitable[Any]]) -> Callable[[bytes, list[bytes]], Awaitable[None]]:
+    """``await verify(key, proofs)``: convict every encoded proof (already past the cheap check) or raise.
+
+    The program binary is the content-addressed chunk at the receipt's
+    ``program`` hash (binaries up to one blob chunk, 256 KiB); if no replica
+    holds it, raises NotFound (reason ``program-binary``): an unconvicted
+    proof is never stored. A proof that does not convict raises
+    InvalidProof (reason ``not-fraud``). Programs run in ``offload`` (a
+    worker thread).
+    """
+
+    async def verify(key: bytes, proofs: list[bytes]) -> None:
+        binaries: dict[bytes, bytes] = {}
+        for data in proofs:
+            proof = FraudProof.decode(data)
+            program = Receipt.decode(proof.receipt)["program"]
+            if program not in binaries:
+                try:
+                    binaries[program] = await access.get_value(program)
+                except NotFound as exc:
+                    raise NotFound(f"cannot convict: no replica holds the program binary {program.hex()[:16]} "
+                                   "as one chunk (binaries over 256 KiB are not checked by nodes)",
+                                   reason="program-binary") from exc
+            await offload(functools.partial(verify_fraud_proof, proof, sandbox, binaries[program]))
+
+    return verify
+
+
 def attach_compute(node: Any, *, sandbox: Any = None, cache_dir: Path | None = None) -> ComputeServer:
-    """Serve ``compute.query`` and ``compute.records`` on ``node``; returns the server."""
+    """Serve ``compute.query`` and ``compute.records`` on ``node``; returns the server.
+
+    Also installs :func:`evidence_verifier` on the node's storage service.
+    """
     if sandbox is None:
         from ..sandbox import Sandbox
 
@@ -109,6 +152,8 @@ def attach_compute(node: Any, *, sandbox: Any = None, cache_dir: Path | None = N
     async def offload(run: Any) -> Any:
         return await trio.to_thread.run_sync(run, limiter=limiter)
 
-    server = ComputeServer(node.signing_key, sandbox, RingSource(NodeRingAccess(node)), offload=offload)
+    access = NodeRingAccess(node)
+    server = ComputeServer(node.signing_key, sandbox, RingSource(access), offload=offload)
     server.register(node)
+    node.storage.evidence_verifier = evidence_verifier(access, sandbox, offload)
     return server

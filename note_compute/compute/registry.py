@@ -4,8 +4,9 @@ Every proof against a peer goes to one ring-wide entry, kind ``"evidence"``
 at ``SHA-256(FRAUD_INDEX || peer id)`` (:mod:`.evidence`, ``specs/compute.md``
 section 5): the replicas check each proof cheaply (it accuses that peer with
 a receipt the peer signed) and merge it into the set they hold, so any client
-finds every reporter's proofs with one lookup, trusting no reporter. The
-nodes do not re-run programs: a client verifies a proof
+finds every reporter's proofs with one lookup, trusting no reporter. Nodes
+that run compute also convict each new proof before storing it
+(:func:`.node_source.evidence_verifier`); others do not, so a client still verifies a proof
 (:func:`.fraud.verify_fraud_proof`) before believing it; pass ``check`` to
 have :meth:`RingFraudRegistry.lookup` drop the proofs it refuses.
 (:class:`~.client.ComputeClient` verifies what ``lookup`` returns itself.)

@@ -201,7 +201,7 @@ class Replicator:
             async with limit:
                 try:
                     kind, data = parse_get_reply(await self.node.request(peer, get_msg(key)), key)
-                    self.node.store.put(kind, key, data, peer=None)
+                    await self.node.storage.put(kind, key, data, peer=None)  # evidence: convicted if we run compute
                     self.pulled += 1
                 except (PeerUnreachable, Timeout, RateLimited) as exc:
                     failed.append(exc)

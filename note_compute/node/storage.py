@@ -16,17 +16,25 @@ and fetches the newer ones with ``store.get``. Only what differs moves.
 Evidence sets (fraud proofs under the accused peer's id) have no order: a
 hash mismatch puts the key in both lists, each side merges what the other
 holds, and both end with the same capped union.
+
+Evidence writes that arrive from peers (``store.put``, and replica sync's
+pulls, which go through :meth:`StorageService.put`) are checked cheaply by
+the store; a node that runs compute also installs
+:attr:`StorageService.evidence_verifier` (``attach_compute``), which
+*convicts* every proof not already held (re-runs the program) before
+anything is stored: one proof that does not convict refuses the whole put.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..compute import evidence as _evidence
 from ..errors import NotFound, RemoteProtocolError
-from ..store import EVIDENCE, KINDS, RECORD, Digest, Entry, RateLimiter, Store
+from ..store import EVIDENCE, KINDS, RECORD, Digest, Entry, PutResult, RateLimiter, Store
 from ..store.limits import MAX_ENTRY_SIZE
 
 __all__ = [
@@ -46,6 +54,7 @@ __all__ = [
     "parse_get_reply",
     "parse_sync_reply",
     "StorageService",
+    "EvidenceVerifier",
 ]
 
 PUT = "store.put"
@@ -56,6 +65,9 @@ MAX_SYNC_ENTRIES = 1024
 """Most digests in one ``store.sync`` (about 80 KB on the wire)."""
 
 _KINDS = KINDS
+
+EvidenceVerifier = Callable[[bytes, list[bytes]], Awaitable[None]]
+"""``await verifier(key, proofs)``: convict each encoded proof (already past the cheap check) or raise."""
 
 
 def _bad(message: str, reason: str) -> RemoteProtocolError:
@@ -187,6 +199,24 @@ class StorageService:
         self.limiter = limiter if limiter is not None else RateLimiter(rate=2000.0, burst=4000.0)
         self.clock = clock
         self.wall = wall
+        self.evidence_verifier: EvidenceVerifier | None = None
+        """Installed by ``attach_compute``: evidence is convicted, not only checked, before it is stored."""
+
+    async def put(self, kind: str, key: bytes, data: bytes, *, peer: bytes | int | None = None,
+                  now: int | None = None) -> PutResult:
+        """Store an entry that came from a peer (``store.put``, replica sync).
+
+        Like ``Store.put``; for evidence with an :attr:`evidence_verifier`
+        installed, the proofs not already held are first convicted by it (it
+        raises, e.g. InvalidProof reason ``not-fraud``; nothing is stored).
+        """
+        if kind == EVIDENCE and self.evidence_verifier is not None:
+            incoming = _evidence.validate_entry(key, data)  # the cheap check first: never run junk
+            held = set(self.store.get_evidence(key))
+            fresh = [p for p in incoming if p not in held]
+            if fresh:
+                await self.evidence_verifier(key, fresh)
+        return self.store.put(kind, key, data, peer=peer, now=now)
 
     async def handle(self, sender_id: bytes, msg: dict[str, Any]) -> dict[str, Any]:
         """Answer one storage request from the peer whose 32-byte id is ``sender_id``."""
@@ -194,7 +224,7 @@ class StorageService:
         self.limiter.check(sender_id, self.clock())
         if op == PUT:
             req = parse_put(msg)
-            result = self.store.put(req.kind, req.key, req.data, peer=sender_id, now=int(self.wall()))
+            result = await self.put(req.kind, req.key, req.data, peer=sender_id, now=int(self.wall()))
             return {"op": PUT + ".reply", "result": result}
         if op == GET:
             key = parse_get(msg)

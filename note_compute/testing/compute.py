@@ -142,15 +142,16 @@ ALL_WAT = "(module" + _ALLOC + """
 """
 
 
-def signed_claim_proof(key: SigningKey, n: int, *, kind: str = "subset") -> Any:
+def signed_claim_proof(key: SigningKey, n: int, *, kind: str = "subset", program: bytes = bytes(32)) -> Any:
     """A :class:`~note_compute.compute.fraud.FraudProof` over a receipt ``key`` really signed (query
-    number ``n``: distinct ``n`` give distinct proofs), with the claim the receipt signs but no
-    evidence. It passes the nodes' cheap evidence checks and convicts of nothing (store tests)."""
+    number ``n``: distinct ``n`` give distinct proofs; ``program``: the program hash it names), with
+    the claim the receipt signs but no evidence. It passes the nodes' cheap evidence checks and
+    convicts of nothing (store tests)."""
     from ..compute.fraud import FraudProof
     from ..compute.protocol import digest_of_claim, make_receipt
 
     args = encoding.encode(f"query {n}")
-    req = QueryRequest(f"note://{key.authority}/programs/p", bytes(32), f"note://{key.authority}/datasets/d",
+    req = QueryRequest(f"note://{key.authority}/programs/p", program, f"note://{key.authority}/datasets/d",
                        1, 0, args)
     indices, digests, extra = [n % 5], [hashlib.sha256(b"record %d" % n).digest()], b""
     receipt = make_receipt(key, req, shard_root=bytes(32), count=8, sort_key=["id"],
