@@ -30,7 +30,7 @@ from note_compute.compute.evidence import (
 )
 from note_compute.compute.protocol import Receipt
 from note_compute.crypto import SigningKey
-from note_compute.errors import InvalidEncoding, InvalidProof, InvalidRecord, InvalidSignature, NotFound, QuotaExceeded
+from note_compute.errors import InvalidEncoding, InvalidProof, InvalidRecord, InvalidSignature, QuotaExceeded
 from note_compute.node.storage import StorageService, put_msg, sync_msg
 from note_compute.store import EVIDENCE, Digest, Store, StoreLimits
 from note_compute.testing.compute import signed_claim_proof
