@@ -14,7 +14,7 @@ import click
 from .. import __version__
 
 # Modules under note_compute.cli that add commands; each defines register(group).
-_COMMAND_MODULES: list[str] = ["keys", "program", "node", "dataset", "query"]
+_COMMAND_MODULES: list[str] = ["keys", "program", "node", "dataset", "query", "site"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
