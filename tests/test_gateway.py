@@ -23,7 +23,7 @@ from note_compute.errors import InvalidRecord, NoteError
 from note_compute.gateway.app import Gateway
 from note_compute.gateway.publish import fetch_manifest, manifest_url, publish_site
 
-from .gateway_ring import MemoryRing
+from gateway_ring import MemoryRing
 
 
 def _site_dir(tmp_path: Path) -> Path:
