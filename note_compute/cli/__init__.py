@@ -30,7 +30,7 @@ ENTRY_POINT_GROUP = "note_compute.commands"
 """Entry-point group of extra command groups (each value is a ``register(group)`` function)."""
 
 # Modules under note_compute.cli that add commands; each defines register(group).
-_COMMAND_MODULES: list[str] = ["keys", "program", "node", "devnet", "dataset", "query"]
+_COMMAND_MODULES: list[str] = ["keys", "program", "node", "devnet", "dataset", "query", "site"]
 
 
 class _MainGroup(click.Group):
