@@ -105,6 +105,9 @@ def _broken_command(ep: Any, why: str) -> click.Command:
 @click.pass_context
 def main(ctx: click.Context, verbose: int) -> None:
     """Verifiable computation on the Note ring."""
+    from ._common import reset_state
+
+    reset_state()
     if ctx.invoked_subcommand != "node":  # a node configures its own logging (its -v)
         _configure_logging(verbose)
 

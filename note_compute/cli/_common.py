@@ -43,6 +43,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 _state: dict[str, bool] = {"json": False}
 
 
+def reset_state() -> None:
+    """Forget the previous invocation's flags (tests run many in one process)."""
+    _state["json"] = False
+
+
 def json_mode() -> bool:
     """True when the running command was given ``--json``."""
     return _state["json"]
