@@ -96,8 +96,8 @@ class NetConfig:
     """Caps on inbound connections and unfinished handshakes, in total and per source IP."""
     frame_budget: int = 64 * 1024 * 1024
     """Bytes of unfinished request frames buffered across all inbound streams; a stream past it is closed."""
-    frame_budget_per_peer: int = 4 * 1024 * 1024
-    """The same, for the streams of one peer."""
+    frame_budget_per_peer: int = 17 * 1024 * 1024
+    """The same, for the streams of one peer (room for 16 maximal requests in flight, a peer's pool size)."""
 
 
 def node_id_of_public_key(public_key: bytes) -> int:
