@@ -14,7 +14,10 @@ long-lived stream per peer), and verifies everything it receives:
 * blobs with :func:`blobs.join_blob` (every chunk hash, length, total size);
 * fraud evidence (proofs stored under the accused peer's id) with
   :func:`~note_compute.compute.evidence.validate_entry`, the check the
-  nodes make (the client then re-runs the program before believing it).
+  nodes make (the client then re-runs the program before believing it);
+* inboxes (:mod:`note_compute.inbox`) with
+  :func:`~note_compute.inbox.decode_set`: every item's sender signature and
+  every removal's owner signature.
 
 Usage::
 
@@ -25,6 +28,10 @@ Usage::
         data = await client.get_blob(addr)
         await client.put_evidence(peer_id, fraud_proof.encode())
         proofs = await client.get_evidence(peer_id)
+        item = inbox.make_item(sender_key, owner_pk, "orders", sealed_body, t=now)
+        await client.put_inbox(owner_pk, "orders", item)
+        items = await client.list_inbox(owner_pk, "orders")
+        await client.remove_inbox(owner_key, "orders", [item.id])
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from . import blobs, records, urls
+from . import blobs, inbox, records, urls
 from .errors import (
     Equivocation,
     InvalidRecord,
@@ -53,7 +60,7 @@ from .errors import (
 from .ring import messages as ring_msgs
 from .ring.ids import PeerRef, distance, id_from_bytes, node_id
 from .ring.lookup import Lookup
-from .store import EVIDENCE, RECORD, VALUE
+from .store import EVIDENCE, INBOX, RECORD, VALUE
 
 __all__ = ["Client", "open_client", "peer_ref_from_multiaddr", "PeerRef"]
 
@@ -232,6 +239,66 @@ class Client:
         if not found:
             raise self._not_found(f"no replica of the evidence against {peer_id.hex()[:16]}... answered", errors)
         return evidence.merge(*found)
+
+    async def put_inbox(self, owner: bytes, name: str, item: inbox.InboxItem) -> int:
+        """Append a signed item (:func:`note_compute.inbox.make_item`) to ``owner``'s inbox ``name``.
+
+        Returns how many replicas acknowledged. Raises the replicas' refusal
+        when none accepted (QuotaExceeded reason ``inbox-sender-quota`` when
+        the sender already has its quota of entries there, InvalidRecord
+        ``inbox-removed`` for a replayed entry the owner removed).
+        """
+        key = inbox.inbox_key(owner, name)
+        item = inbox.decode_item(item.raw)
+        if item.inbox != key:
+            raise InvalidRecord("this item was signed for another inbox", reason="bad-inbox")
+        return await self._put(INBOX, key, inbox.encode_set(inbox.InboxSet(owner, name, (item,), ())))
+
+    async def list_inbox(self, owner: bytes, name: str) -> list[inbox.InboxItem]:
+        """The live items of ``owner``'s inbox ``name`` (every signature verified), oldest first.
+
+        Unites the replicas' sets with the nodes' merge rule, so an item one
+        replica has not received yet is still listed and an item removed on
+        one replica is not. A replica whose set fails the checks is ignored;
+        [] when no replica holds the inbox.
+        """
+        key = inbox.inbox_key(owner, name)
+        found = await self._inbox_sets(key)
+        if not found:
+            return []
+        merged = inbox.merge(*found)
+        return sorted(merged.items, key=lambda x: (x.t, x.id))
+
+    async def remove_inbox(self, owner: Any, name: str, ids: list[bytes], *, now: int | None = None) -> int:
+        """Remove items from the inbox ``name`` of ``owner`` (a :class:`~note_compute.crypto.SigningKey`).
+
+        Sends an owner-signed removal (idempotent: replaying it changes
+        nothing); returns how many replicas acknowledged.
+        """
+        t = int(time.time()) if now is None else now
+        out = 0
+        for i in range(0, len(ids), inbox.MAX_REMOVE_IDS):
+            removal = inbox.make_removal(owner, name, ids[i:i + inbox.MAX_REMOVE_IDS], t)
+            s = inbox.InboxSet(owner.public_key, name, (), (removal,))
+            out = await self._put(INBOX, s.key, inbox.encode_set(s))
+        return out
+
+    async def _inbox_sets(self, key: bytes) -> list[inbox.InboxSet]:
+        peers = await self._lookup(key, self.r)
+
+        async def fetch(peer: PeerRef) -> inbox.InboxSet | None:
+            try:
+                kind, data = await self._get_entry(peer, key)
+            except NotFound:
+                return None
+            if kind != INBOX:
+                raise InvalidRecord("peer returned another kind of entry at an inbox key", reason="kind")
+            return inbox.decode_set(key, data)
+
+        found, errors = await self._gather(fetch, list(peers), grace=None)
+        if not found and errors:
+            raise self._not_found(f"no replica of inbox {key.hex()[:16]}... answered", errors)
+        return [s for s in found if s is not None]
 
     # -- internals ---------------------------------------------------------------
 

@@ -9,6 +9,7 @@ PURE = [
     "note_compute.ring", "note_compute.programs", "note_compute.sandbox.abi",
     "note_compute.compute.dataset", "note_compute.compute.protocol", "note_compute.compute.verify",
     "note_compute.compute.fraud", "note_compute.compute.audit", "note_compute.compute.evidence",
+    "note_compute.inbox",
 ]
 FORBIDDEN = ("trio", "libp2p", "wasmtime")
 

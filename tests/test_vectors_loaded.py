@@ -1,0 +1,101 @@
+"""Every file under specs/vectors/ is loaded by a named test, and the vector files follow the conventions.
+
+``LOADED_BY`` is the explicit map (file -> test module that loads it). A new
+file under ``specs/vectors/`` fails this test until it is added here with the
+test that loads it; the test module must name the file (it reads it, or runs
+the generator). Map entries for files absent from this checkout (a vector
+still on another branch) are allowed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+VECTORS = ROOT / "specs" / "vectors"
+
+LOADED_BY: dict[str, str] = {
+    "README.md": "tests/test_vectors_loaded.py",
+    "rfc8032_ed25519.json": "tests/test_crypto.py",
+    "ed25519_edge.json": "tests/test_vectors_ed25519.py",
+    "gen_ed25519_edge.py": "tests/test_vectors_ed25519.py",
+    "records.json": "tests/test_records_vectors.py",
+    "gen_records.py": "tests/test_records_vectors.py",
+    "refusals.json": "tests/test_vectors_refusals.py",
+    "gen_refusals.py": "tests/test_vectors_refusals.py",
+    "urls.json": "tests/test_vectors_urls.py",
+    "gen_urls.py": "tests/test_vectors_urls.py",
+    "merkle.json": "tests/test_merkle.py",
+    "gen_merkle.py": "tests/test_merkle.py",
+    "ring.json": "tests/test_ring_vectors.py",
+    "gen_ring.py": "tests/test_ring_vectors.py",
+    "ring_rules.json": "tests/test_vectors_ring_rules.py",
+    "gen_ring_rules.py": "tests/test_vectors_ring_rules.py",
+    "client_rules.json": "tests/test_vectors_client_rules.py",
+    "gen_client_rules.py": "tests/test_vectors_client_rules.py",
+    "wire_samples.json": "tests/test_wire_samples.py",
+    "gen_wire_samples.py": "tests/test_wire_samples.py",
+}
+
+
+def _files() -> list[Path]:
+    return sorted(p for p in VECTORS.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def test_every_vector_file_is_loaded_by_a_named_test() -> None:
+    unloaded = []
+    for path in _files():
+        name = path.relative_to(VECTORS).as_posix()
+        test = LOADED_BY.get(name)
+        if test is None:
+            unloaded.append(f"{name}: not in LOADED_BY")
+            continue
+        source = ROOT / test
+        if not source.is_file():
+            unloaded.append(f"{name}: {test} does not exist")
+        elif name not in source.read_text():
+            unloaded.append(f"{name}: {test} never names it")
+    assert not unloaded, "vector files no test loads:\n" + "\n".join(unloaded)
+
+
+def test_the_map_is_not_vacuous() -> None:
+    present = {p.relative_to(VECTORS).as_posix() for p in _files()}
+    # The files this checkout is known to ship are all there and mapped.
+    assert {"records.json", "merkle.json", "ring.json", "rfc8032_ed25519.json", "ed25519_edge.json",
+            "refusals.json", "README.md"} <= present
+    assert all(LOADED_BY[n].startswith("tests/test_") for n in present if n in LOADED_BY)
+
+
+def test_readme_lists_every_file() -> None:
+    readme = (VECTORS / "README.md").read_text()
+    missing = [p.name for p in _files() if p.name != "README.md" and p.name not in readme]
+    assert not missing, f"specs/vectors/README.md does not describe: {missing}"
+
+
+def _numbers(x: Any, where: str) -> list[str]:
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return []
+    if isinstance(x, (int, float)):
+        return [where]
+    if isinstance(x, list):
+        return [w for i, v in enumerate(x) for w in _numbers(v, f"{where}[{i}]")]
+    return [w for k, v in x.items() for w in _numbers(v, f"{where}.{k}")]
+
+
+def test_no_json_numbers_integers_are_decimal_strings() -> None:
+    """A JSON parser without big integers (JavaScript's) must read every u64 exactly."""
+    for path in VECTORS.glob("*.json"):
+        found = _numbers(json.loads(path.read_text()), path.name)
+        assert not found, f"JSON numbers (write them as decimal strings): {found[:5]}"
+
+
+def test_every_json_vector_states_its_provenance() -> None:
+    for path in VECTORS.glob("*.json"):
+        prov = json.loads(path.read_text()).get("_provenance")
+        assert isinstance(prov, dict), path.name
+        assert "generator" in prov or "source" in prov, path.name
+        gen = prov.get("generator")
+        if gen is not None:
+            assert (ROOT / gen).is_file(), f"{path.name}: generator {gen} missing"
