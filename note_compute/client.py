@@ -504,16 +504,16 @@ class Client:
 @asynccontextmanager
 async def open_client(bootstrap: list[str] | None = None, *, home: Path | None = None,
                       replicas: int = 3, timeout: float = 2.0) -> AsyncIterator[Client]:
-    """Open a client bootstrapped from ``bootstrap`` multiaddrs (None: ``$NOTE_HOME/devnet.json``).
+    """Open a client bootstrapped from ``bootstrap`` multiaddrs (None: the local network's, see :mod:`.localnet`).
 
-    Raises NotFound if no devnet is recorded and no addresses are given,
-    PeerUnreachable if no bootstrap node answers.
+    Raises PeerUnreachable if no bootstrap node answers, or (reason
+    ``devnet-down``) if no addresses are given and no local network runs.
     """
+    from .localnet import read_bootstrap
     from .net import open_host
-    from .node.devnet import read_manifest
 
     if bootstrap is None:
-        bootstrap = list(read_manifest(home)["bootstrap"])
+        bootstrap = read_bootstrap(home)
     seeds = [peer_ref_from_multiaddr(a) for a in bootstrap]
     async with open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"]) as host:
         client = Client(host, seeds, replicas=replicas, timeout=timeout)
