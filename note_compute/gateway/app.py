@@ -198,7 +198,7 @@ class Gateway:
 
         async def fetch(i: int) -> None:
             try:
-                got[i] = await self.ring.get_value(entry.chunks[i], prefer=i)
+                got[i] = await self.ring.get_value(entry.chunks[i], prefer=i, direct=True)
             except NoteError as exc:
                 failure.append(exc)
             ready[i].set()
