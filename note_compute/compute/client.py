@@ -29,11 +29,11 @@ from typing import Any
 import trio
 
 from .. import encoding, programs, urls
-from ..errors import NoteError, Timeout
+from ..errors import InvalidProof, NoteError, Timeout
 from ..merkle import BatchProof, verify_batch
 from .audit import sample_indices
-from .dataset import Manifest
-from .fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof, verify_fraud_proof
+from .dataset import Manifest, decode_shard
+from .fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof, shard_needed, shard_proof, verify_fraud_proof
 from .keys import normalize_bound
 from .protocol import (MAX_BATCH, OP_BATCH, QueryRequest, Receipt, RecordsRequest, parse_batch_reply,
                        parse_records_response)
@@ -226,7 +226,7 @@ class ComputeClient:
                 try:
                     check_output(a, self.sandbox, program.wasm, program.fuel, sample=a.sample)
                 except OutputMismatch as exc:
-                    self._convict(exc.fraud, program, None, v, frauds)
+                    await self._convict(exc.fraud, program, None, v, frauds, manifest)
                     v.verify_seconds += time.perf_counter() - tc
                     await one(i, again=True)
                     tc = time.perf_counter()
@@ -325,7 +325,9 @@ class ComputeClient:
                 code = codes.get(Receipt.decode(fp.receipt)["program"])
                 if code is None:
                     continue
-                verify_fraud_proof(fp, self.sandbox, code.wasm, fuel=code.fuel)
+                blob = shard_needed(fp)
+                shard = decode_shard(await self.transport.get_blob(blob)) if blob is not None else None
+                verify_fraud_proof(fp, self.sandbox, code.wasm, fuel=code.fuel, shard=shard)
             except NoteError:
                 continue
             self.blocked.add(pid)
@@ -382,10 +384,24 @@ class ComputeClient:
                 v.failures.append(f"audit fetch: {exc}")
         return None
 
-    def _convict(self, fp: FraudProof, program: ProgramCode, peer: Any, v: Verification,
-                 frauds: list[FraudProof]) -> bool:
+    async def _convict(self, fp: FraudProof, program: ProgramCode, peer: Any, v: Verification,
+                       frauds: list[FraudProof], manifest: Manifest | None = None) -> bool:
+        """Verify ``fp``; a program-dependent accusation is checked on the whole shard (loaded from
+        ``manifest``'s blob address, named in the proof: :func:`.fraud.shard_proof`) before it may convict."""
+        shard = None
         try:
-            what = verify_fraud_proof(fp, self.sandbox, program.wasm, fuel=program.fuel)
+            try:
+                what = verify_fraud_proof(fp, self.sandbox, program.wasm, fuel=program.fuel)
+            except InvalidProof as exc:
+                if exc.reason not in ("ineligible", "need-shard") or manifest is None:
+                    raise
+                i = Receipt.decode(fp.receipt)["shard"]
+                if i >= len(manifest.shards):
+                    raise
+                info = manifest.shards[i]
+                shard = decode_shard(await self.transport.get_blob(info.blob), root=info.root, count=info.count)
+                fp = shard_proof(fp, info.blob)
+                what = verify_fraud_proof(fp, self.sandbox, program.wasm, fuel=program.fuel, shard=shard)
         except NoteError as exc:
             v.failures.append(f"unproven accusation dropped: {exc}")
             return False
@@ -459,7 +475,7 @@ class ComputeClient:
                     if not defer:  # deferred: one program run over all shards checks them together (query)
                         check_output(ans, self.sandbox, program.wasm, program.fuel, sample=sample)
                 except OutputMismatch as exc:
-                    self._convict(exc.fraud, program, peer, v, frauds)
+                    await self._convict(exc.fraud, program, peer, v, frauds, manifest)
                     continue
                 except NoteError as exc:
                     v.failures.append(f"shard {req.shard}: re-run failed: {exc}")
@@ -473,7 +489,7 @@ class ComputeClient:
             return None
         honest, hpeer = good[0]
         if len(good) > 1:
-            honest, hpeer = self._reconcile(good, program, v, frauds)
+            honest, hpeer = await self._reconcile(good, program, v, frauds, manifest)
         for claim, peer in pending:
             await self._convict_pending(claim, peer, honest, hpeer, req, manifest, program, v, frauds)
         if certificates is not None and len(good) > 1:
@@ -529,8 +545,8 @@ class ComputeClient:
             return None
         return make_certificate(agreeing[0].claim.receipt.body, ends)
 
-    def _reconcile(self, good: list[tuple[ShardAnswer, Any]], program: ProgramCode, v: Verification,
-                   frauds: list[FraudProof]) -> tuple[ShardAnswer, Any]:
+    async def _reconcile(self, good: list[tuple[ShardAnswer, Any]], program: ProgramCode, v: Verification,
+                         frauds: list[FraudProof], manifest: Manifest) -> tuple[ShardAnswer, Any]:
         """k answers: if their signed digests differ, prove who lied using the union of their proven records."""
         digests = {a.claim.receipt["result"] for a, _ in good}
         if len(digests) == 1:
@@ -539,7 +555,7 @@ class ComputeClient:
         survivors = []
         for a, peer in good:
             fp = a.claim.fraud(KIND_SUBSET, evidence=evidence)
-            if a.range_records is not None or not self._convict(fp, program, peer, v, frauds):
+            if a.range_records is not None or not await self._convict(fp, program, peer, v, frauds, manifest):
                 survivors.append((a, peer))
         return survivors[0] if survivors else good[0]
 
@@ -547,13 +563,15 @@ class ComputeClient:
                                manifest: Manifest, program: ProgramCode, v: Verification,
                                frauds: list[FraudProof]) -> None:
         if honest.range_records is not None:
-            self._convict(claim.fraud(KIND_RANGE, range_proof=honest.range_proof), program, peer, v, frauds)
+            await self._convict(claim.fraud(KIND_RANGE, range_proof=honest.range_proof), program, peer, v, frauds,
+                                manifest)
             return
         info = manifest.shards[req.shard]
         inside = [i for i in claim.indices if i < info.count]
         if len(inside) < len(claim.indices):
-            self._convict(claim.fraud(KIND_SUBSET), program, peer, v, frauds)
+            await self._convict(claim.fraud(KIND_SUBSET), program, peer, v, frauds)
             return
         sample = await self._sample(req, manifest, sorted(inside), [hpeer], v) if inside else None
         if sample is not None:
-            self._convict(claim.fraud(KIND_SUBSET, evidence=[Evidence(*sample)]), program, peer, v, frauds)
+            await self._convict(claim.fraud(KIND_SUBSET, evidence=[Evidence(*sample)]), program, peer, v, frauds,
+                                manifest)

@@ -32,6 +32,7 @@ from .dataset import Manifest, fast_key_of_record
 from .fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof
 from .keys import normalize_bound
 from .protocol import QueryRequest, Receipt, args_digest, digest_of_claim, parse_query_response, record_digests
+from .strict import same
 
 __all__ = ["Claim", "ShardAnswer", "UnprovenClaim", "OutputMismatch", "verify_answer", "check_receipt",
            "check_output", "run_program"]
@@ -106,7 +107,7 @@ def check_receipt(receipt: Receipt, req: QueryRequest, manifest: Manifest, *, pe
             "shard_root": info.root, "count": info.count, "sort_key": list(manifest.sort_key),
             "args": args_digest(req.args), "range": req.range}
     for name, value in want.items():
-        if receipt[name] != value:
+        if not same(receipt[name], value):  # canonical encoding: True is not 1, 1.0 is not 1
             raise _bad(f"receipt {name} does not match the request/manifest", f"receipt-{name.replace('_', '-')}")
     if peer_id is not None and receipt.peer != peer_id:
         raise InvalidSignature("receipt is signed by another peer than the one asked", reason="peer-id")
@@ -187,7 +188,7 @@ def check_output(answer: ShardAnswer, sandbox: Any, wasm: bytes, fuel: int, *,
         rel, extra = run_program(sandbox, wasm, claim.args, answer.range_records, fuel)
         got = [start + j for j in rel]
         digests = record_digests([answer.range_records[j] for j in rel])
-        if (got, digests, extra) != (claim.indices, claim.digests, claim.extra):
+        if not same([got, digests, extra], [claim.indices, claim.digests, claim.extra]):
             fp = claim.fraud(KIND_RANGE, range_proof=answer.range_proof)
             raise OutputMismatch("re-running the program on the proven range disagrees with the peer",
                                  fraud=fp, reason="range-output")
@@ -204,6 +205,6 @@ def check_output(answer: ShardAnswer, sandbox: Any, wasm: bytes, fuel: int, *,
     order = sorted(pool)
     rel, _extra = run_program(sandbox, wasm, claim.args, [pool[i] for i in order], fuel)
     got = [order[j] for j in rel]
-    if got != list(claim.indices):
+    if not same(got, list(claim.indices)):
         raise OutputMismatch("re-running the program on proven records disagrees with the peer",
                              fraud=claim.fraud(KIND_SUBSET, evidence=evidence), reason="subset-output")
