@@ -28,6 +28,12 @@ system-deps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libgmp-dev; \
 	fi
+	@# PSI (note_compute.psi) uses libsodium's ristretto255 (1.0.18+), which PyNaCl does not expose.
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libsodium\.so\.2[3-9]'; then \
+		echo "installing libsodium23 (ristretto255 for private set intersection)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libsodium23; \
+	fi
 
 # The gateway's browser tests drive Debian's Chromium through Playwright.
 browser-deps:

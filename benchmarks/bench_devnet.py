@@ -32,8 +32,8 @@ from note_compute import records, urls  # noqa: E402
 from note_compute.client import open_client  # noqa: E402
 from note_compute.crypto import SigningKey  # noqa: E402
 from note_compute.errors import NoteError  # noqa: E402
-from note_compute.node.devnet import Devnet  # noqa: E402
-from note_compute.node.devnet_cli import (  # noqa: E402
+from note_compute.devnet import Devnet  # noqa: E402
+from note_compute.devnet import (  # noqa: E402
     DEVNET_NODE_ARGS,
     devnet_peers,
     expected_replicas,

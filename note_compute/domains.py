@@ -41,5 +41,17 @@ INBOX = b"note-compute/v1/inbox\x00"
 MERKLE_LEAF = b"\x00"
 MERKLE_NODE = b"\x01"
 
-SIGNATURE_DOMAINS = (SIG_RECORD, SIG_RECEIPT, SIG_NODE, SIG_BLS_KEY, SIG_INBOX_ITEM, SIG_INBOX_REMOVE)
-HASH_DOMAINS = (HASH_ARGS, HASH_RESULT, HASH_RECORD_BODY, FRAUD_INDEX, INBOX)
+# Private set intersection (note_compute.psi, examples/dating). Hash-to-group is
+# ristretto255 from_hash over SHA-512(PSI_HASH_TO_GROUP || element).
+PSI_HASH_TO_GROUP = b"note-compute/v1/psi-hash-to-group\x00"
+# The dating app's values: a signed public card, the element of an unordered pair,
+# a PSI round's tag and its key material (both from the two users' X25519 secret).
+SIG_DATING_CARD = b"note-compute/v1/dating-card\x00"
+DATING_PAIR = b"note-compute/v1/dating-pair\x00"
+DATING_ROUND = b"note-compute/v1/dating-round\x00"
+DATING_PROFILE = b"note-compute/v1/dating-profile\x00"
+
+SIGNATURE_DOMAINS = (SIG_RECORD, SIG_RECEIPT, SIG_NODE, SIG_BLS_KEY, SIG_INBOX_ITEM, SIG_INBOX_REMOVE,
+                     SIG_DATING_CARD)
+HASH_DOMAINS = (HASH_ARGS, HASH_RESULT, HASH_RECORD_BODY, FRAUD_INDEX, INBOX, PSI_HASH_TO_GROUP, DATING_PAIR,
+                DATING_ROUND, DATING_PROFILE)

@@ -14,8 +14,8 @@ from note_compute.compute.evidence import MAX_PROOFS, encode_set, evidence_key, 
 from note_compute.crypto import SigningKey
 from note_compute.errors import InvalidProof, InvalidRecord, InvalidSignature
 from note_compute.net import open_host
-from note_compute.node.devnet import wait_until
-from note_compute.node.devnet_cli import expected_replicas
+from note_compute.devnet import wait_until
+from note_compute.devnet import expected_replicas
 from note_compute.testing.compute import signed_claim_proof
 from test_node_client import Liar
 from test_node_replication import _ring
