@@ -354,6 +354,8 @@ def parse_manifest(data: bytes, *, table: bytes | None = None, url: str = "", se
     _need(type(root) is bytes and len(root) == 32, "root")
     schema = v.get("schema")
     _need(isinstance(schema, dict) and all(isinstance(t, list) for t in schema.values()), "schema")
+    assert isinstance(name, str) and isinstance(count, int) and isinstance(root, bytes) and isinstance(sk, list)
+    assert isinstance(schema, dict)  # all checked by _need above (this narrows the types)
     rows: Any
     table_addr = None
     if "shards" in v:

@@ -61,7 +61,14 @@ from .actions import (
 )
 from .audit import chunks, sample_indices
 from .dataset import Manifest, decode_shard
-from .fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof, shard_proof, verify_fraud_proof
+from .fraud import (
+    KIND_RANGE,
+    KIND_SUBSET,
+    Evidence,
+    FraudProof,
+    shard_proof,
+    verify_fraud_proof,
+)
 from .keys import normalize_bound
 from .protocol import (
     MAX_BATCH,

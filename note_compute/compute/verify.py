@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import encoding
 from ..errors import (
     InvalidEncoding,
     InvalidProof,
