@@ -133,8 +133,8 @@ def split_blob(data: bytes, media_type: str = DEFAULT_MEDIA_TYPE) -> tuple[BlobM
     if len(data) > MAX_BLOB_SIZE:
         raise _invalid(f"blob of {len(data)} bytes is over the {MAX_BLOB_SIZE}-byte cap", "too-large")
     data = bytes(data)
-    if type(media_type) is str:
-        media_type = media_type.lower()
+    if type(media_type) is str and media_type.isascii():
+        media_type = media_type.lower()  # ASCII-only folding (records.md 5.1): non-ASCII is refused below
     chunks = [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)]
     manifest = BlobManifest(tuple(content_address(c) for c in chunks), len(data), media_type)
     return manifest, chunks

@@ -9,7 +9,7 @@ long-lived stream per peer), and verifies everything it receives:
 
 * records with :func:`records.decode_verified` and a check that the record
   sits at the address asked for; across replicas the freshest one wins
-  (:func:`records.select`);
+  (:func:`records.freshest`: highest seq, then smallest encoding);
 * content-addressed values (blob chunks, manifests) against their SHA-256;
 * blobs with :func:`blobs.join_blob` (every chunk hash, length, total size);
 * fraud evidence (proofs stored under the accused peer's id) with
@@ -49,12 +49,10 @@ import trio
 
 from . import blobs, inbox, records, urls
 from .errors import (
-    Equivocation,
     InvalidRecord,
     NoteError,
     NotFound,
     PeerUnreachable,
-    StaleRecord,
     Timeout,
 )
 from .ring import messages as ring_msgs
@@ -147,15 +145,9 @@ class Client:
             found, errors = more, errors + errs
         if not found:
             raise self._not_found(f"no replica holds {url}", errors)
-        best = found[0]
-        for rec in found[1:]:
-            try:
-                best = records.select(best, rec)
-            except StaleRecord:
-                pass
-            except Equivocation:
-                pass  # two different records with one seq: keep the first; the nodes file the proof
-        return best
+        # Highest seq; replicas that equivocate (other bytes at that seq) give the
+        # bytewise-smallest encoding, so every client picks the same record.
+        return records.freshest(found)
 
     async def put_value(self, data: bytes) -> bytes:
         """Store content-addressed bytes at SHA-256(data) on r replicas; returns the address."""

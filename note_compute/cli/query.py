@@ -27,7 +27,10 @@ from ._common import (EXIT_USAGE, EXIT_VERIFY, CliError, bootstrap_option, emit_
                       json_option, jsonable, run_async, status)
 from .ranges import RANGE_HELP
 
-__all__ = ["register", "query_cmd", "jsonable"]
+__all__ = ["register", "query_cmd", "jsonable", "DEFAULT_AUDIT"]
+
+DEFAULT_AUDIT = 0.05
+"""Audit rate for predicate queries when ``--audit`` is not given (its measured cost: BENCHMARKS.md)."""
 
 _TAG = re.compile(r" \[[a-z0-9-]+\]")
 
@@ -48,8 +51,9 @@ def _parse_json(text: str, what: str) -> Any:
 @click.option("--args", "args_json", default="{}", show_default=True, metavar="JSON",
               help="Program arguments (a JSON object); see `note-compute program show PROGRAM_URL`.")
 @click.option("--range", "range_json", default=None, metavar="JSON", help=RANGE_HELP)
-@click.option("--audit", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-              help="Fraction of other records re-checked locally (predicate queries).")
+@click.option("--audit", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Fraction of other records re-checked locally (predicate queries; default "
+                   f"{DEFAULT_AUDIT}, see BENCHMARKS.md for its cost).")
 @click.option("--replicas", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Replicas asked per shard; their signed results must agree.")
 @click.option("--quorum", is_flag=True,
@@ -57,7 +61,7 @@ def _parse_json(text: str, what: str) -> Any:
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds per peer request.")
 @json_option
 @bootstrap_option
-def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: str | None, audit: float,
+def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: str | None, audit: float | None,
               replicas: int, quorum: bool, timeout: float, as_json: bool, bootstrap: tuple[str, ...]) -> None:
     """Run PROGRAM_URL over DATASET_URL on the ring and verify every answer."""
     import trio
@@ -65,6 +69,7 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
     from .. import encoding, programs, urls
     from ..client import open_client
     from ..compute.client import ComputeClient
+    from ..compute.freshness import Freshness
     from ..compute.registry import RingFraudRegistry
     from ..compute.source import RingSource
     from ..program_interface import check_args
@@ -79,8 +84,11 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
         args_bytes = encoding.encode(args)
     except NoteError as exc:
         raise fail(exc, EXIT_USAGE) from None
+    if audit is None:
+        audit = 0.0 if rng is not None else DEFAULT_AUDIT
     box: dict[str, Any] = {}
     sandbox = Sandbox()
+    freshness = Freshness.at_home()  # newest dataset seq seen, across runs: no rollback
 
     async def go() -> Any:
         async with open_client(list(bootstrap) or None) as client:
@@ -103,7 +111,10 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
                 check_range(rng, manifest.sort_key, manifest.schema)
                 protocol_range = to_protocol(rng)
             update(f"querying {len(manifest.shards)} shard(s) of {manifest.name} ({manifest.count:,} records)")
-            cc = ComputeClient(client, sandbox, timeout=timeout, fraud_registry=RingFraudRegistry(client))
+            # Fraud proofs live in the ring under the accused peer's id: consulted before choosing
+            # peers (each proof re-checked here), and the proofs this query finds are published.
+            cc = ComputeClient(client, sandbox, timeout=timeout, fraud_registry=RingFraudRegistry(client),
+                               freshness=freshness)
             return await cc.query(program_url, dataset_url, args_bytes, range=protocol_range, audit=audit,
                                   replicas=replicas, quorum=quorum)
 
@@ -170,13 +181,13 @@ def _print_table(values: list[Any], v: Any, manifest: Any, prog: Any, rejection:
         console.print(table)
     elif v.ok:
         console.print(f"No results: nothing in {manifest.name} ({manifest.count:,} records) matched.")
-    if v.ok:
-        console.print(f"[green]verified[/green]: {v.records_proven:,} records proven over {v.shards} shard(s) of "
-                      f"{v.dataset} seq {v.seq}")
-    elif rejection:
+    if rejection and not v.ok:
         console.print(f"[red]not answered[/red]: {rejection}")
     else:
-        console.print("[red]VERIFICATION FAILED[/red]: " + "; ".join(_TAG.sub("", e) for e in v.errors))
+        # "verified" only for a verdict of verified-complete or audited (compute/result.py); else what was not checked
+        color = {"verified-complete": "green", "audited": "green", "unverified": "yellow"}.get(v.verdict, "red")
+        console.print(f"[{color}]{_TAG.sub('', v.summary or v.verdict)}[/{color}]")
+    console.print(f"{v.records_proven:,} records proven over {v.shards} shard(s) of {v.dataset} seq {v.seq}")
     console.print(f"completeness: {v.completeness or 'n/a'}; audited records: {v.audited_records}")
     console.print(f"peers used: {len(v.peers_used)}; bytes received: {v.bytes_received:,}; "
                   f"time {v.total_seconds * 1000:.0f} ms (verification {v.verify_seconds * 1000:.0f} ms)")
