@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_ring import MemoryRing
 
 from note_compute import blobs, encoding, records, site, urls
 from note_compute.crypto import SigningKey
 from note_compute.errors import InvalidRecord, NoteError
 from note_compute.gateway.app import Gateway
 from note_compute.gateway.publish import fetch_manifest, manifest_url, publish_site
-
-from gateway_ring import MemoryRing
 
 
 def _site_dir(tmp_path: Path) -> Path:
@@ -245,3 +244,34 @@ def test_site_manifest_decoding_is_strict(key: SigningKey) -> None:
             site.SiteManifest.decode(encoding.encode(bad))
     with pytest.raises(NoteError):
         site.SiteManifest.decode(b"\xff\x00")
+
+
+async def test_app_handlers_act_only_for_the_calling_origin(tmp_path: Path, key: SigningKey) -> None:
+    from note_compute.errors import NotFound
+
+    ring = MemoryRing()
+    await publish_site(ring, key, _site_dir(tmp_path))
+    seen: list[tuple[str, str, str, Any]] = []
+
+    async def cart(authority: str, method: str, sub: str, body: Any) -> tuple[int, Any]:
+        seen.append((authority, method, sub, body))
+        if sub == "missing":
+            raise NotFound("no cart yet", reason="missing")
+        return 200, {"ok": True, "for": authority}
+
+    app = Gateway(ring, apps={"shop": cart})
+    host = f"{key.authority}.localhost"
+    status, _, out = await _call(app, "/_note/app/shop/cart", host=host, method="POST", body=b'{"add": "p1"}')
+    assert status == 200 and json.loads(out) == {"ok": True, "for": key.authority}
+    assert seen == [(key.authority, "POST", "cart", {"add": "p1"})]
+    other = SigningKey.generate().authority
+    status, _, out = await _call(app, "/_note/app/shop/cart", host=f"{other}.localhost")
+    assert status == 200 and json.loads(out)["for"] == other  # the handler is told the calling origin
+    status, _, out = await _call(app, "/_note/app/shop/missing", host=host)
+    assert status == 404 and json.loads(out)["reason"] == "missing"
+    status, _, out = await _call(app, "/_note/app/nope/x", host=host)
+    assert status == 404 and "shop" in json.loads(out)["error"]
+    status, _, _ = await _call(app, "/_note/app/shop/cart", host=host, method="POST", body=b"{bad")
+    assert status == 400
+    assert (await _call(app, "/_note/app/shop/cart", host=host, method="PUT"))[0] == 405
+    assert len(seen) == 3

@@ -131,6 +131,7 @@ class MatchOutcome:
     matches: list[Card] = field(default_factory=list)
     no_match: int = 0
     pending: int = 0
+    unproven: int = 0    # every replica asked failed to prove either way: retry later, never "no match"
     frauds: list[Any] = field(default_factory=list)
     proof_bytes: int = 0
 
@@ -288,6 +289,9 @@ class DatingUser:
             report = await match_values(cc, site.psi_url, _set_url(rnd.their_epoch_key, self.epoch), [rnd.double])
             out.frauds.extend(report.frauds)
             out.proof_bytes += report.proof_bytes
+            if report.unproven:
+                out.unproven += 1
+                return
             rnd.matched = bool(report.members)
             if rnd.matched:
                 out.matches.append(rnd.partner)

@@ -25,7 +25,9 @@ unknown authority or path, 405 method, 413 request too large, 502 the ring
 answered with something that failed verification, 503 the ring could not be
 reached. ``/_note/api/query`` (POST, JSON) runs a verified query and answers
 with the values and the verification summary; ``/_note/api/site`` lists the
-site's files.
+site's files. ``/_note/app/NAME/...`` goes to an app handler (the shop's
+search, cart and checkout, say), which is told the origin's authority and
+acts only for that site.
 """
 
 from __future__ import annotations
@@ -53,13 +55,16 @@ from ..errors import (
 )
 from .publish import fetch_manifest
 
-__all__ = ["API_PREFIX", "MAX_BODY", "Gateway"]
+__all__ = ["API_PREFIX", "APP_PREFIX", "MAX_BODY", "AppHandler", "Gateway"]
 
 API_PREFIX = "/_note/api/"
+APP_PREFIX = "/_note/app/"
 MAX_BODY = 64 * 1024
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 QueryFn = Callable[..., Awaitable[Any]]
+AppHandler = Callable[[str, str, str, Any], Awaitable[tuple[int, Any]]]
+"""``handler(authority, method, subpath, json_body_or_None) -> (status, json_answer)``."""
 
 
 class HTTPError(Exception):
@@ -112,8 +117,10 @@ class Gateway:
     """The ASGI app. ``ring`` has ``get_record``, ``get_value``, ``get_blob`` (a Client)."""
 
     def __init__(self, ring: Any, *, query: QueryFn | None = None, manifest_ttl: float = 2.0,
-                 cache_bytes: int = 64 * 1024 * 1024, clock: Callable[[], float] = time.monotonic) -> None:
+                 cache_bytes: int = 64 * 1024 * 1024, clock: Callable[[], float] = time.monotonic,
+                 apps: dict[str, AppHandler] | None = None) -> None:
         self.ring, self.query = ring, query
+        self.apps = dict(apps or {})
         self.manifest_ttl, self.clock = manifest_ttl, clock
         self.cache = ByteLRU(cache_bytes)
         self._sites: dict[str, _Site] = {}
@@ -151,6 +158,9 @@ class Gateway:
             return
         if path.startswith(API_PREFIX):
             await self._api(authority, path[len(API_PREFIX):], method, receive, send)
+            return
+        if path.startswith(APP_PREFIX):
+            await self._app(authority, path[len(APP_PREFIX):], method, receive, send)
             return
         if method not in ("GET", "HEAD"):
             raise HTTPError(405, "Method not allowed", f"{method} is not allowed on a site page (GET or HEAD)")
@@ -198,7 +208,7 @@ class Gateway:
 
         async def fetch(i: int) -> None:
             try:
-                got[i] = await self.ring.get_value(entry.chunks[i], prefer=i)
+                got[i] = await self.ring.get_value(entry.chunks[i], prefer=i, direct=True)
             except NoteError as exc:
                 failure.append(exc)
             ready[i].set()
@@ -340,6 +350,21 @@ class Gateway:
             "verdict": _jsonable(verdict) if verdict is not None else ("verified" if v.ok else "failed"),
             "gateway_ms": round((time.perf_counter() - t0) * 1000, 1)})
 
+    async def _app(self, authority: str, rest: str, method: str, receive: Receive, send: Send) -> None:
+        name, _, sub = rest.partition("/")
+        handler = self.apps.get(name)
+        if handler is None:
+            raise HTTPError(404, "Not found", f"no app {name!r} on this gateway ({', '.join(sorted(self.apps)) or 'none'})")
+        if method not in ("GET", "POST"):
+            raise HTTPError(405, "Method not allowed", "apps take GET or POST")
+        body = await _read_json(receive) if method == "POST" else None
+        try:
+            status, answer = await handler(authority, method, sub, body)
+        except NoteError as exc:
+            err = _ring_error(exc)
+            status, answer = err.status, {"ok": False, "error": err.detail, "reason": exc.reason}
+        await self._json(send, status, answer)
+
     # -- responses --------------------------------------------------------------------
 
     async def _respond(self, send: Send, status: int, body: bytes, ctype: str, *, head: bool = False,
@@ -354,7 +379,7 @@ class Gateway:
 
     async def _error(self, scope: dict[str, Any], send: Send, err: HTTPError) -> None:
         accept = dict(scope.get("headers", [])).get(b"accept", b"").decode("latin-1")
-        if scope.get("path", "").startswith(API_PREFIX) or "application/json" in accept:
+        if scope.get("path", "").startswith(("/_note/", )) or "application/json" in accept:
             await self._json(send, err.status, {"ok": False, "error": err.detail, "status": err.status})
             return
         page = (f"<!doctype html><meta charset=utf-8><title>{err.status} {html.escape(err.title)}</title>"
