@@ -75,10 +75,15 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
     from ..program_interface import check_args
     from ..records import verify_record
     from ..sandbox import Sandbox
-    from .ranges import check_range, to_protocol
+    from .ranges import check_range, check_shape, to_protocol
 
     args = _parse_json(args_json, "--args")
     rng = _parse_json(range_json, "--range") if range_json is not None else None
+    if rng is not None:
+        try:
+            check_shape(rng)
+        except NoteError as exc:
+            raise fail(exc) from None
     try:
         program_url, dataset_url = urls.normalize(program_url), urls.normalize(dataset_url)
         args_bytes = encoding.encode(args)
@@ -134,7 +139,7 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
         if rejection:
             out["rejected"] = rejection
         emit_json(out)
-    else:
+    elif not (rejection and not v.ok):  # a rejection is one line (below), not a table
         _print_table(values, v, manifest, prog, rejection)
     if not v.ok:
         if rejection:
@@ -147,6 +152,20 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
 def _units(prog: Any) -> dict[str, str]:
     itf = prog.interface
     return {f.name: f.unit for f in itf.records if f.unit} if itf is not None else {}
+
+
+def _columns(values: list[Any], prog: Any, limit: int = 5) -> list[str]:
+    """Which fields to show: id, the fields the program reads (short ones first), then other scalars."""
+    seen: list[str] = []
+    for val in values[:50]:
+        if isinstance(val, dict):
+            seen.extend(k for k in val if k not in seen)
+    scalar = [k for k in seen if all(not isinstance(v.get(k), (list, dict)) for v in values[:50] if isinstance(v, dict))]
+    itf = [f.name for f in prog.interface.records] if prog.interface is not None else []
+    long = {k for k in scalar if any(len(str(v.get(k, ""))) > 60 for v in values[:50] if isinstance(v, dict))}
+    order = [k for k in ["id"] if k in scalar] + [k for k in itf if k in scalar and k not in long]
+    order += [k for k in scalar if k not in order and k not in long]
+    return order[:limit]
 
 
 def _cell(value: Any, unit: str | None) -> str:
@@ -162,17 +181,10 @@ def _print_table(values: list[Any], v: Any, manifest: Any, prog: Any, rejection:
     console = Console()
     units = _units(prog)
     if values:
-        cols: list[str] = []
-        for val in values[:50]:
-            if isinstance(val, dict):
-                for k in val:
-                    if k not in cols and len(cols) < 8:
-                        cols.append(k)
+        cols = _columns(values, prog)
         table = Table(title=f"{len(values)} result{'s' if len(values) != 1 else ''}")
         for c in cols or ["value"]:
-            justify = "right" if c in units else "left"
-            table.add_column(c + (f" ({'currency' if units.get(c) == 'cents' else units[c]})" if c in units else ""),
-                             overflow="fold", max_width=40, justify=justify)  # type: ignore[arg-type]
+            table.add_column(c, overflow="fold", max_width=48, justify="right" if c in units else "left")
         for val in values:
             if isinstance(val, dict) and cols:
                 table.add_row(*[_cell(val.get(c, ""), units.get(c))[:120] for c in cols])

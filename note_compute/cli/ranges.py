@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from ..compute.keys import normalize_bound
 from ..errors import NoteError
 
-__all__ = ["RangeError", "check_range", "to_protocol", "RANGE_HELP"]
+__all__ = ["RangeError", "check_shape", "check_range", "to_protocol", "RANGE_HELP"]
 
 RANGE_HELP = ("Sort-key range [lo, hi], both bounds inclusive, as JSON: each bound a list of sort-key values "
               "(a prefix of the key is fine) or null for unbounded; e.g. '[[1000], [5000]]' or '[null, [\"m\"]]'.")
@@ -33,7 +33,8 @@ class RangeError(NoteError):
     exit_code = 2
 
 
-def _shape(rng: Any) -> None:
+def check_shape(rng: Any) -> None:
+    """Refuse a range that is not ``[lo, hi]`` with list-or-null bounds (before any network use)."""
     if not (isinstance(rng, list) and len(rng) == 2 and all(b is None or isinstance(b, list) for b in rng)):
         raise RangeError("--range is [lo, hi] (inclusive), each bound a list of sort-key values or null, "
                          "e.g. '[[1000], [5000]]'", reason="shape")
@@ -41,7 +42,7 @@ def _shape(rng: Any) -> None:
 
 def check_range(rng: Any, sort_key: Sequence[str], schema: dict[str, list[str]]) -> None:
     """Refuse a range whose shape, value types (against the dataset's schema) or order is wrong."""
-    _shape(rng)
+    check_shape(rng)
     for which, bound in zip(("lo", "hi"), rng):
         if bound is None:
             continue
