@@ -125,6 +125,15 @@ class Round:
 
 
 @dataclass
+class DoubleReport:
+    """What one :meth:`DatingUser.publish_doubles` call did."""
+
+    done: int = 0
+    pending: int = 0
+    refused: dict[str, NoteError] = field(default_factory=dict)  # partner pseudonym -> why their record was refused
+
+
+@dataclass
 class MatchOutcome:
     """What one :meth:`DatingUser.find_matches` call proved."""
 
@@ -238,28 +247,36 @@ class DatingUser:
         rnd.their_epoch_key = v["epoch_key"]
         return s
 
-    async def publish_doubles(self, net: Any, *, now: int | None = None) -> int:
-        """Doubly-blind every partner's point that is published; publish my padded set. Returns rounds done.
+    async def publish_doubles(self, net: Any, *, now: int | None = None) -> DoubleReport:
+        """Doubly-blind every partner's point that is published; publish my padded set.
 
-        Rounds whose partner has not published yet stay pending (run again later:
-        the set is republished with a higher sequence number).
+        Rounds whose partner has not published yet stay pending (run again
+        later: the set is republished with a higher sequence number). A
+        partner's record that fails a check (signature, epoch, size, group)
+        is refused with its typed error in ``refused``; that round gets no
+        value and the other rounds go on.
         """
         assert self.epoch is not None and self.epoch_key is not None
         now = _now_s() if now is None else now
-        done = 0
+        report = DoubleReport()
         for rnd in self.rounds.values():
             if rnd.double is None:
                 try:
                     theirs = await self.read_round(net, rnd)
+                    rnd.double = rnd.party.double(theirs).points[0]
                 except NotFound:
+                    report.pending += 1
                     continue
-                rnd.double = rnd.party.double(theirs).points[0]
-            done += 1
+                except NoteError as exc:
+                    rnd.their_epoch_key = None
+                    report.refused[rnd.partner.pseudonym] = exc
+                    continue
+            report.done += 1
         points = {r.double for r in self.rounds.values() if r.double is not None}
         while len(points) < DECK_SIZE:
             points.add(random_point())
         await publish_set(net, self.epoch_key, f"dating-{self.epoch}", sorted(points), now_ms=now * 1000)
-        return done
+        return report
 
     # -- phase 3: match -----------------------------------------------------------------------
     async def find_matches(self, cc: Any, site: Site, net: Any) -> MatchOutcome:
