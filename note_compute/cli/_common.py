@@ -10,7 +10,7 @@ Exit codes (the same for every command, documented in ``note-compute --help``):
 4     network unavailable (no bootstrap node answers, timeouts)
 ====  ==========================================================
 
-Errors are one line on stderr (``error: ...``) naming the cause; the error's
+Errors are one line on stderr (``Error: ...``, as click prints usage errors) naming the cause; the error's
 internal reason code appears only in ``--json`` output, where the error is
 ``{"error": {"message", "code", "reason", "exit_code"}}`` on stdout.
 """
@@ -67,7 +67,7 @@ class CliError(click.ClickException):
         if json_mode():
             emit_json({"error": {"message": self.message, "code": self.code, "reason": self.reason,
                                  "exit_code": self.exit_code}})
-        click.echo(f"error: {self.message}", err=True)
+        click.echo(f"Error: {self.message}", err=True)
 
 
 def exit_code_for(exc: NoteError) -> int:

@@ -142,7 +142,7 @@ def check_cmd(file: str) -> None:
     try:
         digest = sandbox.validate(Path(file).read_bytes())
     except NoteError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, 2) from exc
     finally:
         sandbox.close()
     click.echo(f"ok: ABI v1 program, sha256 {digest.hex()}")
@@ -162,7 +162,7 @@ def exec_cmd(file: str, fuel: int, deadline_ms: int, input_file: str | None, arg
     try:
         result = sandbox.run(Path(file).read_bytes(), data, fuel=fuel, deadline_ms=deadline_ms)
     except NoteError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, 2) from exc
     finally:
         sandbox.close()
     _print_result(result)
@@ -269,7 +269,7 @@ def run_cmd(url: str, deadline_ms: int, input_file: str | None, args_json: str |
     try:
         url = urls.normalize(url)
     except NoteError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, 2) from exc
     data = build_input(input_file, args_json, records_file)
 
     async def go() -> tuple[Any, bytes]:
@@ -281,7 +281,7 @@ def run_cmd(url: str, deadline_ms: int, input_file: str | None, args_json: str |
     try:
         result = sandbox.run(wasm, data, fuel=prog.fuel, deadline_ms=deadline_ms)
     except NoteError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, 2) from exc
     finally:
         sandbox.close()
     _print_result(result)
