@@ -358,6 +358,7 @@ class ComputeNetwork:
         self.liars_first = liars_first
         self.records: dict[str, list[Record]] = {}
         self.blobs: dict[bytes, bytes] = {}
+        self.values: dict[bytes, bytes] = {}
         self.registry = MemoryFraudRegistry()
         self.stale_reads: dict[str, int] = {}
         self._evidence: Any = None  # a Store in memory, opened on first use
@@ -416,9 +417,17 @@ class ComputeNetwork:
         return self.blobs[address]
 
     async def put_blob(self, data: bytes, media_type: str = "application/octet-stream") -> bytes:
-        address = split_blob(data, media_type)[0].address
-        self.blobs[address] = bytes(data)
-        return address
+        manifest, chunks = split_blob(data, media_type)
+        self.blobs[manifest.address] = bytes(data)
+        for c in chunks:  # content-addressed chunks, as the ring stores them (a program binary is one)
+            self.values[hashlib.sha256(c).digest()] = c
+        return manifest.address
+
+    async def get_value(self, address: bytes) -> bytes:
+        """A content-addressed chunk by its SHA-256 (``Client.get_value``)."""
+        if address not in self.values:
+            raise NotFound("no such value")
+        return self.values[address]
 
     @property
     def evidence_store(self) -> Any:
