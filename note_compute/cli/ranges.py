@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..compute.keys import normalize_bound
 from ..errors import NoteError
 
 __all__ = ["RangeError", "check_shape", "check_range", "to_protocol", "RANGE_HELP"]
@@ -58,6 +57,8 @@ def check_range(rng: Any, sort_key: Sequence[str], schema: dict[str, list[str]])
             if allowed and t not in allowed:
                 raise RangeError(f"--range {which} bound: {field!r} is {t} ({value!r}), but the dataset's "
                                  f"{field!r} values are {'/'.join(allowed)}", reason="type")
+    from ..compute.keys import normalize_bound  # here: importing compute/ costs ~0.2 s of `--help`
+
     lo, hi = rng
     if lo is not None and hi is not None:
         nlo = normalize_bound(lo, sort_key, upper=False)
