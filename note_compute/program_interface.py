@@ -121,7 +121,8 @@ def _field(name: Any, spec: Any, where: str) -> Field:
         raise _bad(f"{where}: names are text of 1..64 characters")
     if type(spec) is not dict or not set(spec) <= _FIELD_KEYS:
         extra = sorted(str(k) for k in set(spec) - _FIELD_KEYS) if type(spec) is dict else []
-        raise _bad(f"{where} {name!r}: a field is a map of {sorted(_FIELD_KEYS)}" + (f" (unknown {extra})" if extra else ""))
+        raise _bad(f"{where} {name!r}: a field is a map of {sorted(_FIELD_KEYS)}"
+                   + (f" (unknown {extra})" if extra else ""))
     t = spec.get("type")
     if t not in TYPES:
         raise _bad(f"{where} {name!r}: type must be one of {', '.join(TYPES)}")

@@ -59,7 +59,7 @@ class CliError(click.ClickException):
     def __init__(self, message: str, exit_code: int = EXIT_USAGE, *, code: str = "usage",
                  reason: str | None = None) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it on the class
         self.code = code
         self.reason = reason
 
@@ -72,8 +72,17 @@ class CliError(click.ClickException):
 
 def exit_code_for(exc: NoteError) -> int:
     """The exit code of an error that reached the command line."""
-    from ..errors import (InvalidEncoding, InvalidURL, KeyStoreError, NotAMember, NotFound, PeerUnreachable,
-                          QuotaExceeded, RateLimited, Timeout)
+    from ..errors import (
+        InvalidEncoding,
+        InvalidURL,
+        KeyStoreError,
+        NotAMember,
+        NotFound,
+        PeerUnreachable,
+        QuotaExceeded,
+        RateLimited,
+        Timeout,
+    )
 
     if isinstance(exc, (PeerUnreachable, Timeout, NotAMember, RateLimited, QuotaExceeded)):
         return EXIT_NETWORK

@@ -24,8 +24,19 @@ from typing import Any
 import click
 
 from ..errors import NoteError
-from ._common import (EXIT_USAGE, bootstrap_option, emit_json, fail, is_terminal, json_mode, json_option, jsonable,
-                      quiet_option, run_async, status)
+from ._common import (
+    EXIT_USAGE,
+    bootstrap_option,
+    emit_json,
+    fail,
+    is_terminal,
+    json_mode,
+    json_option,
+    jsonable,
+    quiet_option,
+    run_async,
+    status,
+)
 
 __all__ = ["register", "dataset"]
 

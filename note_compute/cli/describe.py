@@ -102,8 +102,8 @@ def explain_rejection(failures: list[str], interface: Any) -> str | None:
     """One sentence for "the program rejected its input" failures (deduplicated across replicas)."""
     import re
 
-    codes = sorted({int(m.group(1)) for f in failures for m in [re.search(r"rejected its input \(error code (\d+)\)", f)]
-                    if m})
+    pattern = re.compile(r"rejected its input \(error code (\d+)\)")
+    codes = sorted({int(m.group(1)) for f in failures for m in [pattern.search(f)] if m})
     if not codes:
         return None
     parts = []

@@ -260,7 +260,6 @@ async def fetch_program_record(url: str, bootstrap: list[str] | None) -> Any:
 def run_cmd(url: str, deadline_ms: int, input_file: str | None, args_json: str | None, records_file: str | None,
             bootstrap: tuple[str, ...]) -> None:
     """Fetch program URL, verify signature and hash, run it locally, print the answer as JSON."""
-    import trio
 
     from .. import urls
     from ..client import open_client

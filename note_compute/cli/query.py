@@ -23,8 +23,19 @@ from typing import Any
 import click
 
 from ..errors import NoteError
-from ._common import (EXIT_USAGE, EXIT_VERIFY, CliError, bootstrap_option, emit_json, fail, format_amount,
-                      json_option, jsonable, run_async, status)
+from ._common import (
+    EXIT_USAGE,
+    EXIT_VERIFY,
+    CliError,
+    bootstrap_option,
+    emit_json,
+    fail,
+    format_amount,
+    json_option,
+    jsonable,
+    run_async,
+    status,
+)
 from .ranges import RANGE_HELP
 
 __all__ = ["register", "query_cmd", "jsonable", "DEFAULT_AUDIT"]
@@ -160,7 +171,8 @@ def _columns(values: list[Any], prog: Any, limit: int = 5) -> list[str]:
     for val in values[:50]:
         if isinstance(val, dict):
             seen.extend(k for k in val if k not in seen)
-    scalar = [k for k in seen if all(not isinstance(v.get(k), (list, dict)) for v in values[:50] if isinstance(v, dict))]
+    rows = [v for v in values[:50] if isinstance(v, dict)]
+    scalar = [k for k in seen if all(not isinstance(v.get(k), (list, dict)) for v in rows)]
     itf = [f.name for f in prog.interface.records] if prog.interface is not None else []
     long = {k for k in scalar if any(len(str(v.get(k, ""))) > 60 for v in values[:50] if isinstance(v, dict))}
     order = [k for k in ["id"] if k in scalar] + [k for k in itf if k in scalar and k not in long]

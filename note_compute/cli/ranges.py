@@ -13,7 +13,8 @@ successor: ``n`` -> ``n + 1``, text/bytes ``s`` -> ``s + "\\0"``, ``false`` ->
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import NoteError
 
@@ -42,13 +43,13 @@ def check_shape(rng: Any) -> None:
 def check_range(rng: Any, sort_key: Sequence[str], schema: dict[str, list[str]]) -> None:
     """Refuse a range whose shape, value types (against the dataset's schema) or order is wrong."""
     check_shape(rng)
-    for which, bound in zip(("lo", "hi"), rng):
+    for which, bound in zip(("lo", "hi"), rng, strict=False):
         if bound is None:
             continue
         if not 0 < len(bound) <= len(sort_key):
             raise RangeError(f"--range {which} bound has {len(bound)} values; the sort key is "
                              f"{','.join(sort_key)} (1..{len(sort_key)} values)", reason="length")
-        for field, value in zip(sort_key, bound):
+        for field, value in zip(sort_key, bound, strict=False):
             t = _TYPE_NAMES.get(type(value))
             if t is None:
                 raise RangeError(f"--range {which} bound: {field!r} cannot be a {type(value).__name__}",

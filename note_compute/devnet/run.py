@@ -80,8 +80,8 @@ def clean_stale(home: Path | None = None, grace: float = 5.0) -> StaleReport:
     if state is None:
         return report
     report.pid = state.get("pid") if isinstance(state.get("pid"), int) else None
-    nodes = state.get("nodes") if isinstance(state.get("nodes"), list) else []
-    for n in nodes:
+    nodes = state.get("nodes")
+    for n in nodes if isinstance(nodes, list) else []:
         pid, dd = (n.get("pid"), n.get("data_dir")) if isinstance(n, dict) else (None, None)
         if isinstance(pid, int) and isinstance(dd, str) and _is_our_node(pid, dd):
             try:
