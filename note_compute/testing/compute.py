@@ -182,8 +182,8 @@ def signed_claim_proof(key: SigningKey, n: int, *, kind: str = "subset", program
     from ..compute.protocol import digest_of_claim, make_receipt
 
     args = encoding.encode(f"query {n}")
-    req = QueryRequest(f"note://{key.authority}/programs/p", program, f"note://{key.authority}/datasets/d",
-                       1, 0, args)
+    req = QueryRequest(f"note://{key.authority}/programs/p", program, f"note://{key.authority}/datasets/d{n}",
+                       1, 0, args)  # one dataset per n: distinct (program, dataset) evidence slots
     indices, digests, extra = [n % 5], [hashlib.sha256(b"record %d" % n).digest()], b""
     receipt = make_receipt(key, req, shard_root=bytes(32), count=8, sort_key=["id"],
                            result=digest_of_claim(indices, digests, extra), fuel=1)
