@@ -157,7 +157,7 @@ class QuerySession:
         if range is not None:
             lo = normalize_bound(range[0], manifest.sort_key, upper=False)
             hi = normalize_bound(range[1], manifest.sort_key, upper=True)
-            ids = manifest.shards_touching(lo, hi) if lo <= hi else []
+            ids = _with_guards(manifest, lo, hi, manifest.shards_touching(lo, hi)) if lo <= hi else []
         else:
             ids = list(builtins.range(len(manifest.shards)))
         self.shard_ids: list[int] = list(ids)
@@ -629,3 +629,23 @@ class QuerySession:
         v.certificates = [c.encode().hex() for c in self.certificates]
         decide_verdict(v, ranged=self.range is not None)
         return QueryResult(records, extra, v, ordered, list(self.frauds), list(self.certificates))
+
+
+def _with_guards(manifest: Manifest, lo: Any, hi: Any, touching: list[int]) -> list[int]:
+    """The shards a range query asks: those whose declared bounds touch ``[lo, hi)`` plus one guard shard on
+    each side, whose key-range proofs show their boundary records (a publisher that mis-declares bounds to
+    hide records from a range is caught by :func:`.verify.check_declared_bounds` or by the peers' own
+    shard checks)."""
+    n = len(manifest.shards)
+    if touching:
+        first, last = touching[0], touching[-1]
+    else:  # the range falls in a gap: the shards either side of it
+        last = next((i for i in builtins.range(n) if manifest.shard_range_keys(i)[0] >= lo), n)
+        first = last
+        touching = []
+    ids = set(touching)
+    if first - 1 >= 0:
+        ids.add(first - 1)
+    if last + (1 if touching else 0) < n:
+        ids.add(last + (1 if touching else 0))
+    return sorted(ids)
