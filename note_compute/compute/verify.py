@@ -48,11 +48,11 @@ from .protocol import (
 )
 
 __all__ = [
-    "check_declared_bounds",
     "Claim",
     "OutputMismatch",
     "ShardAnswer",
     "UnprovenClaim",
+    "check_declared_bounds",
     "check_output",
     "check_receipt",
     "run_program",
