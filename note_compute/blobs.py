@@ -79,8 +79,10 @@ class BlobManifest:
     def __post_init__(self) -> None:
         if type(self.chunks) is not tuple:
             raise _invalid("chunks must be a tuple of 32-byte hashes")
-        if type(self.size) is not int or not 0 <= self.size <= MAX_BLOB_SIZE:
+        if type(self.size) is not int or self.size < 0:
             raise _invalid(f"size must be an integer in [0, {MAX_BLOB_SIZE}]")
+        if self.size > MAX_BLOB_SIZE:  # a size over its cap is too-large, as everywhere (records.md 1.3)
+            raise _invalid(f"size {self.size} is over the {MAX_BLOB_SIZE}-byte cap", "too-large")
         for h in self.chunks:
             if type(h) is not bytes or len(h) != HASH_SIZE:
                 raise _invalid("each chunk hash must be 32 bytes")

@@ -44,7 +44,7 @@ class MemoryRing:
         self.values[addr] = data
         return addr
 
-    async def get_value(self, address: bytes, *, prefer: int = 0) -> bytes:
+    async def get_value(self, address: bytes, *, prefer: int = 0, direct: bool = False) -> bytes:
         self.gets += 1
         if self.down:
             raise PeerUnreachable("ring down", reason="test")

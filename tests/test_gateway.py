@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_ring import MemoryRing
 
 from note_compute import blobs, encoding, records, site, urls
 from note_compute.crypto import SigningKey
 from note_compute.errors import InvalidRecord, NoteError
 from note_compute.gateway.app import Gateway
 from note_compute.gateway.publish import fetch_manifest, manifest_url, publish_site
-
-from gateway_ring import MemoryRing
 
 
 def _site_dir(tmp_path: Path) -> Path:
@@ -245,3 +244,98 @@ def test_site_manifest_decoding_is_strict(key: SigningKey) -> None:
             site.SiteManifest.decode(encoding.encode(bad))
     with pytest.raises(NoteError):
         site.SiteManifest.decode(b"\xff\x00")
+
+
+async def test_app_handlers_act_only_for_the_calling_origin(tmp_path: Path, key: SigningKey) -> None:
+    from note_compute.errors import NotFound
+
+    ring = MemoryRing()
+    await publish_site(ring, key, _site_dir(tmp_path))
+    seen: list[tuple[str, str, str, Any]] = []
+
+    async def cart(authority: str, method: str, sub: str, body: Any) -> tuple[int, Any]:
+        seen.append((authority, method, sub, body))
+        if sub == "missing":
+            raise NotFound("no cart yet", reason="missing")
+        return 200, {"ok": True, "for": authority}
+
+    app = Gateway(ring, apps={"shop": cart})
+    host = f"{key.authority}.localhost"
+    status, _, out = await _call(app, "/_note/app/shop/cart", host=host, method="POST", body=b'{"add": "p1"}')
+    assert status == 200 and json.loads(out) == {"ok": True, "for": key.authority}
+    assert seen == [(key.authority, "POST", "cart", {"add": "p1"})]
+    other = SigningKey.generate().authority
+    status, _, out = await _call(app, "/_note/app/shop/cart", host=f"{other}.localhost")
+    assert status == 200 and json.loads(out)["for"] == other  # the handler is told the calling origin
+    status, _, out = await _call(app, "/_note/app/shop/missing", host=host)
+    assert status == 404 and json.loads(out)["reason"] == "missing"
+    status, _, out = await _call(app, "/_note/app/nope/x", host=host)
+    assert status == 404 and "shop" in json.loads(out)["error"]
+    status, _, _ = await _call(app, "/_note/app/shop/cart", host=host, method="POST", body=b"{bad")
+    assert status == 400
+    assert (await _call(app, "/_note/app/shop/cart", host=host, method="PUT"))[0] == 405
+    assert len(seen) == 3
+
+
+def test_references_in_html_and_css() -> None:
+    from note_compute.gateway.prefetch import references
+
+    html = (b'<link rel=stylesheet href="css/a.css"><script src=\'/js/m.js\'></script><img src=img/x.png>'
+            b'<a href="https://elsewhere.example/x">x</a><a href="#top">t</a><img src="data:image/png;base64,AA">'
+            b'<a href="../up.html">up</a><a href="css/a.css">again</a>')
+    assert references(html, "text/html; charset=utf-8", "/docs/index.html") == [
+        "/docs/css/a.css", "/js/m.js", "/docs/img/x.png", "/up.html"]
+    css = b"@import 'b.css'; body { background: url(../img/bg.png) } @font-face { src: url(\"/f/a.woff2\") }"
+    assert references(css, "text/css", "/css/a.css") == ["/css/b.css", "/img/bg.png", "/f/a.woff2"]
+    assert references(b"<img src=x>", "image/png", "/") == []
+
+
+async def test_page_prefetches_what_it_refers_to(tmp_path: Path, key: SigningKey, nursery: Any) -> None:
+    root = tmp_path / "www"
+    (root / "css").mkdir(parents=True)
+    (root / "index.html").write_text('<link rel="stylesheet" href="css/s.css"><img src="/big.bin">')
+    (root / "css" / "s.css").write_text("@font-face { src: url(../font.woff2) }")
+    (root / "font.woff2").write_bytes(b"F" * 5000)
+    (root / "big.bin").write_bytes(os.urandom(blobs.CHUNK_SIZE + 10))
+    (root / "unrelated.html").write_text("never asked for")
+    ring = MemoryRing()
+    await publish_site(ring, key, root)
+    app = Gateway(ring, manifest_ttl=60)
+    app.background = nursery
+    host = f"{key.authority}.localhost"
+    assert (await _call(app, "/", host=host))[0] == 200
+    import trio
+
+    while app._fetching or app.stats["prefetched"] < 3:
+        await trio.sleep(0.01)
+    assert app.stats["prefetched"] == 3  # the stylesheet, the image and, through the stylesheet, the font
+    before = ring.gets
+    for path in ("/css/s.css", "/font.woff2", "/big.bin"):
+        status, _, body = await _call(app, path, host=host)
+        assert status == 200 and body == (root / path.lstrip("/")).read_bytes()
+    assert ring.gets == before  # all three came from the verified cache
+
+
+async def test_stale_while_revalidate_within_max_stale(tmp_path: Path, key: SigningKey, nursery: Any) -> None:
+    import trio.testing
+
+    ring = MemoryRing()
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "index.html").write_text("v1")
+    await publish_site(ring, key, root)
+    now = [0.0]
+    app = Gateway(ring, manifest_ttl=1, max_stale=10, clock=lambda: now[0])
+    app.background = nursery
+    host = f"{key.authority}.localhost"
+    assert (await _call(app, "/", host=host))[2] == b"v1"
+    (root / "index.html").write_text("v2")
+    await publish_site(ring, key, root)
+    now[0] = 2.0  # past the TTL, within max_stale: the old page now, the new manifest fetched behind it
+    assert (await _call(app, "/", host=host))[2] == b"v1"
+    await trio.testing.wait_all_tasks_blocked()  # the refresh has run
+    assert (await _call(app, "/", host=host))[2] == b"v2"
+    (root / "index.html").write_text("v3")
+    await publish_site(ring, key, root)
+    now[0] = 30.0  # past max_stale: the request waits for the fresh manifest
+    assert (await _call(app, "/", host=host))[2] == b"v3"

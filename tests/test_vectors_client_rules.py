@@ -181,3 +181,12 @@ def test_generator_reproduces_the_committed_file() -> None:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.render() == (VECTORS_DIR / "client_rules.json").read_text()
+
+
+def test_freshest_refuses_nothing_and_mixed_urls() -> None:
+    with pytest.raises(ValueError):
+        records.freshest([])
+    other = json.loads((VECTORS_DIR / "records.json").read_text())["records"][0]["encoded"]
+    with pytest.raises(InvalidRecord) as e:
+        records.freshest([records.Record.decode(RECS["seq4"]), records.Record.decode(bytes.fromhex(other))])
+    assert e.value.reason == "url"

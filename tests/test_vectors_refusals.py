@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from note_compute import encoding
+from note_compute.blobs import BlobManifest
 from note_compute.errors import InvalidEncoding, NoteError
 from note_compute.records import Record
 
@@ -47,11 +48,23 @@ def test_record_vector(vec: dict[str, Any]) -> None:
     assert (e.value.code, e.value.reason) == (vec["expected_code"], vec["expected_reason"])
 
 
+@pytest.mark.parametrize("vec", DOC["manifests"], ids=lambda v: v["name"][:50])
+def test_manifest_vector(vec: dict[str, Any]) -> None:
+    data = _raw(vec)
+    if vec["expected_code"] == "accept":
+        assert BlobManifest.decode(data).encode() == data
+        return
+    with pytest.raises(NoteError) as e:
+        BlobManifest.decode(data)
+    assert (e.value.code, e.value.reason) == (vec["expected_code"], vec["expected_reason"])
+
+
 def test_every_reason_and_every_too_large_case_is_covered() -> None:
     reasons = {v["expected"] for v in DOC["cbor"]}
     assert reasons >= {"accept", "non-canonical", "indefinite", "duplicate-key", "tag", "type", "float",
                        "key-type", "trailing-data", "too-large", "too-deep", "truncated", "malformed"}
-    too_large = {(v["expected_code"], v["name"]) for v in DOC["records"] if v["expected_reason"] == "too-large"}
+    too_large = {(v["expected_code"], v["name"]) for v in DOC["records"] + DOC["manifests"]
+                 if v["expected_reason"] == "too-large"}
     assert {c for c, _ in too_large} == {"invalid-encoding", "invalid-record"}
     # Several-defect cases exist in both sections.
     assert sum(", then" in v["name"] for v in DOC["cbor"]) >= 10

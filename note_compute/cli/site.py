@@ -78,17 +78,27 @@ def publish_cmd(directory: Path, key_name: str, bootstrap: tuple[str, ...], as_j
 @click.option("--manifest-ttl", default=2.0, show_default=True,
               help="Seconds a verified site manifest is reused before it is fetched again.")
 @click.option("--cache-mb", default=64, show_default=True, help="Memory for verified file contents, in MiB.")
-def gateway_cmd(port: int, bootstrap: tuple[str, ...], manifest_ttl: float, cache_mb: int) -> None:
+@click.option("--key", "key_name", default=None,
+              help="The local user's key, for apps that act for you (the shop's cart and orders).")
+def gateway_cmd(port: int, bootstrap: tuple[str, ...], manifest_ttl: float, cache_mb: int,
+                key_name: str | None) -> None:
     """Serve note:// sites over HTTP at http://AUTHORITY.localhost:PORT/ (verified)."""
     import trio
 
+    from .. import keystore
     from ..errors import NoteError
     from ..gateway.serve import serve_gateway
+
+    try:
+        user_key = keystore.load_key(key_name) if key_name else None
+    except NoteError as exc:
+        raise click.ClickException(str(exc)) from None
 
     async def go() -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(partial(serve_gateway, list(bootstrap) or None, port=port,
-                                        manifest_ttl=manifest_ttl, cache_bytes=cache_mb * 1024 * 1024))
+                                        manifest_ttl=manifest_ttl, cache_bytes=cache_mb * 1024 * 1024,
+                                        user_key=user_key))
             click.echo(f"gateway on http://localhost:{port}/ (sites at http://AUTHORITY.localhost:{port}/); "
                        "Ctrl-C stops it", err=True)
 

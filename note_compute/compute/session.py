@@ -12,6 +12,9 @@ outcome in with :meth:`~QuerySession.on_result` / :meth:`~QuerySession.on_error`
                                   first ``count`` replicas of the shard blob
 ``Refresh(tag, dataset, hinted)`` a peer says seq ``hinted`` exists: fetch the
                                   freshest manifest and feed it back
+``LoadShard(tag, blob)``         fetch a whole shard blob: a program-dependent
+                                  accusation convicts only when re-run on the
+                                  whole shard (``.fraud``, "Eligibility")
 
 Programs run through the injected ``executor`` (anything with the sandbox's
 ``run(wasm, input, fuel=)``), synchronously inside the event handlers;
@@ -51,18 +54,27 @@ from .actions import (
     Ask,
     Executor,
     FindPeers,
+    LoadShard,
     Refresh,
     peer_id_of,
     peer_key,
 )
 from .audit import chunks, sample_indices
-from .dataset import Manifest
-from .fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof, verify_fraud_proof
+from .dataset import Manifest, decode_shard
+from .fraud import (
+    KIND_RANGE,
+    KIND_SUBSET,
+    Evidence,
+    FraudProof,
+    shard_proof,
+    verify_fraud_proof,
+)
 from .keys import normalize_bound
 from .protocol import (
     MAX_BATCH,
     OP_BATCH,
     QueryRequest,
+    Receipt,
     RecordsRequest,
     parse_batch_reply,
     parse_records_response,
@@ -86,7 +98,15 @@ from .verify import (
     verify_answer,
 )
 
-__all__ = ["Action", "Ask", "Executor", "FindPeers", "QuerySession", "Refresh", "peer_id_of"]
+__all__ = ["Action", "Ask", "Executor", "FindPeers", "LoadShard", "QuerySession", "Refresh", "peer_id_of"]
+
+
+def fp_shard(fp: FraudProof) -> int | None:
+    """The shard index a fraud proof's receipt names (None when the receipt does not decode)."""
+    try:
+        return int(Receipt.decode(fp.receipt)["shard"])
+    except NoteError:
+        return None
 
 
 @dataclass
@@ -168,6 +188,8 @@ class QuerySession:
                                       self.quorum), [])
             for i in self.shard_ids}
         self.certificates: dict[int, Any] = {}  # shard -> QuorumCertificate of its settled answer
+        self._shards: dict[bytes, list[bytes]] = {}                          # whole shards loaded (by blob)
+        self._awaiting: dict[bytes, list[tuple[FraudProof, Any]]] = {}       # accusations waiting for a shard
 
     # ------------------------------------------------------------------ driving
     @property
@@ -203,6 +225,8 @@ class QuerySession:
                 self._on_peers(ctx, value)
             elif kind == "refresh":
                 self._on_refresh(value)
+            elif kind == "shard":
+                self._on_shard(ctx, value)
         except NoteError as exc:  # anything a peer sent that we could not use: its failure, never ours
             self._fail_ctx(kind, ctx, exc)
         except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:  # hostile shapes
@@ -232,6 +256,9 @@ class QuerySession:
             self.v.failures.append(f"shard {ctx}: finding more replicas failed: {exc}")
         elif kind == "refresh":
             self._on_refresh(None)
+        elif kind == "shard":
+            dropped = self._awaiting.pop(ctx, [])
+            self.v.failures.append(f"loading a shard to check {len(dropped)} accusation(s) failed: {exc}")
 
     # ------------------------------------------------------------------ plumbing
     def _new_tag(self, kind: str, ctx: Any) -> int:
@@ -509,8 +536,27 @@ class QuerySession:
         return minimal_subset_proof(fp, ans, sample, self.executor, self.program) or fp
 
     def _convict(self, fp: FraudProof, peer: Any) -> bool:
+        """Convict on a verified proof; a program-dependent one waits for its whole shard (``LoadShard``)."""
         try:
-            what = verify_fraud_proof(fp, self.executor, self.program.wasm, fuel=self.program.fuel)
+            try:
+                what = verify_fraud_proof(fp, self.executor, self.program.wasm, fuel=self.program.fuel,
+                                          shard=self._shards.get(fp.blob) if fp.blob else None)
+            except NoteError as exc:
+                if getattr(exc, "reason", None) not in ("ineligible", "need-shard"):
+                    raise
+                i = fp_shard(fp)
+                if i is None or i >= len(self.manifest.shards):
+                    raise
+                full = shard_proof(fp, self.manifest.shards[i].blob)
+                if full.blob not in self._shards:
+                    waiting = self._awaiting.setdefault(full.blob, [])
+                    if not waiting:
+                        self._out.append(LoadShard(self._new_tag("shard", full.blob), full.blob))
+                    waiting.append((full, peer))
+                    return False
+                fp = full
+                what = verify_fraud_proof(fp, self.executor, self.program.wasm, fuel=self.program.fuel,
+                                          shard=self._shards[fp.blob])
         except NoteError as exc:
             self.v.failures.append(f"unproven accusation dropped: {exc}")
             return False
@@ -539,6 +585,17 @@ class QuerySession:
         for kind, ctx in list(self._asks.values()):
             if kind == "sample" and peer_id_of(ctx[0].peer) == pid:
                 self._close_audit(ctx[0], None)
+
+    def _on_shard(self, blob: bytes, data: Any) -> None:
+        """A whole shard arrived: check it is the manifest's, then the accusations waiting for it."""
+        waiting = self._awaiting.pop(blob, [])
+        info = next((s for s in self.manifest.shards if s.blob == blob), None)
+        if info is None or type(data) is not bytes:
+            raise RemoteProtocolError("the shard blob is not one of this manifest's", reason="bad-response")
+        self._shards[blob] = decode_shard(data, root=info.root, count=info.count)
+        for fp, peer in waiting:
+            if fp.peer not in self.convicted:
+                self._convict(fp, peer)
 
     def _accuse_subset(self, t: _Shard, claim: Claim, peer: Any) -> None:
         """A signed predicate claim whose records did not verify: fetch the real records at the claimed

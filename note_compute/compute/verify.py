@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import encoding
 from ..errors import (
     InvalidEncoding,
     InvalidProof,
@@ -46,6 +45,7 @@ from .protocol import (
     parse_query_response,
     record_digests,
 )
+from .strict import same
 
 __all__ = [
     "Claim",
@@ -130,7 +130,7 @@ def check_receipt(receipt: Receipt, req: QueryRequest, manifest: Manifest, *, pe
             "args": args_digest(req.args), "range": req.range}
     for name, value in want.items():
         # By canonical encoding, never Python equality (True == 1, 1 == 1.0): the fraud check reads strictly.
-        if encoding.encode(receipt[name]) != encoding.encode(value):
+        if not same(receipt[name], value):
             raise _bad(f"receipt {name} does not match the request/manifest", f"receipt-{name.replace('_', '-')}")
     if peer_id is not None and receipt.peer != peer_id:
         raise InvalidSignature("receipt is signed by another peer than the one asked", reason="peer-id")
@@ -229,7 +229,7 @@ def check_output(answer: ShardAnswer, sandbox: Any, wasm: bytes, fuel: int, *,
         rel, extra = run_program(sandbox, wasm, claim.args, answer.range_records, fuel)
         got = [start + j for j in rel]
         digests = record_digests([answer.range_records[j] for j in rel])
-        if (got, digests, extra) != (claim.indices, claim.digests, claim.extra):
+        if not same([got, digests, extra], [claim.indices, claim.digests, claim.extra]):
             fp = claim.fraud(KIND_RANGE, range_proof=answer.range_proof)
             raise OutputMismatch("re-running the program on the proven range disagrees with the peer",
                                  fraud=fp, reason="range-output")
@@ -247,6 +247,6 @@ def check_output(answer: ShardAnswer, sandbox: Any, wasm: bytes, fuel: int, *,
     order = sorted(pool)
     rel, _extra = run_program(sandbox, wasm, claim.args, [pool[i] for i in order], fuel)
     got = [order[j] for j in rel]
-    if got != list(claim.indices):
+    if not same(got, list(claim.indices)):
         raise OutputMismatch("re-running the program on proven records disagrees with the peer",
                              fraud=claim.fraud(KIND_SUBSET, evidence=evidence), reason="subset-output")

@@ -11,20 +11,35 @@ uploaded and re-signed; the manifest itself always gets a new seq.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
 from .. import records, site, urls
 from ..crypto import SigningKey
-from ..errors import InvalidRecord, NotFound
+from ..errors import InvalidRecord, NotFound, PeerUnreachable, Timeout
 
 __all__ = ["PublishedSite", "fetch_manifest", "manifest_url", "next_seq", "publish_site"]
 
-_PARALLEL = 16
+T = TypeVar("T")
+_PARALLEL = 8
+_ATTEMPTS = 3
+
+
+async def _retry(fn: Callable[[], Awaitable[T]]) -> T:
+    """``fn()``, tried again (up to :data:`_ATTEMPTS` in all) when a replica was slow or unreachable."""
+    for attempt in range(_ATTEMPTS):
+        try:
+            return await fn()
+        except (Timeout, PeerUnreachable):
+            if attempt == _ATTEMPTS - 1:
+                raise
+            await trio.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def manifest_url(authority: str) -> str:
@@ -99,8 +114,8 @@ async def publish_site(client: Any, key: SigningKey, root: Path, *,
         entry = entries[path]
         async with limiter:
             for chunk in pending[path]:
-                await client.put_value(chunk)
-            await client.put_value(entry.blob.encode())
+                await _retry(partial(client.put_value, chunk))
+            await _retry(partial(client.put_value, entry.blob.encode()))
             url = urls.make_url(authority, path)
             try:
                 old = (await client.get_record(url)).seq
@@ -108,7 +123,7 @@ async def publish_site(client: Any, key: SigningKey, root: Path, *,
                 old = None
             rec = records.sign_record(key, url, seq=next_seq(old, int(now() * 1000)),
                                       refs=[entry.blob.address], created=created)
-            await client.put_record(rec)
+            await _retry(partial(client.put_record, rec))
         result.bytes_uploaded += entry.size
         result.uploaded.append(path)
         done += 1
@@ -126,7 +141,7 @@ async def publish_site(client: Any, key: SigningKey, root: Path, *,
     else:
         rec = records.sign_record(key, result.url, seq=seq, refs=[await client.put_blob(body, "application/cbor")],
                                   created=created)
-    await client.put_record(rec)
+    await _retry(partial(client.put_record, rec))
     result.seq = seq
     result.uploaded.sort()
     return result

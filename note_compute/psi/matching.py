@@ -64,9 +64,16 @@ class MatchReport:
 
     members: list[bytes] = field(default_factory=list)
     absent: list[bytes] = field(default_factory=list)
+    unproven: list[bytes] = field(default_factory=list)  # no replica gave a verified answer either way
     frauds: list[Any] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     proof_bytes: int = 0
+
+    def check_complete(self) -> None:
+        """Raise MatchUnproven when some value is neither proven member nor proven absent."""
+        if self.unproven:
+            raise MatchUnproven(f"{len(self.unproven)} value(s) not proven either way: "
+                                f"{'; '.join(self.failures[-3:]) or 'no replica answered'}", reason="unproven")
 
     @property
     def caught(self) -> list[str]:
@@ -79,32 +86,36 @@ class MatchUnproven(InvalidProof):
 
 
 async def match_values(cc: Any, program_url: str, dataset_url: str, values: Sequence[bytes], *,
-                       parallel: int = 8) -> MatchReport:
+                       parallel: int = 8, min_seq: int = 0) -> MatchReport:
     """Prove, for each value, whether it is in the set published at ``dataset_url``.
 
     ``cc`` is a :class:`~note_compute.compute.client.ComputeClient`;
-    ``program_url`` names the ``psi_match`` program. Raises MatchUnproven
-    when some value could not be proven either way (every replica failed).
+    ``program_url`` names the ``psi_match`` program. A value that no
+    replica answered with a verified proof lands in ``unproven`` (never in
+    ``absent``); :meth:`MatchReport.check_complete` turns that into an error.
+    ``min_seq``: answers over an older version of the set than this
+    sequence number (one that may not hold the value yet) are unproven too.
     """
     for v in values:
         if type(v) is not bytes or len(v) != POINT_BYTES:
             raise ValueError("values are 32-byte points")
     report = MatchReport()
     limiter = trio.CapacityLimiter(parallel)
-    errors: list[NoteError] = []
 
     async def one(v: bytes) -> None:
         async with limiter:
             try:
                 res = await cc.query(program_url, dataset_url, {"set": v}, range=value_range(v))
             except NoteError as exc:
-                errors.append(exc)
+                report.failures.append(f"{type(exc).__name__}: {exc}")
+                report.unproven.append(v)
                 return
         report.frauds.extend(res.frauds)
         report.failures.extend(res.verification.failures)
         report.proof_bytes += res.verification.bytes_received
-        if not res.verification.ok:
-            errors.append(MatchUnproven("; ".join(res.verification.errors), reason="unproven"))
+        if not res.verification.ok or res.verification.seq < min_seq:
+            report.failures.extend(res.verification.errors or [f"set version {res.verification.seq} < {min_seq}"])
+            report.unproven.append(v)
             return
         found = [r.get("v") for r in res.values() if isinstance(r, dict)]
         (report.members if v in found else report.absent).append(v)
@@ -112,8 +123,7 @@ async def match_values(cc: Any, program_url: str, dataset_url: str, values: Sequ
     async with trio.open_nursery() as nursery:
         for v in values:
             nursery.start_soon(one, v)
-    if errors:
-        raise MatchUnproven(f"{len(errors)} value(s) not proven either way: {errors[0]}", reason="unproven")
     report.members.sort()
     report.absent.sort()
+    report.unproven.sort()
     return report

@@ -187,8 +187,8 @@ def signed_claim_proof(key: SigningKey, n: int, *, kind: str = "subset", program
     from ..compute.protocol import digest_of_claim, make_receipt
 
     args = encoding.encode(f"query {n}")
-    req = QueryRequest(f"note://{key.authority}/programs/p", program, f"note://{key.authority}/datasets/d",
-                       1, 0, args)
+    req = QueryRequest(f"note://{key.authority}/programs/p", program, f"note://{key.authority}/datasets/d{n}",
+                       1, 0, args)  # one dataset per n: distinct (program, dataset) evidence slots
     indices, digests, extra = [n % 5], [hashlib.sha256(b"record %d" % n).digest()], b""
     receipt = make_receipt(key, req, shard_root=bytes(32), count=8, sort_key=["id"],
                            result=digest_of_claim(indices, digests, extra), fuel=1)
@@ -370,6 +370,7 @@ class ComputeNetwork:
         self.liars_first = liars_first
         self.records: dict[str, list[Record]] = {}
         self.blobs: dict[bytes, bytes] = {}
+        self.values: dict[bytes, bytes] = {}
         self.registry = MemoryFraudRegistry()
         self.stale_reads: dict[str, int] = {}
         self._evidence: Any = None  # a Store in memory, opened on first use
@@ -428,9 +429,17 @@ class ComputeNetwork:
         return self.blobs[address]
 
     async def put_blob(self, data: bytes, media_type: str = "application/octet-stream") -> bytes:
-        address = split_blob(data, media_type)[0].address
-        self.blobs[address] = bytes(data)
-        return address
+        manifest, chunks = split_blob(data, media_type)
+        self.blobs[manifest.address] = bytes(data)
+        for c in chunks:  # content-addressed chunks, as the ring stores them (a program binary is one)
+            self.values[hashlib.sha256(c).digest()] = c
+        return manifest.address
+
+    async def get_value(self, address: bytes) -> bytes:
+        """A content-addressed chunk by its SHA-256 (``Client.get_value``)."""
+        if address not in self.values:
+            raise NotFound("no such value")
+        return self.values[address]
 
     @property
     def evidence_store(self) -> Any:

@@ -3,7 +3,7 @@
 
 Run from the repository root:  python specs/vectors/gen_refusals.py [--check]
 
-Three sections, each input with the one reason a decoder MUST report
+Sections, each input with the one reason a decoder MUST report
 (``specs/records.md`` sections 1.1-1.3 and 3.1.1):
 
 * ``cbor``: inputs to ``encoding.decode`` with ``max_depth`` / ``max_size`` /
@@ -11,6 +11,7 @@ Three sections, each input with the one reason a decoder MUST report
   inputs with several defects (which reason wins);
 * ``records``: record encodings with several defects, and every case that
   maps to ``too-large`` (with its error code);
+* ``manifests``: blob manifests over their caps (records.md 1.3, 5);
 * every byte string is hex; inputs too long to write out are given as
   ``{"prefix", "repeat", "times", "suffix"}`` (bytes = prefix + repeat *
   times + suffix); integers are decimal strings.
@@ -112,7 +113,13 @@ CBOR_CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
     ("bad UTF-8", "61ff", {}, "malformed", ""),
     ("reserved additional info 28", "1c", {}, "malformed", ""),
     ("break outside indefinite", "ff", {}, "malformed", ""),
-    ("two-byte simple value (reserved)", "f814", {}, "malformed", ""),
+    ("two-byte simple value below 32 (reserved)", "f814", {}, "malformed", ""),
+    ("two-byte simple value 32", "f820", {}, "type", ""),
+    ("one-byte simple value 0", "e0", {}, "type", ""),
+    ("additional information 31 on an integer", "1f", {}, "indefinite", "RFC 8949: malformed; here indefinite"),
+    ("additional information 31 on a tag", "df", {}, "indefinite", ""),
+    ("additional information 28 on a tag", "dc", {}, "tag", "any major-type-6 head is a tag"),
+    ("additional information 28 on an array", "9c", {}, "malformed", ""),
     ("over max_size", "1bffffffffffffffff", {"max_size": "8"}, "too-large", "9 bytes over an 8-byte cap"),
     ("at max_size", "1bffffffffffffffff", {"max_size": "9"}, "accept", ""),
     ("over max_size, otherwise broken", "5f", {"max_size": "0"}, "too-large", "size first, before any parsing"),
@@ -247,6 +254,50 @@ def build_records() -> list[dict[str, Any]]:
     return out
 
 
+def build_manifests() -> list[dict[str, Any]]:
+    """Blob manifests {"c", "n", "m"} (records.md section 5): caps and their reasons."""
+    from note_compute.blobs import MAX_BLOB_SIZE, MAX_MANIFEST_SIZE, BlobManifest
+
+    def manifest(chunks: int, n: int, mt: str = "a/b") -> bytes:
+        return (head(5, 3) + text("c") + head(4, chunks) + bstr(bytes(32)) * chunks + text("m") + text(mt)
+                + text("n") + head(0, n))
+
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, data: bytes | dict[str, str], code: str, reason: str, note: str = "") -> None:
+        if isinstance(data, dict):
+            raw = bytes.fromhex(data["prefix"]) + bytes.fromhex(data["repeat"]) * int(data["times"]) + bytes.fromhex(
+                data["suffix"])
+        else:
+            raw = data
+        try:
+            BlobManifest.decode(raw)
+            got = ("accept", "")
+        except NoteError as exc:
+            got = (exc.code, str(exc.reason))
+        assert got == (code, reason), f"{name}: note_compute says {got}"
+        vec: dict[str, Any] = {"name": name}
+        vec["encoded" if isinstance(data, bytes) else "encoded_parts"] = data.hex() if isinstance(data, bytes) else data
+        vec["expected_code"], vec["expected_reason"] = code, reason
+        if note:
+            vec["note"] = note
+        out.append(vec)
+
+    add("one chunk, 1 byte", manifest(1, 1), "accept", "")
+    add("size over 2^32 (checked before the chunk count)", manifest(0, MAX_BLOB_SIZE + 1), "invalid-record",
+        "too-large", "a size over its cap is too-large")
+    add("size 2^32 with no chunks", manifest(0, MAX_BLOB_SIZE), "invalid-record", "schema",
+        "within the cap, but the chunk count does not match")
+    add("chunk count does not match the size", manifest(2, 1), "invalid-record", "schema")
+    add("upper-case media type", manifest(1, 1, "A/b"), "invalid-record", "media-type")
+    n_chunks = MAX_MANIFEST_SIZE // 34 + 1
+    parts = {"prefix": (head(5, 3) + text("c") + head(4, n_chunks)).hex(), "repeat": bstr(bytes(32)).hex(),
+             "times": str(n_chunks), "suffix": (text("m") + text("a/b") + text("n") + head(0, 1)).hex()}
+    add("encoding over the manifest byte cap", parts, "invalid-encoding", "too-large",
+        f"cap {MAX_MANIFEST_SIZE} bytes = 16384 * 35 + 512, checked before parsing")
+    return out
+
+
 def build() -> dict[str, Any]:
     return {
         "_provenance": {
@@ -259,6 +310,7 @@ def build() -> dict[str, Any]:
         },
         "cbor": build_cbor(),
         "records": build_records(),
+        "manifests": build_manifests(),
     }
 
 
