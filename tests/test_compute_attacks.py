@@ -257,7 +257,7 @@ async def test_freshness_is_remembered_across_runs(sandbox, wasm, tmp_path, auto
 
 
 async def test_misdeclared_bounds_cannot_give_an_empty_verified_answer(sandbox, wasm, autojump_clock) -> None:
-    from note_compute.testing.publisher import junk_manifest, publish_junk
+    from note_compute.testing.attackers import junk_manifest, publish_junk
 
     net = ComputeNetwork(6, sandbox)
     purl = await net.publish_program(SITE, "sub", wasm[0], fuel=10**8)
