@@ -119,14 +119,15 @@ class _Shard:
     auditing: int = 0
     good: list[tuple[ShardAnswer, Any]] = field(default_factory=list)   # checked answers
     tentative: tuple[ShardAnswer, Any] | None = None                    # awaiting the joint check
-    pending: list[tuple[Claim, Any]] = field(default_factory=list)       # signed, unproven claims
+    pending: list[tuple[Claim, Any]] = field(default_factory=list)       # signed, unproven range claims
+    peers: list[Any] = field(default_factory=list)                      # every peer asked
     find: int = 0                   # FindPeers rounds done (0, 1 or 2)
     finding: bool = False
     final: ShardAnswer | None = None
     agreeing: int = 0
     failed: str | None = None
     disagreement: bool = False
-    tried: int = -1                 # len(good) when conflicts were last turned into proofs
+    tried: frozenset[Any] = frozenset()  # the answers conflicts were last turned into proofs for
 
     @property
     def settled(self) -> bool:
@@ -177,7 +178,7 @@ class QuerySession:
         if range is not None:
             lo = normalize_bound(range[0], manifest.sort_key, upper=False)
             hi = normalize_bound(range[1], manifest.sort_key, upper=True)
-            ids = manifest.shards_touching(lo, hi) if lo <= hi else []
+            ids = _with_guards(manifest, lo, hi, manifest.shards_touching(lo, hi)) if lo <= hi else []
         else:
             ids = list(builtins.range(len(manifest.shards)))
         self.shard_ids: list[int] = list(ids)
@@ -186,7 +187,7 @@ class QuerySession:
             i: _Shard(i, QueryRequest(program.url, program.hash, manifest.url, manifest.seq, i, args, range,
                                       self.quorum), [])
             for i in self.shard_ids}
-        self.certificates: list[Any] = []
+        self.certificates: dict[int, Any] = {}  # shard -> QuorumCertificate of its settled answer
         self._shards: dict[bytes, list[bytes]] = {}                          # whole shards loaded (by blob)
         self._awaiting: dict[bytes, list[tuple[FraudProof, Any]]] = {}       # accusations waiting for a shard
 
@@ -213,13 +214,13 @@ class QuerySession:
         kind, ctx = self._asks.pop(tag)
         try:
             if kind == "query":
-                self._on_reply(*ctx, value)
+                self._on_reply(ctx[0], ctx[1], value)
             elif kind == "batch":
                 self._on_batch(ctx, value)
             elif kind == "sample":
-                self._on_sample(*ctx, value)
+                self._on_sample(ctx[0], ctx[1], ctx[2], value)
             elif kind == "evidence":
-                self._on_evidence(*ctx, value)
+                self._on_evidence(ctx[0], ctx[1], ctx[2], ctx[3], ctx[4], ctx[5], value)
             elif kind == "find":
                 self._on_peers(ctx, value)
             elif kind == "refresh":
@@ -248,7 +249,8 @@ class QuerySession:
         elif kind == "sample":
             self._sample_failed(ctx[0], ctx[1], exc, ctx[2])
         elif kind == "evidence":
-            self.v.failures.append(f"evidence fetch for a pending accusation: {exc}")
+            self.v.failures.append(f"evidence fetch for an accusation: {exc}")
+            self._ask_evidence(ctx[0], ctx[1], ctx[2], ctx[3], ctx[4], ctx[5] + 1)
         elif kind == "find":
             self.tasks[ctx].finding = False
             self.v.failures.append(f"shard {ctx}: finding more replicas failed: {exc}")
@@ -280,6 +282,7 @@ class QuerySession:
 
     def _ask(self, t: _Shard, peer: Any) -> None:
         t.asked.add(peer_key(peer))
+        t.peers.append(peer)
         t.inflight += 1
         self._out.append(Ask(self._new_tag("query", (t.index, peer)), peer, t.req.to_msg()))
 
@@ -294,6 +297,7 @@ class QuerySession:
                 part = shards[j:j + MAX_BATCH]
                 for i in part:
                     self.tasks[i].asked.add(peer_key(peer))
+                    self.tasks[i].peers.append(peer)
                     self.tasks[i].inflight += 1
                 msg = {"op": OP_BATCH, "queries": [self.tasks[i].req.to_msg() for i in part]}
                 self._out.append(Ask(self._new_tag("batch", (peer, part)), peer, msg))
@@ -314,7 +318,7 @@ class QuerySession:
         if t.settled or t.tentative is not None:  # settled, or waiting for the joint check
             return
         if t.good:
-            self._reconcile(t, settle=len(t.good) >= self.k)  # may settle, convict (dropping answers) or disagree
+            self._reconcile(t, short_ok=False)  # may settle, convict (dropping answers) or disagree
             if t.settled:
                 return
         want = (1 if t.disagreement else self.k - len(t.good)) - t.inflight - t.auditing
@@ -340,7 +344,7 @@ class QuerySession:
         if t.tentative is not None:
             return
         if t.good:
-            self._reconcile(t, settle=True)
+            self._reconcile(t, short_ok=True)
             if t.settled:
                 return
         if t.disagreement:
@@ -349,44 +353,34 @@ class QuerySession:
         else:
             t.failed = f"shard {t.index}: no verified answer"
 
-    def _reconcile(self, t: _Shard, *, settle: bool) -> None:
-        """Convict whoever the answers' union proves lied; settle when the rest agree (and ``settle``)."""
-        digests = {a.claim.receipt["result"] for a, _ in t.good}
-        if len(digests) > 1 and t.tried != len(t.good):
-            t.tried = len(t.good)
+    def _reconcile(self, t: _Shard, *, short_ok: bool) -> None:
+        """Convict whoever the answers' union proves lied; settle when the rest agree and are k (or ``short_ok``)."""
+        digests = {_agreement(a) for a, _ in t.good}
+        seen = frozenset(peer_key(p) for _, p in t.good)
+        if len(digests) > 1 and t.tried != seen:
+            t.tried = seen
             for fp, peer in conflict_proofs([(a, p) for a, p in t.good]):
                 self._convict(fp, peer)
-            digests = {a.claim.receipt["result"] for a, _ in t.good}
+            digests = {_agreement(a) for a, _ in t.good}
         if len(digests) > 1:
             t.disagreement = True  # nobody convictable: ask further replicas
             return
         t.disagreement = False
-        if settle and t.good:
+        if t.good and (short_ok or len(t.good) >= self.k):
             t.final, t.agreeing = t.good[0][0], len(t.good)
             self._after_settle(t)
 
     def _after_settle(self, t: _Shard) -> None:
         assert t.final is not None
-        honest_peer = next(p for a, p in t.good if a is t.final)
-        for claim, peer in t.pending:
-            if peer_id_of(peer) in self.convicted:
-                continue
-            if t.final.range_records is not None:
+        for claim, peer in t.pending:  # range claims whose proof failed: the honest range proof convicts
+            if peer_id_of(peer) not in self.convicted and t.final.range_records is not None:
                 self._convict(claim.fraud(KIND_RANGE, range_proof=t.final.range_proof), peer)
-                continue
-            count = self.manifest.shards[t.index].count
-            inside = sorted(i for i in claim.indices if i < count)
-            if len(inside) < len(claim.indices) or not inside:
-                self._convict(claim.fraud(KIND_SUBSET), peer)
-                continue
-            for part in chunks(inside):
-                msg = RecordsRequest(t.req.dataset, t.req.seq, t.index, part).to_msg()
-                self._out.append(Ask(self._new_tag("evidence", (t.index, claim, peer, part)), honest_peer, msg))
         t.pending = []
+        self.certificates.pop(t.index, None)
         if self.quorum and t.agreeing > 1:
             cert = certificate_of([a for a, _ in t.good])
             if cert is not None:
-                self.certificates.append(cert)
+                self.certificates[t.index] = cert
 
     # ------------------------------------------------------------------ replies
     def _on_batch(self, ctx: tuple[Any, list[int]], reply: Any) -> None:
@@ -436,8 +430,11 @@ class QuerySession:
             ans = verify_answer(t.req, reply, self.manifest, peer_id=peer_id_of(peer))
         except UnprovenClaim as exc:
             t.inflight -= 1
-            t.pending.append((exc.claim, peer))
             self.v.failures.append(f"shard {shard}: unproven signed claim: {exc}")
+            if self.range is not None:
+                t.pending.append((exc.claim, peer))
+            else:
+                self._accuse_subset(t, exc.claim, peer)
             return
         except NoteError as exc:
             self._query_failed(shard, peer, exc)
@@ -600,7 +597,29 @@ class QuerySession:
             if fp.peer not in self.convicted:
                 self._convict(fp, peer)
 
-    def _on_evidence(self, shard: int, claim: Claim, peer: Any, part: list[int], reply: Any) -> None:
+    def _accuse_subset(self, t: _Shard, claim: Claim, peer: Any) -> None:
+        """A signed predicate claim whose records did not verify: fetch the real records at the claimed
+        indices (from any replica: they are proven against the root) and convict a forged one."""
+        count = self.manifest.shards[t.index].count
+        inside = sorted(i for i in claim.indices if i < count)
+        if len(inside) < len(claim.indices) or not inside:
+            self._convict(claim.fraud(KIND_SUBSET), peer)
+            return
+        sources = [p for p in t.peers + t.candidates if peer_key(p) != peer_key(peer)] + [peer]
+        for part in chunks(inside):
+            self._ask_evidence(t.index, claim, peer, part, sources, 0)
+
+    def _ask_evidence(self, shard: int, claim: Claim, peer: Any, part: list[int], sources: list[Any],
+                      src: int) -> None:
+        while src < len(sources) and not (self._ok_peer(sources[src]) or sources[src] is peer):
+            src += 1
+        if src >= len(sources) or peer_id_of(peer) in self.convicted:
+            return
+        msg = RecordsRequest(self.manifest.url, self.manifest.seq, shard, part).to_msg()
+        self._out.append(Ask(self._new_tag("evidence", (shard, claim, peer, part, sources, src)), sources[src], msg))
+
+    def _on_evidence(self, shard: int, claim: Claim, peer: Any, part: list[int], sources: list[Any], src: int,
+                     reply: Any) -> None:
         recs, proof = parse_records_response(reply, len(part))
         info = self.manifest.shards[shard]
         verify_batch(info.root, info.count, dict(zip(part, recs)), BatchProof.decode(proof))
@@ -631,6 +650,9 @@ class QuerySession:
         for i, (a, peer) in tent.items():
             t = self.tasks[i]
             t.tentative = None
+            if not self._ok_peer(peer):  # convicted while an earlier shard was re-checked: dropped
+                merged = None
+                continue
             if i in passed:
                 t.good.append((a, peer))
             else:
@@ -646,6 +668,8 @@ class QuerySession:
         ordered, agree = [], []
         for i in self.shard_ids:
             t = self.tasks[i]
+            if t.final is not None and t.final.peer in self.convicted:  # never (see _drop); belt and braces
+                t.final = None
             if t.final is not None:
                 ordered.append(t.final)
                 agree.append(t.agreeing)
@@ -683,6 +707,36 @@ class QuerySession:
                 v.errors.append(f"merging the verified answers failed: {exc}")
                 extra = b""
         v.peers_used = sorted({a.peer.hex()[:16] for a in ordered})
-        v.certificates = [c.encode().hex() for c in self.certificates]
+        certs = [self.certificates[i] for i in self.shard_ids
+                 if i in self.certificates and self.tasks[i].final is not None]
+        v.certificates = [c.encode().hex() for c in certs]
         decide_verdict(v, ranged=self.range is not None)
-        return QueryResult(records, extra, v, ordered, list(self.frauds), list(self.certificates))
+        return QueryResult(records, extra, v, ordered, list(self.frauds), certs)
+
+
+def _with_guards(manifest: Manifest, lo: Any, hi: Any, touching: list[int]) -> list[int]:
+    """The shards a range query asks: those whose declared bounds touch ``[lo, hi)`` plus one guard shard on
+    each side, whose key-range proofs show their boundary records (a publisher that mis-declares bounds to
+    hide records from a range is caught by :func:`.verify.check_declared_bounds` or by the peers' own
+    shard checks)."""
+    n = len(manifest.shards)
+    if touching:
+        first, last = touching[0], touching[-1]
+    else:  # the range falls in a gap: the shards either side of it
+        last = next((i for i in builtins.range(n) if manifest.shard_range_keys(i)[0] >= lo), n)
+        first = last
+        touching = []
+    ids = set(touching)
+    if first - 1 >= 0:
+        ids.add(first - 1)
+    if last + (1 if touching else 0) < n:
+        ids.add(last + (1 if touching else 0))
+    return sorted(ids)
+
+
+def _agreement(a: ShardAnswer) -> Any:
+    """What replicas must agree on: the whole signed result for a range answer (its extra is checked);
+    the returned records for a predicate answer (its extra is never used, see :mod:`.result`)."""
+    if a.range_records is not None:
+        return a.claim.receipt["result"]
+    return (tuple(a.claim.indices), tuple(a.claim.digests))
