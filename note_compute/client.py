@@ -54,6 +54,7 @@ from .ring import messages as ring_msgs
 from .ring.ids import PeerRef, distance, id_from_bytes, node_id
 from .ring.lookup import Lookup
 from .store import EVIDENCE, RECORD, VALUE
+from .transport import Requester
 
 __all__ = ["Client", "open_client", "peer_ref_from_multiaddr", "PeerRef"]
 
@@ -88,7 +89,7 @@ class Client:
     request to one peer.
     """
 
-    def __init__(self, host: Any, seeds: list[PeerRef], *, replicas: int = 3, timeout: float = 2.0,
+    def __init__(self, host: Requester, seeds: list[PeerRef], *, replicas: int = 3, timeout: float = 2.0,
                  parallel: int = 8) -> None:
         self.host = host
         self.r = replicas
@@ -426,8 +427,8 @@ async def open_client(bootstrap: list[str] | None = None, *, home: Path | None =
     Raises NotFound if no devnet is recorded and no addresses are given,
     PeerUnreachable if no bootstrap node answers.
     """
-    from .node.devnet import read_manifest
     from .net import open_host
+    from .node.devnet import read_manifest
 
     if bootstrap is None:
         bootstrap = list(read_manifest(home)["bootstrap"])

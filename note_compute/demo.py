@@ -27,8 +27,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .crypto import SigningKey
 
 NODES = 6
 
@@ -131,7 +136,7 @@ def show(result: object, what: str) -> None:
     assert v.ok, v.errors
 
 
-async def compute_demo(client: object, key: object) -> None:
+async def compute_demo(client: Client, key: SigningKey) -> None:
     """Step 4: publish a program and a dataset, run verified queries on the nodes."""
     from . import encoding
     from .cli.program import publish_program

@@ -65,7 +65,9 @@ def catalog(n: int = 600) -> list[bytes]:
 
 def _noise_failures(base: Path) -> list[str]:
     """Node logs showing a Noise message that failed to authenticate (a transport bug, fixed in net/_p2p.py)."""
-    return [log.parent.name for log in base.glob("*/node.log") if b"Failed authentication of message" in log.read_bytes()]
+    return [
+        log.parent.name for log in base.glob("*/node.log") if b"Failed authentication of message" in log.read_bytes()
+    ]
 
 
 async def test_adversarial_compute_on_real_nodes(tmp_path: Path) -> None:

@@ -30,18 +30,12 @@ from note_compute.errors import (
     RateLimited,
     RemoteProtocolError,
 )
-from note_compute.sandbox import Sandbox
 from note_compute.testing.compute import ALL_WAT, SUBSTRING_WAT
 
 SITE = SigningKey(hashlib.sha256(b"site").digest())
 PEER = SigningKey(hashlib.sha256(b"peer").digest())
 DATASET = f"note://{SITE.authority}/datasets/things"
 PROGRAM = f"note://{SITE.authority}/programs/sub"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return Sandbox()
 
 
 @pytest.fixture(scope="module")

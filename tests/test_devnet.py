@@ -139,7 +139,9 @@ def test_cli_put_get_ring_status(devnet: Devnet, tmp_path: Path) -> None:
 
     # Large file: stored as a blob, fetched and verified through the record's ref.
     out = tmp_path / "out.bin"
-    assert runner.invoke(cli_main, ["put", f"note://{authority}/big", str(big), "--key", "alice"], env=env).exit_code == 0
+    assert (
+        runner.invoke(cli_main, ["put", f"note://{authority}/big", str(big), "--key", "alice"], env=env).exit_code == 0
+    )
     res = runner.invoke(cli_main, ["get", f"note://{authority}/big", "-o", str(out)], env=env)
     assert res.exit_code == 0, res.output
     assert out.read_bytes() == big_data

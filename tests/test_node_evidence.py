@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+from test_node_client import Liar
+from test_node_replication import _ring
 
 from note_compute.client import Client
 from note_compute.compute.evidence import MAX_PROOFS, encode_set, evidence_key, merge
@@ -17,8 +19,6 @@ from note_compute.net import open_host
 from note_compute.node.devnet import wait_until
 from note_compute.node.devnet_cli import expected_replicas
 from note_compute.testing.compute import signed_claim_proof
-from test_node_client import Liar
-from test_node_replication import _ring
 
 pytestmark = pytest.mark.slow
 

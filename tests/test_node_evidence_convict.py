@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import wasmtime
+from test_node_replication import _ring
 
 from note_compute import encoding
 from note_compute.client import Client
@@ -21,7 +22,6 @@ from note_compute.net import open_host
 from note_compute.node.devnet_cli import expected_replicas
 from note_compute.sandbox import Sandbox
 from note_compute.testing.compute import ALL_WAT, SUBSTRING_WAT, ComputeNetwork, signed_claim_proof
-from test_node_replication import _ring
 
 pytestmark = pytest.mark.slow
 

@@ -105,4 +105,4 @@ def main() -> None:
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}").register(main)
-main.seal_builtins()  # type: ignore[attr-defined]
+main.seal_builtins()

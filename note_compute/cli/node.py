@@ -20,11 +20,16 @@ and a single ``ref``: the manifest's address. ``get`` follows that ref.
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from ..errors import NoteError
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 __all__ = ["register", "INLINE_MAX"]
 
@@ -36,7 +41,7 @@ def _fail(exc: BaseException) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
-def _run(fn, *args):  # type: ignore[no-untyped-def]
+def _run(fn: Callable[..., Awaitable[_T]], *args: Any) -> _T:
     """``trio.run(fn, *args)``, turning a NoteError (even inside an exception group) into a CLI error."""
     import trio
 
@@ -66,7 +71,7 @@ def _quiet_libp2p() -> None:
     logging.getLogger("libp2p").setLevel(logging.CRITICAL)
 
 
-def _bootstrap_option(f):  # type: ignore[no-untyped-def]
+def _bootstrap_option(f: _F) -> _F:
     return click.option(
         "--bootstrap", "bootstrap", multiple=True, metavar="MULTIADDR",
         help="Bootstrap node multiaddr (repeatable); default: $NOTE_HOME/devnet.json.",
@@ -110,8 +115,13 @@ def node_cmd(data_dir: Path, listen: tuple[str, ...], bootstrap: tuple[str, ...]
 
 @click.command("devnet")
 @click.option("--nodes", "n", type=click.IntRange(1, 64), default=8, show_default=True, help="How many nodes.")
-@click.option("--dir", "base_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep node data directories here, across runs (default: a fresh directory under $NOTE_HOME, deleted on stop).")
+@click.option(
+    "--dir",
+    "base_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep node data directories here, across runs (default: a fresh directory under $NOTE_HOME, deleted on stop).",
+)
 @click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for a stable ring.")
 def devnet_cmd(n: int, base_dir: Path | None, timeout: float) -> None:
     """Run N nodes on 127.0.0.1 as separate processes until Ctrl-C / SIGTERM."""

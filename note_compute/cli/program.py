@@ -20,12 +20,15 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from ..errors import NoteError
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = ["register", "program", "publish_program", "fetch_program", "build_input", "DEFAULT_FUEL"]
 
@@ -111,14 +114,14 @@ def program() -> None:
     """Publish and run signed WebAssembly programs (ABI v1, see specs/abi.md)."""
 
 
-def _bootstrap_option(f):  # type: ignore[no-untyped-def]
+def _bootstrap_option(f: _F) -> _F:
     return click.option(
         "--bootstrap", "bootstrap", multiple=True, metavar="MULTIADDR",
         help="Bootstrap node multiaddr (repeatable); default: $NOTE_HOME/devnet.json.",
     )(f)
 
 
-def _input_options(f):  # type: ignore[no-untyped-def]
+def _input_options(f: _F) -> _F:
     f = click.option("--records", "records_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
                      default=None, help="JSON Lines file: one record per line (encoded as canonical CBOR).")(f)
     f = click.option("--args", "args_json", default=None, metavar="JSON", help="Program arguments as JSON.")(f)

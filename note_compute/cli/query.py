@@ -1,4 +1,6 @@
-"""``note-compute query PROGRAM_URL DATASET_URL --args JSON [--range JSON] [--audit RATE] [--replicas K] [--quorum] [--json]``.
+"""``note-compute query PROGRAM_URL DATASET_URL --args JSON [options]``.
+
+Options: ``[--range JSON] [--audit RATE] [--replicas K] [--quorum] [--json]``.
 
 Runs a verified query (``note_compute.compute.client``) and prints the
 results as a table plus a verification summary (records proven,

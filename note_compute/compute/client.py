@@ -35,8 +35,15 @@ from .audit import sample_indices
 from .dataset import Manifest
 from .fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof, verify_fraud_proof
 from .keys import normalize_bound
-from .protocol import (MAX_BATCH, OP_BATCH, QueryRequest, Receipt, RecordsRequest, parse_batch_reply,
-                       parse_records_response)
+from .protocol import (
+    MAX_BATCH,
+    OP_BATCH,
+    QueryRequest,
+    Receipt,
+    RecordsRequest,
+    parse_batch_reply,
+    parse_records_response,
+)
 from .server import ProgramCode
 from .source import RingSource
 from .verify import Claim, OutputMismatch, ShardAnswer, UnprovenClaim, check_output, run_program, verify_answer
@@ -244,7 +251,7 @@ class ComputeClient:
             pool = [r for a in ordered for r in (a.range_records or [])]
             v.completeness = "proven (key-range proofs, program re-run on every record in range)"
         else:
-            pool = [r for a in ordered for _, r in sorted(zip(a.indices, a.records))]
+            pool = [r for a in ordered for _, r in sorted(zip(a.indices, a.records, strict=False))]
             v.completeness = (f"audited at rate {audit}" if audit > 0 else "not audited") + (
                 f", {replicas} replicas compared" if replicas > 1 else "")
         v.records_proven = sum(len(a.range_records if a.range_records is not None else a.records) for a in ordered)
@@ -340,7 +347,8 @@ class ComputeClient:
         if scope.cancelled_caught:
             raise Timeout("peer did not answer in time", reason="timeout")
         v.bytes_received += len(encoding.encode(reply)) if isinstance(reply, dict) else 0
-        return reply
+        out: dict[str, Any] = reply
+        return out
 
     async def _batched_first_round(self, reqs: dict[int, QueryRequest], candidates: dict[int, list[Any] | None],
                                    first: dict[int, tuple[Any, Any]], v: Verification) -> None:
@@ -361,7 +369,7 @@ class ComputeClient:
                 for i in shards:
                     first[i] = (peer, exc)
                 return
-            for i, r in zip(shards, replies):
+            for i, r in zip(shards, replies, strict=False):
                 first[i] = (peer, r)
 
         async with trio.open_nursery() as nursery:
@@ -376,7 +384,7 @@ class ComputeClient:
             try:
                 reply = await self._request(peer, RecordsRequest(req.dataset, req.seq, req.shard, indices).to_msg(), v)
                 recs, proof = parse_records_response(reply, len(indices))
-                verify_batch(info.root, info.count, dict(zip(indices, recs)), BatchProof.decode(proof))
+                verify_batch(info.root, info.count, dict(zip(indices, recs, strict=False)), BatchProof.decode(proof))
                 return indices, recs, proof
             except NoteError as exc:
                 v.failures.append(f"audit fetch: {exc}")
@@ -477,7 +485,9 @@ class ComputeClient:
         for claim, peer in pending:
             await self._convict_pending(claim, peer, honest, hpeer, req, manifest, program, v, frauds)
         if certificates is not None and len(good) > 1:
-            cert = self._certificate([a for a, _ in good if a.claim.receipt["result"] == honest.claim.receipt["result"]])
+            cert = self._certificate(
+                [a for a, _ in good if a.claim.receipt["result"] == honest.claim.receipt["result"]]
+            )
             if cert is not None:
                 certificates.append(cert)
         return honest
@@ -496,9 +506,9 @@ class ComputeClient:
         pool: list[tuple[int, int, bytes]] = []
         for i in sorted(answers):
             a = answers[i]
-            recs = dict(zip(a.indices, a.records))
+            recs = dict(zip(a.indices, a.records, strict=False))
             if a.sample is not None:
-                recs.update(zip(a.sample[0], a.sample[1]))
+                recs.update(zip(a.sample[0], a.sample[1], strict=False))
             pool.extend((i, leaf, recs[leaf]) for leaf in sorted(recs))
         if not pool:
             return ([], b""), []

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import cbor2
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
 
 from .. import encoding
 from ..errors import InvalidEncoding, InvalidRecord
@@ -95,7 +96,9 @@ def parse_jsonl(data: bytes | str) -> list[bytes]:
         except ValueError as exc:
             raise InvalidRecord(f"line {lineno}: {exc}", reason="bad-json") from exc
         if not isinstance(obj, dict):
-            raise InvalidRecord(f"line {lineno}: a record is a JSON object, got {type(obj).__name__}", reason="not-object")
+            raise InvalidRecord(
+                f"line {lineno}: a record is a JSON object, got {type(obj).__name__}", reason="not-object"
+            )
         try:
             rec = encoding.encode(obj)
         except InvalidEncoding as exc:
@@ -340,7 +343,7 @@ def parse_manifest(data: bytes, *, table: bytes | None = None, url: str = "", se
     the shard key spans are in order. Raises InvalidRecord (reason
     ``bad-manifest``) on anything else.
     """
-    v = _decode_value(data)
+    v: Any = _decode_value(data)  # fields are checked one by one below
     _need(v.get("version") == 1, "version must be 1")
     name, sk, count, root = v.get("name"), v.get("sort_key"), v.get("count"), v.get("root")
     _need(isinstance(name, str) and bool(name), "name")

@@ -103,7 +103,7 @@ def decode_set(data: bytes) -> list[bytes]:
     if not isinstance(v, list) or not 1 <= len(v) <= MAX_PROOFS or any(type(p) is not bytes for p in v):
         raise InvalidRecord(f"evidence is a list of 1 to {MAX_PROOFS} encoded fraud proofs", reason="bad-evidence")
     hashes = [_proof_hash(p) for p in v]
-    if any(a >= b for a, b in zip(hashes, hashes[1:])):
+    if any(a >= b for a, b in zip(hashes, hashes[1:], strict=False)):
         raise InvalidRecord("evidence proofs must be distinct and sorted by SHA-256", reason="bad-evidence")
     return v
 

@@ -97,7 +97,7 @@ class FraudProof:
         return hashlib.sha256(self.encode()).digest()
 
     @classmethod
-    def decode(cls, data: bytes) -> "FraudProof":
+    def decode(cls, data: bytes) -> FraudProof:
         """Strict structural decode; raises InvalidEncoding / InvalidProof (reason ``malformed``)."""
         v = encoding.decode(data, max_size=MAX_FRAUD_PROOF, max_depth=6)
 
@@ -162,13 +162,13 @@ def verify_fraud_proof(proof: FraudProof, sandbox: Any, program_wasm: bytes, *, 
     for ev in proof.evidence:
         try:
             bp = BatchProof.decode(ev.proof)
-            verify_batch(root, count, dict(zip(ev.indices, ev.records)), bp)
+            verify_batch(root, count, dict(zip(ev.indices, ev.records, strict=False)), bp)
         except (InvalidProof, InvalidEncoding) as exc:
             raise _not_fraud(f"evidence does not verify against the receipt's shard root: {exc}") from exc
         if len(set(ev.indices)) != len(ev.indices):
             raise _not_fraud("evidence repeats an index")
-        proven.update(zip(ev.indices, ev.records))
-    for i, d in zip(proof.indices, proof.digests):
+        proven.update(zip(ev.indices, ev.records, strict=False))
+    for i, d in zip(proof.indices, proof.digests, strict=False):
         if i in proven and hashlib.sha256(proven[i]).digest() != d:
             return "forged-record"
     if any(i not in proven for i in proof.indices):
@@ -211,7 +211,7 @@ def _verify_range(proof: FraudProof, receipt: Receipt, sandbox: Any, wasm: bytes
         return "hidden-match"
     if set(proof.indices) - set(got):
         return "non-match-returned"
-    claimed = dict(zip(proof.indices, proof.digests))
-    if any(claimed[i] != d for i, d in zip(got, record_digests(recs))):
+    claimed = dict(zip(proof.indices, proof.digests, strict=False))
+    if any(claimed[i] != d for i, d in zip(got, record_digests(recs), strict=False)):
         return "forged-record"
     return "wrong-output"

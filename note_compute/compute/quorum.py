@@ -33,7 +33,7 @@ STATEMENT_FIELDS = ("program", "dataset", "seq", "shard", "shard_root", "count",
 
 
 def _bls() -> Any:
-    from py_ecc.bls import G2ProofOfPossession
+    from py_ecc.bls.ciphersuites import G2ProofOfPossession
 
     return G2ProofOfPossession
 
@@ -60,7 +60,7 @@ class Endorsement:
         return {"key": self.key, "bls_key": self.bls_key, "binding": self.binding, "sig": self.sig}
 
     @classmethod
-    def from_value(cls, v: Any) -> "Endorsement":
+    def from_value(cls, v: Any) -> Endorsement:
         if not (isinstance(v, dict) and set(v) == {"key", "bls_key", "binding", "sig"}
                 and all(type(v[f]) is bytes for f in v) and len(v["key"]) == 32 and len(v["bls_key"]) == 48
                 and len(v["binding"]) == 64 and len(v["sig"]) == 96):
@@ -105,7 +105,7 @@ class QuorumCertificate:
                                 "aggregate": self.aggregate})
 
     @classmethod
-    def decode(cls, data: bytes) -> "QuorumCertificate":
+    def decode(cls, data: bytes) -> QuorumCertificate:
         v = encoding.decode(data, max_size=64 * 1024, max_depth=8)
         if not (isinstance(v, dict) and v.get("type") == "quorum" and v.get("v") == 1
                 and isinstance(v.get("statement"), dict) and set(v["statement"]) == set(STATEMENT_FIELDS)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from ..crypto import SigningKey
 from ..errors import InvalidRecord, NoteError, NotFound, RemoteProtocolError
@@ -22,8 +23,17 @@ from ..merkle import MerkleTree
 from ..sandbox.abi import pack_input, unpack_output
 from .dataset import Manifest, decode_shard, fast_key_of_record
 from .keys import Key, normalize_bound
-from .protocol import (OP_BATCH, OP_QUERY, OP_RECORDS, QueryRequest, RecordsRequest, error_reply, make_receipt,
-                       parse_batch, result_digest)
+from .protocol import (
+    OP_BATCH,
+    OP_QUERY,
+    OP_RECORDS,
+    QueryRequest,
+    RecordsRequest,
+    error_reply,
+    make_receipt,
+    parse_batch,
+    result_digest,
+)
 
 __all__ = ["ProgramCode", "LoadedShard", "ComputeSource", "ComputeServer", "execute", "serve_records",
            "load_shard", "range_span", "DEFAULT_DEADLINE_MS"]

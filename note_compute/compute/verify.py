@@ -157,9 +157,11 @@ def verify_answer(req: QueryRequest, msg: Any, manifest: Manifest, *, peer_id: b
             if any(i >= info.count for i in resp.indices):
                 raise InvalidProof("a returned index lies outside the shard", reason="index-range")
             bp = BatchProof.decode(resp.proof)
-            verify_batch(info.root, info.count, dict(zip(resp.indices, resp.records)), bp)
+            verify_batch(info.root, info.count, dict(zip(resp.indices, resp.records, strict=False)), bp)
         except (InvalidProof, InvalidEncoding) as exc:
-            raise UnprovenClaim(f"returned records do not verify: {exc.message}", claim=claim, reason=exc.reason) from exc
+            raise UnprovenClaim(
+                f"returned records do not verify: {exc.message}", claim=claim, reason=exc.reason
+            ) from exc
     elif resp.proof != b"":
         raise _bad("an empty answer carries an empty proof", "bad-response")
     return ShardAnswer(req.shard, resp.receipt.peer, claim, list(resp.records), proof=resp.proof)
@@ -192,12 +194,12 @@ def check_output(answer: ShardAnswer, sandbox: Any, wasm: bytes, fuel: int, *,
             raise OutputMismatch("re-running the program on the proven range disagrees with the peer",
                                  fraud=fp, reason="range-output")
         return
-    pool = dict(zip(claim.indices, answer.records))
+    pool = dict(zip(claim.indices, answer.records, strict=False))
     evidence = []
     if claim.indices:
         evidence.append(Evidence(list(claim.indices), list(answer.records), answer.proof))
     if sample is not None and sample[0]:
-        pool.update(zip(sample[0], sample[1]))
+        pool.update(zip(sample[0], sample[1], strict=False))
         evidence.append(Evidence(list(sample[0]), list(sample[1]), sample[2]))
     if not pool:
         return

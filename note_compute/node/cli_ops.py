@@ -9,7 +9,7 @@ import trio
 
 from .. import records, urls
 from ..errors import InvalidRecord, NoteError, NotFound
-from ..ring.ids import PeerRef, Range, id_from_bytes, RING
+from ..ring.ids import RING, PeerRef, Range, id_from_bytes
 from .devnet import ring_is_stable
 
 __all__ = ["put_file", "get_file", "ring_status", "next_seq", "collect_status"]
@@ -112,7 +112,7 @@ async def ring_status(bootstrap: list[str] | None) -> tuple[list[tuple[str, ...]
         peers = await discover(client)
         statuses = await collect_status(client, peers)
     ids = sorted(statuses)
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for i, nid in enumerate(ids):
         st = statuses[nid]
         pred = st.get("predecessor")

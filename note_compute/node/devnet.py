@@ -24,9 +24,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import trio
 
@@ -105,8 +106,10 @@ class Devnet:
                 node.info = info
                 return
             if node.proc is None or node.proc.poll() is not None:
-                raise NoteError(f"node {node.index} exited during start-up (code "
-                                f"{None if node.proc is None else node.proc.returncode}); see {node.data_dir / 'node.log'}")
+                raise NoteError(
+                    f"node {node.index} exited during start-up (code "
+                    f"{None if node.proc is None else node.proc.returncode}); see {node.data_dir / 'node.log'}"
+                )
             if time.monotonic() > deadline:
                 raise Timeout(f"node {node.index} did not start in time; see {node.data_dir / 'node.log'}")
             await trio.sleep(0.05)

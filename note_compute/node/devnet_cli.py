@@ -7,12 +7,13 @@ import signal
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import trio
 
 from ..ring.ids import PeerRef
-from .devnet import DEVNET_FILE, Devnet, ring_is_stable, wait_until
 from .datadir import note_home
+from .devnet import DEVNET_FILE, Devnet, ring_is_stable, wait_until
 
 __all__ = ["run_devnet", "wait_stable", "devnet_peers", "expected_replicas", "holders", "DEVNET_NODE_ARGS"]
 
@@ -31,7 +32,7 @@ async def wait_stable(net: Devnet, client: object, timeout: float, replicas: int
     from ..errors import Timeout
     from .cli_ops import collect_status
 
-    last: dict[bytes, dict] = {}
+    last: dict[bytes, dict[str, Any]] = {}
     peers: list[PeerRef] = []
 
     async def stable() -> bool:
@@ -46,7 +47,11 @@ async def wait_stable(net: Devnet, client: object, timeout: float, replicas: int
         raise Timeout(f"{exc.message}: {describe_ring(peers, last, replicas)}") from None
 
 
-def describe_ring(peers: list[PeerRef], statuses: dict[bytes, dict], replicas: int = 3) -> str:
+def _short(b: object) -> str:
+    return b.hex()[:8] if isinstance(b, bytes) else str(b)
+
+
+def describe_ring(peers: list[PeerRef], statuses: dict[bytes, dict[str, Any]], replicas: int = 3) -> str:
     """Which nodes disagree with the correct ring (for error messages)."""
     ids = sorted(p.id_bytes for p in peers)
     n = len(ids)
@@ -59,10 +64,12 @@ def describe_ring(peers: list[PeerRef], statuses: dict[bytes, dict], replicas: i
         want = (ids[(i + 1) % n], ids[i - 1], [ids[(i - replicas) % n], nid] if n > replicas else None)
         got = (st.get("successor"), st.get("predecessor"), st.get("held") if n > replicas else None)
         if want != got:
-            short = lambda b: b.hex()[:8] if isinstance(b, bytes) else str(b)  # noqa: E731
-            bad.append(f"{nid.hex()[:8]} ({st.get('state')}): succ {short(got[0])} want {short(want[0])}, "
-                       f"pred {short(got[1])} want {short(want[1])}"
-                       + ("" if got[2] == want[2] else f", held from {short((got[2] or [None])[0])} want {short(want[2][0])}"))
+            bad.append(
+                f"{nid.hex()[:8]} ({st.get('state')}): succ {_short(got[0])} want {_short(want[0])}, "
+                f"pred {_short(got[1])} want {_short(want[1])}"
+                + ("" if got[2] == want[2] or want[2] is None
+                   else f", held from {_short((got[2] or [None])[0])} want {_short(want[2][0])}")
+            )
     return "; ".join(bad) or "all nodes agree"
 
 

@@ -231,8 +231,7 @@ class StorageService:
             entry = self.store.get(key)
             return {"op": GET + ".reply", "kind": entry.kind, "data": entry.data}
         if op == SYNC:
-            req = parse_sync(msg)
-            return self._sync(req)
+            return self._sync(parse_sync(msg))
         raise _bad(f"unknown storage op {str(op)[:64]!r}", "unknown-op")
 
     def _sync(self, req: SyncRequest) -> dict[str, Any]:

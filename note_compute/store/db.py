@@ -44,7 +44,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .. import records, urls
 from ..compute import evidence as _evidence
@@ -70,7 +70,7 @@ PutResult = Literal["stored", "replaced", "merged", "unchanged"]
 merged into the held set, or nothing new (already held)."""
 
 _KIND_CODE = {RECORD: 1, VALUE: 2, EVIDENCE: 3}
-_KIND_NAME = {1: RECORD, 2: VALUE, 3: EVIDENCE}
+_KIND_NAME: dict[int, Kind] = {1: RECORD, 2: VALUE, 3: EVIDENCE}
 _BATCH = 256
 
 
@@ -203,7 +203,7 @@ class Store:
                 try:
                     winner = records.select(current, record)
                 except Equivocation as exc:
-                    if exc.proof is not None:
+                    if isinstance(exc.proof, records.EquivocationProof):
                         proof = exc.proof.encode()
                         self._db.execute(
                             "INSERT OR IGNORE INTO equivocations VALUES (?, ?, ?)",
@@ -219,7 +219,9 @@ class Store:
                 1, record.seq.to_bytes(8, "big"), hashlib.sha256(data).digest(), data, len(data), owner, now, expires
             )
             if row is None:
-                self._db.execute(f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (addr, *values))
+                self._db.execute(
+                    f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (addr, *values)
+                )
             else:
                 self._db.execute(
                     "UPDATE entries SET kind=?, seq=?, hash=?, data=?, size=?, owner=?, stored_at=?, expires=? "
@@ -403,7 +405,9 @@ class Store:
     def stats(self) -> StoreStats:
         """Entry counts by kind and total bytes (counts by kind scan the table: not for hot paths)."""
         with self._lock:
-            rows = self._db.execute("SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM entries GROUP BY kind").fetchall()
+            rows = self._db.execute(
+                "SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM entries GROUP BY kind"
+            ).fetchall()
         by = {r[0]: (r[1], r[2]) for r in rows}
         rec, val, ev = by.get(1, (0, 0)), by.get(2, (0, 0)), by.get(3, (0, 0))
         return StoreStats(rec[0] + val[0] + ev[0], rec[0], val[0], rec[1] + val[1] + ev[1], ev[0])
@@ -474,7 +478,7 @@ class Store:
                 reason="peer-entries",
             )
 
-    def _range(self, cols: str, lo: bytes, hi: bytes, limit: int | None, after: bytes | None) -> list[tuple]:
+    def _range(self, cols: str, lo: bytes, hi: bytes, limit: int | None, after: bytes | None) -> list[tuple[Any, ...]]:
         if after is not None:
             # `after` lies on (lo, hi]: what is left, clockwise, is the arc (after, hi].
             after = _key(after)
@@ -485,13 +489,15 @@ class Store:
             return []
         # Clockwise from lo: keys above lo first, then (if the arc wraps) keys from 0 up to hi.
         parts = [("key > ? AND key <= ?", (lo, hi))] if lo < hi else [("key > ?", (lo,)), ("key <= ?", (hi,))]
-        out: list[tuple] = []
+        out: list[tuple[Any, ...]] = []
         with self._lock:
             for where, args in parts:
                 n = None if limit is None else limit - len(out)
                 if n is not None and n <= 0:
                     break
-                sql = f"SELECT {cols} FROM entries WHERE {where} ORDER BY key" + ("" if n is None else f" LIMIT {int(n)}")
+                sql = f"SELECT {cols} FROM entries WHERE {where} ORDER BY key" + (
+                    "" if n is None else f" LIMIT {int(n)}"
+                )
                 out.extend(self._db.execute(sql, args).fetchall())
         return out
 
@@ -520,5 +526,5 @@ def _seq(b: bytes | None) -> int:
     return 0 if b is None else int.from_bytes(b, "big")
 
 
-def _entry(r: tuple) -> Entry:
+def _entry(r: tuple[Any, ...]) -> Entry:
     return Entry(r[0], _KIND_NAME[r[1]], r[2], _seq(r[3]), r[4], r[5], r[6])

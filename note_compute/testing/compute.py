@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import trio
 
@@ -175,7 +175,7 @@ class MemoryFraudRegistry:
 class _History:
     """The store's view for one peer: ``stale`` peers see the previous record version."""
 
-    def __init__(self, net: "ComputeNetwork", stale: bool) -> None:
+    def __init__(self, net: ComputeNetwork, stale: bool) -> None:
         self.net, self.stale = net, stale
 
     async def get_record(self, url: str) -> Record:
@@ -224,7 +224,7 @@ class ComputePeer:
     async def _lie(self, req: QueryRequest, mode: str) -> dict[str, Any]:
         src = self.server.source
         if mode == "stale":  # answer from whatever version this peer holds, signing its seq
-            manifest = await src.latest_manifest(req.dataset)
+            manifest = await cast(Any, src).latest_manifest(req.dataset)  # the test network's RingSource
             req = QueryRequest(req.program, req.program_hash, req.dataset, manifest.seq, req.shard, req.args,
                                req.range)
             if req.shard >= len(manifest.shards):
@@ -285,7 +285,7 @@ class ComputePeer:
                         if krp.end - 1 > krp.start else None
                     if cut is not None and cut.end == krp.end - 1:
                         reply["range_proof"] = cut.encode()
-                        keep = [(i, r) for i, r in zip(indices, records) if i < cut.end]
+                        keep = [(i, r) for i, r in zip(indices, records, strict=False) if i < cut.end]
                         indices, records = [i for i, _ in keep], [r for _, r in keep]
             else:
                 indices, records = indices[:-1], records[:-1]
@@ -368,7 +368,8 @@ class ComputeNetwork:
 
     async def get_evidence(self, peer_id: bytes) -> list[bytes]:
         """The encoded fraud proofs held against ``peer_id`` ([] if none)."""
-        return self.evidence_store.get_evidence(evidence.evidence_key(peer_id))
+        proofs: list[bytes] = self.evidence_store.get_evidence(evidence.evidence_key(peer_id))
+        return proofs
 
     async def replicas(self, key: bytes) -> list[ComputePeer]:
         ids = [p.node_id for p in self.peers]
@@ -382,7 +383,8 @@ class ComputeNetwork:
         self.requests += 1
         # round-trip through canonical CBOR, as on the wire
         reply = await peer.handle(encoding.decode(encoding.encode(msg)))
-        return encoding.decode(encoding.encode(reply), max_size=64 * 1024 * 1024)
+        back: dict[str, Any] = encoding.decode(encoding.encode(reply), max_size=64 * 1024 * 1024)
+        return back
 
     # -- publishing helpers ----------------------------------------------------------------
     async def publish_program(self, key: SigningKey, name: str, wasm: bytes, *, fuel: int = 10**9,

@@ -83,7 +83,9 @@ PUBLISHED_INCLUSION = [
 PROVENANCE = {
     "generator": "specs/vectors/gen_merkle.py",
     "hashing": "RFC 6962 section 2.1: leaf = SHA-256(0x00 || d), node = SHA-256(0x01 || l || r), empty = SHA-256('')",
-    "leaf_inputs": "Certificate Transparency test-suite inputs (transparency-dev/merkle testonly/constants.go LeafInputs)",
+    "leaf_inputs": (
+        "Certificate Transparency test-suite inputs (transparency-dev/merkle testonly/constants.go LeafInputs)"
+    ),
     "checked_against": [
         "https://github.com/transparency-dev/merkle testonly/constants.go RootHashes (roots for sizes 0..8), "
         "as of commit 582a6ad190b6848f1d26f8bf08ddef29955d9db1",
