@@ -6,12 +6,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench contracts clean system-deps
+.PHONY: demo test lint bench contracts clean system-deps browser-deps
 
 demo: $(STAMP)
 	$(BIN)/python -m note_compute.demo
 
-test: lint
+test: lint browser-deps
 	$(BIN)/python -m pytest -q
 
 # ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade) and strict mypy; config in pyproject.toml.
@@ -32,6 +32,20 @@ system-deps:
 		echo "installing libgmp-dev (needed to build fastecdsa)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libgmp-dev; \
+	fi
+	@# PSI (note_compute.psi) uses libsodium's ristretto255 (1.0.18+), which PyNaCl does not expose.
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libsodium\.so\.2[3-9]'; then \
+		echo "installing libsodium23 (ristretto255 for private set intersection)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libsodium23; \
+	fi
+
+# The gateway's browser tests drive Debian's Chromium through Playwright.
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "installing chromium (for the gateway's browser tests)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 $(STAMP): pyproject.toml | system-deps

@@ -118,8 +118,7 @@ async def devnet_bench(sandbox, n_nodes: int, n_products: int, runs: int, keep: 
     from note_compute.compute.publish import publish_dataset
     from note_compute.compute.source import RingSource
     from note_compute.compute.verify import run_program
-    from note_compute.node.devnet import Devnet
-    from note_compute.node.devnet_cli import DEVNET_NODE_ARGS, wait_stable
+    from note_compute.devnet import DEVNET_NODE_ARGS, Devnet, wait_stable
 
     shop = (ROOT / "contracts" / "shop_search.wasm").read_bytes()
     site = SigningKey(hashlib.sha256(b"bench-compute-site").digest())

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CONTRACTS = ("shop_search", "psi_match", "echo")
+CONTRACTS = ("shop_search", "shop_find", "psi_match", "echo", "dating_deck")
 ZIGLANG_VERSION = "0.17.1"
 CFLAGS = (
     "-target", "wasm32-freestanding",

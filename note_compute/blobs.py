@@ -79,8 +79,10 @@ class BlobManifest:
     def __post_init__(self) -> None:
         if type(self.chunks) is not tuple:
             raise _invalid("chunks must be a tuple of 32-byte hashes")
-        if type(self.size) is not int or not 0 <= self.size <= MAX_BLOB_SIZE:
+        if type(self.size) is not int or self.size < 0:
             raise _invalid(f"size must be an integer in [0, {MAX_BLOB_SIZE}]")
+        if self.size > MAX_BLOB_SIZE:  # a size over its cap is too-large, as everywhere (records.md 1.3)
+            raise _invalid(f"size {self.size} is over the {MAX_BLOB_SIZE}-byte cap", "too-large")
         for h in self.chunks:
             if type(h) is not bytes or len(h) != HASH_SIZE:
                 raise _invalid("each chunk hash must be 32 bytes")
@@ -133,8 +135,8 @@ def split_blob(data: bytes, media_type: str = DEFAULT_MEDIA_TYPE) -> tuple[BlobM
     if len(data) > MAX_BLOB_SIZE:
         raise _invalid(f"blob of {len(data)} bytes is over the {MAX_BLOB_SIZE}-byte cap", "too-large")
     data = bytes(data)
-    if type(media_type) is str:
-        media_type = media_type.lower()
+    if type(media_type) is str and media_type.isascii():
+        media_type = media_type.lower()  # ASCII-only folding (records.md 5.1): non-ASCII is refused below
     chunks = [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)]
     manifest = BlobManifest(tuple(content_address(c) for c in chunks), len(data), media_type)
     return manifest, chunks

@@ -9,12 +9,15 @@ long-lived stream per peer), and verifies everything it receives:
 
 * records with :func:`records.decode_verified` and a check that the record
   sits at the address asked for; across replicas the freshest one wins
-  (:func:`records.select`);
+  (:func:`records.freshest`: highest seq, then smallest encoding);
 * content-addressed values (blob chunks, manifests) against their SHA-256;
 * blobs with :func:`blobs.join_blob` (every chunk hash, length, total size);
 * fraud evidence (proofs stored under the accused peer's id) with
   :func:`~note_compute.compute.evidence.validate_entry`, the check the
-  nodes make (the client then re-runs the program before believing it).
+  nodes make (the client then re-runs the program before believing it);
+* inboxes (:mod:`note_compute.inbox`) with
+  :func:`~note_compute.inbox.decode_set`: every item's sender signature and
+  every removal's owner signature.
 
 Usage::
 
@@ -25,6 +28,10 @@ Usage::
         data = await client.get_blob(addr)
         await client.put_evidence(peer_id, fraud_proof.encode())
         proofs = await client.get_evidence(peer_id)
+        item = inbox.make_item(sender_key, owner_pk, "orders", sealed_body, t=now)
+        await client.put_inbox(owner_pk, "orders", item)
+        items = await client.list_inbox(owner_pk, "orders")
+        await client.remove_inbox(owner_key, "orders", [item.id])
 """
 
 from __future__ import annotations
@@ -40,27 +47,26 @@ from typing import Any, TypeVar
 
 import trio
 
-from . import blobs, records, urls
+from . import blobs, inbox, records, urls
 from .errors import (
-    Equivocation,
     InvalidRecord,
     NoteError,
     NotFound,
     PeerUnreachable,
-    StaleRecord,
     Timeout,
 )
 from .ring import messages as ring_msgs
 from .ring.ids import PeerRef, distance, id_from_bytes, node_id
 from .ring.lookup import Lookup
-from .store import EVIDENCE, RECORD, VALUE
+from .store import EVIDENCE, INBOX, RECORD, VALUE
 from .transport import Requester
 
-__all__ = ["Client", "open_client", "peer_ref_from_multiaddr", "PeerRef"]
+__all__ = ["Client", "PeerRef", "open_client", "peer_ref_from_multiaddr"]
 
 T = TypeVar("T")
 
 _GET_GRACE = 0.25  # after the first good answer, how long to wait for the other replicas
+_DIRECT_TIMEOUT = 0.5  # a direct (lookup-free) get gives up this soon and falls back to a lookup
 _MAX_KNOWN = 4096
 
 
@@ -141,15 +147,9 @@ class Client:
             found, errors = more, errors + errs
         if not found:
             raise self._not_found(f"no replica holds {url}", errors)
-        best = found[0]
-        for rec in found[1:]:
-            try:
-                best = records.select(best, rec)
-            except StaleRecord:
-                pass
-            except Equivocation:
-                pass  # two different records with one seq: keep the first; the nodes file the proof
-        return best
+        # Highest seq; replicas that equivocate (other bytes at that seq) give the
+        # bytewise-smallest encoding, so every client picks the same record.
+        return records.freshest(found)
 
     async def put_value(self, data: bytes) -> bytes:
         """Store content-addressed bytes at SHA-256(data) on r replicas; returns the address."""
@@ -157,11 +157,26 @@ class Client:
         await self._put(VALUE, addr, data)
         return addr
 
-    async def get_value(self, address: bytes, *, prefer: int = 0) -> bytes:
+    async def get_value(self, address: bytes, *, prefer: int = 0, direct: bool = False) -> bytes:
         """Fetch content-addressed bytes and check their hash; raises NotFound.
 
         ``prefer`` rotates which replica is asked first (spreads chunk fetches).
+        ``direct``: when the client already knows enough of the ring, first ask
+        the replica it computes from what it knows, skipping the lookup (one
+        round trip instead of two; the bytes are checked against their hash
+        either way); on any failure, the usual lookup follows.
         """
+        if direct and len(self._known) >= 2 * self.r:
+            target = id_from_bytes(address)
+            guessed = sorted(self._known.values(), key=lambda p: distance(target, p.id))[: self.r]
+            peer = guessed[prefer % len(guessed)]
+            try:
+                kind, data = await self._get_entry(peer, address, timeout=min(self.timeout, _DIRECT_TIMEOUT))
+                if kind == VALUE:
+                    blobs.verify_chunk(address, data)
+                    return data
+            except NoteError:
+                pass  # a wrong guess, a slow or dead peer: the lookup below finds the replicas
         peers = list(await self._lookup(address, self.r + 2))
         if peers:
             k = prefer % min(len(peers), self.r)
@@ -234,6 +249,66 @@ class Client:
             raise self._not_found(f"no replica of the evidence against {peer_id.hex()[:16]}... answered", errors)
         return evidence.merge(*found)
 
+    async def put_inbox(self, owner: bytes, name: str, item: inbox.InboxItem) -> int:
+        """Append a signed item (:func:`note_compute.inbox.make_item`) to ``owner``'s inbox ``name``.
+
+        Returns how many replicas acknowledged. Raises the replicas' refusal
+        when none accepted (QuotaExceeded reason ``inbox-sender-quota`` when
+        the sender already has its quota of entries there, InvalidRecord
+        ``inbox-removed`` for a replayed entry the owner removed).
+        """
+        key = inbox.inbox_key(owner, name)
+        item = inbox.decode_item(item.raw)
+        if item.inbox != key:
+            raise InvalidRecord("this item was signed for another inbox", reason="bad-inbox")
+        return await self._put(INBOX, key, inbox.encode_set(inbox.InboxSet(owner, name, (item,), ())))
+
+    async def list_inbox(self, owner: bytes, name: str) -> list[inbox.InboxItem]:
+        """The live items of ``owner``'s inbox ``name`` (every signature verified), oldest first.
+
+        Unites the replicas' sets with the nodes' merge rule, so an item one
+        replica has not received yet is still listed and an item removed on
+        one replica is not. A replica whose set fails the checks is ignored;
+        [] when no replica holds the inbox.
+        """
+        key = inbox.inbox_key(owner, name)
+        found = await self._inbox_sets(key)
+        if not found:
+            return []
+        merged = inbox.merge(*found)
+        return sorted(merged.items, key=lambda x: (x.t, x.id))
+
+    async def remove_inbox(self, owner: Any, name: str, ids: list[bytes], *, now: int | None = None) -> int:
+        """Remove items from the inbox ``name`` of ``owner`` (a :class:`~note_compute.crypto.SigningKey`).
+
+        Sends an owner-signed removal (idempotent: replaying it changes
+        nothing); returns how many replicas acknowledged.
+        """
+        t = int(time.time()) if now is None else now
+        out = 0
+        for i in range(0, len(ids), inbox.MAX_REMOVE_IDS):
+            removal = inbox.make_removal(owner, name, ids[i:i + inbox.MAX_REMOVE_IDS], t)
+            s = inbox.InboxSet(owner.public_key, name, (), (removal,))
+            out = await self._put(INBOX, s.key, inbox.encode_set(s))
+        return out
+
+    async def _inbox_sets(self, key: bytes) -> list[inbox.InboxSet]:
+        peers = await self._lookup(key, self.r)
+
+        async def fetch(peer: PeerRef) -> inbox.InboxSet | None:
+            try:
+                kind, data = await self._get_entry(peer, key)
+            except NotFound:
+                return None
+            if kind != INBOX:
+                raise InvalidRecord("peer returned another kind of entry at an inbox key", reason="kind")
+            return inbox.decode_set(key, data)
+
+        found, errors = await self._gather(fetch, list(peers), grace=None)
+        if not found and errors:
+            raise self._not_found(f"no replica of inbox {key.hex()[:16]}... answered", errors)
+        return [s for s in found if s is not None]
+
     # -- internals ---------------------------------------------------------------
 
     async def _put(self, kind: str, key: bytes, data: bytes) -> int:
@@ -253,14 +328,14 @@ class Client:
             raise self._not_found(f"no replica accepted the {kind}", errors, cls=PeerUnreachable)
         return len(done)
 
-    async def _get_entry(self, peer: PeerRef, key: bytes) -> tuple[str, bytes]:
+    async def _get_entry(self, peer: PeerRef, key: bytes, *, timeout: float | None = None) -> tuple[str, bytes]:
         from .node.storage import get_msg, parse_get_reply
 
-        return parse_get_reply(await self._request(peer, get_msg(key)), key)
+        return parse_get_reply(await self._request(peer, get_msg(key), timeout=timeout), key)
 
-    async def _request(self, peer: PeerRef, msg: dict[str, Any]) -> dict[str, Any]:
+    async def _request(self, peer: PeerRef, msg: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         try:
-            return await self.host.request(peer, msg, self.timeout)
+            return await self.host.request(peer, msg, self.timeout if timeout is None else timeout)
         except (PeerUnreachable, Timeout):
             self._forget(peer)
             raise
@@ -422,16 +497,16 @@ class Client:
 @asynccontextmanager
 async def open_client(bootstrap: list[str] | None = None, *, home: Path | None = None,
                       replicas: int = 3, timeout: float = 2.0) -> AsyncIterator[Client]:
-    """Open a client bootstrapped from ``bootstrap`` multiaddrs (None: ``$NOTE_HOME/devnet.json``).
+    """Open a client bootstrapped from ``bootstrap`` multiaddrs (None: the local network's, see :mod:`.localnet`).
 
-    Raises NotFound if no devnet is recorded and no addresses are given,
-    PeerUnreachable if no bootstrap node answers.
+    Raises PeerUnreachable if no bootstrap node answers, or (reason
+    ``devnet-down``) if no addresses are given and no local network runs.
     """
+    from .localnet import read_bootstrap
     from .net import open_host
-    from .node.devnet import read_manifest
 
     if bootstrap is None:
-        bootstrap = list(read_manifest(home)["bootstrap"])
+        bootstrap = read_bootstrap(home)
     seeds = [peer_ref_from_multiaddr(a) for a in bootstrap]
     async with open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"]) as host:
         client = Client(host, seeds, replicas=replicas, timeout=timeout)

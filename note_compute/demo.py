@@ -49,8 +49,7 @@ async def ring_demo(home: Path) -> None:
     """Steps 1-5 (see the module docstring)."""
     from . import keystore, records, urls
     from .client import open_client
-    from .node.devnet import Devnet
-    from .node.devnet_cli import DEVNET_NODE_ARGS, devnet_peers, expected_replicas, wait_stable
+    from .devnet import DEVNET_NODE_ARGS, Devnet, devnet_peers, expected_replicas, wait_stable
 
     key = keystore.create_key("demo", home=home)
     step(f"created key 'demo': authority {key.authority}")

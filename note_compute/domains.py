@@ -22,6 +22,8 @@ SIG_RECORD = b"note-compute/v1/record\x00"
 SIG_RECEIPT = b"note-compute/v1/receipt\x00"
 SIG_NODE = b"note-compute/v1/node\x00"
 SIG_BLS_KEY = b"note-compute/v1/bls-key\x00"  # Ed25519: a node binds its BLS12-381 key (quorum certificates)
+SIG_INBOX_ITEM = b"note-compute/v1/inbox-item\x00"  # a sender signs an entry it appends to an inbox
+SIG_INBOX_REMOVE = b"note-compute/v1/inbox-remove\x00"  # an inbox's owner removes entries
 
 # BLS12-381 (py-ecc G2ProofOfPossession) message prefix for quorum certificates.
 BLS_QUORUM = b"note-compute/v1/quorum\x00"
@@ -32,10 +34,24 @@ HASH_RESULT = b"note-compute/v1/result\x00"
 HASH_RECORD_BODY = b"note-compute/v1/record-body\x00"
 # Ring key of the fraud evidence held against a peer: SHA-256(FRAUD_INDEX || accused node id).
 FRAUD_INDEX = b"note-compute/v1/fraud-index\x00"
+# Ring key of an inbox: SHA-256(INBOX || owner public key || name).
+INBOX = b"note-compute/v1/inbox\x00"
 
 # RFC 6962 Merkle prefixes (one byte each, by that RFC).
 MERKLE_LEAF = b"\x00"
 MERKLE_NODE = b"\x01"
 
-SIGNATURE_DOMAINS = (SIG_RECORD, SIG_RECEIPT, SIG_NODE, SIG_BLS_KEY)
-HASH_DOMAINS = (HASH_ARGS, HASH_RESULT, HASH_RECORD_BODY, FRAUD_INDEX)
+# Private set intersection (note_compute.psi, examples/dating). Hash-to-group is
+# ristretto255 from_hash over SHA-512(PSI_HASH_TO_GROUP || element).
+PSI_HASH_TO_GROUP = b"note-compute/v1/psi-hash-to-group\x00"
+# The dating app's values: a signed public card, the element of an unordered pair,
+# a PSI round's tag and its key material (both from the two users' X25519 secret).
+SIG_DATING_CARD = b"note-compute/v1/dating-card\x00"
+DATING_PAIR = b"note-compute/v1/dating-pair\x00"
+DATING_ROUND = b"note-compute/v1/dating-round\x00"
+DATING_PROFILE = b"note-compute/v1/dating-profile\x00"
+
+SIGNATURE_DOMAINS = (SIG_RECORD, SIG_RECEIPT, SIG_NODE, SIG_BLS_KEY, SIG_INBOX_ITEM, SIG_INBOX_REMOVE,
+                     SIG_DATING_CARD)
+HASH_DOMAINS = (HASH_ARGS, HASH_RESULT, HASH_RECORD_BODY, FRAUD_INDEX, INBOX, PSI_HASH_TO_GROUP, DATING_PAIR,
+                DATING_ROUND, DATING_PROFILE)

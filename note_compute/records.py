@@ -39,6 +39,7 @@ __all__ = [
     "verify_record",
     "decode_verified",
     "select",
+    "freshest",
     "MAX_VALUE_SIZE",
     "MAX_REFS",
     "MAX_RECORD_SIZE",
@@ -297,6 +298,34 @@ def select(current: Record | None, incoming: Record) -> Record:
         reason="equivocation",
         proof=proof,
     )
+
+
+def freshest(candidates: Iterable[Record]) -> Record:
+    """The record a reader keeps among verified answers for one URL.
+
+    The highest seq wins; among different records at that seq (the authority
+    equivocated) the one whose encoding is bytewise smallest wins, so every
+    reader that saw the same answers keeps the same record whatever order
+    they arrived in. Raises ValueError on no candidates, InvalidRecord
+    (reason ``"url"``) if the URLs differ.
+    """
+    best: Record | None = None
+    best_enc = b""
+    for rec in candidates:
+        if best is None:
+            best, best_enc = rec, rec.encode()
+            continue
+        if rec.url != best.url:
+            raise _invalid("records for different URLs cannot be compared", "url")
+        if rec.seq > best.seq:
+            best, best_enc = rec, rec.encode()
+        elif rec.seq == best.seq:
+            enc = rec.encode()
+            if enc < best_enc:
+                best, best_enc = rec, enc
+    if best is None:
+        raise ValueError("no records to choose from")
+    return best
 
 
 @dataclass(frozen=True)

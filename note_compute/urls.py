@@ -8,11 +8,13 @@ A note URL names a mutable resource published by one authority::
 unpadded (52 characters). The normative rules are in ``specs/records.md``;
 in short, :func:`normalize` applies, in this order:
 
-1. input longer than :data:`MAX_INPUT_LENGTH` characters is refused;
-2. the scheme ``note`` and the authority are case-folded to lower case;
+1. input longer than :data:`MAX_INPUT_LENGTH` code points is refused;
+2. the scheme ``note`` and the authority are case-folded to lower case,
+   ASCII only (a non-ASCII scheme or authority is refused, never folded);
    the authority must decode to 32 bytes and re-encode identically;
-3. userinfo (``@`` in the authority), a port (``:``), a query (``?``) and a
-   fragment (``#``) are refused;
+3. a fragment (``#``) then a query (``?``) anywhere after ``://``, then
+   userinfo (``@`` in the authority) then a port (``:``) are refused, in
+   that order;
 4. percent-encoding is normalised: escapes of unreserved characters
    (``A-Z a-z 0-9 - . _ ~``) are decoded, the hex digits of the remaining
    escapes are upper-cased, a ``%`` not followed by two hex digits is
@@ -152,7 +154,7 @@ def _parse_slow(url: object) -> NoteURL:
     sep = url.find("://")
     if sep < 0:
         raise InvalidURL(f"not a note:// URL: {url[:80]!r}", reason="scheme")
-    if url[:sep].lower() != SCHEME:
+    if not url[:sep].isascii() or url[:sep].lower() != SCHEME:  # ASCII-only case folding
         raise InvalidURL(f"scheme must be {SCHEME!r}, got {url[:sep][:20]!r}", reason="scheme")
     rest = url[sep + 3 :]
     if "#" in rest:

@@ -66,7 +66,7 @@ def corrupt(net: ComputeNetwork, mode: str, alt: bytes) -> tuple[set[bytes], set
     return liars, honest
 
 
-@pytest.mark.parametrize("mode", [m for m in MODES if m != "honest"])
+@pytest.mark.parametrize("mode", [m for m in MODES[:11] if m != "honest"])  # the ten classic liars
 @pytest.mark.parametrize("ranged", [True, False])
 async def test_every_lie_is_caught_or_routed(sandbox, programs, autojump_clock, mode: str, ranged: bool) -> None:
     net, purl, durl = await make_world(sandbox, programs)

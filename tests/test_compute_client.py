@@ -9,8 +9,9 @@ import pytest
 import wasmtime
 
 from note_compute import encoding
-from note_compute.compute.audit import detection_probability, sample_indices
+from note_compute.compute.audit import chunks, detection_probability, sample_indices
 from note_compute.compute.client import ComputeClient, peer_id_of
+from note_compute.compute.protocol import MAX_SAMPLE
 from note_compute.compute.publish import dataset_url, publish_dataset
 from note_compute.compute.source import RingSource, manifest_from_record
 from note_compute.crypto import SigningKey
@@ -28,7 +29,11 @@ def test_sample_indices() -> None:
     s = sample_indices(10_000, 0.1, random.Random(2))
     assert s == sorted(s) and 800 < len(s) < 1200
     assert s == sample_indices(10_000, 0.1, random.Random(2))
-    assert len(sample_indices(100_000, 1.0, rng)) == 4096
+    assert len(sample_indices(100_000, 1.0, rng)) == 100_000  # never capped (the detection formula holds)
+    big = sample_indices(50_000, 0.5, random.Random(3))
+    assert 24_000 < len(big) < 26_000
+    parts = chunks(big)
+    assert [i for p in parts for i in p] == big and all(0 < len(p) <= MAX_SAMPLE for p in parts)
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError):
             sample_indices(10, bad, rng)

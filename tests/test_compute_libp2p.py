@@ -24,9 +24,8 @@ from note_compute.compute.publish import publish_dataset
 from note_compute.compute.registry import RingFraudRegistry
 from note_compute.compute.verify import run_program
 from note_compute.crypto import SigningKey
+from note_compute.devnet import Devnet, wait_stable
 from note_compute.node.datadir import DataDir
-from note_compute.node.devnet import Devnet
-from note_compute.node.devnet_cli import wait_stable
 from note_compute.sandbox import Sandbox
 
 pytestmark = pytest.mark.slow

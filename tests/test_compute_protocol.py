@@ -322,7 +322,7 @@ def test_subset_omission_fraud_proof_needs_the_hidden_record(world, sandbox) -> 
     ans = verify_answer(q, reply, manifest)
     check_output(ans, sandbox, program.wasm, program.fuel)  # no sample: the omission is invisible
     hidden = [i for i in range(20) if encoding.decode(shard.records[i])["tag"] == "red"][0]
-    sample = ([hidden], [shard.records[hidden]], shard.tree.batch_proof([hidden]).encode())
+    sample = [Evidence([hidden], [shard.records[hidden]], shard.tree.batch_proof([hidden]).encode())]
     with pytest.raises(OutputMismatch) as err:
         check_output(ans, sandbox, program.wasm, program.fuel, sample=sample)
     assert verify_fraud_proof(err.value.fraud, sandbox, program.wasm) == "hidden-match"

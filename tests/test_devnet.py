@@ -20,15 +20,16 @@ from note_compute import records, urls
 from note_compute.cli import main as cli_main
 from note_compute.client import Client, open_client
 from note_compute.crypto import SigningKey
-from note_compute.errors import NotFound
-from note_compute.node.devnet import Devnet, wait_until
-from note_compute.node.devnet_cli import (
+from note_compute.devnet import (
     DEVNET_NODE_ARGS,
+    Devnet,
     devnet_peers,
     expected_replicas,
     holders,
     wait_stable,
+    wait_until,
 )
+from note_compute.errors import NotFound
 
 pytestmark = pytest.mark.slow
 

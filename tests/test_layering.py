@@ -9,6 +9,8 @@ PURE = [
     "note_compute.ring", "note_compute.programs", "note_compute.sandbox.abi",
     "note_compute.compute.dataset", "note_compute.compute.protocol", "note_compute.compute.verify",
     "note_compute.compute.fraud", "note_compute.compute.audit", "note_compute.compute.evidence",
+    "note_compute.inbox", "note_compute.compute.session", "note_compute.compute.actions",
+    "note_compute.compute.reconcile", "note_compute.compute.result",
 ]
 FORBIDDEN = ("trio", "libp2p", "wasmtime")
 

@@ -14,10 +14,9 @@ from test_node_replication import _ring
 from note_compute.client import Client
 from note_compute.compute.evidence import MAX_PROOFS, encode_set, evidence_key, merge
 from note_compute.crypto import SigningKey
+from note_compute.devnet import expected_replicas, wait_until
 from note_compute.errors import InvalidProof, InvalidRecord, InvalidSignature
 from note_compute.net import open_host
-from note_compute.node.devnet import wait_until
-from note_compute.node.devnet_cli import expected_replicas
 from note_compute.testing.compute import signed_claim_proof
 
 pytestmark = pytest.mark.slow

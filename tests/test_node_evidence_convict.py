@@ -17,9 +17,9 @@ from note_compute.compute.client import ComputeClient
 from note_compute.compute.evidence import encode_set, evidence_key
 from note_compute.compute.node_source import attach_compute
 from note_compute.crypto import SigningKey
+from note_compute.devnet import expected_replicas
 from note_compute.errors import InvalidProof, NotFound
 from note_compute.net import open_host
-from note_compute.node.devnet_cli import expected_replicas
 from note_compute.sandbox import Sandbox
 from note_compute.testing.compute import ALL_WAT, SUBSTRING_WAT, ComputeNetwork, signed_claim_proof
 

@@ -10,11 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from note_compute.errors import KeyStoreError, NoteError, RemoteProtocolError
-from note_compute.node.cli_ops import next_seq
+from note_compute.cli.ops import next_seq
+from note_compute.devnet import expected_replicas, ring_is_stable
+from note_compute.errors import KeyStoreError, RemoteProtocolError
 from note_compute.node.datadir import DataDir
-from note_compute.node.devnet import read_manifest, ring_is_stable
-from note_compute.node.devnet_cli import expected_replicas
 from note_compute.node.storage import (
     MAX_SYNC_ENTRIES,
     parse_get,
@@ -126,18 +125,3 @@ def test_datadir_seed_is_private_and_stable(tmp_path: Path) -> None:
     dd.remove_info()
     dd.remove_info()
     assert dd.read_info() is None
-
-
-def test_read_manifest_errors(tmp_path: Path) -> None:
-    with pytest.raises(NoteError) as ei:
-        read_manifest(tmp_path)
-    assert "no devnet running" in str(ei.value)
-    (tmp_path / "devnet.json").write_text("[1, 2")
-    with pytest.raises(NoteError):
-        read_manifest(tmp_path)
-    (tmp_path / "devnet.json").write_text('{"bootstrap": []}')
-    with pytest.raises(NoteError) as ei:
-        read_manifest(tmp_path)
-    assert "no bootstrap" in str(ei.value)
-    (tmp_path / "devnet.json").write_text('{"bootstrap": ["/ip4/127.0.0.1/tcp/1/p2p/x"]}')
-    assert read_manifest(tmp_path)["bootstrap"] == ["/ip4/127.0.0.1/tcp/1/p2p/x"]

@@ -178,7 +178,7 @@ async def test_fetch_missing_program() -> None:
 
 @pytest.mark.slow
 async def test_publish_and_run_on_a_devnet(tmp_path: Path, records_file: Path) -> None:
-    from note_compute.node.devnet import Devnet
+    from note_compute.devnet import Devnet
 
     home = tmp_path / "home"
     env = {**os.environ, "NOTE_HOME": str(home)}

@@ -33,6 +33,7 @@ from note_compute.crypto import SigningKey
 from note_compute.errors import InvalidEncoding, InvalidProof, InvalidRecord, InvalidSignature, QuotaExceeded
 from note_compute.node.storage import StorageService, put_msg, sync_msg
 from note_compute.store import EVIDENCE, Digest, Store, StoreLimits
+from note_compute.store.schema import SCHEMA_VERSION
 from note_compute.testing.compute import signed_claim_proof
 
 ACCUSED = SigningKey(hashlib.sha256(b"evidence-accused").digest())
@@ -189,13 +190,13 @@ def test_restart_keeps_evidence_and_old_stores_migrate(tmp_path: Path) -> None:
         assert s.usage(b"\x03" * 32) == used and used[1] == 1
         assert s.put_evidence(KEY, encode_set(PROOFS[3:5])) == "merged"
     db = sqlite3.connect(path)
-    db.execute("UPDATE meta SET v = 3 WHERE k = 'schema'")  # a version-3 store opens and is marked 4
+    db.execute("UPDATE meta SET v = 3 WHERE k = 'schema'")  # a version-3 store opens and is marked current
     db.commit()
     db.close()
     with Store(path) as s:
         assert s.get_evidence(KEY) == merge(PROOFS[:5])
     db = sqlite3.connect(path)
-    assert db.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()[0] == 4
+    assert db.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()[0] == SCHEMA_VERSION
     db.close()
 
 

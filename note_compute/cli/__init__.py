@@ -30,7 +30,7 @@ ENTRY_POINT_GROUP = "note_compute.commands"
 """Entry-point group of extra command groups (each value is a ``register(group)`` function)."""
 
 # Modules under note_compute.cli that add commands; each defines register(group).
-_COMMAND_MODULES: list[str] = ["keys", "program", "node", "dataset", "query"]
+_COMMAND_MODULES: list[str] = ["keys", "program", "node", "devnet", "dataset", "query", "site"]
 
 
 class _MainGroup(click.Group):
@@ -97,10 +97,32 @@ def _broken_command(ep: Any, why: str) -> click.Command:
     )
 
 
-@click.group(cls=_MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_MainGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="Exit codes: 0 ok; 1 verification failed or fraud found; 2 usage error or bad input; "
+                    "3 not found; 4 network unavailable. Ranges are inclusive: [lo, hi].")
 @click.version_option(__version__, prog_name="note-compute")
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="Show log lines (libp2p's included) on stderr; -vv for debug.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int) -> None:
     """Verifiable computation on the Note ring."""
+    from ._common import reset_state
+
+    reset_state()
+    if ctx.invoked_subcommand != "node":  # a node configures its own logging (its -v)
+        _configure_logging(verbose)
+
+
+def _configure_logging(verbose: int) -> None:
+    """No third-party log lines (libp2p's "Failed to open TCP stream ...") unless --verbose."""
+    import logging
+    import warnings
+
+    if verbose == 0:
+        logging.disable(logging.CRITICAL)
+        warnings.simplefilter("ignore")
+    else:
+        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 for _name in _COMMAND_MODULES:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from ..errors import NoteError
+from ._common import emit_json, fail, json_option, quiet_option
 
 __all__ = ["register", "key"]
 
 
 def _fail(exc: NoteError) -> click.ClickException:
-    return click.ClickException(exc.message)
+    return fail(exc)
 
 
 @click.group()
@@ -20,7 +21,9 @@ def key() -> None:
 
 @key.command("new")
 @click.argument("name")
-def new(name: str) -> None:
+@json_option
+@quiet_option("the authority")
+def new(name: str, as_json: bool, quiet: bool) -> None:
     """Create key NAME and print its authority."""
     from .. import keystore
 
@@ -28,12 +31,17 @@ def new(name: str) -> None:
         k = keystore.create_key(name)
     except NoteError as exc:
         raise _fail(exc) from exc
-    click.echo(f"created key {name!r} at {keystore.key_path(name)}")
+    if as_json:
+        emit_json({"name": name, "authority": k.authority, "path": str(keystore.key_path(name))})
+        return
+    if not quiet:
+        click.echo(f"created key {name!r} at {keystore.key_path(name)}")
     click.echo(k.authority)
 
 
 @key.command("list")
-def list_() -> None:
+@json_option
+def list_(as_json: bool) -> None:
     """List keys: name and authority."""
     from rich.console import Console
     from rich.table import Table
@@ -44,6 +52,15 @@ def list_() -> None:
         names = keystore.list_keys()
     except NoteError as exc:
         raise _fail(exc) from exc
+    if as_json:
+        out: list[dict[str, str | None]] = []
+        for name in names:
+            try:
+                out.append({"name": name, "authority": keystore.load_key(name).authority})
+            except NoteError as exc:
+                out.append({"name": name, "authority": None, "error": exc.message})
+        emit_json({"keys": out})
+        return
     if not names:
         click.echo(f"no keys in {keystore.keys_dir()} (create one with 'note-compute key new NAME')")
         return
@@ -52,7 +69,7 @@ def list_() -> None:
         try:
             authority = keystore.load_key(name).authority
         except NoteError as exc:
-            authority = f"[red]unreadable: {exc.reason}[/red]"
+            authority = f"[red]unreadable: {exc.message}[/red]"
         table.add_row(name, authority)
     Console(width=140).print(table)
 
@@ -60,15 +77,20 @@ def list_() -> None:
 @key.command("show")
 @click.argument("name")
 @click.option("--url", "path", metavar="PATH", default=None, help="Print the note:// URL of PATH under this key.")
-def show(name: str, path: str | None) -> None:
+@json_option
+def show(name: str, path: str | None, as_json: bool) -> None:
     """Print the authority of key NAME (or a full note:// URL with --url)."""
     from .. import keystore, urls
 
     try:
         k = keystore.load_key(name)
-        click.echo(urls.make_url(k.authority, path) if path is not None else k.authority)
+        url = urls.make_url(k.authority, path) if path is not None else None
     except NoteError as exc:
         raise _fail(exc) from exc
+    if as_json:
+        emit_json({"name": name, "authority": k.authority, **({"url": url} if url else {})})
+    else:
+        click.echo(url or k.authority)
 
 
 def register(group: click.Group) -> None:

@@ -18,7 +18,10 @@ import click
 
 from ..errors import NoteError
 
-__all__ = ["register", "query_cmd", "jsonable"]
+__all__ = ["register", "query_cmd", "jsonable", "DEFAULT_AUDIT"]
+
+DEFAULT_AUDIT = 0.05
+"""Audit rate for predicate queries when ``--audit`` is not given (its measured cost: BENCHMARKS.md)."""
 
 
 def jsonable(value: Any) -> Any:
@@ -45,8 +48,9 @@ def _parse_json(text: str, what: str) -> Any:
 @click.option("--args", "args_json", default="{}", show_default=True, metavar="JSON", help="Program arguments.")
 @click.option("--range", "range_json", default=None, metavar="JSON",
               help='Sort-key range [lo, hi) as JSON, e.g. \'[[1000], [5000]]\' or \'[null, ["m"]]\'.')
-@click.option("--audit", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-              help="Fraction of other records re-checked locally (predicate queries).")
+@click.option("--audit", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Fraction of other records re-checked locally (predicate queries; default "
+                   f"{DEFAULT_AUDIT}, see BENCHMARKS.md for its cost).")
 @click.option("--replicas", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Replicas asked per shard; their signed results must agree.")
 @click.option("--quorum", is_flag=True,
@@ -55,7 +59,7 @@ def _parse_json(text: str, what: str) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (results + verification).")
 @click.option("--bootstrap", "bootstrap", multiple=True, metavar="MULTIADDR",
               help="Bootstrap node multiaddr (repeatable); default: $NOTE_HOME/devnet.json.")
-def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: str | None, audit: float,
+def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: str | None, audit: float | None,
               replicas: int, quorum: bool, timeout: float, as_json: bool, bootstrap: tuple[str, ...]) -> None:
     """Run PROGRAM_URL over DATASET_URL on the ring and verify every answer."""
     import trio
@@ -63,6 +67,7 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
     from .. import encoding
     from ..client import open_client
     from ..compute.client import ComputeClient
+    from ..compute.freshness import Freshness
     from ..compute.registry import RingFraudRegistry
     from ..sandbox import Sandbox
 
@@ -76,13 +81,17 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
     except NoteError as exc:
         raise click.BadParameter(f"--args: {exc}") from None
 
+    if audit is None:
+        audit = 0.0 if rng is not None else DEFAULT_AUDIT
     sandbox = Sandbox()
+    freshness = Freshness.at_home()  # newest dataset seq seen, across runs: no rollback
 
     async def go():  # type: ignore[no-untyped-def]
         async with open_client(list(bootstrap) or None) as client:
             # Fraud proofs live in the ring under the accused peer's id: consulted before choosing
             # peers (each proof re-checked here), and the proofs this query finds are published.
-            cc = ComputeClient(client, sandbox, timeout=timeout, fraud_registry=RingFraudRegistry(client))
+            cc = ComputeClient(client, sandbox, timeout=timeout, fraud_registry=RingFraudRegistry(client),
+                               freshness=freshness)
             return await cc.query(program_url, dataset_url, args_bytes, range=rng, audit=audit, replicas=replicas,
                                   quorum=quorum)
 
@@ -124,8 +133,10 @@ def _print_table(values: list[Any], v: Any) -> None:
         else:
             table.add_row(json.dumps(val)[:120])
     console.print(table)
-    status = "[green]verified[/green]" if v.ok else "[red]VERIFICATION FAILED[/red]"
-    console.print(f"{status}: {v.records_proven} records proven over {v.shards} shard(s) of {v.dataset} seq {v.seq}")
+    # "verified" only for a verdict of verified-complete or audited (compute/result.py); else what was not checked
+    color = {"verified-complete": "green", "audited": "green", "unverified": "yellow"}.get(v.verdict, "red")
+    console.print(f"[{color}]{v.summary or v.verdict}[/{color}]")
+    console.print(f"{v.records_proven} records proven over {v.shards} shard(s) of {v.dataset} seq {v.seq}")
     console.print(f"completeness: {v.completeness}; audited records: {v.audited_records}")
     console.print(f"peers used: {len(v.peers_used)}; bytes received: {v.bytes_received}; "
                   f"time {v.total_seconds * 1000:.1f} ms (verification {v.verify_seconds * 1000:.1f} ms)")

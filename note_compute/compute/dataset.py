@@ -227,6 +227,10 @@ class Manifest:
     url: str = ""
     seq: int = 0
     shard_table: bytes | None = None
+    record: bytes = field(default=b"", compare=False, repr=False)
+    """The signed dataset record this manifest came from (``Record.encode()``; b"" when built locally)."""
+    table_data: bytes | None = field(default=None, compare=False, repr=False)
+    """The shard-table blob, when the table is not inline (publisher-fault proofs carry it)."""
 
     def shard_range_keys(self, i: int) -> tuple[Key, Key]:
         s = self.shards[i]

@@ -21,7 +21,7 @@ from ..crypto import SigningKey
 from ..errors import InvalidRecord, NoteError, NotFound, RemoteProtocolError
 from ..merkle import MerkleTree
 from ..sandbox.abi import pack_input, unpack_output
-from .dataset import Manifest, decode_shard, fast_key_of_record
+from .dataset import Manifest, decode_shard
 from .keys import Key, normalize_bound
 from .protocol import (
     OP_BATCH,
@@ -34,6 +34,7 @@ from .protocol import (
     parse_batch,
     result_digest,
 )
+from .wellformed import MalformedDataset, check_shard
 
 __all__ = ["ProgramCode", "LoadedShard", "ComputeSource", "ComputeServer", "execute", "serve_records",
            "load_shard", "range_span", "DEFAULT_DEADLINE_MS"]
@@ -63,15 +64,18 @@ class LoadedShard:
 
 
 def load_shard(manifest: Manifest, index: int, blob: bytes) -> LoadedShard:
-    """Decode a shard blob and check it against ``manifest`` (raises InvalidRecord)."""
+    """Decode a shard blob and check it is well formed for ``manifest`` (:func:`.wellformed.check_shard`).
+
+    Raises InvalidRecord (``shard-count``, ``shard-root``: not the shard) or
+    :class:`~.wellformed.MalformedDataset` (``malformed-dataset``: the
+    publisher's shard is malformed; a peer never serves or signs over it).
+    """
     if not 0 <= index < len(manifest.shards):
         raise NotFound(f"dataset has {len(manifest.shards)} shards, no shard {index}", reason="no-shard")
     info = manifest.shards[index]
     records = decode_shard(blob, count=info.count)
     tree = MerkleTree(records)
-    if tree.root != info.root:
-        raise InvalidRecord("shard records do not hash to the manifest's shard root", reason="shard-root")
-    keys = [fast_key_of_record(r, manifest.sort_key) for r in records]
+    keys = check_shard(manifest, index, records, tree)
     return LoadedShard(index, info.root, records, tree, keys)
 
 
@@ -188,6 +192,11 @@ class ComputeServer:
                 shard = await self.source.shard(manifest, req.shard)
                 return serve_records(req, manifest, shard)
             raise RemoteProtocolError(f"unknown op {op!r}", reason="unknown-op")
+        except MalformedDataset as exc:
+            reply = error_reply(exc)
+            if exc.fault is not None:  # the publisher's fault, provable by anyone: hand it to the client
+                reply["fault"] = exc.fault.encode()
+            return reply
         except NoteError as exc:
             return error_reply(exc)
 

@@ -9,14 +9,16 @@ so a peer pays the fetch and the Merkle build once per shard.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from typing import Any
 
 from .. import programs, urls
 from ..errors import InvalidRecord, NotFound, RemoteProtocolError
 from ..records import Record
-from .dataset import Manifest, parse_manifest, shard_table_value
+from .dataset import Manifest, encode_shard, parse_manifest, shard_table_value
 from .server import LoadedShard, ProgramCode, load_shard
+from .wellformed import MalformedDataset
 
 __all__ = ["RingSource", "manifest_from_record", "DATASETS_PREFIX"]
 
@@ -29,7 +31,8 @@ def manifest_from_record(record: Record, table: bytes | None = None) -> Manifest
         raise InvalidRecord(f"{record.url} is not under {DATASETS_PREFIX}", reason="not-dataset")
     if record.value is None:
         raise InvalidRecord("dataset record has no inline value", reason="not-dataset")
-    return parse_manifest(record.value, table=table, url=record.url, seq=record.seq)
+    m = parse_manifest(record.value, table=table, url=record.url, seq=record.seq)
+    return dataclasses.replace(m, record=record.encode(), table_data=table)
 
 
 class RingSource:
@@ -41,6 +44,7 @@ class RingSource:
         self._manifests: dict[tuple[str, int], Manifest] = {}
         self._programs: dict[bytes, ProgramCode] = {}
         self._shards: OrderedDict[tuple[bytes, int], LoadedShard] = OrderedDict()
+        self._malformed: dict[tuple[str, int, int], MalformedDataset] = {}
 
     async def latest_manifest(self, url: str) -> Manifest:
         """The freshest manifest the ring returns for ``url`` (verified)."""
@@ -89,14 +93,28 @@ class RingSource:
             raise NotFound(f"no shard {index}", reason="no-shard")
         info = manifest.shards[index]
         key = (info.root, info.count)
+        where = (manifest.url, manifest.seq, index)
+        bad = self._malformed.get(where)
+        if bad is not None:  # a malformed shard stays malformed: refuse without refetching
+            raise bad
         if key in self._shards:
             self._shards.move_to_end(key)
             shard = self._shards[key]
+            # Order was checked on load; the bounds are this manifest's own (another manifest may reuse the shard).
+            lo, hi = manifest.shard_range_keys(index)
+            if shard.keys and not (lo <= shard.keys[0] and shard.keys[-1] <= hi):
+                shard = load_shard(manifest, index, encode_shard(shard.records))  # raises with the fault proof
             if shard.index != index:
                 shard = LoadedShard(index, shard.root, shard.records, shard.tree, shard.keys)
             return shard
         blob = await self.client.get_blob(info.blob)
-        shard = load_shard(manifest, index, blob)
+        try:
+            shard = load_shard(manifest, index, blob)
+        except MalformedDataset as exc:
+            self._malformed[where] = exc
+            while len(self._malformed) > self.max_shards:
+                self._malformed.pop(next(iter(self._malformed)))
+            raise
         self._shards[key] = shard
         while len(self._shards) > self.max_shards:
             self._shards.popitem(last=False)

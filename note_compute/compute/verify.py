@@ -25,16 +25,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidEncoding, InvalidProof, InvalidSignature, RemoteProtocolError
+from .. import encoding
+from ..errors import (
+    InvalidEncoding,
+    InvalidProof,
+    InvalidSignature,
+    RemoteProtocolError,
+)
 from ..merkle import BatchProof, KeyRangeProof, verify_batch, verify_key_range
 from ..sandbox.abi import pack_input, unpack_output
 from .dataset import Manifest, fast_key_of_record
 from .fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof
 from .keys import normalize_bound
-from .protocol import QueryRequest, Receipt, args_digest, digest_of_claim, parse_query_response, record_digests
+from .protocol import (
+    QueryRequest,
+    Receipt,
+    args_digest,
+    digest_of_claim,
+    parse_query_response,
+    record_digests,
+)
 
-__all__ = ["Claim", "ShardAnswer", "UnprovenClaim", "OutputMismatch", "verify_answer", "check_receipt",
-           "check_output", "run_program"]
+__all__ = [
+    "Claim",
+    "OutputMismatch",
+    "ShardAnswer",
+    "UnprovenClaim",
+    "check_output",
+    "check_receipt",
+    "run_program",
+    "verify_answer",
+]
 
 
 @dataclass
@@ -66,7 +87,7 @@ class ShardAnswer:
     range_proof: bytes = b""
     size: int = 0                        # reply size in bytes (set by the client)
     audited: int = 0
-    sample: tuple[list[int], list[bytes], bytes] | None = None  # audit sample (verified), kept for re-checks
+    sample: list[Evidence] | None = None  # audit sample (verified, in request-sized chunks), kept for re-checks
     extra_fields: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -106,7 +127,8 @@ def check_receipt(receipt: Receipt, req: QueryRequest, manifest: Manifest, *, pe
             "shard_root": info.root, "count": info.count, "sort_key": list(manifest.sort_key),
             "args": args_digest(req.args), "range": req.range}
     for name, value in want.items():
-        if receipt[name] != value:
+        # By canonical encoding, never Python equality (True == 1, 1 == 1.0): the fraud check reads strictly.
+        if encoding.encode(receipt[name]) != encoding.encode(value):
             raise _bad(f"receipt {name} does not match the request/manifest", f"receipt-{name.replace('_', '-')}")
     if peer_id is not None and receipt.peer != peer_id:
         raise InvalidSignature("receipt is signed by another peer than the one asked", reason="peer-id")
@@ -174,13 +196,13 @@ def run_program(sandbox: Any, wasm: bytes, args: bytes, records: list[bytes], fu
 
 
 def check_output(answer: ShardAnswer, sandbox: Any, wasm: bytes, fuel: int, *,
-                 sample: tuple[list[int], list[bytes], bytes] | None = None) -> None:
+                 sample: list[Evidence] | None = None) -> None:
     """Re-run the program and compare with the signed claim; raise OutputMismatch (with a fraud proof).
 
     Range answers: the program runs on exactly the proven range records and
     must reproduce the signed digest. Predicate answers: it runs on the
-    returned records plus the audit ``sample`` (indices, records, batch
-    proof; already verified by the caller) in leaf order and must select
+    returned records plus the audit ``sample`` (chunks of indices, records,
+    batch proof; already verified by the caller) in leaf order and must select
     exactly the returned indices (subset stability, see :mod:`.fraud`).
     """
     claim = answer.claim
@@ -198,9 +220,10 @@ def check_output(answer: ShardAnswer, sandbox: Any, wasm: bytes, fuel: int, *,
     evidence = []
     if claim.indices:
         evidence.append(Evidence(list(claim.indices), list(answer.records), answer.proof))
-    if sample is not None and sample[0]:
-        pool.update(zip(sample[0], sample[1], strict=False))
-        evidence.append(Evidence(list(sample[0]), list(sample[1]), sample[2]))
+    for e in sample or []:
+        if e.indices:
+            pool.update(zip(e.indices, e.records, strict=False))
+            evidence.append(Evidence(list(e.indices), list(e.records), e.proof))
     if not pool:
         return
     order = sorted(pool)

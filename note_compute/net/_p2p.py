@@ -17,6 +17,7 @@ import trio
 
 from ..errors import LocalProtocolError
 from ..ring.ids import node_id
+from .admission import Admission, InboundLimits
 
 __all__ = [
     "build_host",
@@ -37,18 +38,29 @@ log = logging.getLogger(__name__)
 WRITE_STALL_TIMEOUT = 10.0
 """Seconds one Noise message may take to reach the socket before its connection is declared dead."""
 
+OUTBOUND_ALLOWANCE = 512
+"""Outbound connections allowed on top of the inbound cap (py-libp2p counts both against one cap)."""
+
 ConnFailureHook = Callable[[str, str], None]
 """``hook(peer_b58, reason)``: told when one connection failed and was closed (the host carries on)."""
 
 
 def build_host(
-    seed: bytes, *, muxer: str, connect_timeout: float, on_conn_failure: ConnFailureHook | None = None
+    seed: bytes,
+    *,
+    muxer: str,
+    connect_timeout: float,
+    on_conn_failure: ConnFailureHook | None = None,
+    admission: Admission | None = None,
 ) -> tuple[Any, bytes]:
     """A libp2p host (TCP, Noise only, one muxer) for the Ed25519 ``seed``; returns (host, public key).
 
     Its Noise sessions write atomically and its connections fail alone (see
     :func:`_safe_noise_transport` and :func:`_contained_muxer`);
-    ``on_conn_failure`` is told about each connection closed that way.
+    ``on_conn_failure`` is told about each connection closed that way. Its
+    inbound connections are admitted by ``admission`` (default limits if
+    None) and hold their slot exactly as long as they live (see
+    :func:`_manage_inbound`).
     """
     from libp2p import new_host
     from libp2p.crypto.ed25519 import create_new_key_pair
@@ -60,6 +72,7 @@ def build_host(
     from libp2p.stream_muxer.yamux.yamux import Yamux
 
     hook = on_conn_failure or (lambda peer, reason: None)
+    admission = admission or Admission(InboundLimits())
     key_pair = create_new_key_pair(seed)
     noise = _safe_noise_transport(hook)(key_pair, noise_privkey=create_x25519().private_key)
     mplex = (MPLEX_PROTOCOL_ID, _contained_muxer(Mplex, hook))
@@ -76,9 +89,14 @@ def build_host(
             dial_timeout=connect_timeout,
             min_connections=0,  # the ring, not libp2p, decides whom to talk to
             low_watermark=0,
+            # Inbound connections are counted by ``admission`` (_manage_inbound); this cap
+            # (inbound + outbound) only has to stay out of its way.
+            max_connections=admission.limits.max_inbound + OUTBOUND_ALLOWANCE,
+            inbound_upgrade_timeout=admission.limits.handshake_timeout,
         ),
     )
     network: Any = host.get_network()  # a Swarm: retry_config is not on the INetworkService interface
+    _manage_inbound(network, admission)
     _disable_auto_connect(network)
     # One dial attempt per request: the default retries 3 times with 0.1-0.4 s
     # backoff, which only delays the ring's own failure handling.
@@ -219,6 +237,91 @@ def _contained_muxer(base: type, hook: ConnFailureHook) -> type[Any]:
 
     Contained.__name__ = Contained.__qualname__ = base.__name__  # py-libp2p reports muxers by class name
     return Contained
+
+
+# -- inbound connections hold a slot exactly as long as they live -----------------
+#
+# py-libp2p 0.8.1's Swarm._handle_inbound_connection takes a slot of its
+# ``_inbound_limiter`` (max_connections - min_connections tokens) for each
+# accepted TCP connection and, after the upgrade, waits for
+# ``self.manager.wait_finished()`` (the whole swarm stopping) before giving it
+# back: every inbound connection a node ever accepted keeps its slot until the
+# node stops, so after ~300 short-lived inbound connections the node refuses
+# every new peer for good. Sockets that never finish the handshake hold a slot
+# too, up to ``inbound_upgrade_timeout`` (10 s by default), with no per-source
+# cap. The swarm looks the handler up on itself for every connection
+# (``conn_handler`` calls ``self._handle_inbound_connection``), so one host's
+# swarm gets its own handler as an instance attribute: nothing global changes.
+
+
+def _manage_inbound(network: Any, admission: Admission) -> None:
+    """Replace ``network``'s inbound handler with one that releases its slot when the connection ends."""
+    from libp2p.network.connection.raw_connection import RawConnection
+
+    limits = admission.limits
+
+    async def handle_inbound(read_write_closer: Any, maddr: Any) -> None:
+        ip = _remote_ip(read_write_closer)
+        ticket = admission.admit(ip)
+        if ticket is None:
+            log.debug("refusing an inbound connection from %s (limits reached)", ip)
+            await _close_quietly(read_write_closer)
+            return
+        raw_conn = None
+        try:
+            remote = network._build_remote_multiaddr(read_write_closer)
+            if remote is not None and not await network.connection_gate.is_allowed(remote):
+                await _close_quietly(read_write_closer)
+                return
+            raw_conn = RawConnection(read_write_closer, False)
+            muxed = None
+            # The swarm applies inbound_upgrade_timeout too; this deadline also covers
+            # the connection gate and anything before the upgrade.
+            with trio.move_on_after(limits.handshake_timeout):
+                try:
+                    muxed = await network.upgrade_inbound_raw_conn(raw_conn, maddr)
+                except Exception as exc:
+                    log.debug("inbound handshake from %s failed: %s", ip, exc)
+            if muxed is None:
+                await _close_quietly(raw_conn)
+                return
+            admission.handshake_done(ticket)
+            await _wait_closed(network, muxed)
+        finally:
+            admission.release(ticket)
+
+    network._handle_inbound_connection = handle_inbound
+
+
+async def _wait_closed(network: Any, muxed: Any) -> None:
+    """Return when the connection over ``muxed`` is closed (its SwarmConn, or the muxer itself)."""
+    peer_id = getattr(muxed, "peer_id", None)
+    for conn in list(network.connections.get(peer_id, ())) if peer_id is not None else ():
+        if getattr(conn, "muxed_conn", None) is muxed:
+            await conn.event_closed.wait()
+            return
+    event = getattr(muxed, "event_closed", None)  # mplex
+    if isinstance(event, trio.Event):
+        await event.wait()
+        return
+    while not getattr(muxed, "is_closed", True):  # yamux without a SwarmConn: poll
+        await trio.sleep(1)
+
+
+def _remote_ip(read_write_closer: Any) -> str:
+    try:
+        addr = read_write_closer.get_remote_address()
+        return str(addr[0]) if addr else "?"
+    except Exception:
+        return "?"
+
+
+async def _close_quietly(conn: Any) -> None:
+    with trio.CancelScope(shield=True), trio.move_on_after(1):
+        try:
+            await conn.close()
+        except Exception:
+            pass
 
 
 def _disable_auto_connect(network: Any) -> None:

@@ -45,9 +45,9 @@ def error_reply(exc: NoteError) -> dict[str, Any]:
 
 def raise_if_error(reply: dict[str, Any]) -> dict[str, Any]:
     """Return ``reply``, or raise the typed error it carries (RemoteProtocolError if malformed)."""
-    err = reply.get("error")
-    if err is None:
+    if "error" not in reply:
         return reply
+    err = reply["error"]  # present means an error reply, whatever else the map holds (transport.md 4)
     if (
         not isinstance(err, dict)
         or not isinstance(err.get("code"), str)

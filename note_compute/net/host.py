@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import trio
@@ -43,6 +43,7 @@ from .. import transport as _transport
 from ..errors import InternalError, LocalProtocolError, NoteError, PeerUnreachable, RemoteProtocolError, Timeout
 from ..ring.ids import PeerRef, id_to_bytes, node_id
 from . import _p2p
+from .admission import Admission, FrameBudget, InboundLimits
 from .envelope import (
     ENVELOPE_OVERHEAD,
     error_reply,
@@ -92,6 +93,12 @@ class NetConfig:
     """A handler still running after this many seconds is cancelled; the peer gets a ``timeout`` error."""
     frame_timeout: float = 30.0
     """A peer that starts a frame must finish it within this many seconds, or the stream is closed."""
+    inbound: InboundLimits = field(default_factory=InboundLimits)
+    """Caps on inbound connections and unfinished handshakes, in total and per source IP."""
+    frame_budget: int = 64 * 1024 * 1024
+    """Bytes of unfinished request frames buffered across all inbound streams; a stream past it is closed."""
+    frame_budget_per_peer: int = 17 * 1024 * 1024
+    """The same, for the streams of one peer (room for 16 maximal requests in flight, a peer's pool size)."""
 
 
 def node_id_of_public_key(public_key: bytes) -> int:
@@ -131,7 +138,10 @@ class NetHost:
     ending in ``/p2p/<peer id>``), ``peer_ref`` (this node as a PeerRef),
     ``requests_served``, ``protocol_errors`` and ``connection_failures``
     (counters; the last counts connections closed because they failed, for
-    example a Noise message that did not authenticate: the host carries on).
+    example a Noise message that did not authenticate: the host carries on),
+    ``admission`` (inbound connections held and refused, see
+    :mod:`~note_compute.net.admission`) and ``frame_budget`` (bytes of
+    unfinished request frames buffered).
     """
 
     def __init__(self, seed: bytes, config: NetConfig) -> None:
@@ -139,8 +149,14 @@ class NetHost:
             raise ValueError("the host seed is 32 bytes")
         self.seed = seed
         self.config = config
+        self.admission = Admission(config.inbound)
+        self.frame_budget = FrameBudget(config.frame_budget, config.frame_budget_per_peer)
         self._host, self.public_key = _p2p.build_host(
-            seed, muxer=config.muxer, connect_timeout=config.connect_timeout, on_conn_failure=self._conn_failed
+            seed,
+            muxer=config.muxer,
+            connect_timeout=config.connect_timeout,
+            on_conn_failure=self._conn_failed,
+            admission=self.admission,
         )
         self.node_id: int = node_id(self.public_key)
         self.node_id_bytes: bytes = id_to_bytes(self.node_id)
@@ -356,7 +372,16 @@ class NetHost:
                 if not data:
                     break
                 try:
-                    frames = decoder.feed(data)
+                    before = decoder.buffered
+                    try:
+                        frames = decoder.feed(data)
+                    finally:
+                        within = self.frame_budget.update(remote_b58, before, decoder.buffered)
+                    if not within:
+                        raise RemoteProtocolError(
+                            "too many bytes of unfinished frames buffered for this peer or node",
+                            reason="frame-budget",
+                        )
                     if frame_started is None and not decoder.at_boundary and not frames:
                         frame_started = trio.current_time()
                     for frame in frames:
@@ -384,6 +409,7 @@ class NetHost:
                 except Exception:  # the stream failed under us (peer went away)
                     break
         finally:
+            self.frame_budget.update(remote_b58, decoder.buffered, 0)
             n = self._inbound.get(remote_b58, 1) - 1
             if n > 0:
                 self._inbound[remote_b58] = n

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..compute import evidence as _evidence
 from ..errors import NotFound, RemoteProtocolError
-from ..store import EVIDENCE, KINDS, RECORD, Digest, Entry, PutResult, RateLimiter, Store
+from ..store import EVIDENCE, KINDS, MERGED_KINDS, RECORD, Digest, Entry, PutResult, RateLimiter, Store
 from ..store.limits import MAX_ENTRY_SIZE
 
 __all__ = [
@@ -255,8 +255,9 @@ class StorageService:
                     want.append(key)
                 elif held.seq > seq:
                     newer.append(key)
-            elif held.kind == EVIDENCE and held.hash != h:
-                # Unordered sets: each side merges the other's (union, then the cap), so both converge.
+            elif held.kind in MERGED_KINDS and held.hash != h:
+                # Unordered sets (evidence, inboxes): each side merges the other's (union, then the cap),
+                # so both converge.
                 want.append(key)
                 newer.append(key)
         return {"op": SYNC + ".reply", "want": want, "newer": newer}

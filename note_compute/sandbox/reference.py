@@ -15,7 +15,7 @@ import cbor2
 
 from .abi import unpack_input
 
-__all__ = ["shop_search", "shop_matches", "psi_match"]
+__all__ = ["dating_deck", "psi_match", "shop_matches", "shop_search"]
 
 _NO_LIMIT = 1 << 64
 
@@ -59,4 +59,15 @@ def psi_match(data: bytes) -> list[int]:
     raw_args, records = unpack_input(data)
     blob = cbor2.loads(raw_args)["set"]
     wanted = {blob[i : i + 32] for i in range(0, len(blob), 32)}
-    return [i for i, rec in enumerate(records) if cbor2.loads(rec) in wanted]
+    values = [cbor2.loads(rec) for rec in records]
+    values = [v["v"] if isinstance(v, dict) else v for v in values]  # dataset records {"v": value}
+    return [i for i, v in enumerate(values) if v in wanted]
+
+
+def dating_deck(data: bytes) -> list[int]:
+    """dating_deck on ABI v1 input bytes: indices of cards sharing at least min_shared interests."""
+    raw_args, records = unpack_input(data)
+    args = cbor2.loads(raw_args)
+    want, need = set(args["interests"]), args.get("min_shared", 1)
+    return [i for i, rec in enumerate(records)
+            if len(want & set(cbor2.loads(rec).get("interests", []))) >= need]

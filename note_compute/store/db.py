@@ -17,7 +17,11 @@ One table holds every entry under its 32-byte key (its ring position):
   (:mod:`note_compute.compute.evidence`): every proof is checked cheaply
   (decodes, accuses the peer of the key, receipt signed by that peer), and a
   put **merges** with the held set (union, sorted by proof hash, capped) so
-  replicas converge whatever order puts arrive in.
+  replicas converge whatever order puts arrive in;
+* an **inbox** (kind ``"inbox"``) is an authority's append-only mailbox at
+  ``SHA-256(INBOX || owner || name)`` (:mod:`note_compute.inbox`): sender-signed
+  items and owner-signed removals, every signature checked, merged like
+  evidence, with a per-sender quota.
 
 Each entry remembers the peer it was stored for (``owner``); the sum of
 sizes and the count per owner are the peer's quota use
@@ -46,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from .. import inbox as _inbox
 from .. import records, urls
 from ..compute import evidence as _evidence
 from ..errors import Equivocation, InvalidRecord, InvalidURL, NotFound, QuotaExceeded
@@ -55,13 +60,17 @@ from .schema import MAX_SQL_INT as _MAX_SQL_INT
 from .schema import TOTAL as _TOTAL
 from .schema import setup
 
-__all__ = ["Store", "Entry", "Digest", "StoreStats", "PutResult", "RECORD", "VALUE", "EVIDENCE", "KINDS", "DB_FILE"]
+__all__ = ["Store", "Entry", "Digest", "StoreStats", "PutResult", "RECORD", "VALUE", "EVIDENCE", "INBOX", "KINDS",
+           "MERGED_KINDS", "DB_FILE"]
 
 RECORD: Literal["record"] = "record"
 VALUE: Literal["value"] = "value"
 EVIDENCE: Literal["evidence"] = "evidence"
-Kind = Literal["record", "value", "evidence"]
-KINDS: tuple[Kind, ...] = (RECORD, VALUE, EVIDENCE)
+INBOX: Literal["inbox"] = "inbox"
+Kind = Literal["record", "value", "evidence", "inbox"]
+KINDS: tuple[Kind, ...] = (RECORD, VALUE, EVIDENCE, INBOX)
+MERGED_KINDS: tuple[Kind, ...] = (EVIDENCE, INBOX)
+"""Kinds that are unordered sets: a put merges into the held set (replica sync moves them both ways)."""
 DB_FILE = "store.sqlite"
 """File name of the database inside a node's data directory."""
 
@@ -69,8 +78,8 @@ PutResult = Literal["stored", "replaced", "merged", "unchanged"]
 """What a successful put did: new key, newer record replaced the held one, evidence
 merged into the held set, or nothing new (already held)."""
 
-_KIND_CODE = {RECORD: 1, VALUE: 2, EVIDENCE: 3}
-_KIND_NAME: dict[int, Kind] = {1: RECORD, 2: VALUE, 3: EVIDENCE}
+_KIND_CODE = {RECORD: 1, VALUE: 2, EVIDENCE: 3, INBOX: 4}
+_KIND_NAME: dict[int, Kind] = {1: RECORD, 2: VALUE, 3: EVIDENCE, 4: INBOX}
 _BATCH = 256
 
 
@@ -111,6 +120,7 @@ class StoreStats:
     values: int
     bytes: int
     evidence: int = 0
+    inboxes: int = 0
 
 
 def _key(k: bytes | int) -> bytes:
@@ -306,6 +316,49 @@ class Store:
             )
         return "merged"
 
+    def put_inbox(
+        self, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None
+    ) -> PutResult:
+        """Merge an inbox set (new items, owner removals) into the one held at ``key``.
+
+        Every item and removal is verified (:func:`note_compute.inbox.decode_set`);
+        the merge rule and the append checks are
+        :func:`note_compute.inbox.check_append` (per-sender quota, removed
+        items, items dated in the future, no held item pushed out), applied
+        to puts from a peer; ``peer=None`` (the node's own pulls) only merges. One bad item refuses the whole
+        put and nothing is written. Returns ``"stored"``, ``"merged"`` or
+        ``"unchanged"``. Raises InvalidRecord / InvalidSignature / QuotaExceeded.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidRecord("an inbox is sent as bytes", reason="schema")
+        key = _key(key)
+        data = bytes(data)
+        self._check_size(data)
+        incoming = _inbox.decode_set(key, data)
+        now = int(time.time()) if now is None else now
+        owner = _peer(peer)
+        with self._lock:
+            row = self._db.execute("SELECT data, owner, size, kind FROM entries WHERE key=?", (key,)).fetchone()
+            if row is not None and row[3] != _KIND_CODE[INBOX]:
+                raise InvalidRecord("another kind of entry is held at this key", reason="kind-conflict")
+            held = _inbox.decode_set(key, row[0]) if row is not None else None
+            merged = _inbox.check_append(held, incoming, now, strict=owner is not None)
+            out = _inbox.encode_set(merged)
+            if row is not None and out == row[0]:
+                return "unchanged"
+            self._check_size(out)
+            old_owner, old_size = (row[1], row[2]) if row is not None else (None, 0)
+            self._check_quota(owner, len(out), old_owner, old_size, replacing=row is not None)
+            values = (4, None, hashlib.sha256(out).digest(), out, len(out), owner, now, None)
+            if row is None:
+                self._db.execute(f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (key, *values))
+                return "stored"
+            self._db.execute(
+                "UPDATE entries SET kind=?, seq=?, hash=?, data=?, size=?, owner=?, stored_at=?, expires=? WHERE key=?",
+                (*values, key),
+            )
+        return "merged"
+
     def get_evidence(self, key: bytes | int) -> list[bytes]:
         """The encoded fraud proofs held at ``key`` (checked when stored); [] if none."""
         try:
@@ -319,7 +372,7 @@ class Store:
     def put(
         self, kind: str, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None
     ) -> PutResult:
-        """Store an entry of ``kind`` (``"record"``, ``"value"`` or ``"evidence"``) sent for ``key``
+        """Store an entry of ``kind`` (``"record"``, ``"value"``, ``"evidence"`` or ``"inbox"``) sent for ``key``
         (replica sync, hand-off)."""
         if kind == RECORD:
             return self.put_record(data, peer=peer, now=now, key=key)
@@ -327,6 +380,8 @@ class Store:
             return self.put_value(data, key=key, peer=peer, now=now)
         if kind == EVIDENCE:
             return self.put_evidence(key, data, peer=peer, now=now)
+        if kind == INBOX:
+            return self.put_inbox(key, data, peer=peer, now=now)
         raise InvalidRecord(f"unknown entry kind {kind!r}", reason="bad-kind")
 
     def delete(self, key: bytes | int) -> bool:
@@ -409,8 +464,9 @@ class Store:
                 "SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM entries GROUP BY kind"
             ).fetchall()
         by = {r[0]: (r[1], r[2]) for r in rows}
-        rec, val, ev = by.get(1, (0, 0)), by.get(2, (0, 0)), by.get(3, (0, 0))
-        return StoreStats(rec[0] + val[0] + ev[0], rec[0], val[0], rec[1] + val[1] + ev[1], ev[0])
+        rec, val, ev, ib = by.get(1, (0, 0)), by.get(2, (0, 0)), by.get(3, (0, 0)), by.get(4, (0, 0))
+        return StoreStats(rec[0] + val[0] + ev[0] + ib[0], rec[0], val[0], rec[1] + val[1] + ev[1] + ib[1], ev[0],
+                          ib[0])
 
     def count(self) -> int:
         """Number of entries held (cheap: a running total)."""

@@ -3,7 +3,8 @@
 Version history: 1 = entries, equivocations, meta; 2 = + ``usage`` table and
 triggers (per-peer and whole-store totals); 3 = + ``entries.expires``; 4 = entry
 kind 3 (``evidence``: merged fraud-proof sets), no table change, but older code
-cannot read such entries, so it must refuse the store.
+cannot read such entries, so it must refuse the store; 5 = entry kind 4
+(``inbox``), likewise no table change.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ CREATE TRIGGER IF NOT EXISTS usage_update AFTER UPDATE OF size, owner ON entries
         ON CONFLICT(owner) DO UPDATE SET bytes = bytes + NEW.size, entries = entries + 1;
 END;
 """
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MAX_SQL_INT = 2**63 - 1
 COLUMNS = "key, kind, seq, hash, data, size, owner, stored_at, expires"
 TOTAL = b"\xff"
@@ -72,7 +73,7 @@ def setup(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
     row = db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
     version = None if row is None else row[0]
-    if version not in (None, 1, 2, 3, SCHEMA_VERSION):
+    if version not in (None, 1, 2, 3, 4, SCHEMA_VERSION):
         raise InvalidRecord(f"store schema {version} is not {SCHEMA_VERSION}", reason="schema-version")
     if version != SCHEMA_VERSION:
         db.execute("BEGIN IMMEDIATE")

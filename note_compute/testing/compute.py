@@ -23,6 +23,25 @@ nodes' checks and merge rule. Each :class:`ComputePeer` runs the real
 ``bad_signature``  corrupt the receipt signature
 ``refuse``         answer with an error
 ``timeout``        never answer
+``everything``     return every record of the shard (predicate queries), signed
+``extra``          sign a different ``extra`` output (same records)
+``refuse_audit``   hide one match like ``hide_one`` and refuse every ``compute.records``
+                   request (the audit fetch that would expose it)
+``no_records``     answer queries honestly, refuse every ``compute.records`` request
+``loose``          sign the receipt with ``true`` where the request's range has ``1``
+                   (a receipt for another query; loose equality would accept it), hiding one match
+``newer_hint``     claim a newer dataset version exists (``seq-mismatch``, seq + 1)
+
+The peers live on the shared simulated ring (:mod:`note_compute.testing.sim`:
+one :class:`~note_compute.ring.core.RingCore` per peer, converged tables):
+``replicas(key, count=r)`` runs a real lookup on the simulated ring and
+takes the replica set by the ring's own rule
+(:func:`note_compute.ring.plan.replica_set`). Records are stored and served
+as real nodes do: ``put_record`` checks the signature and address and
+refuses a lower seq or an equivocation; ``get_record`` decodes and verifies
+what it returns, so a test that plants a record with a bad signature sees it
+refused. ``stale_reads[url] = n`` makes the next ``n`` client reads of ``url``
+return the previous version (a client view lagging behind the peers').
 
 WAT programs shipped for tests: :data:`SUBSTRING_WAT` (args = CBOR text of at
 most 23 bytes; selects the records whose bytes contain it) and
@@ -32,12 +51,13 @@ most 23 bytes; selects the records whose bytes contain it) and
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import trio
 
-from .. import encoding
+from .. import encoding, urls
 from ..blobs import split_blob
 from ..compute import evidence
 from ..compute.dataset import BuiltDataset, build_dataset
@@ -45,16 +65,27 @@ from ..compute.protocol import QueryRequest, Receipt, result_digest
 from ..compute.server import ComputeServer, execute
 from ..compute.source import RingSource
 from ..crypto import SigningKey
-from ..errors import NotFound, RemoteProtocolError
+from ..errors import InvalidRecord, NotFound, RemoteProtocolError
 from ..merkle import MerkleTree
 from ..programs import make_program
-from ..records import Record, sign_record
+from ..records import Record, decode_verified, select, sign_record, verify_record
+from ..ring import PeerRef
+from ..ring.plan import replica_set
+from .sim import SimNetwork
 
-__all__ = ["ComputeNetwork", "ComputePeer", "MemoryFraudRegistry", "MODES", "SUBSTRING_WAT", "ALL_WAT",
-           "signed_claim_proof"]
+__all__ = [
+    "ALL_WAT",
+    "MODES",
+    "SUBSTRING_WAT",
+    "ComputeNetwork",
+    "ComputePeer",
+    "MemoryFraudRegistry",
+    "signed_claim_proof",
+]
 
 MODES = ("honest", "hide_one", "hide_all", "forge", "stale", "wrong_program", "truncate", "false_receipt",
-         "bad_signature", "refuse", "timeout")
+         "bad_signature", "refuse", "timeout", "everything", "extra", "refuse_audit", "no_records", "loose",
+         "newer_hint")
 
 _ALLOC = """
   (memory (export "memory") 2)
@@ -182,9 +213,8 @@ class _History:
         versions = self.net.records.get(url)
         if not versions:
             raise NotFound(f"no record at {url}")
-        if self.stale and len(versions) > 1:
-            return versions[-2]
-        return versions[-1]
+        rec = versions[-2] if self.stale and len(versions) > 1 else versions[-1]
+        return decode_verified(rec.encode(), now=int(time.time()))  # as a node reads it: verified
 
     async def get_blob(self, address: bytes) -> bytes:
         return await self.net.get_blob(address)
@@ -212,10 +242,20 @@ class ComputePeer:
             await trio.sleep_forever()
         if mode == "refuse":
             return {"error": {"code": "rate-limited", "message": "go away", "reason": None}}
+        if msg.get("op") == "compute.records" and mode in ("refuse_audit", "no_records"):
+            return {"error": {"code": "rate-limited", "message": "not now", "reason": None}}
         if msg.get("op") == "compute.batch" and isinstance(msg.get("queries"), list) and mode != "honest":
             return {"replies": [await self.handle(q) for q in msg["queries"]]}
-        if msg.get("op") != "compute.query" or mode == "honest":
+        if msg.get("op") != "compute.query" or mode in ("honest", "no_records"):
             return await self.server.handle(None, msg)
+        if mode == "newer_hint" and isinstance(msg.get("seq"), int):
+            return {
+                "error": {
+                    "code": "bad-request",
+                    "message": f"this peer holds seq {msg['seq'] + 1}, not {msg['seq']}",
+                    "reason": "seq-mismatch",
+                }
+            }
         try:
             return await self._lie(QueryRequest.from_msg(msg), mode)
         except RemoteProtocolError as exc:
@@ -249,7 +289,17 @@ class ComputePeer:
         if mode == "bad_signature":
             bad = bytes([receipt.sig[0] ^ 1]) + receipt.sig[1:]
             return dict(reply, receipt=Receipt(receipt.body, bad).encode())
-        if mode == "hide_one":
+        if mode == "extra":
+            extra = extra + b"+forged"
+        elif mode == "everything" and not ranged:
+            indices, records = list(range(len(shard.records))), list(shard.records)
+        elif mode == "loose":
+            indices, records = indices[self.hide:], records[self.hide:]
+            if ranged and req.range is not None:
+                loose = [None if b is None else [True if v == 1 and type(v) is int else v for v in b]
+                         for b in req.range]
+                receipt = Receipt(dict(receipt.body, range=loose), receipt.sig)
+        elif mode in ("hide_one", "refuse_audit"):
             indices, records = indices[self.hide:], records[self.hide:]
         elif mode == "hide_all":
             indices, records = [], []
@@ -305,7 +355,7 @@ def _sign(key: SigningKey, body: dict[str, Any]) -> bytes:
 
 
 class ComputeNetwork:
-    """N in-memory peers over one shared store; the transport of a ComputeClient."""
+    """N in-memory peers on the simulated ring over one verified store; the transport of a ComputeClient."""
 
     def __init__(self, n: int, sandbox: Any, *, r: int = 3, seed: int = 1, liars_first: bool = False) -> None:
         self.sandbox = sandbox
@@ -314,6 +364,7 @@ class ComputeNetwork:
         self.records: dict[str, list[Record]] = {}
         self.blobs: dict[bytes, bytes] = {}
         self.registry = MemoryFraudRegistry()
+        self.stale_reads: dict[str, int] = {}
         self._evidence: Any = None  # a Store in memory, opened on first use
         self.peers: list[ComputePeer] = []
         for i in range(n):
@@ -321,7 +372,15 @@ class ComputeNetwork:
             peer = ComputePeer(key, ComputeServer(key, sandbox, RingSource(_History(self, False))))
             self.peers.append(peer)
         self.peers.sort(key=lambda p: p.node_id)
+        self._by_int = {int.from_bytes(p.node_id, "big"): p for p in self.peers}
+        # The shared simulated ring: one RingCore per peer, tables converged (maintenance off: the
+        # membership is fixed), so lookups and the replica rule are the ring's own.
+        self.ring = SimNetwork(seed=seed, maintenance=False, n_successors=max(8, min(n, 32)))
+        for pid in sorted(self._by_int):
+            self.ring.new_node(PeerRef(pid, f"mem://{pid:064x}"))
+        self.ring.build_converged(0)
         self.requests = 0
+        self.lookups = 0
 
     def set_mode(self, peer: ComputePeer, mode: str, alt_wasm: bytes | None = None) -> None:
         if mode not in MODES:
@@ -331,13 +390,29 @@ class ComputeNetwork:
 
     # -- the agreed Client surface --------------------------------------------------------
     async def get_record(self, url: str) -> Record:
+        """The freshest record at ``url``, decoded and verified as a node serves it (raises NotFound)."""
+        url = urls.normalize(url)
         versions = self.records.get(url)
         if not versions:
             raise NotFound(f"no record at {url}")
-        return versions[-1]
+        rec = versions[-1]
+        if self.stale_reads.get(url, 0) > 0 and len(versions) > 1:
+            self.stale_reads[url] -= 1
+            rec = versions[-2]
+        out = decode_verified(rec.encode(), now=int(time.time()))
+        if out.url != url:
+            raise InvalidRecord("record for another URL", reason="address-mismatch")
+        return out
 
     async def put_record(self, record: Record) -> int:
-        self.records.setdefault(record.url, []).append(record)
+        """Store ``record`` as a node would: signature checked, no lower seq, no equivocation."""
+        verify_record(record)
+        versions = self.records.setdefault(record.url, [])
+        if versions:
+            kept = select(versions[-1], record)  # raises StaleRecord / Equivocation
+            if kept is versions[-1]:
+                return self.r
+        versions.append(record)
         return self.r
 
     async def get_blob(self, address: bytes) -> bytes:
@@ -371,10 +446,21 @@ class ComputeNetwork:
         proofs: list[bytes] = self.evidence_store.get_evidence(evidence.evidence_key(peer_id))
         return proofs
 
-    async def replicas(self, key: bytes) -> list[ComputePeer]:
-        ids = [p.node_id for p in self.peers]
-        start = next((i for i, pid in enumerate(ids) if pid >= key), 0)
-        out = [self.peers[(start + j) % len(self.peers)] for j in range(min(self.r, len(self.peers)))]
+    async def replicas(self, key: bytes, count: int | None = None) -> list[ComputePeer]:
+        """The ``count`` (default r) peers responsible for ``key``: a lookup on the simulated ring from
+        the first peer, then the ring's replica rule from the key's successor's neighbourhood."""
+        want = min(count or self.r, len(self.peers))
+        k = int.from_bytes(key, "big")
+        self.lookups += 1
+        done = self.ring.lookup(self.ring.nodes[min(self._by_int)], k)
+        if not done.peers:
+            raise NotFound("lookup failed on the simulated ring", reason="no-replicas")
+        node = self.ring.nodes[done.peers[0].id]
+        t = node.core.table
+        chosen = replica_set(k, node.core.me, t.predecessors, t.successors, want)
+        if chosen is None:  # the neighbourhood shows fewer: what the lookup found
+            chosen = done.peers[:want]
+        out = [self._by_int[p.id] for p in chosen]
         if self.liars_first:
             out.sort(key=lambda p: p.mode == "honest")
         return out

@@ -93,6 +93,7 @@ PROVENANCE = {
         "1-based leaf numbers there), as of commit 02194e9afb6c1d95b5381350007963aa70fff472",
         "an independent recursive MTH/PATH implementation from the RFC 6962 text, in the generator",
     ],
+    "integers": "sizes, indices and positions are decimal strings (u64 on the wire; exact in any JSON parser)",
     "note": "batch, range and key-range proofs are note_compute formats (specs/merkle.md); "
     "their roots are checked against the recursive reference implementation",
 }
@@ -145,7 +146,7 @@ def build() -> dict:
         got = merkle_root(LEAVES[:n])
         assert got.hex() == PUBLISHED_ROOTS[n], f"root of size {n} differs from the published value"
         assert got == _ref_mth(LEAVES[:n]), f"root of size {n} differs from the reference"
-        roots.append({"size": n, "root": got.hex()})
+        roots.append({"size": str(n), "root": got.hex()})
 
     published = {(i, n): p for i, n, p in PUBLISHED_INCLUSION}
     inclusion = []
@@ -159,8 +160,8 @@ def build() -> dict:
             verify_inclusion(tree.root, n, i, LEAVES[i], InclusionProof.decode(proof.encode()))
             inclusion.append(
                 {
-                    "index": i,
-                    "size": n,
+                    "index": str(i),
+                    "size": str(n),
                     "path": _hx(proof.path),
                     "published": (i, n) in published,
                     "encoded": proof.encode().hex(),
@@ -174,7 +175,12 @@ def build() -> dict:
         verify_batch(tree.root, 8, {i: LEAVES[i] for i in indices}, BatchProof.decode(proof.encode()))
         assert tree.root == _ref_mth(LEAVES)
         batch.append(
-            {"size": 8, "indices": indices, "hashes": _hx(proof.hashes), "encoded": proof.encode().hex()}
+            {
+                "size": "8",
+                "indices": [str(i) for i in indices],
+                "hashes": _hx(proof.hashes),
+                "encoded": proof.encode().hex(),
+            }
         )
 
     # Key-range proofs: the sort key of a leaf is the leaf bytes themselves (the
@@ -196,11 +202,11 @@ def build() -> dict:
         key_range.append(
             {
                 "desc": desc,
-                "size": 8,
+                "size": "8",
                 "lo": _hx(lo),
                 "hi": _hx(hi),
-                "start": proof.start,
-                "end": proof.end,
+                "start": str(proof.start),
+                "end": str(proof.end),
                 "leaves": _hx(proof.leaves),
                 "hashes": _hx(proof.hashes),
                 "returned": _hx(got),
@@ -211,11 +217,11 @@ def build() -> dict:
     key_range.append(
         {
             "desc": "empty tree",
-            "size": 0,
+            "size": "0",
             "lo": None,
             "hi": None,
-            "start": 0,
-            "end": 0,
+            "start": "0",
+            "end": "0",
             "leaves": [],
             "hashes": [],
             "returned": [],

@@ -79,11 +79,11 @@ def build() -> dict[str, Any]:
             {
                 "name": name,
                 "url": r.url,
-                "seq": r.seq,
-                "created": r.created,
+                "seq": str(r.seq),
+                "created": str(r.created),
                 "value": None if r.value is None else r.value.hex(),
                 "refs": [h.hex() for h in r.refs],
-                "expires": r.expires,
+                "expires": None if r.expires is None else str(r.expires),
                 "address": r.address.hex(),
                 "body": r.body().hex(),
                 "encoded": r.encode().hex(),
@@ -100,6 +100,7 @@ def build() -> dict[str, Any]:
             "independent_checks": "signatures are Ed25519 (libsodium via PyNaCl, itself checked against RFC 8032 "
             "section 7.1 in specs/vectors/rfc8032_ed25519.json); addresses are plain SHA-256 of the normal-form URL",
             "key": "seed = SHA-256('note-compute/test-vectors/records/key-1'); a test key, never use it for real data",
+            "integers": "every integer is a decimal string (seq and times are u64: a JSON number would lose precision)",
         },
         "key": {"seed": SEED.hex(), "public_key": key.public_key.hex(), "authority": a},
         "signature_domain": "6e6f74652d636f6d707574652f76312f7265636f726400",
@@ -108,12 +109,12 @@ def build() -> dict[str, Any]:
         "records": record_vectors,
         "blob": {
             "data": f"{BLOB_SIZE} bytes, byte i = i mod 251",
-            "size": BLOB_SIZE,
+            "size": str(BLOB_SIZE),
             "chunk_hashes": [hashlib.sha256(c).hexdigest() for c in chunks],
             "manifest": manifest.encode().hex(),
             "address": manifest.address.hex(),
         },
-        "equivocation_proof": {"encoded": proof.encode().hex(), "url": a1.url, "seq": 5},
+        "equivocation_proof": {"encoded": proof.encode().hex(), "url": a1.url, "seq": "5"},
     }
 
 

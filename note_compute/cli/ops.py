@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
-
-import trio
 
 from .. import records, urls
-from ..errors import InvalidRecord, NoteError, NotFound
-from ..ring.ids import RING, PeerRef, Range, id_from_bytes
-from .devnet import ring_is_stable
+from ..errors import InvalidRecord, NotFound
+from ..ring.ids import RING, Range, id_from_bytes
 
-__all__ = ["put_file", "get_file", "ring_status", "next_seq", "collect_status"]
+__all__ = ["put_file", "get_file", "ring_status", "next_seq"]
 
 INLINE_MAX = records.MAX_VALUE_SIZE
 
@@ -63,43 +59,6 @@ async def get_file(url: str, bootstrap: list[str] | None) -> tuple[records.Recor
         return rec, await client.get_blob(rec.refs[0])
 
 
-async def collect_status(client: Any, peers: list[PeerRef], timeout: float = 2.0) -> dict[bytes, dict[str, Any]]:
-    """``node.status`` of every peer that answers, by 32-byte node id."""
-    out: dict[bytes, dict[str, Any]] = {}
-
-    async def one(p: PeerRef) -> None:
-        try:
-            st = await client.request(p, {"op": "node.status"}, timeout)
-        except NoteError:
-            return
-        if isinstance(st, dict) and isinstance(st.get("id"), bytes):
-            out[st["id"]] = st
-
-    async with trio.open_nursery() as nursery:
-        for p in peers:
-            nursery.start_soon(one, p)
-    return out
-
-
-async def discover(client: Any, timeout: float = 2.0, limit: int = 256) -> list[PeerRef]:
-    """Walk successor lists from the bootstrap peers to find every node (up to ``limit``)."""
-    seen: dict[int, PeerRef] = {p.id: p for p in client._seeds}
-    frontier = list(seen.values())
-    while frontier and len(seen) < limit:
-        statuses = await collect_status(client, frontier, timeout)
-        frontier = []
-        for st in statuses.values():
-            for w in st.get("successors") or []:
-                try:
-                    p = PeerRef.from_wire(w)
-                except NoteError:
-                    continue
-                if p.id not in seen:
-                    seen[p.id] = p
-                    frontier.append(p)
-    return list(seen.values())
-
-
 def _short(b: bytes | None) -> str:
     return "-" if b is None else b.hex()[:10]
 
@@ -107,6 +66,7 @@ def _short(b: bytes | None) -> str:
 async def ring_status(bootstrap: list[str] | None) -> tuple[list[tuple[str, ...]], bool]:
     """Rows for ``note-compute ring status`` and whether the ring is stable."""
     from ..client import open_client
+    from ..devnet.ring import collect_status, discover, ring_is_stable
 
     async with open_client(bootstrap) as client:
         peers = await discover(client)

@@ -1,24 +1,45 @@
-"""The async body of ``note-compute devnet`` and the helpers tests, demo and benchmarks share."""
+"""Looking at a ring from outside: node statuses, ring correctness, replica sets.
+
+Used by ``note-compute ring status``, the devnet supervisor (waiting for a
+stable ring) and the tests, demo and benchmarks that run real nodes.
+"""
 
 from __future__ import annotations
 
-import shutil
-import signal
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
 import trio
 
+from ..errors import NoteError
 from ..ring.ids import PeerRef
-from .datadir import note_home
-from .devnet import DEVNET_FILE, Devnet, ring_is_stable, wait_until
+from .supervisor import Devnet, wait_until
 
-__all__ = ["run_devnet", "wait_stable", "devnet_peers", "expected_replicas", "holders", "DEVNET_NODE_ARGS"]
+__all__ = ["ring_is_stable", "describe_ring", "expected_replicas", "collect_status", "discover", "holders",
+           "wait_stable", "devnet_peers"]
 
-DEVNET_NODE_ARGS = ["--stabilize-interval", "0.5", "--replicate-interval", "2", "--request-timeout", "1"]
-"""Faster stabilization and anti-entropy than a real deployment: a devnet is small and local."""
+
+def ring_is_stable(statuses: dict[bytes, dict[str, Any]], replicas: int | None = None) -> bool:
+    """True when the ``node.status`` replies of all nodes form one correct ring.
+
+    ``statuses`` maps node id to that node's status reply; each reply has
+    ``successor`` and ``predecessor`` (32-byte ids or None). The ring is
+    correct when, in sorted id order, every node's successor is the next
+    node and its predecessor the previous one (wrapping around). With
+    ``replicas`` (r), each node must also know its ``held`` arc exactly,
+    ``(p_r, me]`` (so replication pushes exactly the right keys).
+    """
+    ids = sorted(statuses)
+    n = len(ids)
+    if n == 1:
+        return True
+    for i, nid in enumerate(ids):
+        st = statuses[nid]
+        if st.get("successor") != ids[(i + 1) % n] or st.get("predecessor") != ids[i - 1]:
+            return False
+        if replicas is not None and n > replicas:
+            if st.get("held") != [ids[(i - replicas) % n], nid]:
+                return False
+    return True
 
 
 def devnet_peers(net: Devnet) -> list[PeerRef]:
@@ -30,7 +51,6 @@ async def wait_stable(net: Devnet, client: object, timeout: float, replicas: int
     """Wait until the live nodes' successor/predecessor pointers form one correct ring
     and every node knows the arc it must hold. The Timeout says which nodes are off."""
     from ..errors import Timeout
-    from .cli_ops import collect_status
 
     last: dict[bytes, dict[str, Any]] = {}
     peers: list[PeerRef] = []
@@ -73,47 +93,6 @@ def describe_ring(peers: list[PeerRef], statuses: dict[bytes, dict[str, Any]], r
     return "; ".join(bad) or "all nodes agree"
 
 
-async def run_devnet(n: int, base_dir: Path | None, timeout: float) -> None:
-    """Start N nodes, wait for a stable ring, write devnet.json, run until SIGINT/SIGTERM."""
-    from ..client import open_client
-
-    home = note_home()
-    home.mkdir(parents=True, exist_ok=True)
-    keep = base_dir is not None
-    if base_dir is None:
-        base_dir = Path(tempfile.mkdtemp(prefix="devnet-", dir=home))
-    net = Devnet(base_dir, n, node_args=DEVNET_NODE_ARGS)
-    manifest = home / DEVNET_FILE
-    t0 = time.monotonic()
-    wrote = False
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        try:
-            async with trio.open_nursery() as nursery:
-                async def watch() -> None:
-                    async for _ in signals:
-                        break
-                    print("devnet: stopping...", flush=True)
-                    nursery.cancel_scope.cancel()
-
-                nursery.start_soon(watch)
-                await net.start(timeout=timeout)
-                async with open_client(net.bootstrap) as client:
-                    await wait_stable(net, client, timeout)
-                net.write_manifest()
-                wrote = True
-                print(f"devnet: {n} nodes stable in {time.monotonic() - t0:.1f} s; bootstrap {net.bootstrap[0]}; "
-                      f"data in {base_dir}; {manifest} written; Ctrl-C to stop", flush=True)
-                await trio.sleep_forever()
-        finally:
-            with trio.CancelScope(shield=True):
-                if wrote:
-                    manifest.unlink(missing_ok=True)
-                await net.stop()
-                if not keep:
-                    shutil.rmtree(base_dir, ignore_errors=True)
-    print("devnet: stopped" + ("" if not keep else f"; data kept in {base_dir}"), flush=True)
-
-
 def expected_replicas(node_ids: list[bytes], key: bytes, r: int = 3) -> list[bytes]:
     """The r node ids responsible for ``key`` on a ring of ``node_ids``: its successor and the next r - 1."""
     ids = sorted(node_ids)
@@ -123,8 +102,7 @@ def expected_replicas(node_ids: list[bytes], key: bytes, r: int = 3) -> list[byt
 
 async def holders(client: object, peers: list[PeerRef], key: bytes, timeout: float = 2.0) -> set[bytes]:
     """Ids of the peers that answer ``store.get`` for ``key`` with an entry."""
-    from ..errors import NoteError
-    from .storage import get_msg
+    from ..node.storage import get_msg
 
     out: set[bytes] = set()
 
@@ -139,3 +117,40 @@ async def holders(client: object, peers: list[PeerRef], key: bytes, timeout: flo
         for p in peers:
             nursery.start_soon(one, p)
     return out
+
+
+async def collect_status(client: Any, peers: list[PeerRef], timeout: float = 2.0) -> dict[bytes, dict[str, Any]]:
+    """``node.status`` of every peer that answers, by 32-byte node id."""
+    out: dict[bytes, dict[str, Any]] = {}
+
+    async def one(p: PeerRef) -> None:
+        try:
+            st = await client.request(p, {"op": "node.status"}, timeout)
+        except NoteError:
+            return
+        if isinstance(st, dict) and isinstance(st.get("id"), bytes):
+            out[st["id"]] = st
+
+    async with trio.open_nursery() as nursery:
+        for p in peers:
+            nursery.start_soon(one, p)
+    return out
+
+
+async def discover(client: Any, timeout: float = 2.0, limit: int = 256) -> list[PeerRef]:
+    """Walk successor lists from the bootstrap peers to find every node (up to ``limit``)."""
+    seen: dict[int, PeerRef] = {p.id: p for p in client._seeds}
+    frontier = list(seen.values())
+    while frontier and len(seen) < limit:
+        statuses = await collect_status(client, frontier, timeout)
+        frontier = []
+        for st in statuses.values():
+            for w in st.get("successors") or []:
+                try:
+                    p = PeerRef.from_wire(w)
+                except NoteError:
+                    continue
+                if p.id not in seen:
+                    seen[p.id] = p
+                    frontier.append(p)
+    return list(seen.values())

@@ -1,24 +1,24 @@
 """A local network of real nodes, each its own process, on 127.0.0.1.
 
 :class:`Devnet` starts ``note-compute node`` processes (through
-``python -m note_compute.node``), one data directory each, reads the
+``python -m note_compute.cli node``), one data directory each, reads the
 addresses every node writes to its ``node.json``, waits until the ring is
 stable (every node's successor and predecessor are the right ones), and
 stops them all cleanly (SIGTERM, then SIGKILL after a grace period). It also
 kills single nodes (SIGKILL, to test churn) and restarts them on their data
 directory.
 
-``$NOTE_HOME/devnet.json`` (written by :meth:`Devnet.write_manifest`) tells
-other commands (``note-compute put/get/ring status``, :func:`open_client`)
-where the devnet is::
+Every node is started with ``--supervisor-pid`` (this process): it exits
+(gracefully) when its supervisor dies, even by SIGKILL (``PR_SET_PDEATHSIG``
+on Linux, a parent-pid watch elsewhere), so a dead devnet leaves no orphans.
 
-    {"bootstrap": [multiaddr, ...], "pid": devnet pid, "dir": base dir,
-     "nodes": [{"index", "pid", "data_dir", "addrs", "node_id"}, ...]}
+``$NOTE_HOME/devnet.json`` (written by :meth:`Devnet.write_manifest`, format
+in :mod:`note_compute.localnet`) tells other commands (``note-compute
+put/get/ring status``, :func:`open_client`) where the devnet is.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -31,12 +31,13 @@ from typing import Any
 
 import trio
 
+from .. import localnet
 from ..errors import NoteError, Timeout
-from .datadir import DataDir, note_home
+from ..node.datadir import DataDir
 
-__all__ = ["Devnet", "NodeProcess", "DEVNET_FILE", "read_manifest", "ring_is_stable"]
+__all__ = ["Devnet", "NodeProcess", "DEVNET_FILE", "wait_until"]
 
-DEVNET_FILE = "devnet.json"
+DEVNET_FILE = localnet.STATE_FILE
 LISTEN = "/ip4/127.0.0.1/tcp/0"
 
 
@@ -86,8 +87,8 @@ class Devnet:
         dd.create()
         dd.remove_info()
         node.info = {}
-        cmd = [sys.executable, "-m", "note_compute.node", "--data-dir", str(node.data_dir),
-               "--listen", LISTEN, *self.node_args]
+        cmd = [sys.executable, "-m", "note_compute.cli", "node", "--data-dir", str(node.data_dir),
+               "--listen", LISTEN, "--supervisor-pid", str(os.getpid()), *self.node_args]
         for b in bootstrap:
             cmd += ["--bootstrap", b]
         log = open(node.data_dir / "node.log", "ab")
@@ -188,6 +189,7 @@ class Devnet:
             "bootstrap": self.bootstrap,
             "pid": os.getpid(),
             "dir": str(self.base_dir),
+            "started": int(time.time()),
             "nodes": [
                 {"index": n.index, "pid": n.info.get("pid"), "data_dir": str(n.data_dir),
                  "addrs": n.info.get("addrs", []), "node_id": n.info.get("node_id")}
@@ -197,53 +199,7 @@ class Devnet:
 
     def write_manifest(self, home: Path | None = None) -> Path:
         """Write ``$NOTE_HOME/devnet.json`` atomically and return its path."""
-        path = note_home(home) / DEVNET_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.manifest(), indent=2))
-        os.replace(tmp, path)
-        return path
-
-
-def read_manifest(home: Path | None = None) -> dict[str, Any]:
-    """Read ``$NOTE_HOME/devnet.json``; raise NotFound-style NoteError if absent."""
-    from ..errors import NotFound
-
-    path = note_home(home) / DEVNET_FILE
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise NotFound(f"no devnet running ({path} not found); start one with `note-compute devnet --nodes 8` "
-                       "or pass bootstrap addresses") from None
-    except ValueError as exc:
-        raise NoteError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("bootstrap"), list) or not data["bootstrap"]:
-        raise NoteError(f"{path} has no bootstrap addresses")
-    return data
-
-
-def ring_is_stable(statuses: dict[bytes, dict[str, Any]], replicas: int | None = None) -> bool:
-    """True when the ``node.status`` replies of all nodes form one correct ring.
-
-    ``statuses`` maps node id to that node's status reply; each reply has
-    ``successor`` and ``predecessor`` (32-byte ids or None). The ring is
-    correct when, in sorted id order, every node's successor is the next
-    node and its predecessor the previous one (wrapping around). With
-    ``replicas`` (r), each node must also know its ``held`` arc exactly,
-    ``(p_r, me]`` (so replication pushes exactly the right keys).
-    """
-    ids = sorted(statuses)
-    n = len(ids)
-    if n == 1:
-        return True
-    for i, nid in enumerate(ids):
-        st = statuses[nid]
-        if st.get("successor") != ids[(i + 1) % n] or st.get("predecessor") != ids[i - 1]:
-            return False
-        if replicas is not None and n > replicas:
-            if st.get("held") != [ids[(i - replicas) % n], nid]:
-                return False
-    return True
+        return localnet.write_state(self.manifest(), home)
 
 
 async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float, interval: float = 0.25,

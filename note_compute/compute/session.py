@@ -1,0 +1,631 @@
+"""One verified query as a sans-IO state machine (no trio, no wasmtime, no clock).
+
+Theory of operation. A :class:`QuerySession` is built for one resolved
+manifest and program. The driver (:mod:`.client` over libp2p or the
+in-memory network) calls :meth:`QuerySession.start` with each shard's
+candidate peers, then performs the actions it gets back and feeds every
+outcome in with :meth:`~QuerySession.on_result` / :meth:`~QuerySession.on_error`
+(``tag`` links the two). Actions:
+
+``Ask(tag, peer, msg)``          send ``msg`` (query, batch, records) to ``peer``
+``FindPeers(tag, shard, blob, count)``  more candidates for a shard: the ring's
+                                  first ``count`` replicas of the shard blob
+``Refresh(tag, dataset, hinted)`` a peer says seq ``hinted`` exists: fetch the
+                                  freshest manifest and feed it back
+
+Programs run through the injected ``executor`` (anything with the sandbox's
+``run(wasm, input, fuel=)``), synchronously inside the event handlers;
+randomness comes from the ``rng`` passed in. The session is done when
+:attr:`done` is true; :meth:`result` then merges the answer.
+
+Per shard (:class:`_Shard`), the states and transitions, all in
+:meth:`_pump`:
+
+* ask up to ``k`` candidates (``replicas=k``), more when answers fail;
+* a reply is verified (:func:`.verify.verify_answer`); a predicate answer
+  is then audited (:mod:`.audit`: a sample fetched from other replicas, then
+  the answering peer; nobody serving it is a failure to answer, so the
+  answer is dropped and the shard re-asked) and re-checked
+  (:func:`.verify.check_output`; with ``k == 1`` one joint run over all
+  shards checks them together first);
+* any signed lie becomes a fraud proof, verified here before anyone is
+  convicted; a convicted peer's answers are dropped from *every* shard of
+  the query and those shards re-asked from peers not convicted;
+* ``k`` answers reconcile (:mod:`.reconcile`); when they disagree and
+  nobody can be convicted, further replicas are asked; a shard settles with
+  its answer and the number of distinct peers that signed it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import random
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from ..errors import NoteError, RemoteProtocolError
+from ..merkle import BatchProof, verify_batch
+from .actions import (
+    SEQ_HINT,
+    Action,
+    Ask,
+    Executor,
+    FindPeers,
+    Refresh,
+    peer_id_of,
+    peer_key,
+)
+from .audit import chunks, sample_indices
+from .dataset import Manifest
+from .fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof, verify_fraud_proof
+from .keys import normalize_bound
+from .protocol import (
+    MAX_BATCH,
+    OP_BATCH,
+    QueryRequest,
+    RecordsRequest,
+    parse_batch_reply,
+    parse_records_response,
+)
+from .reconcile import (
+    certificate_of,
+    conflict_proofs,
+    joint_run,
+    merge_fuel,
+    minimal_subset_proof,
+)
+from .result import QueryResult, Verification, decide_verdict
+from .server import ProgramCode
+from .verify import (
+    Claim,
+    OutputMismatch,
+    ShardAnswer,
+    UnprovenClaim,
+    check_output,
+    run_program,
+    verify_answer,
+)
+
+__all__ = ["Action", "Ask", "Executor", "FindPeers", "QuerySession", "Refresh", "peer_id_of"]
+
+
+@dataclass
+class _Shard:
+    index: int
+    req: QueryRequest
+    candidates: list[Any]
+    asked: set[Any] = field(default_factory=set)
+    inflight: int = 0
+    auditing: int = 0
+    good: list[tuple[ShardAnswer, Any]] = field(default_factory=list)   # checked answers
+    tentative: tuple[ShardAnswer, Any] | None = None                    # awaiting the joint check
+    pending: list[tuple[Claim, Any]] = field(default_factory=list)       # signed, unproven claims
+    find: int = 0                   # FindPeers rounds done (0, 1 or 2)
+    finding: bool = False
+    final: ShardAnswer | None = None
+    agreeing: int = 0
+    failed: str | None = None
+    disagreement: bool = False
+    tried: int = -1                 # len(good) when conflicts were last turned into proofs
+
+    @property
+    def settled(self) -> bool:
+        return self.final is not None or self.failed is not None
+
+
+@dataclass
+class _Audit:
+    shard: int
+    answer: ShardAnswer
+    peer: Any
+    sources: list[Any]
+    parts: list[list[int]]
+    got: list[Evidence] = field(default_factory=list)
+    waiting: int = 0
+    closed: bool = False
+
+
+class QuerySession:
+    """See the module docstring."""
+
+    def __init__(self, manifest: Manifest, program: ProgramCode, args: bytes, *, executor: Executor,
+                 rng: random.Random, range: list[Any] | None = None, audit: float = 0.0, replicas: int = 1,
+                 blocked: set[bytes] | None = None, batch: bool = True, quorum: bool = False,
+                 max_find: int = 16) -> None:
+        if not 0.0 <= audit <= 1.0:
+            raise ValueError("audit rate is in [0, 1]")
+        if replicas < 1:
+            raise ValueError("replicas >= 1")
+        self.manifest, self.program, self.args = manifest, program, args
+        self.executor, self.rng = executor, rng
+        self.range, self.audit, self.k = range, audit, replicas
+        self.blocked = blocked if blocked is not None else set()
+        self.convicted: set[bytes] = set()
+        self.batch, self.quorum = batch and replicas == 1, quorum and replicas > 1
+        self.max_find = max_find
+        self.v = Verification(dataset=manifest.url, seq=manifest.seq, audit_rate=audit, replicas=replicas)
+        self.frauds: list[FraudProof] = []
+        self.newer: Manifest | None = None  # set when a seq hint led to a newer manifest: restart there
+        self._tag = 0
+        self._asks: dict[int, tuple[str, Any]] = {}  # tag -> (kind, context: a tuple of handler arguments or one value)
+        self._out: list[Action] = []
+        self._refreshing: int | None = None
+        self._hint: tuple[int, str] | None = None
+        self._defer = range is None and replicas == 1
+        self._joint: tuple[list[bytes], bytes] | None = None
+        self._joint_done = False
+        if range is not None:
+            lo = normalize_bound(range[0], manifest.sort_key, upper=False)
+            hi = normalize_bound(range[1], manifest.sort_key, upper=True)
+            ids = manifest.shards_touching(lo, hi) if lo <= hi else []
+        else:
+            ids = list(builtins.range(len(manifest.shards)))
+        self.shard_ids: list[int] = list(ids)
+        self.v.shards = len(self.shard_ids)
+        self.tasks: dict[int, _Shard] = {
+            i: _Shard(i, QueryRequest(program.url, program.hash, manifest.url, manifest.seq, i, args, range,
+                                      self.quorum), [])
+            for i in self.shard_ids}
+        self.certificates: list[Any] = []
+
+    # ------------------------------------------------------------------ driving
+    @property
+    def done(self) -> bool:
+        if self.newer is not None:
+            return True
+        return not self._asks and all(t.settled for t in self.tasks.values())
+
+    def start(self, candidates: dict[int, list[Any] | None]) -> list[Action]:
+        """Begin with each shard's candidate peers (None: the lookup failed)."""
+        for i, t in self.tasks.items():
+            peers = candidates.get(i)
+            if peers is None:
+                self.v.failures.append(f"shard {i}: no replicas found")
+            t.candidates = self._usable(peers or [])
+        if self.batch:
+            self._first_round_batched()
+        return self._step()
+
+    def on_result(self, tag: int, value: Any) -> list[Action]:
+        """The outcome of the action ``tag``: a reply map, a peer list (FindPeers) or a Manifest (Refresh)."""
+        kind, ctx = self._asks.pop(tag)
+        try:
+            if kind == "query":
+                self._on_reply(*cast(tuple[Any, ...], ctx) + (value,))
+            elif kind == "batch":
+                self._on_batch(ctx, value)
+            elif kind == "sample":
+                self._on_sample(*cast(tuple[Any, ...], ctx) + (value,))
+            elif kind == "evidence":
+                self._on_evidence(*cast(tuple[Any, ...], ctx) + (value,))
+            elif kind == "find":
+                self._on_peers(ctx, value)
+            elif kind == "refresh":
+                self._on_refresh(value)
+        except NoteError as exc:  # anything a peer sent that we could not use: its failure, never ours
+            self._fail_ctx(kind, ctx, exc)
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:  # hostile shapes
+            self._fail_ctx(kind, ctx, RemoteProtocolError(f"unusable reply ({type(exc).__name__}: {exc})",
+                                                          reason="bad-response"))
+        return self._step()
+
+    def on_error(self, tag: int, exc: NoteError) -> list[Action]:
+        """The action ``tag`` failed (timeout, unreachable, typed error reply)."""
+        kind, ctx = self._asks.pop(tag)
+        self._fail_ctx(kind, ctx, exc)
+        return self._step()
+
+    def _fail_ctx(self, kind: str, ctx: Any, exc: NoteError) -> None:
+        if kind == "query":
+            self._query_failed(ctx[0], ctx[1], exc)
+        elif kind == "batch":
+            for i in ctx[1]:
+                self._query_failed(i, ctx[0], exc)
+        elif kind == "sample":
+            self._sample_failed(ctx[0], ctx[1], exc, ctx[2])
+        elif kind == "evidence":
+            self.v.failures.append(f"evidence fetch for a pending accusation: {exc}")
+        elif kind == "find":
+            self.tasks[ctx].finding = False
+            self.v.failures.append(f"shard {ctx}: finding more replicas failed: {exc}")
+        elif kind == "refresh":
+            self._on_refresh(None)
+
+    # ------------------------------------------------------------------ plumbing
+    def _new_tag(self, kind: str, ctx: Any) -> int:
+        self._tag += 1
+        self._asks[self._tag] = (kind, ctx)
+        return self._tag
+
+    def _usable(self, peers: list[Any]) -> list[Any]:
+        out, seen = [], set()
+        for p in peers:
+            pid, key = peer_id_of(p), peer_key(p)
+            if key in seen or (pid is not None and (pid in self.blocked or pid in self.convicted)):
+                continue
+            seen.add(key)
+            out.append(p)
+        return out
+
+    def _ok_peer(self, peer: Any) -> bool:
+        pid = peer_id_of(peer)
+        return pid is None or (pid not in self.blocked and pid not in self.convicted)
+
+    def _ask(self, t: _Shard, peer: Any) -> None:
+        t.asked.add(peer_key(peer))
+        t.inflight += 1
+        self._out.append(Ask(self._new_tag("query", (t.index, peer)), peer, t.req.to_msg()))
+
+    def _first_round_batched(self) -> None:
+        groups: dict[Any, tuple[Any, list[int]]] = {}
+        for i, t in self.tasks.items():
+            if t.candidates:
+                peer = t.candidates.pop(0)
+                groups.setdefault(peer_key(peer), (peer, []))[1].append(i)
+        for peer, shards in groups.values():
+            for j in builtins.range(0, len(shards), MAX_BATCH):
+                part = shards[j:j + MAX_BATCH]
+                for i in part:
+                    self.tasks[i].asked.add(peer_key(peer))
+                    self.tasks[i].inflight += 1
+                msg = {"op": OP_BATCH, "queries": [self.tasks[i].req.to_msg() for i in part]}
+                self._out.append(Ask(self._new_tag("batch", (peer, part)), peer, msg))
+
+    def _step(self) -> list[Action]:
+        if self.newer is None:
+            for t in self.tasks.values():
+                self._pump(t)
+            if self._defer and not self._joint_done and self._ready_for_joint():
+                self._joint_check()
+                for t in self.tasks.values():
+                    self._pump(t)
+        out, self._out = self._out, []
+        return out
+
+    # ------------------------------------------------------------------ per-shard state
+    def _pump(self, t: _Shard) -> None:
+        if t.settled or t.tentative is not None:  # settled, or waiting for the joint check
+            return
+        if t.good:
+            self._reconcile(t, settle=len(t.good) >= self.k)  # may settle, convict (dropping answers) or disagree
+            if t.settled:
+                return
+        want = (1 if t.disagreement else self.k - len(t.good)) - t.inflight - t.auditing
+        while want > 0 and t.candidates:
+            peer = t.candidates.pop(0)
+            if peer_key(peer) in t.asked or not self._ok_peer(peer):
+                continue
+            self._ask(t, peer)
+            want -= 1
+        if t.inflight or t.auditing or t.finding or want <= 0:
+            return
+        if t.find < 2:  # ask the ring for further replicas (a wider set, then wider still)
+            t.find += 1
+            t.finding = True
+            count = min(self.max_find, (len(t.asked) + self.k) * (2 if t.find == 1 else 4))
+            self._out.append(FindPeers(self._new_tag("find", t.index), t.index,
+                                       self.manifest.shards[t.index].blob, count))
+            return
+        self._settle_short(t)
+
+    def _settle_short(self, t: _Shard) -> None:
+        """No candidate left: settle with what agrees, or fail."""
+        if t.tentative is not None:
+            return
+        if t.good:
+            self._reconcile(t, settle=True)
+            if t.settled:
+                return
+        if t.disagreement:
+            t.failed = f"shard {t.index}: replicas disagree and none could be convicted"
+            self.v.suspicions.append(t.failed)
+        else:
+            t.failed = f"shard {t.index}: no verified answer"
+
+    def _reconcile(self, t: _Shard, *, settle: bool) -> None:
+        """Convict whoever the answers' union proves lied; settle when the rest agree (and ``settle``)."""
+        digests = {a.claim.receipt["result"] for a, _ in t.good}
+        if len(digests) > 1 and t.tried != len(t.good):
+            t.tried = len(t.good)
+            for fp, peer in conflict_proofs([(a, p) for a, p in t.good]):
+                self._convict(fp, peer)
+            digests = {a.claim.receipt["result"] for a, _ in t.good}
+        if len(digests) > 1:
+            t.disagreement = True  # nobody convictable: ask further replicas
+            return
+        t.disagreement = False
+        if settle and t.good:
+            t.final, t.agreeing = t.good[0][0], len(t.good)
+            self._after_settle(t)
+
+    def _after_settle(self, t: _Shard) -> None:
+        assert t.final is not None
+        honest_peer = next(p for a, p in t.good if a is t.final)
+        for claim, peer in t.pending:
+            if peer_id_of(peer) in self.convicted:
+                continue
+            if t.final.range_records is not None:
+                self._convict(claim.fraud(KIND_RANGE, range_proof=t.final.range_proof), peer)
+                continue
+            count = self.manifest.shards[t.index].count
+            inside = sorted(i for i in claim.indices if i < count)
+            if len(inside) < len(claim.indices) or not inside:
+                self._convict(claim.fraud(KIND_SUBSET), peer)
+                continue
+            for part in chunks(inside):
+                msg = RecordsRequest(t.req.dataset, t.req.seq, t.index, part).to_msg()
+                self._out.append(Ask(self._new_tag("evidence", (t.index, claim, peer, part)), honest_peer, msg))
+        t.pending = []
+        if self.quorum and t.agreeing > 1:
+            cert = certificate_of([a for a, _ in t.good])
+            if cert is not None:
+                self.certificates.append(cert)
+
+    # ------------------------------------------------------------------ replies
+    def _on_batch(self, ctx: tuple[Any, list[int]], reply: Any) -> None:
+        peer, shards = ctx
+        replies = parse_batch_reply(reply, len(shards))
+        for i, r in zip(shards, replies, strict=False):
+            self._on_reply(i, peer, r)  # handles every NoteError itself
+
+    def _query_failed(self, shard: int, peer: Any, exc: NoteError) -> None:
+        t = self.tasks[shard]
+        t.inflight -= 1
+        self.v.failures.append(f"shard {shard}: {type(exc).__name__}: {exc}")
+        if getattr(exc, "reason", None) == "seq-mismatch":
+            m = SEQ_HINT.search(str(getattr(exc, "message", exc)))
+            hinted = int(m.group(1)) if m else None
+            if hinted is not None and hinted > self.manifest.seq:
+                self._want_refresh(hinted, peer)
+
+    def _want_refresh(self, hinted: int, peer: Any) -> None:
+        pid = peer_id_of(peer)
+        who = pid.hex()[:16] if pid else "a peer"
+        if self._hint is None or hinted > self._hint[0]:
+            self._hint = (hinted, who)
+        if self._refreshing is None or hinted > self._refreshing:
+            self._refreshing = hinted
+            self._out.append(Refresh(self._new_tag("refresh", hinted), self.manifest.url, hinted))
+
+    def _on_refresh(self, manifest: Manifest | None) -> None:
+        self._refreshing = None
+        if manifest is not None and manifest.seq > self.manifest.seq:
+            self.newer = manifest
+            return
+        if self._hint is not None and self._hint[0] > self.manifest.seq:
+            found = manifest.seq if manifest is not None else self.manifest.seq
+            self.v.suspicions.append(f"peer {self._hint[1]} reports dataset seq {self._hint[0]}, the newest found "
+                                     f"is {found}: the answer may be stale")
+            self.v.ok = False
+            self.v.errors.append(f"a newer dataset version (seq {self._hint[0]}) is reported but could not be found")
+            self._hint = None
+
+    def _on_reply(self, shard: int, peer: Any, reply: Any) -> None:
+        t = self.tasks[shard]
+        if not self._ok_peer(peer):  # convicted meanwhile: its answer is dropped
+            t.inflight -= 1
+            return
+        try:
+            ans = verify_answer(t.req, reply, self.manifest, peer_id=peer_id_of(peer))
+        except UnprovenClaim as exc:
+            t.inflight -= 1
+            t.pending.append((exc.claim, peer))
+            self.v.failures.append(f"shard {shard}: unproven signed claim: {exc}")
+            return
+        except NoteError as exc:
+            self._query_failed(shard, peer, exc)
+            return
+        if self.quorum and isinstance(reply, dict):
+            ans.extra_fields["qc"] = reply.get("qc")
+        t.inflight -= 1
+        if self.audit > 0 and self.range is None:
+            idx = sample_indices(self.manifest.shards[shard].count, self.audit, self.rng, exclude=set(ans.indices))
+            if idx:
+                others = [p for p in self._replica_pool(t) if peer_key(p) != peer_key(peer)] + [peer]
+                job = _Audit(shard, ans, peer, others, chunks(idx))
+                t.auditing += 1
+                for n in range(len(job.parts)):
+                    self._ask_sample(job, n, 0)
+                return
+        self._checked(t, ans, peer, [])
+
+    def _replica_pool(self, t: _Shard) -> list[Any]:
+        seen = [p for a, p in t.good] + list(t.candidates)
+        return [p for p in seen if self._ok_peer(p)]
+
+    # ------------------------------------------------------------------ audits
+    def _ask_sample(self, job: _Audit, part: int, src: int) -> None:
+        if job.closed:
+            return
+        while src < len(job.sources) and not self._ok_peer(job.sources[src]):
+            src += 1
+        if src >= len(job.sources):
+            self._close_audit(job, f"no peer served audit sample part {part}")
+            return
+        job.waiting += 1
+        msg = RecordsRequest(self.manifest.url, self.manifest.seq, job.shard, job.parts[part]).to_msg()
+        self._out.append(Ask(self._new_tag("sample", (job, part, src)), job.sources[src], msg))
+
+    def _on_sample(self, job: _Audit, part: int, src: int, reply: Any) -> None:
+        if job.closed:
+            job.waiting -= 1
+            return
+        idx = job.parts[part]
+        try:
+            recs, proof = parse_records_response(reply, len(idx))
+            info = self.manifest.shards[job.shard]
+            verify_batch(info.root, info.count, dict(zip(idx, recs, strict=False)), BatchProof.decode(proof))
+        except NoteError as exc:
+            self._sample_failed(job, part, exc, src)
+            return
+        job.waiting -= 1
+        job.got.append(Evidence(list(idx), list(recs), proof))
+        if job.waiting == 0 and len(job.got) == len(job.parts):
+            job.got.sort(key=lambda e: e.indices[0])
+            n = sum(len(e.indices) for e in job.got)
+            job.answer.audited = n
+            self.v.audited_records += n
+            self._close_audit(job, None)
+            self._checked(self.tasks[job.shard], job.answer, job.peer, job.got)
+
+    def _sample_failed(self, job: _Audit, part: int, exc: NoteError, src: int) -> None:
+        job.waiting -= 1
+        if job.closed:
+            return
+        self.v.failures.append(f"shard {job.shard}: audit fetch: {exc}")
+        self._ask_sample(job, part, src + 1)
+
+    def _close_audit(self, job: _Audit, why: str | None) -> None:
+        """End an audit; ``why`` set: nobody served the sample, a failure to answer (answer dropped, shard re-asked)."""
+        if job.closed:
+            return
+        job.closed = True
+        self.tasks[job.shard].auditing -= 1
+        if why is not None:
+            pid = peer_id_of(job.peer)
+            self.v.failures.append(f"shard {job.shard}: {why}; the answer of {pid.hex()[:16] if pid else 'a peer'} "
+                                   "is dropped (a refused audit is a failure to answer)")
+
+    # ------------------------------------------------------------------ checks and convictions
+    def _checked(self, t: _Shard, ans: ShardAnswer, peer: Any, sample: list[Evidence]) -> None:
+        if not self._ok_peer(peer) or t.settled:
+            return
+        ans.sample = sample or None
+        if self._defer and not self._joint_done:
+            if t.tentative is None:
+                t.tentative = (ans, peer)
+            return
+        try:
+            check_output(ans, self.executor, self.program.wasm, self.program.fuel, sample=sample or None)
+        except OutputMismatch as exc:
+            self._convict(self._small(exc.fraud, ans, sample), peer)
+            return
+        except NoteError as exc:  # the re-run failed (fuel, trap): skip the peer, never crash the query
+            self.v.failures.append(f"shard {t.index}: re-run failed: {exc}")
+            return
+        t.good.append((ans, peer))
+
+    def _small(self, fp: FraudProof, ans: ShardAnswer, sample: list[Evidence]) -> FraudProof:
+        """A publishable fraud proof: the claimed records plus one hidden match when that suffices."""
+        if fp.kind != KIND_SUBSET or not sample:
+            return fp
+        return minimal_subset_proof(fp, ans, sample, self.executor, self.program) or fp
+
+    def _convict(self, fp: FraudProof, peer: Any) -> bool:
+        try:
+            what = verify_fraud_proof(fp, self.executor, self.program.wasm, fuel=self.program.fuel)
+        except NoteError as exc:
+            self.v.failures.append(f"unproven accusation dropped: {exc}")
+            return False
+        pid = fp.peer
+        if pid not in self.convicted:
+            self.frauds.append(fp)
+            self.v.fraud.append({"peer": pid.hex(), "lie": what, "kind": fp.kind, "proof": fp.address.hex()})
+        self.convicted.add(pid)
+        self.blocked.add(pid)
+        self._drop(pid)
+        return True
+
+    def _drop(self, pid: bytes) -> None:
+        """Every answer of a convicted peer in this query goes; its shards are asked again elsewhere."""
+        for t in self.tasks.values():
+            t.good = [(a, p) for a, p in t.good if peer_id_of(p) != pid and a.peer != pid]
+            if t.tentative is not None and (peer_id_of(t.tentative[1]) == pid or t.tentative[0].peer == pid):
+                t.tentative = None
+            t.pending = [(c, p) for c, p in t.pending if peer_id_of(p) != pid]
+            t.candidates = [p for p in t.candidates if peer_id_of(p) != pid]
+            if t.final is not None and t.final.peer == pid or t.final is not None and len(t.good) < t.agreeing:
+                t.final, t.agreeing = None, 0
+            if t.failed and t.disagreement:
+                t.failed = None
+                self.v.suspicions = [s for s in self.v.suspicions if not s.startswith(f"shard {t.index}:")]
+        for kind, ctx in list(self._asks.values()):
+            if kind == "sample" and peer_id_of(ctx[0].peer) == pid:
+                self._close_audit(ctx[0], None)
+
+    def _on_evidence(self, shard: int, claim: Claim, peer: Any, part: list[int], reply: Any) -> None:
+        recs, proof = parse_records_response(reply, len(part))
+        info = self.manifest.shards[shard]
+        verify_batch(info.root, info.count, dict(zip(part, recs, strict=False)), BatchProof.decode(proof))
+        if peer_id_of(peer) not in self.convicted:
+            self._convict(claim.fraud(KIND_SUBSET, evidence=[Evidence(part, recs, proof)]), peer)
+
+    def _on_peers(self, shard: int, peers: Any) -> None:
+        t = self.tasks[shard]
+        t.finding = False
+        fresh = [p for p in self._usable(list(peers)) if peer_key(p) not in t.asked
+                 and peer_key(p) not in {peer_key(c) for c in t.candidates}]
+        t.candidates.extend(fresh)
+        if not fresh:
+            t.find = 2
+
+    # ------------------------------------------------------------------ joint check (k == 1, predicate)
+    def _ready_for_joint(self) -> bool:
+        if any(kind in ("query", "batch", "sample") for kind, _ in self._asks.values()):
+            return False
+        return all(t.tentative is not None or t.settled for t in self.tasks.values()) and any(
+            t.tentative is not None for t in self.tasks.values())
+
+    def _joint_check(self) -> None:
+        """One run over all tentative answers (:func:`.reconcile.joint_run`); the rest re-checked alone."""
+        self._joint_done = True
+        tent = {i: t.tentative for i, t in self.tasks.items() if t.tentative is not None}
+        passed, merged = joint_run({i: a for i, (a, _) in tent.items()}, self.executor, self.program, self.args)
+        for i, (a, peer) in tent.items():
+            t = self.tasks[i]
+            t.tentative = None
+            if i in passed:
+                t.good.append((a, peer))
+            else:
+                merged = None
+                self._checked(t, a, peer, list(a.sample or []))
+        if merged is not None and all(t.good for t in self.tasks.values()):
+            self._joint = merged
+
+    # ------------------------------------------------------------------ the answer
+    def result(self) -> QueryResult:
+        """Merge the settled shards into the answer and decide the verdict."""
+        v = self.v
+        ordered, agree = [], []
+        for i in self.shard_ids:
+            t = self.tasks[i]
+            if t.final is not None:
+                ordered.append(t.final)
+                agree.append(t.agreeing)
+        missing = [i for i in self.shard_ids if self.tasks[i].final is None]
+        if missing:
+            v.ok = False
+            v.errors.append(f"no verified answer for shards {missing}")
+        v.replicas_agreeing = min(agree) if agree else 0
+        if self.k > 1 and ordered and v.replicas_agreeing < self.k:
+            v.ok = False
+            short = [i for i in self.shard_ids if self.tasks[i].final is not None and self.tasks[i].agreeing < self.k]
+            v.errors.append(f"fewer than {self.k} replicas agreed for shards {short} "
+                            f"(fewest: {v.replicas_agreeing})")
+        if self.range is not None:
+            pool = [r for a in ordered for r in (a.range_records or [])]
+            v.completeness = "proven (key-range proofs, program re-run on every record in range)"
+            v.extra_scope = "every record in the range (complete input)"
+        else:
+            pool = [r for a in ordered for _, r in sorted(zip(a.indices, a.records, strict=False))]
+            v.completeness = (f"audited at rate {self.audit}" if self.audit > 0 else "not audited") + (
+                f", {v.replicas_agreeing} replicas compared" if self.k > 1 else "")
+            v.extra_scope = "the returned (verified) matches only"
+        v.records_proven = sum(len(a.range_records if a.range_records is not None else a.records) for a in ordered)
+        records: list[bytes] = []
+        extra = b""
+        if self._joint is not None and len(ordered) == len(self.shard_ids) and not self.frauds:
+            records, extra = self._joint
+        elif pool:
+            try:
+                rel, extra = run_program(self.executor, self.program.wasm, self.args, pool,
+                                         merge_fuel(self.program.fuel, len(ordered)))
+                records = [pool[j] for j in rel]
+            except NoteError as exc:
+                v.ok = False
+                v.errors.append(f"merging the verified answers failed: {exc}")
+                extra = b""
+        v.peers_used = sorted({a.peer.hex()[:16] for a in ordered})
+        v.certificates = [c.encode().hex() for c in self.certificates]
+        decide_verdict(v, ranged=self.range is not None)
+        return QueryResult(records, extra, v, ordered, list(self.frauds), list(self.certificates))

@@ -1,0 +1,235 @@
+"""The body of ``note-compute devnet``: one local network per NOTE_HOME, supervised.
+
+* One network per ``NOTE_HOME``: the supervisor holds ``$NOTE_HOME/devnet/lock``
+  (``flock``) for its whole life; a second ``devnet`` finds it held and
+  refuses (:class:`DevnetRunning`). The kernel drops the lock when the
+  supervisor dies, however it dies, so a state file without a lock holder is
+  stale: the next ``devnet``, ``devnet status`` or ``devnet stop`` removes it
+  and stops the node processes it lists that are still running (orphans).
+* Data lives in ``$NOTE_HOME/devnet/node-NN`` and is kept across runs (the
+  nodes come back at the same ring positions with what they stored);
+  ``fresh=True`` deletes it first.
+* The nodes get ``--supervisor-pid``: they leave when the supervisor dies.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from .. import localnet
+from ..errors import NoteError, NotFound
+from .ring import wait_stable
+from .supervisor import Devnet
+
+__all__ = ["run_devnet", "DevnetRunning", "DEVNET_NODE_ARGS", "DEFAULT_NODES", "acquire_lock", "clean_stale",
+           "StaleReport", "stop_devnet", "existing_nodes"]
+
+DEVNET_NODE_ARGS = ["--stabilize-interval", "0.5", "--replicate-interval", "2", "--request-timeout", "1"]
+"""Faster stabilization and anti-entropy than a real deployment: a devnet is small and local."""
+
+DEFAULT_NODES = 8
+
+
+class DevnetRunning(NoteError):
+    """A local network already runs in this NOTE_HOME."""
+
+    code = "devnet-running"
+    exit_code = 2  # the command line refuses: usage
+
+
+@dataclass
+class StaleReport:
+    """What :func:`clean_stale` found of a local network that died without cleaning up."""
+
+    pid: int | None = None
+    orphans: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return self.pid is not None or bool(self.orphans)
+
+    def describe(self) -> str:
+        killed = f"; stopped {len(self.orphans)} orphaned node process(es)" if self.orphans else ""
+        return f"the previous local network (supervisor pid {self.pid}) had died; removed its stale state{killed}"
+
+
+def acquire_lock(home: Path | None = None) -> int:
+    """Take the NOTE_HOME's devnet lock (exclusive, non-blocking) and write our pid in it; return the fd.
+
+    Raises DevnetRunning, naming the running supervisor, when another process holds it.
+    """
+    import fcntl
+
+    path = localnet.lock_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise DevnetRunning(f"a local network already runs in NOTE_HOME={localnet.note_home(home)} "
+                            f"(supervisor pid {holder}); see `note-compute devnet status`, stop it with "
+                            "`note-compute devnet stop`, or use another NOTE_HOME", reason="running") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def lock_holder(home: Path | None = None) -> int | None:
+    """The pid written in the lock file (meaningful only while :func:`localnet.is_running`)."""
+    try:
+        return int(localnet.lock_path(home).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_our_node(pid: int, data_dir: str) -> bool:
+    """True if ``pid`` runs a note-compute node on ``data_dir`` (guards against reused pids)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"note_compute.cli" in cmdline and b"node" in cmdline and data_dir.encode() in cmdline
+
+
+def clean_stale(home: Path | None = None, grace: float = 5.0) -> StaleReport:
+    """With no supervisor alive: remove a stale state file and stop the node processes it lists."""
+    report = StaleReport()
+    if localnet.is_running(home):
+        return report
+    state = localnet.read_state(home)
+    if state is None:
+        return report
+    report.pid = state.get("pid") if isinstance(state.get("pid"), int) else None
+    raw_nodes = state.get("nodes")
+    nodes: list[Any] = raw_nodes if isinstance(raw_nodes, list) else []
+    for n in nodes:
+        pid, dd = (n.get("pid"), n.get("data_dir")) if isinstance(n, dict) else (None, None)
+        if isinstance(pid, int) and isinstance(dd, str) and _is_our_node(pid, dd):
+            try:
+                os.kill(pid, signal.SIGTERM)
+                report.orphans.append(pid)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + grace
+    for pid in report.orphans:
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    localnet.remove_state(home)
+    return report
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def existing_nodes(base_dir: Path) -> int:
+    """How many node data directories ``base_dir`` holds from earlier runs."""
+    return sum(1 for p in base_dir.glob("node-[0-9][0-9]") if (p / "node.key").exists()) if base_dir.is_dir() else 0
+
+
+def stop_devnet(home: Path | None = None, timeout: float = 30.0) -> int:
+    """Ask the running supervisor to stop (SIGTERM) and wait; return its pid.
+
+    Raises NotFound (after cleaning any stale state) when none runs.
+    """
+    if not localnet.is_running(home):
+        report = clean_stale(home)
+        extra = f" ({report.describe()})" if report else ""
+        raise NotFound(f"no local network runs in NOTE_HOME={localnet.note_home(home)}{extra}", reason="no-devnet")
+    pid = lock_holder(home)
+    if pid is None:
+        raise NoteError("the local network's lock file names no supervisor pid", reason="devnet-state")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while localnet.is_running(home):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+            clean_stale(home)
+            break
+        time.sleep(0.1)
+    return pid
+
+
+async def run_devnet(n: int | None, base_dir: Path | None, timeout: float, *, fresh: bool = False,
+                     say: Any = print) -> None:
+    """Start N nodes, wait for a stable ring, write the state file, run until SIGINT/SIGTERM.
+
+    ``n`` None: as many nodes as ``base_dir`` holds from earlier runs, else
+    :data:`DEFAULT_NODES`. ``base_dir`` None: ``$NOTE_HOME/devnet``.
+    """
+    from ..client import open_client
+
+    lock_fd = acquire_lock()
+    try:
+        report = clean_stale()
+        if report:
+            say(f"devnet: {report.describe()}")
+        base_dir = localnet.devnet_dir() if base_dir is None else base_dir
+        if fresh:
+            for d in base_dir.glob("node-[0-9][0-9]"):
+                shutil.rmtree(d, ignore_errors=True)
+        had = existing_nodes(base_dir)
+        if n is None:
+            n = had or DEFAULT_NODES
+        elif 0 < n < had:
+            say(f"devnet: note: {base_dir} holds {had} nodes' data; starting {n}, so records held only by the "
+                "others are unavailable (use --fresh to start empty)")
+        net = Devnet(base_dir, n, node_args=DEVNET_NODE_ARGS)
+        await _supervise(net, n, base_dir, timeout, had, say, open_client)
+    finally:
+        os.close(lock_fd)
+
+
+async def _supervise(net: Devnet, n: int, base_dir: Path, timeout: float, had: int, say: Any,
+                     open_client: Any) -> None:
+    t0 = time.monotonic()
+    wrote = False
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        try:
+            async with trio.open_nursery() as nursery:
+                async def watch() -> None:
+                    async for _ in signals:
+                        break
+                    say("devnet: stopping...")
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(watch)
+                await net.start(timeout=timeout)
+                async with open_client(net.bootstrap) as client:
+                    await wait_stable(net, client, timeout)
+                path = net.write_manifest()
+                wrote = True
+                kept = f" (kept from an earlier run: {min(had, n)} nodes' data)" if had else ""
+                say(f"devnet: {n} nodes stable in {time.monotonic() - t0:.1f} s; bootstrap {net.bootstrap[0]}; "
+                    f"data in {base_dir}{kept}; {path} written; Ctrl-C or `note-compute devnet stop` to stop")
+                await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                if wrote:
+                    localnet.remove_state(pid=os.getpid())
+                await net.stop()
+    say(f"devnet: stopped; data kept in {base_dir}")

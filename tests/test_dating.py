@@ -1,0 +1,322 @@
+"""The dating example: matching, privacy as observable facts, lying peers, bad input, asynchrony."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from examples.dating import app as dating
+from examples.dating.app import DatingUser, publish_site, user_from_state, user_to_state
+from examples.dating.demo import _trio_population, liar_round, run_population
+from examples.dating.liar import make_liar
+from examples.dating.model import Card, make_card, open_sealed, pair_element, round_keys
+from examples.dating.population import make_population
+from note_compute import encoding, records
+from note_compute.compute.client import ComputeClient
+from note_compute.crypto import SigningKey
+from note_compute.errors import InvalidEncoding, InvalidRecord, InvalidSignature
+from note_compute.psi import (
+    BLINDED,
+    EpochMismatch,
+    InvalidPoint,
+    Party,
+    PsiSet,
+    SetSizeError,
+    check_point,
+    group,
+)
+from note_compute.sandbox import Sandbox
+from note_compute.testing.compute import ComputeNetwork
+
+SITE = SigningKey(b"\x07" * 32)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Any:
+    sb = Sandbox()
+    yield sb
+    sb.close()
+
+
+class Recorder:
+    """Every byte that crosses the (in-memory) ring: stored records and blobs, requests and replies."""
+
+    def __init__(self, net: ComputeNetwork) -> None:
+        self.net = net
+        self.stored: list[tuple[str, bytes]] = []   # (url or "blob", bytes)
+        self.wire: list[bytes] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.net, name)
+
+    async def put_record(self, rec: records.Record) -> int:
+        self.stored.append((rec.url, rec.encode()))
+        return await self.net.put_record(rec)
+
+    async def put_blob(self, data: bytes, media_type: str = "application/octet-stream") -> bytes:
+        self.stored.append(("blob", data))
+        return await self.net.put_blob(data, media_type)
+
+    async def request(self, peer: Any, msg: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+        reply = await self.net.request(peer, msg, timeout)
+        self.wire += [encoding.encode(msg), encoding.encode(reply)]
+        return reply
+
+    def everything(self) -> bytes:
+        return b"".join(b for _, b in self.stored) + b"".join(self.wire)
+
+
+async def _three(sandbox: Any, net: Any, likes: dict[int, list[int]]) -> tuple[list[DatingUser], Any, Any]:
+    """Users 0, 1, 2 (each in the others' decks); ``likes[i]`` = whom i likes; one epoch run to the end."""
+    pop = _trio_population()
+    site = await publish_site(net, SITE, pop.cards)
+    cc = ComputeClient(net, sandbox)
+    users = [DatingUser(k, c, {"bio": f"user {i}"}) for i, (k, c) in enumerate(zip(pop.keys, pop.cards, strict=False))]
+    for i, u in enumerate(users):
+        await u.load_deck(cc, site, (18, 99))
+        assert {c.key for c in u.deck} == {v.key.public_key for v in users if v is not u}
+        for j in likes.get(i, []):
+            u.swipe(pop.cards[j], True)
+    for u in users:
+        await u.start_epoch(net, 1)
+    for u in users:
+        await u.publish_doubles(net)
+    return users, cc, site
+
+
+async def test_a_mutual_like_is_found_by_both_and_opens_the_profiles(sandbox: Any) -> None:
+    net = ComputeNetwork(6, sandbox)
+    users, cc, site = await _three(sandbox, net, {0: [1, 2], 1: [0], 2: []})  # 0<->1 mutual, 0->2 one-sided
+    outs = [await u.find_matches(cc, site, net) for u in users]
+    assert [c.key for c in outs[0].matches] == [users[1].key.public_key]
+    assert [c.key for c in outs[1].matches] == [users[0].key.public_key]
+    assert outs[2].matches == [] and outs[2].no_match == 2 and outs[0].no_match == 1
+    for u in users[:2]:
+        await u.share_profile(net, next(iter(u.matches.values())))
+    assert await users[0].open_profile(net, users[1].card) == {"bio": "user 1"}
+    assert await users[1].open_profile(net, users[0].card) == {"bio": "user 0"}
+    with pytest.raises(InvalidRecord, match="matches only"):
+        await users[0].share_profile(net, users[2].card)
+    with pytest.raises(InvalidRecord, match="only a match"):
+        await users[2].open_profile(net, users[0].card)
+    # the sealed key opens for the match only, not for user 2 who can read the record
+    rnd = users[0].rounds[users[1].key.public_key]
+    sealed = (await net.get_record(dating._profile_key_url(rnd.mine.public_key, 1))).value
+    with pytest.raises(InvalidSignature):
+        open_sealed(users[2].key, sealed)
+
+
+async def _world(sandbox: Any, a_likes_b: bool) -> tuple[Recorder, list[DatingUser], list[Any]]:
+    net = Recorder(ComputeNetwork(6, sandbox))
+    users, cc, site = await _three(sandbox, net, {0: [1] if a_likes_b else [], 2: []})
+    outs = [await u.find_matches(cc, site, net) for u in users]
+    return net, users, outs
+
+
+async def test_a_one_sided_like_leaves_nothing_that_tells_it_from_a_pass(sandbox: Any) -> None:
+    worlds = {like: await _world(sandbox, like) for like in (True, False)}
+    shapes = {}
+    for like, (rec, users, outs) in worlds.items():
+        a, b, _ = users
+        # Nobody matched: the liked user (b) and everyone else end with "no match".
+        assert all(o.matches == [] and o.pending == 0 for o in outs)
+        # Stored data has one shape whatever a swiped: same URLs kinds, same sizes (fixed-size padded sets).
+        shapes[like] = sorted((url.split("/")[-2] if url != "blob" else "blob", len(data))
+                              for url, data in rec.stored if "datasets/dating-directory" not in url)
+        # Every published PSI value is a group element; no value of one user's set occurs in another's.
+        sets = []
+        for url, data in rec.stored:
+            if url.endswith("/datasets/dating-1"):
+                continue
+            if url == "blob" and data[:1] == b"\x98":  # a shard: array of {"v": point}
+                pts = [encoding.decode(r)["v"] for r in encoding.decode(data)]
+                for p in pts:
+                    check_point(p)
+                sets.append(set(pts))
+        assert len(sets) == 3 and all(len(s) == dating.DECK_SIZE for s in sets)
+        assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+        # What b could test with its own secrets never appears: H(pair), H(pair)^b for b's round scalar.
+        h = group.hash_to_group(pair_element(a.key.public_key, b.key.public_key))
+        b_scalar = b.rounds[a.key.public_key].party.scalar
+        seen = rec.everything()
+        assert h not in seen and group.exp(b_scalar, h) not in seen
+        # b holds two points from a's side of the round (a's blinded point, its own double): valid points only.
+        check_point(b.rounds[a.key.public_key].double or b"")
+    assert shapes[True] == shapes[False]
+
+
+async def test_liars_that_drop_or_invent_a_match_are_caught(sandbox: Any) -> None:
+    result = await liar_round(sandbox)
+    for lie in ("drop", "invent"):
+        assert result[lie]["correct"], result
+        assert result[lie]["frauds"] >= 1 and result[lie]["blocked"] >= 1, result
+
+
+async def test_every_peer_dropping_matches_cannot_hide_one(sandbox: Any) -> None:
+    net = ComputeNetwork(5, sandbox)
+    users, cc, site = await _three(sandbox, net, {0: [1], 1: [0]})
+    for p in net.peers:
+        make_liar(net, p, "drop")
+    out = await users[0].find_matches(cc, site, net)
+    # every replica lies: each lie is convicted from its own signed output and proof, and the round is
+    # reported unproven (retry later), never "no match"
+    assert out.frauds and all(p.node_id in cc.blocked for p in net.peers if p.calls)
+    assert out.matches == [] and out.unproven == 1 and out.no_match == 1  # (user 2: nothing to hide)
+    assert users[0].rounds[users[1].key.public_key].matched is None
+
+
+async def test_population_matches_equal_the_ground_truth(sandbox: Any) -> None:
+    net = ComputeNetwork(8, sandbox)
+    run = await run_population(net, ComputeClient(net, sandbox), make_population(30, seed=4))
+    run.check_ground_truth()
+    assert run.pop.mutual(), "the seed should give some mutual pairs"
+    for u in run.users:
+        for card in u.matches.values():
+            partner = run.users[run.pop.index(card.key)]
+            assert u.key.public_key in partner.matches  # found by both sides
+            assert (await partner.open_profile(net, u.card))["pseudonym"] == u.card.pseudonym
+
+
+async def test_rounds_run_asynchronously_and_survive_a_restart(sandbox: Any) -> None:
+    net = ComputeNetwork(6, sandbox)
+    pop = _trio_population()
+    site = await publish_site(net, SITE, pop.cards)
+    cc = ComputeClient(net, sandbox)
+    a, b = DatingUser(pop.keys[0], pop.cards[0]), DatingUser(pop.keys[1], pop.cards[1])
+    for u, other in ((a, pop.cards[1]), (b, pop.cards[0])):
+        await u.load_deck(cc, site, (18, 99))
+        u.swipe(other, True)
+    await a.start_epoch(net, 5)
+    saved = user_to_state(a)                      # a goes offline with its round scalars
+    await b.start_epoch(net, 5)
+    await b.publish_doubles(net)
+    early = await b.find_matches(cc, site, net)   # a's set is not there yet
+    assert early.pending == 2 and not early.matches
+    a2 = user_from_state(a.key, encoding.decode(encoding.encode(saved)))  # back online later
+    assert a2.rounds[b.key.public_key].party.scalar == a.rounds[b.key.public_key].party.scalar
+    await a2.publish_doubles(net)
+    assert [c.key for c in (await a2.find_matches(cc, site, net)).matches] == [b.key.public_key]
+    assert [c.key for c in (await b.find_matches(cc, site, net)).matches] == [a.key.public_key]
+
+
+# ---------------------------------------------------------------- bad input
+
+async def _ab(sandbox: Any) -> tuple[ComputeNetwork, DatingUser, DatingUser]:
+    net = ComputeNetwork(4, sandbox)
+    pop = _trio_population()
+    site = await publish_site(net, SITE, pop.cards)
+    cc = ComputeClient(net, sandbox)
+    a, b, c = (DatingUser(k, card) for k, card in zip(pop.keys, pop.cards, strict=True))
+    for u in (a, b, c):
+        await u.load_deck(cc, site, (18, 99))
+        await u.start_epoch(net, 3)
+    return net, a, b
+
+
+def _forge_round(net: ComputeNetwork, b: DatingUser, a: DatingUser, epoch: int, value: bytes,
+                 key: SigningKey | None = None) -> None:
+    """Store, as b's round record for the pair, ``value`` signed by b's round key (or ``key``)."""
+    mine, _ = round_keys(b.key, a.key.public_key, 3)
+    url = dating._round_url(mine.public_key, 3)
+    signer = key or mine
+    rec = records.sign_record(signer, url, seq=99, value=value, created=1) if key is None else \
+        dataclasses.replace(records.sign_record(signer, f"note://{signer.authority}/x", seq=99, value=value,
+                                                created=1), url=url)
+    net.records.setdefault(url, []).append(rec)
+
+
+def _round_value(points: list[bytes], *, epoch: int = 3, size: int | None = None) -> bytes:
+    body = {"kind": BLINDED, "epoch": epoch, "size": len(points) if size is None else size,
+            "points": b"".join(sorted(points))}
+    return encoding.encode({"set": encoding.encode(body), "epoch_key": b"\x01" * 32})
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    (_round_value([b"\x00" * 32]), InvalidPoint, "not a ristretto255 group element"),
+    (_round_value([(2**255 - 19 + 2).to_bytes(32, "little")]), InvalidPoint, "not a ristretto255"),
+    ("two points", SetSizeError, "the round fixes 1"),
+    ("old epoch", EpochMismatch, "epoch 2"),
+    (encoding.encode({"set": b"junk", "epoch_key": b"\x01" * 32}), InvalidEncoding, "not canonical CBOR"),
+    (encoding.encode({"points": b""}), InvalidEncoding, "a round record is"),
+])
+async def test_bad_round_records_are_refused_and_the_other_rounds_go_on(sandbox: Any, bad: Any, error: type,
+                                                                      message: str) -> None:
+    net, a, b = await _ab(sandbox)
+    if bad == "two points":
+        bad = _round_value([group.random_point(), group.random_point()])
+    elif bad == "old epoch":
+        bad = _round_value([Party(2, 1).blind(set()).points[0]], epoch=2)
+    _forge_round(net, b, a, 3, bad)
+    report = await a.publish_doubles(net)
+    refused = report.refused[b.card.pseudonym]
+    assert isinstance(refused, error) and message in str(refused)
+    assert a.rounds[b.key.public_key].double is None      # nothing computed or published for that round
+    assert report.done == 1                               # the round with user 2 went on
+    published = await net.get_record(dating._set_url(a.epoch_key.public_key, 3))  # type: ignore[union-attr]
+    assert published is not None
+
+
+async def test_tampered_and_unsigned_round_records_are_refused(sandbox: Any) -> None:
+    net, a, b = await _ab(sandbox)
+    mine, _ = round_keys(b.key, a.key.public_key, 3)
+    url = dating._round_url(mine.public_key, 3)
+    good = net.records[url][-1]
+    pts = PsiSet.decode(encoding.decode(good.value)["set"], kind=BLINDED, epoch=3, size=1).points
+    other = encoding.encode({"set": PsiSet(BLINDED, 3, (group.random_point(),)).encode(),
+                             "epoch_key": encoding.decode(good.value)["epoch_key"]})
+    assert other != good.value and pts
+    for bad in (dataclasses.replace(good, value=other),         # tampered
+                dataclasses.replace(good, signature=bytes(64))):    # unsigned
+        net.records[url].append(bad)
+        assert isinstance((await a.publish_doubles(net)).refused[b.card.pseudonym], InvalidSignature)
+    _forge_round(net, b, a, 3, other, key=SigningKey(b"\x09" * 32))            # signed by a stranger
+    assert isinstance((await a.publish_doubles(net)).refused[b.card.pseudonym], InvalidSignature)
+    assert a.rounds[b.key.public_key].double is None
+    net.records[url].append(good)                                              # the real one: accepted
+    assert (await a.publish_doubles(net)).refused == {}
+    assert a.rounds[b.key.public_key].double is not None
+
+
+async def test_a_forged_card_never_enters_a_deck(sandbox: Any) -> None:
+    net = ComputeNetwork(4, sandbox)
+    pop = _trio_population()
+    real = pop.cards
+    forged = dataclasses.replace(make_card(SigningKey(b"\x05" * 32), "fake", 30, "north", ["chess"]),
+                                 key=real[2].key)  # the site slips in a card claiming user 2's key
+    with pytest.raises(InvalidSignature):
+        forged.verify()
+    site = SigningKey(b"\x06" * 32)
+    await publish_site(net, site, real[:2])
+    from note_compute.compute.publish import publish_dataset
+
+    await publish_dataset(net, site, [c.encode() for c in real[:2]] + [forged.encode()], name=dating.DIRECTORY,
+                          sort_key=["region", "age", "id"], now_ms=2**41)
+    u = DatingUser(pop.keys[0], real[0])
+    deck = await u.load_deck(ComputeClient(net, sandbox), dating.Site(site.authority), (18, 99))
+    assert [c.pseudonym for c in deck] == [real[1].pseudonym]
+
+
+def test_card_rules() -> None:
+    k = SigningKey(b"\x01" * 32)
+    card = make_card(k, "ann", 30, "North", ["Jazz", "chess", "jazz"])
+    assert card.interests == ("chess", "jazz") and card.region == "north"
+    assert Card.decode(card.encode()) == card
+    for bad in ({"age": 17}, {"pseudonym": "a b"}, {"region": "Ünïcode"}, {"interests": [f"i{n}" for n in range(13)]}):
+        args = {"pseudonym": "ann", "age": 30, "region": "north", "interests": ["chess"]} | bad
+        with pytest.raises(InvalidRecord):
+            make_card(k, **args)  # type: ignore[arg-type]
+    assert pair_element(b"\x01" * 32, b"\x02" * 32) == pair_element(b"\x02" * 32, b"\x01" * 32)
+    with pytest.raises(ValueError):
+        pair_element(b"\x01" * 32, b"\x01" * 32)
+
+
+def test_dating_demo_command_runs_and_checks_itself() -> None:
+    from click.testing import CliRunner
+
+    from note_compute.cli import main
+
+    r = CliRunner().invoke(main, ["dating", "demo", "--users", "16", "--seed", "2"])
+    assert r.exit_code == 0, r.output
+    assert "equal the ground truth" in r.output and "invent a match" in r.output

@@ -1,0 +1,141 @@
+"""The local network as a user manages it: one per NOTE_HOME, dead ones detected, orphans cleaned, data kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from note_compute import localnet
+from note_compute.cli import main
+from note_compute.devnet.run import DevnetRunning, acquire_lock, clean_stale, stop_devnet
+from note_compute.errors import NotFound, PeerUnreachable
+
+
+def test_no_state_means_down(tmp_path: Path) -> None:
+    assert not localnet.is_running(tmp_path)
+    with pytest.raises(PeerUnreachable) as ei:
+        localnet.read_bootstrap(tmp_path)
+    assert ei.value.reason == "devnet-down"
+    assert "the local network is down" in ei.value.message
+
+
+def test_lock_refuses_a_second_network_and_dies_with_its_holder(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("NOTE_HOME", str(tmp_path))
+    fd = acquire_lock()
+    try:
+        assert localnet.is_running()
+        with pytest.raises(DevnetRunning) as ei:
+            os.close(acquire_lock())
+        assert f"supervisor pid {os.getpid()}" in ei.value.message
+        # A state file with a live lock: clients get its addresses.
+        localnet.write_state({"bootstrap": ["/ip4/127.0.0.1/tcp/1/p2p/x"], "pid": os.getpid(), "nodes": []})
+        assert localnet.read_bootstrap() == ["/ip4/127.0.0.1/tcp/1/p2p/x"]
+    finally:
+        os.close(fd)
+    # The lock went with its holder: the same state file is now stale.
+    assert not localnet.is_running()
+    with pytest.raises(PeerUnreachable) as ei2:
+        localnet.read_bootstrap()
+    assert f"its supervisor, pid {os.getpid()}, has stopped" in ei2.value.message
+    with pytest.raises(NotFound):
+        stop_devnet()
+    assert localnet.read_state() is None  # stop cleaned the stale state
+
+
+def test_cli_says_down_with_exit_codes(tmp_path: Path) -> None:
+    env = {"NOTE_HOME": str(tmp_path)}
+    r = CliRunner().invoke(main, ["devnet", "status"], env=env)
+    assert r.exit_code == 3 and "the local network is down" in r.output
+    r = CliRunner().invoke(main, ["devnet", "stop"], env=env)
+    assert r.exit_code == 3 and "no local network runs" in r.output
+    r = CliRunner().invoke(main, ["get", "note://" + "a" * 52 + "/x"], env=env)
+    assert r.exit_code == 4 and "the local network is down" in r.output
+    assert "Traceback" not in r.output and "[devnet-down]" not in r.output
+    r = CliRunner().invoke(main, ["get", "note://" + "a" * 52 + "/x", "--json"], env=env)
+    assert r.exit_code == 4
+    err = json.loads(r.stdout.splitlines()[0])["error"]
+    assert err["reason"] == "devnet-down" and err["exit_code"] == 4
+
+
+def test_stale_state_orphans_are_stopped_and_strangers_spared(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("NOTE_HOME", str(tmp_path))
+    dd = str(tmp_path / "devnet" / "node-00")
+    sleeper = "import time; time.sleep(60)"
+    orphan = subprocess.Popen([sys.executable, "-c", sleeper, "note_compute.cli", "node", "--data-dir", dd])
+    stranger = subprocess.Popen([sys.executable, "-c", sleeper])
+    try:
+        localnet.write_state({"bootstrap": ["x"], "pid": 999999999, "nodes": [
+            {"index": 0, "pid": orphan.pid, "data_dir": dd},
+            {"index": 1, "pid": stranger.pid, "data_dir": dd},  # pid reused by an unrelated process
+        ]})
+        report = clean_stale(grace=10)
+        assert report.orphans == [orphan.pid]
+        assert orphan.wait(timeout=10) == -signal.SIGTERM
+        assert stranger.poll() is None
+        assert localnet.read_state() is None
+    finally:
+        for p in (orphan, stranger):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+def _cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NOTE_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "note_compute.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_devnet_lifecycle(tmp_path: Path) -> None:
+    """-d, refusal of a second one, data kept across stop/start, SIGKILLed supervisor: nodes leave, 'down'."""
+    home = tmp_path / "home"
+    r = _cli(home, "devnet", "-d", "--nodes", "3")
+    assert r.returncode == 0, r.stderr
+    try:
+        r2 = _cli(home, "devnet", "--nodes", "3")
+        assert r2.returncode == 2 and "already runs" in r2.stderr
+        authority = _cli(home, "key", "new", "k", "-q").stdout.strip()
+        f = tmp_path / "v.txt"
+        f.write_text("kept across runs\n")
+        url = f"note://{authority}/v"
+        assert _cli(home, "put", url, str(f), "--key", "k").returncode == 0
+        r = _cli(home, "devnet", "stop")
+        assert r.returncode == 0, r.stderr
+        assert _cli(home, "get", url).returncode == 4
+        r = _cli(home, "devnet", "-d")  # same 3 nodes, same data
+        assert r.returncode == 0, r.stderr
+        r = _cli(home, "get", url)
+        assert r.returncode == 0 and r.stdout == "kept across runs\n", r.stderr
+        state = json.loads((home / "devnet.json").read_text())
+        pids = [n["pid"] for n in state["nodes"]]
+        os.kill(state["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(p) for p in pids), "nodes outlived their supervisor"
+        r = _cli(home, "get", url)
+        assert r.returncode == 4 and "the local network is down" in r.stderr, r.stderr
+        r = _cli(home, "devnet", "status")
+        assert r.returncode == 3 and "had died" in r.stdout
+    finally:
+        _cli(home, "devnet", "stop")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return False
