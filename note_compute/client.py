@@ -247,7 +247,7 @@ class Client:
         found, errors = await self._gather(fetch, list(peers), grace=None)
         if not found:
             raise self._not_found(f"no replica of the evidence against {peer_id.hex()[:16]}... answered", errors)
-        return evidence.merge(*found)
+        return evidence.union(*found)  # every replica's proofs: a reader keeps them all
 
     async def put_inbox(self, owner: bytes, name: str, item: inbox.InboxItem) -> int:
         """Append a signed item (:func:`note_compute.inbox.make_item`) to ``owner``'s inbox ``name``.

@@ -43,9 +43,9 @@ async def test_replicas_converge_on_the_union_and_clients_use_it(tmp_path: Path)
 
         async with open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"]) as host:
             client = Client(host, [nodes[0].me])
-            # another reporter adds a proof: the capped union (smallest hashes) wherever it lands
+            # another reporter adds a proof: the sets are full, and nothing held is evicted for it
             assert await client.put_evidence(PID, PROOFS[16]) == 3
-            want = merge(PROOFS[:17])
+            want = union
             assert await client.get_evidence(PID) == want
             assert all(r.store.get_evidence(KEY) == want for r in reps)
             # a proof against someone else is refused before it is sent, and by the nodes

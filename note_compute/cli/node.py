@@ -215,7 +215,7 @@ def ring_status_cmd(bootstrap: tuple[str, ...], as_json: bool) -> None:
         rows, stable = run_async(ring_status, list(bootstrap) or None)
     header = ("node id", "address", "range (pred, me]", "share", "records", "bytes", "succ ok")
     if as_json:
-        emit_json({"stable": stable, "nodes": [dict(zip(header, r, strict=False)) for r in rows]})
+        emit_json({"stable": stable, "nodes": [dict(zip(header, r, strict=True)) for r in rows]})
         return
     from rich.console import Console
     from rich.table import Table

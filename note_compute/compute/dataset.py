@@ -347,8 +347,8 @@ def parse_manifest(data: bytes, *, table: bytes | None = None, url: str = "", se
     the shard key spans are in order. Raises InvalidRecord (reason
     ``bad-manifest``) on anything else.
     """
-    v: Any = _decode_value(data)  # fields are checked one by one below
-    _need(v.get("version") == 1, "version must be 1")
+    v = _decode_value(data)
+    _need(type(v.get("version")) is int and v["version"] == 1, "version must be 1")
     name, sk, count, root = v.get("name"), v.get("sort_key"), v.get("count"), v.get("root")
     _need(isinstance(name, str) and bool(name), "name")
     _need(isinstance(sk, list) and bool(sk) and all(isinstance(f, str) and f for f in sk) and len(set(sk)) == len(sk),
@@ -357,6 +357,8 @@ def parse_manifest(data: bytes, *, table: bytes | None = None, url: str = "", se
     _need(type(root) is bytes and len(root) == 32, "root")
     schema = v.get("schema")
     _need(isinstance(schema, dict) and all(isinstance(t, list) for t in schema.values()), "schema")
+    assert isinstance(name, str) and isinstance(count, int) and isinstance(root, bytes) and isinstance(sk, list)
+    assert isinstance(schema, dict)  # all checked by _need above (this narrows the types)
     rows: Any
     table_addr = None
     if "shards" in v:

@@ -253,7 +253,7 @@ class Receipt:
                 and type(v["sig"]) is bytes and len(v["sig"]) == 64):
             raise _bad("receipt is {body, sig}", "bad-receipt")
         b = v["body"]
-        if set(b) != _BODY_FIELDS or b["v"] != 1:
+        if set(b) != _BODY_FIELDS or type(b["v"]) is not int or b["v"] != 1:
             raise _bad("receipt body fields are wrong", "bad-receipt")
         for f in ("peer", "key", "program", "shard_root", "args", "result"):
             if not (type(b[f]) is bytes and len(b[f]) == 32):

@@ -84,12 +84,11 @@ def describe_ring(peers: list[PeerRef], statuses: dict[bytes, dict[str, Any]], r
         want = (ids[(i + 1) % n], ids[i - 1], [ids[(i - replicas) % n], nid] if n > replicas else None)
         got = (st.get("successor"), st.get("predecessor"), st.get("held") if n > replicas else None)
         if want != got:
-            bad.append(
-                f"{nid.hex()[:8]} ({st.get('state')}): succ {_short(got[0])} want {_short(want[0])}, "
-                f"pred {_short(got[1])} want {_short(want[1])}"
-                + ("" if got[2] == want[2] or want[2] is None
-                   else f", held from {_short((got[2] or [None])[0])} want {_short(want[2][0])}")
-            )
+            bad.append(f"{nid.hex()[:8]} ({st.get('state')}): succ {_short(got[0])} want {_short(want[0])}, "
+                       f"pred {_short(got[1])} want {_short(want[1])}"
+                       + ("" if got[2] == want[2]
+                          else f", held from {_short((got[2] or [None])[0])} "
+                               f"want {_short(want[2][0] if want[2] else None)}"))
     return "; ".join(bad) or "all nodes agree"
 
 

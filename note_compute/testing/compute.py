@@ -76,6 +76,7 @@ from .sim import SimNetwork
 __all__ = [
     "ALL_WAT",
     "MODES",
+    "SIGNED_LIE_MODES",
     "SUBSTRING_WAT",
     "ComputeNetwork",
     "ComputePeer",
@@ -86,6 +87,10 @@ __all__ = [
 MODES = ("honest", "hide_one", "hide_all", "forge", "stale", "wrong_program", "truncate", "false_receipt",
          "bad_signature", "refuse", "timeout", "everything", "extra", "refuse_audit", "no_records", "loose",
          "newer_hint")
+
+SIGNED_LIE_MODES = ("hide_one", "hide_all", "forge", "wrong_program", "truncate", "everything", "extra",
+                    "refuse_audit")
+"""Modes that sign an output other than the honest one for the very query asked (counted in ``signed_lies``)."""
 
 _ALLOC = """
   (memory (export "memory") 2)
@@ -182,8 +187,8 @@ def signed_claim_proof(key: SigningKey, n: int, *, kind: str = "subset", program
     from ..compute.protocol import digest_of_claim, make_receipt
 
     args = encoding.encode(f"query {n}")
-    req = QueryRequest(f"note://{key.authority}/programs/p", program, f"note://{key.authority}/datasets/d",
-                       1, 0, args)
+    req = QueryRequest(f"note://{key.authority}/programs/p", program, f"note://{key.authority}/datasets/d{n}",
+                       1, 0, args)  # one dataset per n: distinct (program, dataset) evidence slots
     indices, digests, extra = [n % 5], [hashlib.sha256(b"record %d" % n).digest()], b""
     receipt = make_receipt(key, req, shard_root=bytes(32), count=8, sort_key=["id"],
                            result=digest_of_claim(indices, digests, extra), fuel=1)
@@ -230,6 +235,7 @@ class ComputePeer:
     alt_wasm: bytes | None = None
     hide: int = 1  # how many matches ``hide_one`` leaves out
     calls: int = 0
+    signed_lies: int = 0  # answers whose signed output differs from the honest one for the same query
     node_id: bytes = field(init=False)
 
     def __post_init__(self) -> None:
@@ -262,7 +268,7 @@ class ComputePeer:
             return {"error": {"code": exc.code, "message": exc.message, "reason": exc.reason}}
 
     async def _lie(self, req: QueryRequest, mode: str) -> dict[str, Any]:
-        src = self.server.source
+        src: Any = self.server.source
         if mode == "stale":  # answer from whatever version this peer holds, signing its seq
             manifest = await cast(Any, src).latest_manifest(req.dataset)  # the test network's RingSource
             req = QueryRequest(req.program, req.program_hash, req.dataset, manifest.seq, req.shard, req.args,
@@ -274,8 +280,12 @@ class ComputePeer:
         shard = await src.shard(manifest, req.shard)
         if mode == "wrong_program":
             assert self.alt_wasm is not None
+            honest = execute(self.key, self.server.sandbox, req, program, manifest, shard)
             program = type(program)(program.url, program.hash, self.alt_wasm, program.fuel)
         reply = execute(self.key, self.server.sandbox, req, program, manifest, shard)
+        if mode == "wrong_program" and Receipt.decode(reply["receipt"])["result"] != \
+                Receipt.decode(honest["receipt"])["result"]:
+            self.signed_lies += 1
         if mode in ("wrong_program", "stale"):
             return reply
         receipt = Receipt.decode(reply["receipt"])
@@ -340,7 +350,9 @@ class ComputePeer:
             else:
                 indices, records = indices[:-1], records[:-1]
         body = dict(receipt.body, result=result_digest(indices, records, extra))
-        out = dict(reply, receipt=_sign(self.key, body), indices=indices)
+        if mode in SIGNED_LIE_MODES and body["result"] != Receipt.decode(reply["receipt"])["result"]:
+            self.signed_lies += 1
+        out = dict(reply, receipt=_sign(self.key, body), indices=indices, extra=extra)
         if not ranged:
             out["records"] = records
             real = [i for i in indices if i < len(shard.records)]
@@ -363,6 +375,7 @@ class ComputeNetwork:
         self.liars_first = liars_first
         self.records: dict[str, list[Record]] = {}
         self.blobs: dict[bytes, bytes] = {}
+        self.values: dict[bytes, bytes] = {}
         self.registry = MemoryFraudRegistry()
         self.stale_reads: dict[str, int] = {}
         self._evidence: Any = None  # a Store in memory, opened on first use
@@ -421,9 +434,17 @@ class ComputeNetwork:
         return self.blobs[address]
 
     async def put_blob(self, data: bytes, media_type: str = "application/octet-stream") -> bytes:
-        address = split_blob(data, media_type)[0].address
-        self.blobs[address] = bytes(data)
-        return address
+        manifest, chunks = split_blob(data, media_type)
+        self.blobs[manifest.address] = bytes(data)
+        for c in chunks:  # content-addressed chunks, as the ring stores them (a program binary is one)
+            self.values[hashlib.sha256(c).digest()] = c
+        return manifest.address
+
+    async def get_value(self, address: bytes) -> bytes:
+        """A content-addressed chunk by its SHA-256 (``Client.get_value``)."""
+        if address not in self.values:
+            raise NotFound("no such value")
+        return self.values[address]
 
     @property
     def evidence_store(self) -> Any:

@@ -1,4 +1,6 @@
-"""A lying publisher: datasets whose shards are not what a well-formed manifest promises (for tests).
+"""Attackers for tests, who choose their own data and programs.
+
+A lying publisher: datasets whose shards are not what a well-formed manifest promises.
 
 :func:`junk_manifest` signs a manifest over shards given *as they are*
 (records in any order, bounds declared by the caller), so tests and attack
@@ -8,6 +10,10 @@ bounds, records that are not canonical maps. The manifest itself passes the
 reader's structural checks (counts, roots, ordered bounds): only a peer that
 checks the shards it holds (:func:`~note_compute.compute.wellformed.check_shard`)
 can tell.
+
+A liar crowding genuine evidence against itself out of the index with real,
+convicting lies about throwaway datasets, ground for small proof hashes:
+:func:`crowding_lies`.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from ..crypto import SigningKey
 from ..merkle import MerkleTree, merkle_root
 from ..records import Record, sign_record
 
-__all__ = ["JunkDataset", "junk_manifest", "publish_junk"]
+__all__ = ["JunkDataset", "crowding_lies", "junk_manifest", "publish_junk"]
 
 
 @dataclass
@@ -65,3 +71,44 @@ async def publish_junk(client: Any, junk: JunkDataset) -> str:
         await client.put_blob(blob)
     await client.put_record(junk.record)
     return junk.url
+
+
+def crowding_lies(liar: SigningKey, wasm: bytes, records: Sequence[bytes], blob: bytes, n: int, *,
+                  below: bytes | None = None, tries: int = 20_000) -> list[Any]:
+    """``n`` real, convicting lies signed by ``liar``, each about its own throwaway dataset URL, ground for
+    small proof hashes (all below ``below`` when given): the crowd-out attack on the evidence index.
+
+    Each receipt covers the whole shard ``records`` (stored at ``blob``) under the program ``wasm``
+    (:data:`~note_compute.testing.compute.ALL_WAT`-like: selects every record) and claims the
+    output without its first record: a ``shard`` fraud proof that convicts (``hidden-match``).
+    The datasets need not exist: the verifier loads the shard by ``blob`` and the program by hash.
+    """
+    import hashlib
+
+    from ..compute.fraud import KIND_SHARD, FraudProof
+    from ..compute.protocol import (
+        QueryRequest,
+        digest_of_claim,
+        make_receipt,
+        record_digests,
+    )
+
+    phash = hashlib.sha256(wasm).digest()
+    root = MerkleTree(list(records)).root
+    claimed = list(range(1, len(records)))
+    digests = record_digests([records[i] for i in claimed])
+    out: list[tuple[bytes, Any]] = []
+    for t in range(tries):
+        url = f"note://{liar.authority}/datasets/throwaway-{t}"
+        args = encoding.encode(t)
+        req = QueryRequest(f"note://{liar.authority}/programs/p", phash, url, 1, 0, args)
+        receipt = make_receipt(liar, req, shard_root=root, count=len(records), sort_key=["id"],
+                               result=digest_of_claim(claimed, digests, b""), fuel=1)
+        fp = FraudProof(KIND_SHARD, receipt.encode(), args, claimed, digests, b"", [], b"", blob)
+        h = fp.address
+        if below is None or h < below:
+            out.append((h, fp))
+            if len(out) >= n:
+                break
+    out.sort(key=lambda x: x[0])
+    return [fp for _, fp in out[:n]]
