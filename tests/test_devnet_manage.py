@@ -115,6 +115,12 @@ def test_devnet_lifecycle(tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr
         r = _cli(home, "get", url)
         assert r.returncode == 0 and r.stdout == "kept across runs\n", r.stderr
+        # Through the supervisor's relay: this command never imported libp2p.
+        env = {**os.environ, "NOTE_HOME": str(home)}
+        r3 = subprocess.run([sys.executable, "-X", "importtime", "-m", "note_compute.cli", "get", url], env=env,
+                            capture_output=True, text=True, timeout=120)
+        assert r3.returncode == 0 and r3.stdout == "kept across runs\n"
+        assert "libp2p" not in r3.stderr
         state = json.loads((home / "devnet.json").read_text())
         pids = [n["pid"] for n in state["nodes"]]
         os.kill(state["pid"], signal.SIGKILL)

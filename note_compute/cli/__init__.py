@@ -125,7 +125,7 @@ def _configure_logging(verbose: int) -> Any:
 
     def restore() -> None:
         logging.disable(previous)
-        warnings.filters[:] = filters
+        warnings.filters[:] = filters  # type: ignore[index]
 
     if verbose == 0:
         logging.disable(logging.CRITICAL)
