@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: demo test bench contracts clean system-deps browser-deps
 
 demo: $(STAMP)
-	$(BIN)/python -m note_compute.demo
+	$(BIN)/python -m examples.demo
 
 test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q
