@@ -48,6 +48,7 @@ from typing import Any
 
 from ..errors import NoteError, RemoteProtocolError
 from ..merkle import BatchProof, verify_batch
+from ..records import Record
 from .actions import (
     SEQ_HINT,
     Action,
@@ -97,6 +98,7 @@ from .verify import (
     run_program,
     verify_answer,
 )
+from .wellformed import fault_from_reply, verify_publisher_fault
 
 __all__ = ["Action", "Ask", "Executor", "FindPeers", "LoadShard", "QuerySession", "Refresh", "peer_id_of"]
 
@@ -429,6 +431,7 @@ class QuerySession:
 
     def _on_reply(self, shard: int, peer: Any, reply: Any) -> None:
         t = self.tasks[shard]
+        self._publisher_fault(reply)
         if not self._ok_peer(peer):  # convicted meanwhile: its answer is dropped
             t.inflight -= 1
             return
@@ -588,6 +591,24 @@ class QuerySession:
         for kind, ctx in list(self._asks.values()):
             if kind == "sample" and peer_id_of(ctx[0].peer) == pid:
                 self._close_audit(ctx[0], None)
+
+    def _publisher_fault(self, reply: Any) -> None:
+        """A peer refused a malformed shard and attached the proof (``.wellformed``): check it, keep it."""
+        fault = fault_from_reply(reply)
+        if fault is None:
+            return
+        try:
+            defect = verify_publisher_fault(fault)
+            if Record.decode(fault.manifest).url != self.manifest.url:
+                return
+        except NoteError as exc:
+            self.v.failures.append(f"a peer attached a publisher-fault proof that does not verify: {exc}")
+            return
+        entry = {"shard": str(fault.shard), "defect": defect, "proof": fault.encode().hex()}
+        if all((f["shard"], f["defect"]) != (entry["shard"], defect) for f in self.v.publisher_faults):
+            self.v.publisher_faults.append(entry)
+            self.v.errors.append(f"shard {fault.shard} of the dataset is malformed by its publisher ({defect}); "
+                                 "peers refuse to serve it and nobody is convicted")
 
     def _on_shard(self, blob: bytes, data: Any) -> None:
         """A whole shard arrived: check it is the manifest's, then the accusations waiting for it."""
