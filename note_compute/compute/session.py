@@ -98,7 +98,13 @@ from .verify import (
     run_program,
     verify_answer,
 )
-from .wellformed import fault_from_reply, verify_publisher_fault
+from .wellformed import (
+    MALFORMED,
+    MalformedDataset,
+    check_shard,
+    fault_from_reply,
+    verify_publisher_fault,
+)
 
 __all__ = ["Action", "Ask", "Executor", "FindPeers", "LoadShard", "QuerySession", "Refresh", "peer_id_of"]
 
@@ -191,6 +197,7 @@ class QuerySession:
         self.certificates: list[Any] = []
         self._shards: dict[bytes, list[bytes]] = {}                          # whole shards loaded (by blob)
         self._awaiting: dict[bytes, list[tuple[FraudProof, Any]]] = {}       # accusations waiting for a shard
+        self._wf_checked: set[int] = set()                                  # shards checked after a refusal
 
     # ------------------------------------------------------------------ driving
     @property
@@ -228,6 +235,8 @@ class QuerySession:
                 self._on_refresh(value)
             elif kind == "shard":
                 self._on_shard(ctx, value)
+            elif kind == "wellformed":
+                self._on_wellformed(ctx, value)
         except NoteError as exc:  # anything a peer sent that we could not use: its failure, never ours
             self._fail_ctx(kind, ctx, exc)
         except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:  # hostile shapes
@@ -256,6 +265,8 @@ class QuerySession:
             self.v.failures.append(f"shard {ctx}: finding more replicas failed: {exc}")
         elif kind == "refresh":
             self._on_refresh(None)
+        elif kind == "wellformed":
+            self.v.failures.append(f"shard {ctx}: loading it to check a malformed-dataset refusal failed: {exc}")
         elif kind == "shard":
             dropped = self._awaiting.pop(ctx, [])
             self.v.failures.append(f"loading a shard to check {len(dropped)} accusation(s) failed: {exc}")
@@ -401,6 +412,10 @@ class QuerySession:
         t = self.tasks[shard]
         t.inflight -= 1
         self.v.failures.append(f"shard {shard}: {type(exc).__name__}: {exc}")
+        if getattr(exc, "reason", None) == MALFORMED and shard not in self._wf_checked:
+            # A peer says the publisher's shard is malformed: check it ourselves on the whole shard.
+            self._wf_checked.add(shard)
+            self._out.append(LoadShard(self._new_tag("wellformed", shard), self.manifest.shards[shard].blob))
         if getattr(exc, "reason", None) == "seq-mismatch":
             m = SEQ_HINT.search(str(getattr(exc, "message", exc)))
             hinted = int(m.group(1)) if m else None
@@ -591,6 +606,20 @@ class QuerySession:
         for kind, ctx in list(self._asks.values()):
             if kind == "sample" and peer_id_of(ctx[0].peer) == pid:
                 self._close_audit(ctx[0], None)
+
+    def _on_wellformed(self, shard: int, data: Any) -> None:
+        """The whole shard a peer refused as malformed: check it with the manifest (a fault proof if so)."""
+        info = self.manifest.shards[shard]
+        if type(data) is not bytes:
+            raise RemoteProtocolError("a shard blob is bytes", reason="bad-response")
+        records = decode_shard(data, root=info.root, count=info.count)
+        try:
+            check_shard(self.manifest, shard, records)
+        except MalformedDataset as exc:
+            if exc.fault is not None:
+                self._publisher_fault({"fault": exc.fault.encode()})
+            return
+        self.v.failures.append(f"shard {shard}: a peer refused it as malformed, but it is well formed")
 
     def _publisher_fault(self, reply: Any) -> None:
         """A peer refused a malformed shard and attached the proof (``.wellformed``): check it, keep it."""
