@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import trio
 import wasmtime
+from test_compute_libp2p import LiarDevnet
+from test_framing import SMALL_ONLY_WAT
 
 from note_compute import encoding
 from note_compute.client import open_client
@@ -35,8 +37,6 @@ from note_compute.programs import make_program
 from note_compute.sandbox import Sandbox
 from note_compute.testing.attackers import crowding_lies, junk_manifest, publish_junk
 from note_compute.testing.compute import ALL_WAT, SUBSTRING_WAT
-from test_compute_libp2p import LiarDevnet
-from test_framing import SMALL_ONLY_WAT
 
 pytestmark = pytest.mark.slow
 
