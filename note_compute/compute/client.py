@@ -132,7 +132,7 @@ class ComputeClient:
             session = QuerySession(manifest, program, args_bytes, executor=self.sandbox, rng=self.rng, range=range,
                                    audit=audit, replicas=replicas, blocked=self.blocked, batch=self.batch,
                                    quorum=quorum)
-            counters = {"bytes": 0, "verify": 0.0}
+            counters: dict[str, Any] = {"bytes": 0, "verify": 0.0}
             await self._run(session, program, counters)
             if session.newer is None or restarts >= MAX_RESTARTS:
                 break

@@ -168,6 +168,7 @@ class NetHost:
         self.requests_served = 0
         self.protocol_errors = 0
         self.connection_failures = 0
+        self.stream_retries = 0
 
     # -- public API ---------------------------------------------------------
 
@@ -272,7 +273,15 @@ class NetHost:
                             conn = None
                     reused = conn is not None
                     if conn is None:
-                        conn = _Conn(await self._open_stream(peer), self.config.max_reply_size)
+                        try:
+                            conn = _Conn(await self._open_stream(peer), self.config.max_reply_size)
+                        except PeerUnreachable:
+                            # Simultaneous dials: both sides dialled, one connection was closed under the
+                            # stream being opened. The surviving connection (or a new dial) serves a retry.
+                            if attempt == 0:
+                                self.stream_retries += 1
+                                continue
+                            raise
                     ok = False
                     try:
                         reply = await self._exchange(conn, peer, msg, hello=long_lived and conn.uses == 0)

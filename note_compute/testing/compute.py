@@ -76,6 +76,7 @@ from .sim import SimNetwork
 __all__ = [
     "ALL_WAT",
     "MODES",
+    "SIGNED_LIE_MODES",
     "SUBSTRING_WAT",
     "ComputeNetwork",
     "ComputePeer",
@@ -86,6 +87,10 @@ __all__ = [
 MODES = ("honest", "hide_one", "hide_all", "forge", "stale", "wrong_program", "truncate", "false_receipt",
          "bad_signature", "refuse", "timeout", "everything", "extra", "refuse_audit", "no_records", "loose",
          "newer_hint")
+
+SIGNED_LIE_MODES = ("hide_one", "hide_all", "forge", "wrong_program", "truncate", "everything", "extra",
+                    "refuse_audit")
+"""Modes that sign an output other than the honest one for the very query asked (counted in ``signed_lies``)."""
 
 _ALLOC = """
   (memory (export "memory") 2)
@@ -230,6 +235,7 @@ class ComputePeer:
     alt_wasm: bytes | None = None
     hide: int = 1  # how many matches ``hide_one`` leaves out
     calls: int = 0
+    signed_lies: int = 0  # answers whose signed output differs from the honest one for the same query
     node_id: bytes = field(init=False)
 
     def __post_init__(self) -> None:
@@ -257,7 +263,7 @@ class ComputePeer:
             return {"error": {"code": exc.code, "message": exc.message, "reason": exc.reason}}
 
     async def _lie(self, req: QueryRequest, mode: str) -> dict[str, Any]:
-        src = self.server.source
+        src: Any = self.server.source
         if mode == "stale":  # answer from whatever version this peer holds, signing its seq
             manifest = await src.latest_manifest(req.dataset)
             req = QueryRequest(req.program, req.program_hash, req.dataset, manifest.seq, req.shard, req.args,
@@ -269,8 +275,12 @@ class ComputePeer:
         shard = await src.shard(manifest, req.shard)
         if mode == "wrong_program":
             assert self.alt_wasm is not None
+            honest = execute(self.key, self.server.sandbox, req, program, manifest, shard)
             program = type(program)(program.url, program.hash, self.alt_wasm, program.fuel)
         reply = execute(self.key, self.server.sandbox, req, program, manifest, shard)
+        if mode == "wrong_program" and Receipt.decode(reply["receipt"])["result"] != \
+                Receipt.decode(honest["receipt"])["result"]:
+            self.signed_lies += 1
         if mode in ("wrong_program", "stale"):
             return reply
         receipt = Receipt.decode(reply["receipt"])
@@ -335,7 +345,9 @@ class ComputePeer:
             else:
                 indices, records = indices[:-1], records[:-1]
         body = dict(receipt.body, result=result_digest(indices, records, extra))
-        out = dict(reply, receipt=_sign(self.key, body), indices=indices)
+        if mode in SIGNED_LIE_MODES and body["result"] != Receipt.decode(reply["receipt"])["result"]:
+            self.signed_lies += 1
+        out = dict(reply, receipt=_sign(self.key, body), indices=indices, extra=extra)
         if not ranged:
             out["records"] = records
             real = [i for i in indices if i < len(shard.records)]
