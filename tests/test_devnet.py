@@ -162,7 +162,7 @@ def test_cli_put_get_ring_status(devnet: Devnet, tmp_path: Path) -> None:
 
     # No devnet recorded: a clear error, not a traceback.
     res = runner.invoke(cli_main, ["get", url], env={"NOTE_HOME": str(tmp_path / "empty")})
-    assert res.exit_code != 0 and "no devnet running" in res.output
+    assert res.exit_code == 4 and "the local network is down" in res.output
 
 
 async def test_churn_loses_no_record_and_restart_serves(devnet: Devnet) -> None:

@@ -83,7 +83,9 @@ def describe_ring(peers: list[PeerRef], statuses: dict[bytes, dict], replicas: i
             short = lambda b: b.hex()[:8] if isinstance(b, bytes) else str(b)  # noqa: E731
             bad.append(f"{nid.hex()[:8]} ({st.get('state')}): succ {short(got[0])} want {short(want[0])}, "
                        f"pred {short(got[1])} want {short(want[1])}"
-                       + ("" if got[2] == want[2] else f", held from {short((got[2] or [None])[0])} want {short(want[2][0])}"))
+                       + ("" if got[2] == want[2]
+                          else f", held from {short((got[2] or [None])[0])} "
+                               f"want {short(want[2][0] if want[2] else None)}"))
     return "; ".join(bad) or "all nodes agree"
 
 
