@@ -335,7 +335,9 @@ def test_verdict_printed_by_the_cli(capsys) -> None:
 
     v = Verification(dataset="note://x/datasets/d", seq=3, shards=2, records_proven=5)
     decide_verdict(v, ranged=False)
-    _print_table([], v)
+    from types import SimpleNamespace
+
+    _print_table([], v, SimpleNamespace(name="d", count=5), SimpleNamespace(interface=None), None)
     out = capsys.readouterr().out
     assert v.verdict == "unverified" and "NOT verified" in out and "no audit" in out
     v = Verification(dataset="d", seq=3, shards=2, records_proven=5, audit_rate=0.1, audited_records=7)
