@@ -17,15 +17,9 @@ from note_compute.compute.source import RingSource, manifest_from_record
 from note_compute.crypto import SigningKey
 from note_compute.errors import InvalidRecord, NotFound, RemoteProtocolError
 from note_compute.records import sign_record
-from note_compute.sandbox import Sandbox
 from note_compute.testing.compute import SUBSTRING_WAT, ComputeNetwork
 
 SITE = SigningKey(hashlib.sha256(b"client-site").digest())
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return Sandbox()
 
 
 def test_sample_indices() -> None:

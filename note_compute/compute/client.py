@@ -222,7 +222,7 @@ class ComputeClient:
             peers = list(await self.transport.replicas(blob, count=count))
         except TypeError:  # a transport without ``count``: the usual replica set only
             peers = list(await self.transport.replicas(blob))
-        return [p for p in peers if not (peer_id_of(p) in self.blocked)]
+        return [p for p in peers if peer_id_of(p) not in self.blocked]
 
     async def _peers_for(self, info_blob: bytes, program: ProgramCode | None = None) -> list[Any]:
         hit = self._replicas.get(info_blob)
