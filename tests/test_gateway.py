@@ -128,7 +128,9 @@ async def test_manifest_that_lies_about_the_hash_is_refused(tmp_path: Path, key:
     ring = MemoryRing()
     chunk = b"real bytes"
     await ring.put_value(chunk)
-    bad = site.SiteFile(hashlib.sha256(b"other bytes").digest(), len(chunk), "text/plain", (hashlib.sha256(chunk).digest(),))
+    bad = site.SiteFile(
+        hashlib.sha256(b"other bytes").digest(), len(chunk), "text/plain", (hashlib.sha256(chunk).digest(),)
+    )
     rec = records.sign_record(key, manifest_url(key.authority), seq=1, created=1,
                               value=site.SiteManifest({"/a.txt": bad}).encode())
     await ring.put_record(rec)

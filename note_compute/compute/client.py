@@ -132,7 +132,7 @@ class ComputeClient:
             session = QuerySession(manifest, program, args_bytes, executor=self.sandbox, rng=self.rng, range=range,
                                    audit=audit, replicas=replicas, blocked=self.blocked, batch=self.batch,
                                    quorum=quorum)
-            counters = {"bytes": 0, "verify": 0.0}
+            counters: dict[str, Any] = {"bytes": 0, "verify": 0.0}
             await self._run(session, program, counters)
             if session.newer is None or restarts >= MAX_RESTARTS:
                 break
@@ -219,7 +219,7 @@ class ComputeClient:
             peers = list(await self.transport.replicas(blob, count=count))
         except TypeError:  # a transport without ``count``: the usual replica set only
             peers = list(await self.transport.replicas(blob))
-        return [p for p in peers if not (peer_id_of(p) in self.blocked)]
+        return [p for p in peers if peer_id_of(p) not in self.blocked]
 
     async def _peers_for(self, info_blob: bytes, program: ProgramCode | None = None) -> list[Any]:
         hit = self._replicas.get(info_blob)

@@ -29,6 +29,7 @@ from ..errors import Equivocation, InvalidRecord, NoteError, NotFound, StaleReco
 from .dataset import decode_shard
 from .fraud import FraudProof, shard_needed, verify_fraud_proof
 from .protocol import Receipt
+from .scheduler import FairScheduler
 from .server import ComputeServer
 from .source import RingSource
 
@@ -156,13 +157,10 @@ def attach_compute(node: Any, *, sandbox: Any = None, cache_dir: Path | None = N
         from ..sandbox import Sandbox
 
         sandbox = Sandbox(cache_dir)
-    limiter = trio.CapacityLimiter(1)  # one program at a time per node, off the event loop
-
-    async def offload(run: Any) -> Any:
-        return await trio.to_thread.run_sync(run, limiter=limiter)
-
+    # Programs run in worker threads (one per core), fairly across requesting peers.
+    scheduler = FairScheduler()
     access = NodeRingAccess(node)
-    server = ComputeServer(node.signing_key, sandbox, RingSource(access), offload=offload)
+    server = ComputeServer(node.signing_key, sandbox, RingSource(access), scheduler=scheduler)
     server.register(node)
-    node.storage.evidence_verifier = evidence_verifier(access, sandbox, offload)
+    node.storage.evidence_verifier = evidence_verifier(access, sandbox, scheduler.offload)
     return server
