@@ -34,8 +34,8 @@ from note_compute.crypto import SigningKey
 from note_compute.errors import InvalidProof
 from note_compute.merkle import MerkleTree
 from note_compute.sandbox import Sandbox
-from note_compute.testing.compute import ALL_WAT, ComputeNetwork
 from note_compute.testing.attackers import junk_manifest, publish_junk
+from note_compute.testing.compute import ALL_WAT, ComputeNetwork
 
 ATTACKER = SigningKey(hashlib.sha256(b"framing publisher").digest())
 

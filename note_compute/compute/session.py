@@ -344,7 +344,7 @@ class QuerySession(Fetches, PublisherFaults):
     def _on_batch(self, ctx: tuple[Any, list[int]], reply: Any) -> None:
         peer, shards = ctx
         replies = parse_batch_reply(reply, len(shards))
-        for i, r in zip(shards, replies):
+        for i, r in zip(shards, replies, strict=False):
             self._on_reply(i, peer, r)  # handles every NoteError itself
 
     def _query_failed(self, shard: int, peer: Any, exc: NoteError) -> None:
@@ -411,7 +411,7 @@ class QuerySession(Fetches, PublisherFaults):
                 others = [p for p in self._replica_pool(t) if peer_key(p) != peer_key(peer)] + [peer]
                 job = AuditJob(shard, ans, peer, others, chunks(idx))
                 t.auditing += 1
-                for n, part in enumerate(job.parts):
+                for n in range(len(job.parts)):
                     self._ask_sample(job, n, 0)
                 return
         self._checked(t, ans, peer, [])
@@ -558,7 +558,7 @@ class QuerySession(Fetches, PublisherFaults):
             v.completeness = "proven (key-range proofs, program re-run on every record in range)"
             v.extra_scope = "every record in the range (complete input)"
         else:
-            pool = [r for a in ordered for _, r in sorted(zip(a.indices, a.records))]
+            pool = [r for a in ordered for _, r in sorted(zip(a.indices, a.records, strict=False))]
             v.completeness = (f"audited at rate {self.audit}" if self.audit > 0 else "not audited") + (
                 f", {v.replicas_agreeing} replicas compared" if self.k > 1 else "")
             v.extra_scope = "the returned (verified) matches only"
