@@ -173,7 +173,8 @@ def build() -> dict:
         verify_batch(tree.root, 8, {i: LEAVES[i] for i in indices}, BatchProof.decode(proof.encode()))
         assert tree.root == _ref_mth(LEAVES)
         batch.append(
-            {"size": "8", "indices": [str(i) for i in indices], "hashes": _hx(proof.hashes), "encoded": proof.encode().hex()}
+            {"size": "8", "indices": [str(i) for i in indices], "hashes": _hx(proof.hashes),
+             "encoded": proof.encode().hex()}
         )
 
     # Key-range proofs: the sort key of a leaf is the leaf bytes themselves (the
