@@ -111,15 +111,14 @@ async def audit_experiment(sandbox, trials: int) -> list[str]:
 
 
 async def devnet_bench(sandbox, n_nodes: int, n_products: int, runs: int, keep: str | None = None) -> list[str]:
-    from note_compute.client import open_client
     from note_compute.cli.program import publish_program
+    from note_compute.client import open_client
     from note_compute.compute.client import ComputeClient
     from note_compute.compute.dataset import decode_shard
     from note_compute.compute.publish import publish_dataset
     from note_compute.compute.source import RingSource
     from note_compute.compute.verify import run_program
-    from note_compute.devnet import Devnet
-    from note_compute.devnet import DEVNET_NODE_ARGS, wait_stable
+    from note_compute.devnet import DEVNET_NODE_ARGS, Devnet, wait_stable
 
     shop = (ROOT / "contracts" / "shop_search.wasm").read_bytes()
     site = SigningKey(hashlib.sha256(b"bench-compute-site").digest())
@@ -199,9 +198,10 @@ async def devnet_bench(sandbox, n_nodes: int, n_products: int, runs: int, keep: 
 
                         limiter = trio.CapacityLimiter(8)
 
+                        # awaited inside this iteration's nursery, so the loop variables are current
                         async def fetch(i: int) -> None:
-                            async with limiter:
-                                blobs[i] = await client.get_blob(man.shards[i].blob)
+                            async with limiter:  # noqa: B023
+                                blobs[i] = await client.get_blob(man.shards[i].blob)  # noqa: B023
 
                         async with trio.open_nursery() as nursery:
                             for i in range(len(man.shards)):
@@ -270,7 +270,7 @@ async def main(args: argparse.Namespace) -> None:
     out = ["# Verifiable compute benchmark", "",
            f"Command: `.venv/bin/python benchmarks/bench_compute.py --nodes {args.nodes} --products {args.products} "
            f"--runs {args.runs}{' --skip-devnet' if args.skip_devnet else ''}`  ",
-           f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; 2-core machine shared with "
+           f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; 2-core machine shared with "
            "other jobs, all nodes and the client on 127.0.0.1.", ""]
     print("part A: audit detection ...", flush=True)
     out += ["## A. Hidden predicate-only matches: detection vs audit rate (in-process, in-memory network)", "",

@@ -53,10 +53,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from note_compute.client import open_client
 from note_compute.crypto import SigningKey
+from note_compute.devnet import DEVNET_NODE_ARGS, Devnet, devnet_peers, wait_stable
 from note_compute.gateway.app import Gateway
 from note_compute.gateway.publish import publish_site
-from note_compute.devnet import Devnet
-from note_compute.devnet import DEVNET_NODE_ARGS, devnet_peers, wait_stable
 from note_compute.ring import messages as ring_msgs
 
 ONE_WAY = 0.010

@@ -35,6 +35,8 @@ __all__ = [
     "NotAMember",
     "InternalError",
     "SandboxError",
+    "StorageError",
+    "Busy",
     "error_from_code",
 ]
 
@@ -170,6 +172,18 @@ class InternalError(NoteError):
     """A peer failed while serving a request (a bug on its side, not our input)."""
 
     code = "internal"
+
+
+class StorageError(NoteError):
+    """The node's own storage failed (``reason`` ``disk-full`` or ``io-error``); nothing was stored."""
+
+    code = "storage"
+
+
+class Busy(NoteError):
+    """The node is at capacity for this kind of work right now; retry later or ask another replica."""
+
+    code = "busy"
 
 
 class SandboxError(NoteError):

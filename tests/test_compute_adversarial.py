@@ -11,10 +11,10 @@ import wasmtime
 
 from note_compute import encoding
 from note_compute.compute.client import ComputeClient
-from note_compute.compute.fraud import FraudProof, verify_fraud_proof
+from note_compute.compute.dataset import decode_shard
+from note_compute.compute.fraud import FraudProof, shard_needed, verify_fraud_proof
 from note_compute.crypto import SigningKey
 from note_compute.errors import InvalidProof
-from note_compute.sandbox import Sandbox
 from note_compute.testing.compute import ALL_WAT, MODES, SUBSTRING_WAT, ComputeNetwork
 
 SITE = SigningKey(hashlib.sha256(b"adversarial-site").digest())
@@ -22,11 +22,6 @@ TAGS = ["red", "blue", "green", "redwood"]
 
 SIGNED_LIES = {"hide_one", "hide_all", "forge", "wrong_program"}
 ROUTED = {"stale", "false_receipt", "bad_signature", "refuse", "timeout"}
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return Sandbox()
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +44,12 @@ async def make_world(sandbox, programs, *, n: int = 8, liars_first: bool = True)
     await net.publish_dataset(SITE, "things", records(version=2), ["id"], seq=2, shard_records=20)
     durl = f"note://{SITE.authority}/datasets/things"
     return net, purl, durl
+
+
+def shard_of(net: ComputeNetwork, fp: FraudProof) -> list[bytes] | None:
+    """The whole shard a range or shard fraud proof is re-checked on (what a verifier loads by its address)."""
+    blob = shard_needed(fp)
+    return decode_shard(net.blobs[blob]) if blob is not None else None
 
 
 def expected(needle: str, lo: int | None = None, hi: int | None = None) -> list[bytes]:
@@ -90,7 +91,7 @@ async def test_every_lie_is_caught_or_routed(sandbox, programs, autojump_clock, 
     accused = {fp.peer for fp in res.frauds}
     assert accused <= liars, "an honest peer was accused"
     for fp in res.frauds:
-        verify_fraud_proof(FraudProof.decode(fp.encode()), sandbox, programs[0])
+        verify_fraud_proof(FraudProof.decode(fp.encode()), sandbox, programs[0], shard=shard_of(net, fp))
     if mode in SIGNED_LIES or (mode == "truncate" and not ranged):
         assert res.frauds, f"{mode}: no fraud proof"
         assert accused == {bytes.fromhex(f["peer"]) for f in v.fraud}
@@ -188,7 +189,8 @@ async def test_ring_fraud_registry_round_trip(sandbox, programs) -> None:
 
     net, purl, durl = await make_world(sandbox, programs)
     liars, _ = corrupt(net, "hide_one", programs[1])
-    reg = RingFraudRegistry(net, check=lambda fp: verify_fraud_proof(fp, sandbox, programs[0]))
+    reg = RingFraudRegistry(net, check=lambda fp: verify_fraud_proof(fp, sandbox, programs[0],
+                                                                     shard=shard_of(net, fp)))
     first = ComputeClient(net, sandbox, shuffle=False, fraud_registry=reg)
     res = await first.query(purl, durl, "red", range=[[0], None])
     accused = {fp.peer for fp in res.frauds}
@@ -240,7 +242,8 @@ async def test_quorum_certificate(sandbox, programs) -> None:
     net, purl, durl = await make_world(sandbox, programs, liars_first=False)
     client = ComputeClient(net, sandbox)
     res = await client.query(purl, durl, "red", range=[[0], [10]], replicas=2, quorum=True)
-    assert res.records == expected("red", 0, 10) and len(res.certificates) == 1
+    # one shard in range plus its guard neighbour (range queries also ask one shard each side)
+    assert res.records == expected("red", 0, 10) and len(res.certificates) == len(res.answers) == 2
     cert = QuorumCertificate.decode(res.certificates[0].encode())
     cert.verify()
     assert len(cert.peers) == 2 and cert.statement["result"] == res.answers[0].claim.receipt["result"]

@@ -9,7 +9,15 @@ import wasmtime
 
 from note_compute import domains, encoding
 from note_compute.compute.dataset import build_dataset
-from note_compute.compute.fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof, verify_fraud_proof
+from note_compute.compute.fraud import (
+    KIND_RANGE,
+    KIND_SUBSET,
+    Evidence,
+    FraudProof,
+    shard_needed,
+    shard_proof,
+    verify_fraud_proof,
+)
 from note_compute.compute.protocol import (
     OP_QUERY,
     QueryRequest,
@@ -30,18 +38,12 @@ from note_compute.errors import (
     RateLimited,
     RemoteProtocolError,
 )
-from note_compute.sandbox import Sandbox
 from note_compute.testing.compute import ALL_WAT, SUBSTRING_WAT
 
 SITE = SigningKey(hashlib.sha256(b"site").digest())
 PEER = SigningKey(hashlib.sha256(b"peer").digest())
 DATASET = f"note://{SITE.authority}/datasets/things"
 PROGRAM = f"note://{SITE.authority}/programs/sub"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return Sandbox()
 
 
 @pytest.fixture(scope="module")
@@ -308,17 +310,22 @@ def test_range_omission_yields_a_verifiable_fraud_proof(world, sandbox) -> None:
         check_output(ans, sandbox, program.wasm, program.fuel)
     fp = FraudProof.decode(err.value.fraud.encode())
     assert fp == err.value.fraud and fp.kind == KIND_RANGE
-    assert verify_fraud_proof(fp, sandbox, program.wasm) == "hidden-match"
+    with pytest.raises(InvalidProof) as need:  # a range conviction checks the whole shard is well formed
+        verify_fraud_proof(fp, sandbox, program.wasm)
+    assert need.value.reason == "need-shard"
+    fp = FraudProof.decode(shard_proof(fp, bytes(32)).encode())
+    assert shard_needed(fp) == bytes(32)
+    assert verify_fraud_proof(fp, sandbox, program.wasm, shard=shard.records) == "hidden-match"
     assert fp.peer == hashlib.sha256(PEER.public_key).digest()
     # the wrong program, args or a tampered claim do not convict
     with pytest.raises(InvalidProof):
-        verify_fraud_proof(fp, sandbox, wasmtime.wat2wasm(ALL_WAT))
+        verify_fraud_proof(fp, sandbox, wasmtime.wat2wasm(ALL_WAT), shard=shard.records)
     from dataclasses import replace
 
     for bad in (replace(fp, args=encoding.encode("blue")), replace(fp, indices=fp.indices[1:],
                                                                     digests=fp.digests[1:])):
         with pytest.raises(InvalidProof) as e:
-            verify_fraud_proof(bad, sandbox, program.wasm)
+            verify_fraud_proof(bad, sandbox, program.wasm, shard=shard.records)
         assert e.value.reason == "not-fraud"
 
 
@@ -331,7 +338,19 @@ def test_subset_omission_fraud_proof_needs_the_hidden_record(world, sandbox) -> 
     sample = [Evidence([hidden], [shard.records[hidden]], shard.tree.batch_proof([hidden]).encode())]
     with pytest.raises(OutputMismatch) as err:
         check_output(ans, sandbox, program.wasm, program.fuel, sample=sample)
-    assert verify_fraud_proof(err.value.fraud, sandbox, program.wasm) == "hidden-match"
+    # A sample shows a mismatch, but a partial sample convicts only of program-independent lies ...
+    with pytest.raises(InvalidProof) as inel:
+        verify_fraud_proof(err.value.fraud, sandbox, program.wasm)
+    assert inel.value.reason == "ineligible"
+    # ... the same accusation re-run on the whole shard convicts.
+    fp = FraudProof.decode(shard_proof(err.value.fraud, bytes(32)).encode())
+    assert fp.kind == "shard" and shard_needed(fp) == bytes(32)
+    with pytest.raises(InvalidProof) as need:
+        verify_fraud_proof(fp, sandbox, program.wasm)
+    assert need.value.reason == "need-shard"
+    assert verify_fraud_proof(fp, sandbox, program.wasm, shard=shard.records) == "hidden-match"
+    with pytest.raises(InvalidProof):  # not the shard the receipt names
+        verify_fraud_proof(fp, sandbox, program.wasm, shard=shard.records[:-1])
 
 
 def test_honest_receipts_are_never_convicted(world, sandbox) -> None:
@@ -344,9 +363,10 @@ def test_honest_receipts_are_never_convicted(world, sandbox) -> None:
         ev = [Evidence(everything, list(shard.records), shard.tree.batch_proof(everything).encode())]
         fp = ans.claim.fraud(KIND_SUBSET, evidence=ev) if rng is None else \
             ans.claim.fraud(KIND_RANGE, range_proof=ans.range_proof)
-        with pytest.raises(InvalidProof) as err:
-            verify_fraud_proof(fp, sandbox, program.wasm)
-        assert err.value.reason == "not-fraud"
+        for proof in (fp, shard_proof(fp, bytes(32))):
+            with pytest.raises(InvalidProof) as err:
+                verify_fraud_proof(proof, sandbox, program.wasm, shard=shard.records)
+            assert err.value.reason == "not-fraud"
 
 
 def test_forged_record_in_a_signed_claim(world, sandbox) -> None:
@@ -430,10 +450,19 @@ def test_fraud_proofs_convict_exactly_the_lies(sandbox, wasm, tags, needle, evid
                        | set(claimed))
     ev = [Evidence(extra_idx, [recs[i] for i in extra_idx], tree.batch_proof(extra_idx).encode())] if extra_idx else []
     fp = FraudProof(KIND_SUBSET, receipt.encode(), q.args, claimed, record_digests(claimed_recs), b"", ev)
-    hidden_in_evidence = lie and truth and truth[0] in extra_idx
-    if hidden_in_evidence:
+    complete = len(extra_idx) == len(recs)
+    lied = bool(lie and truth)
+    if lied and complete:
         assert verify_fraud_proof(fp, sandbox, wasm) == "hidden-match"
-    else:
+    else:  # an honest claim never convicts; a partial sample is never enough for a program-dependent lie
         with pytest.raises(InvalidProof) as err:
             verify_fraud_proof(fp, sandbox, wasm)
-        assert err.value.reason == "not-fraud"
+        assert err.value.reason == ("not-fraud" if complete else "ineligible")
+    # re-run on the whole shard: exactly the lies convict
+    sp = shard_proof(fp, bytes(32))
+    if lied:
+        assert verify_fraud_proof(sp, sandbox, wasm, shard=recs) == "hidden-match"
+    else:
+        with pytest.raises(InvalidProof) as err2:
+            verify_fraud_proof(sp, sandbox, wasm, shard=recs)
+        assert err2.value.reason == "not-fraud"

@@ -128,7 +128,9 @@ async def test_manifest_that_lies_about_the_hash_is_refused(tmp_path: Path, key:
     ring = MemoryRing()
     chunk = b"real bytes"
     await ring.put_value(chunk)
-    bad = site.SiteFile(hashlib.sha256(b"other bytes").digest(), len(chunk), "text/plain", (hashlib.sha256(chunk).digest(),))
+    bad = site.SiteFile(
+        hashlib.sha256(b"other bytes").digest(), len(chunk), "text/plain", (hashlib.sha256(chunk).digest(),)
+    )
     rec = records.sign_record(key, manifest_url(key.authority), seq=1, created=1,
                               value=site.SiteManifest({"/a.txt": bad}).encode())
     await ring.put_record(rec)
@@ -275,3 +277,67 @@ async def test_app_handlers_act_only_for_the_calling_origin(tmp_path: Path, key:
     assert status == 400
     assert (await _call(app, "/_note/app/shop/cart", host=host, method="PUT"))[0] == 405
     assert len(seen) == 3
+
+
+def test_references_in_html_and_css() -> None:
+    from note_compute.gateway.prefetch import references
+
+    html = (b'<link rel=stylesheet href="css/a.css"><script src=\'/js/m.js\'></script><img src=img/x.png>'
+            b'<a href="https://elsewhere.example/x">x</a><a href="#top">t</a><img src="data:image/png;base64,AA">'
+            b'<a href="../up.html">up</a><a href="css/a.css">again</a>')
+    assert references(html, "text/html; charset=utf-8", "/docs/index.html") == [
+        "/docs/css/a.css", "/js/m.js", "/docs/img/x.png", "/up.html"]
+    css = b"@import 'b.css'; body { background: url(../img/bg.png) } @font-face { src: url(\"/f/a.woff2\") }"
+    assert references(css, "text/css", "/css/a.css") == ["/css/b.css", "/img/bg.png", "/f/a.woff2"]
+    assert references(b"<img src=x>", "image/png", "/") == []
+
+
+async def test_page_prefetches_what_it_refers_to(tmp_path: Path, key: SigningKey, nursery: Any) -> None:
+    root = tmp_path / "www"
+    (root / "css").mkdir(parents=True)
+    (root / "index.html").write_text('<link rel="stylesheet" href="css/s.css"><img src="/big.bin">')
+    (root / "css" / "s.css").write_text("@font-face { src: url(../font.woff2) }")
+    (root / "font.woff2").write_bytes(b"F" * 5000)
+    (root / "big.bin").write_bytes(os.urandom(blobs.CHUNK_SIZE + 10))
+    (root / "unrelated.html").write_text("never asked for")
+    ring = MemoryRing()
+    await publish_site(ring, key, root)
+    app = Gateway(ring, manifest_ttl=60)
+    app.background = nursery
+    host = f"{key.authority}.localhost"
+    assert (await _call(app, "/", host=host))[0] == 200
+    import trio
+
+    while app._fetching or app.stats["prefetched"] < 3:
+        await trio.sleep(0.01)
+    assert app.stats["prefetched"] == 3  # the stylesheet, the image and, through the stylesheet, the font
+    before = ring.gets
+    for path in ("/css/s.css", "/font.woff2", "/big.bin"):
+        status, _, body = await _call(app, path, host=host)
+        assert status == 200 and body == (root / path.lstrip("/")).read_bytes()
+    assert ring.gets == before  # all three came from the verified cache
+
+
+async def test_stale_while_revalidate_within_max_stale(tmp_path: Path, key: SigningKey, nursery: Any) -> None:
+    import trio.testing
+
+    ring = MemoryRing()
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "index.html").write_text("v1")
+    await publish_site(ring, key, root)
+    now = [0.0]
+    app = Gateway(ring, manifest_ttl=1, max_stale=10, clock=lambda: now[0])
+    app.background = nursery
+    host = f"{key.authority}.localhost"
+    assert (await _call(app, "/", host=host))[2] == b"v1"
+    (root / "index.html").write_text("v2")
+    await publish_site(ring, key, root)
+    now[0] = 2.0  # past the TTL, within max_stale: the old page now, the new manifest fetched behind it
+    assert (await _call(app, "/", host=host))[2] == b"v1"
+    await trio.testing.wait_all_tasks_blocked()  # the refresh has run
+    assert (await _call(app, "/", host=host))[2] == b"v2"
+    (root / "index.html").write_text("v3")
+    await publish_site(ring, key, root)
+    now[0] = 30.0  # past max_stale: the request waits for the fresh manifest
+    assert (await _call(app, "/", host=host))[2] == b"v3"

@@ -47,8 +47,13 @@ def _free_port() -> int:
 
 
 def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> str:
-    out = subprocess.run([sys.executable, "-c", "from note_compute.cli import main; main()", *args], env=env,
-                         capture_output=True, timeout=timeout)
+    out = subprocess.run(
+        [sys.executable, "-c", "from note_compute.cli import main; main()", *args],
+        env=env,
+        check=False,
+        capture_output=True,
+        timeout=timeout,
+    )
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     return out.stdout.decode()
 
@@ -146,5 +151,95 @@ def test_site_loads_in_chromium_and_origins_are_isolated(gateway_sites: tuple[in
             # An unknown path is a proper 404 page, a bad authority a 400.
             assert page.goto(a + "/missing.html").status == 404  # type: ignore[union-attr]
             assert page.goto(f"http://notakey.localhost:{port}/").status == 400  # type: ignore[union-attr]
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def shop_site(gateway_sites: tuple[int, dict[str, str], Path]) -> Iterator[tuple[int, str]]:
+    """The shop (150 products) and its web UI published by the owner; a gateway acting for a buyer."""
+    _, _, tmp = gateway_sites
+    home = tmp / "home"
+    env = {**os.environ, "NOTE_HOME": str(home)}
+    _cli("key", "new", "owner", env=env)
+    _cli("key", "new", "buyer", env=env)
+    ready = tmp / "shop-ready"
+    helper = Path(__file__).resolve().parent / "shop_web_helper.py"
+    owner = subprocess.Popen([sys.executable, str(helper), "owner", "150", str(ready)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    port = _free_port()
+    gateway = None
+    try:
+        def published() -> bool:
+            assert owner.poll() is None, owner.stderr.read().decode()[-2000:] if owner.stderr else ""
+            return ready.exists()
+
+        _wait(published, "the shop to be published", timeout=120)
+        gateway = subprocess.Popen([sys.executable, "-c", "from note_compute.cli import main; main()", "gateway",
+                                    "--port", str(port), "--key", "buyer"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait(lambda: _open(port), "the buyer's gateway")
+        yield port, ready.read_text()
+    finally:
+        for p in (gateway, owner):
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+def _open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_shop_in_the_browser_search_cart_checkout(shop_site: tuple[int, str], tmp_path: Path) -> None:
+    """Search (verified badge and details), add to cart, check out, the shop's signed confirmation."""
+    from playwright.sync_api import sync_playwright
+
+    port, shop = shop_site
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"http://{shop}.localhost:{port}/")
+            page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+            assert page.text_content("#shop-name") == "Verified Goods"
+            page.fill("#q", "lamp")
+            page.click("#search-btn")
+            page.wait_for_selector("#results tbody tr", timeout=60_000)
+            badge = page.text_content("#verdict") or ""
+            assert "Verified complete" in badge, badge
+            names = page.eval_on_selector_all("#results tbody tr td:first-child", "els => els.map(e => e.textContent)")
+            assert names and all("lamp" in n.lower() for n in names), names
+            page.click("#details summary")
+            details = page.text_content("#details-list") or ""
+            assert "Records proven" in details and "Fraud caught" in details
+            # A search the shop cannot answer is said in words, not a crash.
+            page.select_option("#category", index=1)
+            page.fill("#q", "zzzqqqxxy")
+            page.click("#search-btn")
+            page.wait_for_function("document.getElementById('message').textContent.includes('No products')",
+                                   timeout=60_000)
+            page.fill("#q", "lamp")
+            page.select_option("#category", value="")
+            page.click("#search-btn")
+            page.wait_for_selector("#results tbody tr button.add:not([disabled])", timeout=60_000)
+            page.click("#results tbody tr button.add:not([disabled]) >> nth=0")
+            page.wait_for_selector("#cart-items li", timeout=60_000)
+            assert "Total" in (page.text_content("#cart-total") or "")
+            page.click("#checkout")
+            page.wait_for_selector("#order-status[data-status]", timeout=90_000)
+            assert page.get_attribute("#order-status", "data-status") == "confirmed", page.text_content("#order-status")
+            assert "Confirmed by the shop" in (page.text_content("#order-status") or "")
+            shot = Path(os.environ.get("NOTE_SCREENSHOTS", tmp_path)) / "shop.png"  # NOTE_SCREENSHOTS: keep it
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
         finally:
             browser.close()

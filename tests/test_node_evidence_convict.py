@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import wasmtime
+from test_node_replication import _ring
 
 from note_compute import encoding
 from note_compute.client import Client
@@ -16,12 +17,11 @@ from note_compute.compute.client import ComputeClient
 from note_compute.compute.evidence import encode_set, evidence_key
 from note_compute.compute.node_source import attach_compute
 from note_compute.crypto import SigningKey
+from note_compute.devnet import expected_replicas
 from note_compute.errors import InvalidProof, NotFound
 from note_compute.net import open_host
-from note_compute.devnet import expected_replicas
 from note_compute.sandbox import Sandbox
 from note_compute.testing.compute import ALL_WAT, SUBSTRING_WAT, ComputeNetwork, signed_claim_proof
-from test_node_replication import _ring
 
 pytestmark = pytest.mark.slow
 
@@ -44,13 +44,15 @@ async def _genuine_proof(sandbox: Sandbox, wasm: bytes):  # type: ignore[no-unty
     res = await ComputeClient(net, sandbox, shuffle=False).query(
         purl, f"note://{SITE.authority}/datasets/things", "red", replicas=3)
     assert res.frauds
-    return res.frauds[0], net.peer(res.frauds[0].peer).key
+    fp = res.frauds[0]
+    assert fp.kind == "shard"  # a whole-shard lie is convicted by re-running on the whole shard
+    return fp, net.peer(fp.peer).key, net.blobs[fp.blob]
 
 
 async def test_compute_nodes_convict_before_storing(tmp_path: Path) -> None:
     sandbox = Sandbox()
     wasm = wasmtime.wat2wasm(SUBSTRING_WAT)
-    genuine, accused_key = await _genuine_proof(sandbox, wasm)
+    genuine, accused_key, shard_blob = await _genuine_proof(sandbox, wasm)
     accused = genuine.peer
     key = evidence_key(accused)
     async with _ring(tmp_path) as nodes:
@@ -72,15 +74,20 @@ async def test_compute_nodes_convict_before_storing(tmp_path: Path) -> None:
             bogus = [signed_claim_proof(liar, i, program=phash).encode() for i in range(3)]
             with pytest.raises(InvalidProof) as nf2:
                 await client._put("evidence", lkey, encode_set(bogus))
-            assert nf2.value.reason == "not-fraud"
+            assert nf2.value.reason == "ineligible"  # no lie a sample could show without the whole shard
             assert all(n.store.get_evidence(lkey) == [] for n in nodes)
+            # the genuine proof names the shard it re-runs on: without the shard in the ring, refused, typed
+            with pytest.raises(NotFound) as nf4:
+                await client.put_evidence(accused, genuine.encode())
+            assert nf4.value.reason == "shard-blob"
+            await client.put_blob(shard_blob)
             # the accused's own bogus proof beside the genuine one: the whole put is refused
             own = signed_claim_proof(accused_key, 9, program=phash).encode()
             with pytest.raises(InvalidProof) as nf3:
                 await client._put("evidence", key, encode_set([own, genuine.encode()]))
-            assert nf3.value.reason == "not-fraud"
+            assert nf3.value.reason in ("not-fraud", "ineligible")
             assert all(n.store.get_evidence(key) == [] for n in nodes)
-            # the genuine proof of a lie is accepted by every replica
+            # the genuine proof of a lie is accepted by every replica (they load the shard it names)
             assert await client.put_evidence(accused, genuine.encode()) == 3
             assert all(r.store.get_evidence(key) == [genuine.encode()] for r in reps)
             assert await client.get_evidence(accused) == [genuine.encode()]

@@ -191,3 +191,19 @@ def test_group_order_constant_matches_libsodium() -> None:
     one = (1).to_bytes(32, "little")
     assert group.exp(one, g) == g
     assert group.exp(lm1, group.exp(lm1, g)) == g
+
+
+def test_reveal_gives_each_side_exactly_its_common_elements() -> None:
+    a, b = Party(2, 8), Party(2, 8)
+    xs, ys = {b"ann", b"bo", b"cy"}, {b"bo", b"cy", b"di", b"ed"}
+    sa, sb = a.blind(xs), b.blind(ys)
+    db_of_a = b.double(sa, keep_order=True)   # in sa's order: a can map it back
+    da_of_b = a.double(sb)
+    assert a.reveal(db_of_a, da_of_b) == [b"bo", b"cy"]
+    wire = PsiSet.decode(db_of_a.encode(), kind=DOUBLE, epoch=2, size=8, ordered=False)
+    assert wire == db_of_a
+    dup = encoding.encode({"kind": DOUBLE, "epoch": 2, "size": 8, "points": db_of_a.points[0] * 8})
+    with pytest.raises(InvalidEncoding, match="distinct"):
+        PsiSet.decode(dup, kind=DOUBLE, epoch=2, size=8, ordered=False)
+    with pytest.raises(EpochMismatch):
+        a.reveal(Party(3, 8).double(Party(3, 8).blind(set()), keep_order=True), da_of_b)

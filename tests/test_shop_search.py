@@ -20,6 +20,7 @@ from examples.shop.search import (
     rank_index_hits,
     reference_search,
 )
+from examples.shop.text import STOP_WORDS
 from note_compute import encoding
 from note_compute.sandbox import Sandbox, pack_input
 
@@ -31,7 +32,8 @@ INDEX: dict[str, list[dict[str, Any]]] = {}
 for _r in index_records(CATALOG):
     _v = encoding.decode(_r)
     INDEX.setdefault(_v["w"], []).append(_v)
-VOCAB = sorted({w for p in CATALOG[:60] for w in (p["name"] + " " + p["description"]).split() if any(c.isalnum() for c in w)})[:200] + [
+VOCAB = sorted({w for p in CATALOG[:60] for w in (p["name"] + " " + p["description"]).split()
+                if any(c.isalnum() for c in w) and w.lower().strip(",.") not in STOP_WORDS})[:200] + [
     "éclair", "ÉCLAIR", "łódź", "ŁÓDŹ", "ångström", "\u212bngstr\u00f6m", "strasse", "STRASSE", "straße", "café",
     "cafe\u0301", "lamp", "red", "clamp", "Lumenor", "nosuchword"]
 CATS = ["Kitchen", "kitchen", "LIGHTING", "Tools", "Office", "Home"]
@@ -158,6 +160,9 @@ def test_malformed_search_arguments_are_refused_clearly(kwargs: dict[str, Any], 
 def test_bad_text_and_cursor_for_another_sort() -> None:
     with pytest.raises(ShopError, match="no letters"):
         parse_query("!!! ???")
+    with pytest.raises(ShopError, match="only common words"):
+        parse_query("the AND of")
+    assert parse_query("lamp for the bedside").words == ("lamp", "bedside")
     with pytest.raises(ShopError):
         parse_query(" ".join(f"w{i}" for i in range(40)))
     _, cur = reference_search(CATALOG, parse_query("steel", sort="price", limit=2))

@@ -53,3 +53,10 @@ def test_regex_split_equals_the_category_definition(text: str) -> None:
             ws.append(cur)
             cur = ""
     assert words(text) == [w for w in ws if len(w.encode()) <= MAX_WORD_BYTES][:256]
+
+
+def test_stop_words_are_dropped_from_searches_only() -> None:
+    from examples.shop.text import search_words
+
+    assert words("The lamp of the year") == ["the", "lamp", "of", "the", "year"]
+    assert search_words("The lamp of the year, THE LAMP") == ["lamp", "year"]

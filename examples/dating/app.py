@@ -122,6 +122,19 @@ class Round:
     double: bytes | None = None   # my doubly-blinded value (their blinded point ^ my scalar)
     their_epoch_key: bytes | None = None
     matched: bool | None = None   # None: not proven yet
+    blinded: bytes = b""          # my PsiSet for the round (republished with "ready")
+    their_point: bytes | None = None
+    their_ready: int | None = None  # their set's seq from which it holds their value for this round
+    announced: int | None = None    # the seq of my set I announced as ready
+
+
+@dataclass
+class DoubleReport:
+    """What one :meth:`DatingUser.publish_doubles` call did."""
+
+    done: int = 0
+    pending: int = 0
+    refused: dict[str, NoteError] = field(default_factory=dict)  # partner pseudonym -> why their record was refused
 
 
 @dataclass
@@ -174,6 +187,7 @@ class DatingUser:
         self.epoch_key: SigningKey | None = None
         self.rounds: dict[bytes, Round] = {}
         self.matches: dict[bytes, Card] = {}
+        self.shared: set[bytes] = set()   # matches my profile key is already sealed to (this epoch)
 
     # -- cards, deck, swipes ------------------------------------------------------------------
     async def load_deck(self, cc: Any, site: Site, age: tuple[int, int], *, min_shared: int = 1) -> list[Card]:
@@ -210,6 +224,7 @@ class DatingUser:
         """Draw a fresh epoch key and one fresh scalar per round; publish the blinded sets."""
         now = _now_s() if now is None else now
         self.epoch, self.epoch_key, self.rounds = epoch, SigningKey(os.urandom(32)), {}
+        self.shared = set()
         for card in self.deck[:DECK_SIZE]:
             mine, theirs = round_keys(self.key, card.key, epoch)
             party = Party(epoch, ROUND_SET_SIZE)
@@ -219,47 +234,72 @@ class DatingUser:
             rec = records.sign_record(mine, _round_url(mine.public_key, epoch), seq=epoch + 1, value=value,
                                       created=now)
             await net.put_record(rec)
-            self.rounds[card.key] = Round(card, mine, theirs, party)
+            self.rounds[card.key] = Round(card, mine, theirs, party, blinded=blinded.encode())
         return len(self.rounds)
 
     # -- phase 2: double ----------------------------------------------------------------------
     async def read_round(self, net: Any, rnd: Round) -> PsiSet:
-        """The partner's blinded set for this round: signed by their round key, this epoch, one point."""
+        """The partner's blinded set for this round: signed by their round key, this epoch, one point.
+
+        Also reads ``ready``: the sequence number of the partner's published set
+        from which it holds their doubly-blinded value for this round.
+        """
         assert self.epoch is not None
         rec = await _verified(net, _round_url(rnd.theirs, self.epoch))
         try:
             v = encoding.decode(rec.value or b"")
         except InvalidEncoding as exc:
             raise InvalidEncoding(f"round record is not canonical CBOR: {exc.message}", reason="bad-round") from exc
-        if not isinstance(v, dict) or set(v) != {"set", "epoch_key"} or type(v["set"]) is not bytes or \
-                type(v["epoch_key"]) is not bytes or len(v["epoch_key"]) != 32:
-            raise InvalidEncoding("a round record is {set, epoch_key}", reason="bad-round")
+        if not isinstance(v, dict) or not {"set", "epoch_key"} <= set(v) <= {"set", "epoch_key", "ready"} or \
+                type(v["set"]) is not bytes or type(v["epoch_key"]) is not bytes or len(v["epoch_key"]) != 32 or \
+                ("ready" in v and (type(v["ready"]) is not int or v["ready"] < 1)):
+            raise InvalidEncoding("a round record is {set, epoch_key, ready?}", reason="bad-round")
         s = PsiSet.decode(v["set"], kind=BLINDED, epoch=self.epoch, size=ROUND_SET_SIZE)
-        rnd.their_epoch_key = v["epoch_key"]
+        if rnd.their_point is not None and (s.points[0] != rnd.their_point or v["epoch_key"] != rnd.their_epoch_key):
+            raise InvalidRecord("the partner changed its blinded point or epoch key within the epoch",
+                                reason="round-changed")
+        rnd.their_point, rnd.their_epoch_key = s.points[0], v["epoch_key"]
+        rnd.their_ready = v.get("ready")
         return s
 
-    async def publish_doubles(self, net: Any, *, now: int | None = None) -> int:
-        """Doubly-blind every partner's point that is published; publish my padded set. Returns rounds done.
+    async def publish_doubles(self, net: Any, *, now: int | None = None) -> DoubleReport:
+        """Doubly-blind every partner's point that is published; publish my padded set.
 
-        Rounds whose partner has not published yet stay pending (run again later:
-        the set is republished with a higher sequence number).
+        Rounds whose partner has not published yet stay pending (run again
+        later: the set is republished with a higher sequence number). A
+        partner's record that fails a check (signature, epoch, size, group)
+        is refused with its typed error in ``refused``; that round gets no
+        value and the other rounds go on.
         """
         assert self.epoch is not None and self.epoch_key is not None
         now = _now_s() if now is None else now
-        done = 0
+        report = DoubleReport()
         for rnd in self.rounds.values():
             if rnd.double is None:
                 try:
                     theirs = await self.read_round(net, rnd)
+                    rnd.double = rnd.party.double(theirs).points[0]
                 except NotFound:
+                    report.pending += 1
                     continue
-                rnd.double = rnd.party.double(theirs).points[0]
-            done += 1
+                except NoteError as exc:
+                    rnd.their_epoch_key = rnd.their_point = None
+                    report.refused[rnd.partner.pseudonym] = exc
+                    continue
+            report.done += 1
         points = {r.double for r in self.rounds.values() if r.double is not None}
         while len(points) < DECK_SIZE:
             points.add(random_point())
-        await publish_set(net, self.epoch_key, f"dating-{self.epoch}", sorted(points), now_ms=now * 1000)
-        return done
+        pub = await publish_set(net, self.epoch_key, f"dating-{self.epoch}", sorted(points), now_ms=now * 1000)
+        # Tell each partner whose value my set now holds: "ready from seq S" on my round record.
+        for rnd in self.rounds.values():
+            if rnd.double is not None and rnd.announced is None:
+                value = encoding.encode({"set": rnd.blinded, "epoch_key": self.epoch_key.public_key,
+                                         "ready": pub.record.seq})
+                await net.put_record(records.sign_record(rnd.mine, _round_url(rnd.mine.public_key, self.epoch),
+                                                         seq=pub.record.seq, value=value, created=now))
+                rnd.announced = pub.record.seq
+        return report
 
     # -- phase 3: match -----------------------------------------------------------------------
     async def find_matches(self, cc: Any, site: Site, net: Any) -> MatchOutcome:
@@ -274,19 +314,24 @@ class DatingUser:
                 else:
                     out.no_match += 1
                 continue
-            if rnd.double is None or rnd.their_epoch_key is None:
+            if rnd.double is None:
                 out.pending += 1
                 continue
-            try:
-                await net.get_record(_set_url(rnd.their_epoch_key, self.epoch))
-            except NotFound:
+            if rnd.their_ready is None:
+                try:
+                    await self.read_round(net, rnd)  # has the partner's set taken our round in yet?
+                except NoteError:
+                    out.pending += 1
+                    continue
+            if rnd.their_ready is None:
                 out.pending += 1
                 continue
             todo.append(rnd)
 
         async def one(rnd: Round) -> None:
             assert rnd.double is not None and rnd.their_epoch_key is not None and self.epoch is not None
-            report = await match_values(cc, site.psi_url, _set_url(rnd.their_epoch_key, self.epoch), [rnd.double])
+            report = await match_values(cc, site.psi_url, _set_url(rnd.their_epoch_key, self.epoch), [rnd.double],
+                                        min_seq=rnd.their_ready or 0)
             out.frauds.extend(report.frauds)
             out.proof_bytes += report.proof_bytes
             if report.unproven:
@@ -309,6 +354,8 @@ class DatingUser:
         """Seal my profile key (and the blob address) to a match, at my round key's URL."""
         if partner.key not in self.matches or self.epoch is None:
             raise InvalidRecord("profiles are shared with matches only", reason="not-a-match")
+        if partner.key in self.shared:
+            return
         if self.profile_blob is None:
             await self.publish_profile(net)
         assert self.profile_blob is not None
@@ -317,6 +364,7 @@ class DatingUser:
         rec = records.sign_record(rnd.mine, _profile_key_url(rnd.mine.public_key, self.epoch), seq=self.epoch + 1,
                                   value=sealed, created=_now_s() if now is None else now)
         await net.put_record(rec)
+        self.shared.add(partner.key)
 
     async def open_profile(self, net: Any, partner: Card) -> dict[str, Any]:
         """A match's full profile: open their sealed key, fetch and decrypt the blob."""
@@ -341,9 +389,11 @@ def user_to_state(u: DatingUser) -> dict[str, Any]:
         "epoch": u.epoch, "epoch_key": u.epoch_key.seed.hex() if u.epoch_key else None,
         "rounds": {k.hex(): {"scalar": r.party.scalar.hex(), "double": r.double.hex() if r.double else None,
                              "their_epoch_key": r.their_epoch_key.hex() if r.their_epoch_key else None,
-                             "matched": r.matched, "partner": r.partner.encode().hex()}
+                             "matched": r.matched, "partner": r.partner.encode().hex(), "blinded": r.blinded.hex(),
+                             "their_point": r.their_point.hex() if r.their_point else None,
+                             "their_ready": r.their_ready, "announced": r.announced}
                    for k, r in u.rounds.items()},
-        "matches": sorted(k.hex() for k in u.matches),
+        "matches": sorted(k.hex() for k in u.matches), "shared": sorted(k.hex() for k in u.shared),
     }
 
 
@@ -362,8 +412,11 @@ def user_from_state(key: SigningKey, state: dict[str, Any]) -> DatingUser:
         mine, theirs = round_keys(key, partner.key, u.epoch)
         rnd = Round(partner, mine, theirs, Party(u.epoch, ROUND_SET_SIZE, scalar=bytes.fromhex(r["scalar"])),
                     bytes.fromhex(r["double"]) if r["double"] else None,
-                    bytes.fromhex(r["their_epoch_key"]) if r["their_epoch_key"] else None, r["matched"])
+                    bytes.fromhex(r["their_epoch_key"]) if r["their_epoch_key"] else None, r["matched"],
+                    bytes.fromhex(r["blinded"]), bytes.fromhex(r["their_point"]) if r["their_point"] else None,
+                    r["their_ready"], r["announced"])
         u.rounds[bytes.fromhex(k)] = rnd
         if r["matched"]:
             u.matches[partner.key] = partner
+    u.shared = {bytes.fromhex(k) for k in state.get("shared", [])}
     return u

@@ -233,8 +233,10 @@ def matches_cmd(key_name: str, site_auth: str, epoch: int, bootstrap: tuple[str,
 
     done, out = _run(go)
     _save(key_name, user)
-    click.echo(f"{done} round(s) doubly blinded; {len(out.matches)} match(es), {out.no_match} proven non-match(es), "
-               f"{out.pending} pending; {len(out.frauds)} lying peer(s) caught")
+    for who, exc in done.refused.items():
+        click.echo(f"  refused {who}'s round record: {type(exc).__name__}: {exc}")
+    click.echo(f"{done.done} round(s) doubly blinded; {len(out.matches)} match(es), {out.no_match} proven "
+               f"non-match(es), {out.pending} pending, {out.unproven} unproven; {len(out.frauds)} lying peer(s) caught")
     for c in out.matches:
         click.echo(f"  match: {c.pseudonym} ({c.age}, {c.region})")
 

@@ -24,7 +24,7 @@ from typing import Any
 from note_compute import encoding
 from note_compute.errors import InvalidEncoding
 
-from .text import fold, unique_words, words
+from .text import STOP_WORDS, fold, search_words, unique_words, words
 
 __all__ = [
     "MAX_LIMIT",
@@ -79,10 +79,13 @@ def parse_query(text: str = "", *, category: str | None = None, min_price: int |
     """
     if not isinstance(text, str):
         raise ShopError("the search text must be text", reason="bad-text")
-    ws = tuple(dict.fromkeys(words(text)))
+    ws = tuple(search_words(text))
     if len(ws) > MAX_QUERY_WORDS:
         raise ShopError(f"at most {MAX_QUERY_WORDS} search words", reason="too-many-words")
     if text.strip() and not ws:
+        if words(text):
+            raise ShopError(f"{text!r} has only common words ({', '.join(sorted(STOP_WORDS))} are not searched)",
+                            reason="no-words")
         raise ShopError(f"{text!r} has no letters or digits to search for", reason="no-words")
     cat = None
     if category is not None:
@@ -160,7 +163,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, ...]:
     key = tuple(v[1])
     shapes = {"relevance": (int, int, int, bytes), "price": (int, bytes), "-price": (int, bytes),
               "name": (bytes, bytes)}[sort]
-    if len(key) != len(shapes) or any(type(x) is not t for x, t in zip(key, shapes)):
+    if len(key) != len(shapes) or any(type(x) is not t for x, t in zip(key, shapes, strict=False)):
         raise ShopError("malformed cursor", reason="bad-cursor")
     return key
 
@@ -225,14 +228,15 @@ def record_key(q: Query, rec: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def index_records(products: Iterable[dict[str, Any]]) -> list[bytes]:
-    """One canonical record per (distinct word, product): ``{w, id, f, price, stock, cat, nk}``."""
+    """One canonical record per (distinct word, product) except stop words: ``{w, id, f, price, stock, cat, nk}``."""
     out = []
     for p in products:
         fields: dict[str, int] = {}
         for bit, text in ((F_NAME, p["name"]), (F_BRAND_TAG, " ".join([p["brand"], *p["tags"]])),
                           (F_DESC, p["description"])):
             for w in unique_words(text):
-                fields[w] = fields.get(w, 0) | bit
+                if w not in STOP_WORDS:
+                    fields[w] = fields.get(w, 0) | bit
         ck, nk = fold(p["category"]), fold(p["name"])
         for w, f in fields.items():
             out.append(encoding.encode({"w": w, "id": p["id"], "f": f, "price": p["price"], "stock": p["stock"],

@@ -26,7 +26,7 @@ import functools
 import re
 import unicodedata
 
-__all__ = ["MAX_WORDS", "MAX_WORD_BYTES", "fold", "unique_words", "words"]
+__all__ = ["MAX_WORDS", "MAX_WORD_BYTES", "STOP_WORDS", "fold", "search_words", "unique_words", "words"]
 
 MAX_WORD_BYTES = 64
 MAX_WORDS = 256
@@ -70,6 +70,37 @@ def words(text: str) -> list[str]:
             if len(out) == MAX_WORDS:
                 break
     return out
+
+
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "with",
+    ]
+)
+"""Common English words that are neither indexed nor searched for (``specs/text.md``)."""
+
+
+def search_words(text: str) -> list[str]:
+    """The distinct words of ``text`` that a search uses: :func:`words` minus :data:`STOP_WORDS`, in order."""
+    return [w for w in dict.fromkeys(words(text)) if w not in STOP_WORDS]
 
 
 def unique_words(text: str) -> list[str]:

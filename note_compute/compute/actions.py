@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["SEQ_HINT", "Action", "Ask", "Executor", "FindPeers", "Refresh", "peer_id_of", "peer_key"]
+__all__ = ["SEQ_HINT", "Action", "Ask", "Executor", "FindPeers", "LoadShard", "Refresh", "peer_id_of", "peer_key"]
 
 
 class Executor(Protocol):
@@ -37,7 +37,16 @@ class Refresh:
     hinted: int
 
 
-Action = Ask | FindPeers | Refresh
+@dataclass(frozen=True)
+class LoadShard:
+    """Fetch the whole shard blob at ``blob`` (verified by the session against the manifest's root and count):
+    a program-dependent accusation is checked by re-running on the whole shard (``.fraud``)."""
+
+    tag: int
+    blob: bytes
+
+
+Action = Ask | FindPeers | Refresh | LoadShard
 
 SEQ_HINT = re.compile(r"seq (\d+)")
 

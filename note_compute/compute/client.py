@@ -28,13 +28,13 @@ import trio
 
 from .. import encoding, programs, urls
 from ..errors import NoteError, StaleRecord, Timeout
+from .accuse import AccusationChecker
 from .dataset import Manifest
-from .fraud import FraudProof, verify_fraud_proof
+from .fraud import FraudProof
 from .freshness import Freshness
-from .protocol import Receipt
 from .result import QueryResult, Verification
 from .server import ProgramCode
-from .session import Ask, FindPeers, QuerySession, Refresh, peer_id_of
+from .session import Ask, FindPeers, LoadShard, QuerySession, Refresh, peer_id_of
 from .source import RingSource
 
 __all__ = ["ComputeClient", "QueryResult", "Verification", "peer_id_of"]
@@ -68,6 +68,16 @@ class ComputeClient:
         self._accused: dict[bytes, float] = {}  # peer id -> until when "not accused" holds
         self.accused_ttl = 30.0
         self._checking: dict[bytes, trio.Event] = {}
+        self._known: dict[bytes, tuple[bytes, int]] = {}  # program hash -> (wasm, fuel) resolved by this client
+
+        def known() -> dict[bytes, tuple[bytes, int]]:
+            for _, c in self._programs.values():
+                self._known.setdefault(c.hash, (c.wasm, c.fuel))
+            return self._known
+
+        self.accusations = AccusationChecker(sandbox, get_value=getattr(transport, "get_value", None),
+                                             get_blob=getattr(transport, "get_blob", None), programs=known)
+        """Checks stored proofs against candidate peers: any valid proof convicts (bounded cost, ``.accuse``)."""
 
     async def resolve_program(self, url: str) -> ProgramCode:
         """The program at ``url`` (signed record, binary hash checked); cached for ``program_ttl`` seconds."""
@@ -122,7 +132,7 @@ class ComputeClient:
             session = QuerySession(manifest, program, args_bytes, executor=self.sandbox, rng=self.rng, range=range,
                                    audit=audit, replicas=replicas, blocked=self.blocked, batch=self.batch,
                                    quorum=quorum)
-            counters = {"bytes": 0, "verify": 0.0}
+            counters: dict[str, Any] = {"bytes": 0, "verify": 0.0}
             await self._run(session, program, counters)
             if session.newer is None or restarts >= MAX_RESTARTS:
                 break
@@ -176,6 +186,8 @@ class ComputeClient:
                     value: Any = reply
                 elif isinstance(action, FindPeers):
                     value = await self._more_peers(action.blob, action.count)
+                elif isinstance(action, LoadShard):
+                    value = await self.transport.get_blob(action.blob)
                 elif isinstance(action, Refresh):
                     try:
                         value = await self.latest_manifest(action.dataset)
@@ -207,7 +219,7 @@ class ComputeClient:
             peers = list(await self.transport.replicas(blob, count=count))
         except TypeError:  # a transport without ``count``: the usual replica set only
             peers = list(await self.transport.replicas(blob))
-        return [p for p in peers if not (peer_id_of(p) in self.blocked)]
+        return [p for p in peers if peer_id_of(p) not in self.blocked]
 
     async def _peers_for(self, info_blob: bytes, program: ProgramCode | None = None) -> list[Any]:
         hit = self._replicas.get(info_blob)
@@ -253,24 +265,15 @@ class ComputeClient:
             self._checking.pop(pid).set()
 
     async def _check_accusations(self, pid: bytes, program: ProgramCode | None, now: float) -> bool:
+        """Any valid stored proof convicts, whoever found it and whatever program it names
+        (:class:`.accuse.AccusationChecker`: bounded re-check cost)."""
         try:
             found = await self.registry.lookup(pid)
         except NoteError:
             found = []
-        codes = {c.hash: c for _, c in self._programs.values()}
         if program is not None:
-            codes[program.hash] = program
-        for item in found:
-            try:
-                fp = item if isinstance(item, FraudProof) else FraudProof.decode(item)
-                if fp.peer != pid:
-                    continue
-                code = codes.get(Receipt.decode(fp.receipt)["program"])
-                if code is None:
-                    continue
-                verify_fraud_proof(fp, self.sandbox, code.wasm, fuel=code.fuel)
-            except NoteError:
-                continue
+            self._known[program.hash] = (program.wasm, program.fuel)
+        if await self.accusations.first_conviction(pid, found) is not None:
             self.blocked.add(pid)
             return True
         self._accused[pid] = now + self.accused_ttl

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import cbor2
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
 
 from .. import encoding
 from ..errors import InvalidEncoding, InvalidRecord
@@ -95,7 +96,9 @@ def parse_jsonl(data: bytes | str) -> list[bytes]:
         except ValueError as exc:
             raise InvalidRecord(f"line {lineno}: {exc}", reason="bad-json") from exc
         if not isinstance(obj, dict):
-            raise InvalidRecord(f"line {lineno}: a record is a JSON object, got {type(obj).__name__}", reason="not-object")
+            raise InvalidRecord(
+                f"line {lineno}: a record is a JSON object, got {type(obj).__name__}", reason="not-object"
+            )
         try:
             rec = encoding.encode(obj)
         except InvalidEncoding as exc:
@@ -345,7 +348,7 @@ def parse_manifest(data: bytes, *, table: bytes | None = None, url: str = "", se
     ``bad-manifest``) on anything else.
     """
     v = _decode_value(data)
-    _need(v.get("version") == 1, "version must be 1")
+    _need(type(v.get("version")) is int and v["version"] == 1, "version must be 1")
     name, sk, count, root = v.get("name"), v.get("sort_key"), v.get("count"), v.get("root")
     _need(isinstance(name, str) and bool(name), "name")
     _need(isinstance(sk, list) and bool(sk) and all(isinstance(f, str) and f for f in sk) and len(set(sk)) == len(sk),
@@ -354,6 +357,8 @@ def parse_manifest(data: bytes, *, table: bytes | None = None, url: str = "", se
     _need(type(root) is bytes and len(root) == 32, "root")
     schema = v.get("schema")
     _need(isinstance(schema, dict) and all(isinstance(t, list) for t in schema.values()), "schema")
+    assert isinstance(name, str) and isinstance(count, int) and isinstance(root, bytes) and isinstance(sk, list)
+    assert isinstance(schema, dict)  # all checked by _need above (this narrows the types)
     rows: Any
     table_addr = None
     if "shards" in v:

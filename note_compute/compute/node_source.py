@@ -26,8 +26,10 @@ import trio
 
 from .. import blobs, records, urls
 from ..errors import Equivocation, InvalidRecord, NoteError, NotFound, StaleRecord
-from .fraud import FraudProof, verify_fraud_proof
+from .dataset import decode_shard
+from .fraud import FraudProof, shard_needed, verify_fraud_proof
 from .protocol import Receipt
+from .scheduler import FairScheduler
 from .server import ComputeServer
 from .source import RingSource
 
@@ -133,7 +135,15 @@ def evidence_verifier(access: NodeRingAccess, sandbox: Any,
                     raise NotFound(f"cannot convict: no replica holds the program binary {program.hex()[:16]} "
                                    "as one chunk (binaries over 256 KiB are not checked by nodes)",
                                    reason="program-binary") from exc
-            await offload(functools.partial(verify_fraud_proof, proof, sandbox, binaries[program]))
+            shard = None
+            blob = shard_needed(proof)
+            if blob is not None:  # re-run on the whole shard the proof names (hash-checked by verify)
+                try:
+                    shard = decode_shard(await access.get_blob(blob))
+                except NotFound as exc:
+                    raise NotFound(f"cannot convict: no replica holds the shard blob {blob.hex()[:16]} the "
+                                   "proof re-runs on", reason="shard-blob") from exc
+            await offload(functools.partial(verify_fraud_proof, proof, sandbox, binaries[program], shard=shard))
 
     return verify
 
@@ -147,13 +157,10 @@ def attach_compute(node: Any, *, sandbox: Any = None, cache_dir: Path | None = N
         from ..sandbox import Sandbox
 
         sandbox = Sandbox(cache_dir)
-    limiter = trio.CapacityLimiter(1)  # one program at a time per node, off the event loop
-
-    async def offload(run: Any) -> Any:
-        return await trio.to_thread.run_sync(run, limiter=limiter)
-
+    # Programs run in worker threads (one per core), fairly across requesting peers.
+    scheduler = FairScheduler()
     access = NodeRingAccess(node)
-    server = ComputeServer(node.signing_key, sandbox, RingSource(access), offload=offload)
+    server = ComputeServer(node.signing_key, sandbox, RingSource(access), scheduler=scheduler)
     server.register(node)
-    node.storage.evidence_verifier = evidence_verifier(access, sandbox, offload)
+    node.storage.evidence_verifier = evidence_verifier(access, sandbox, scheduler.offload)
     return server

@@ -3,7 +3,7 @@
 :class:`RingSource` works over anything with the agreed ``Client`` methods
 ``get_record(url)`` (verified, freshest) and ``get_blob(address)`` (verified
 against its hashes): the real libp2p client or the in-memory test ring. It
-caches by content (manifest by URL and seq, program by hash, shard by root),
+caches by content (manifest by URL and seq, program by URL and binary hash, shard by root),
 so a peer pays the fetch and the Merkle build once per shard.
 """
 
@@ -23,6 +23,8 @@ from .wellformed import MalformedDataset
 __all__ = ["RingSource", "manifest_from_record", "DATASETS_PREFIX"]
 
 DATASETS_PREFIX = "/datasets/"
+MAX_PROGRAM_CACHE_BYTES = 64 * 1024 * 1024
+"""Wasm bytes of verified programs a source keeps (least recently used dropped first)."""
 
 
 def manifest_from_record(record: Record, table: bytes | None = None) -> Manifest:
@@ -42,7 +44,11 @@ class RingSource:
         self.client = client
         self.max_shards = max_shards
         self._manifests: dict[tuple[str, int], Manifest] = {}
-        self._programs: dict[bytes, ProgramCode] = {}
+        # Keyed by (program URL, binary hash): fuel and limits come from the record asked for,
+        # never from another authority's record for the same binary. Bounded by wasm bytes.
+        self._programs: OrderedDict[tuple[str, bytes], ProgramCode] = OrderedDict()
+        self._program_bytes = 0
+        self.max_program_bytes = MAX_PROGRAM_CACHE_BYTES
         self._shards: OrderedDict[tuple[bytes, int], LoadedShard] = OrderedDict()
         self._malformed: dict[tuple[str, int, int], MalformedDataset] = {}
 
@@ -75,9 +81,15 @@ class RingSource:
         return m
 
     async def program(self, url: str, program_hash: bytes) -> ProgramCode:
-        if program_hash in self._programs:
-            return self._programs[program_hash]
-        record = await self.client.get_record(urls.normalize(url))
+        try:
+            url = urls.normalize(url)
+        except Exception as exc:
+            raise RemoteProtocolError(f"bad program URL: {exc}", reason="bad-request") from exc
+        hit = self._programs.get((url, program_hash))
+        if hit is not None:
+            self._programs.move_to_end((url, program_hash))
+            return hit
+        record = await self.client.get_record(url)
         prog = programs.parse_program(record)
         if prog.wasm != program_hash:
             raise RemoteProtocolError("the program record names another binary than the request pins",
@@ -85,7 +97,11 @@ class RingSource:
         wasm = await self.client.get_blob(prog.blob)
         programs.check_binary(prog, wasm)
         code = ProgramCode(record.url, prog.wasm, bytes(wasm), prog.fuel)
-        self._programs[program_hash] = code
+        self._programs[(url, program_hash)] = code
+        self._program_bytes += len(code.wasm)
+        while self._program_bytes > self.max_program_bytes and len(self._programs) > 1:
+            _, old = self._programs.popitem(last=False)
+            self._program_bytes -= len(old.wasm)
         return code
 
     async def shard(self, manifest: Manifest, index: int) -> LoadedShard:

@@ -9,11 +9,16 @@ isolation; ``*.localhost`` resolves to loopback in browsers). For a request:
    gateway's own landing page on plain ``localhost``);
 2. the authority's site manifest record is fetched and verified (signature
    by the authority, freshest seq among replicas) and kept for
-   ``manifest_ttl`` seconds; concurrent requests share one fetch;
+   ``manifest_ttl`` seconds; concurrent requests share one fetch; between
+   ``manifest_ttl`` and ``max_stale`` seconds the last verified manifest
+   answers while a fresh one is fetched behind it (stale while
+   revalidating), and never a manifest older than one already served;
 3. the request path resolves to a manifest entry (``/`` and directories
    serve ``index.html``); its chunks are fetched in parallel, each checked
    against its content address, the whole against the SHA-256 the
-   authority signed, and kept in a byte-bounded LRU keyed by that hash;
+   authority signed, and kept in a byte-bounded LRU keyed by that hash; an
+   HTML or CSS document's references are prefetched in the background
+   (``prefetch.py``) so the browser's next requests find them verified;
 4. the response carries the media type the authority signed, an ``ETag``
    of the content hash (``If-None-Match`` answers 304 without touching the
    ring) and ``Cache-Control: no-cache`` (paths are mutable, so browsers
@@ -53,6 +58,7 @@ from ..errors import (
     PeerUnreachable,
     Timeout,
 )
+from . import prefetch
 from .publish import fetch_manifest
 
 __all__ = ["API_PREFIX", "APP_PREFIX", "MAX_BODY", "AppHandler", "Gateway"]
@@ -118,26 +124,35 @@ class Gateway:
 
     def __init__(self, ring: Any, *, query: QueryFn | None = None, manifest_ttl: float = 2.0,
                  cache_bytes: int = 64 * 1024 * 1024, clock: Callable[[], float] = time.monotonic,
-                 apps: dict[str, AppHandler] | None = None) -> None:
+                 apps: dict[str, AppHandler] | None = None, prefetch_bytes: int = 16 * 1024 * 1024,
+                 max_stale: float = 30.0) -> None:
         self.ring, self.query = ring, query
         self.apps = dict(apps or {})
         self.manifest_ttl, self.clock = manifest_ttl, clock
+        self.max_stale = max(max_stale, manifest_ttl)
         self.cache = ByteLRU(cache_bytes)
         self._sites: dict[str, _Site] = {}
         self._inflight: dict[str, trio.Event] = {}
-        self.stats = {"requests": 0, "ring_fetches": 0, "cache_hits": 0, "not_modified": 0}
+        self._fetching: dict[bytes, trio.Event] = {}
+        self.background: trio.Nursery | None = None  # set by the ASGI lifespan (or a test)
+        self.prefetch_bytes = prefetch_bytes
+        self.stats = {"requests": 0, "ring_fetches": 0, "cache_hits": 0, "not_modified": 0, "prefetched": 0}
 
     # -- ASGI --------------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                msg = await receive()
-                if msg["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif msg["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            async with trio.open_nursery() as nursery:  # background prefetches live as long as the server
+                self.background = nursery
+                while True:
+                    msg = await receive()
+                    if msg["type"] == "lifespan.startup":
+                        await send({"type": "lifespan.startup.complete"})
+                    elif msg["type"] == "lifespan.shutdown":
+                        self.background = None
+                        nursery.cancel_scope.cancel()
+                        await send({"type": "lifespan.shutdown.complete"})
+                        return
         if scope["type"] != "http":
             return
         self.stats["requests"] += 1
@@ -190,13 +205,77 @@ class Gateway:
             await send(start)
             await send({"type": "http.response.body", "body": b""})
             return
-        cached = self.cache.get(entry.sha256)
-        if cached is not None:
+        data = self.cache.get(entry.sha256)
+        if data is None and entry.sha256 in self._fetching:
+            await self._fetching[entry.sha256].wait()  # a prefetch or another request is already on it
+            data = self.cache.get(entry.sha256)
+        if data is not None:
             self.stats["cache_hits"] += 1
-            await send(start)
-            await send({"type": "http.response.body", "body": cached})
+        elif len(entry.chunks) > 1 and entry.size > self.cache.limit // 4:
+            await self._stream(entry, start, send)  # too big to keep: stream it, each chunk verified
             return
-        await self._stream(entry, start, send)
+        else:
+            data = await self._fetch(entry)
+        await send(start)
+        await send({"type": "http.response.body", "body": data})
+        self._prefetch(st, resolved, entry, data)
+
+    async def _fetch(self, entry: site.SiteFile) -> bytes:
+        """The verified bytes of ``entry`` (chunks in parallel), cached; concurrent callers share one fetch."""
+        ev = self._fetching.get(entry.sha256)
+        if ev is not None:
+            await ev.wait()
+            data = self.cache.get(entry.sha256)
+            if data is not None:
+                return data
+        ev = self._fetching[entry.sha256] = trio.Event()
+        try:
+            self.stats["ring_fetches"] += 1
+            got: list[bytes] = [b""] * len(entry.chunks)
+            failure: list[NoteError] = []
+
+            async def one(i: int) -> None:
+                try:
+                    got[i] = await self.ring.get_value(entry.chunks[i], prefer=i, direct=True)
+                except NoteError as exc:
+                    failure.append(exc)
+
+            async with trio.open_nursery() as nursery:
+                for i in range(len(entry.chunks)):
+                    nursery.start_soon(one, i)
+            if failure:
+                raise _ring_error(failure[0])
+            data = b"".join(got)
+            if len(data) != entry.size or hashlib.sha256(data).digest() != entry.sha256:
+                raise HTTPError(502, "Verification failed", "the file's bytes do not match the signed site manifest")
+            self.cache.put(entry.sha256, data)
+            return data
+        finally:
+            del self._fetching[entry.sha256]
+            ev.set()
+
+    def _prefetch(self, st: _Site, path: str, entry: site.SiteFile, data: bytes) -> None:
+        """Start fetching what this HTML or CSS document refers to (in the background, budgeted)."""
+        if self.background is None:
+            return
+        budget = self.prefetch_bytes
+        for ref in prefetch.references(data, entry.media_type, path):
+            target = site.resolve_path(st.manifest, ref)
+            if target is None:
+                continue
+            e = st.manifest.files[target]
+            if e.size > budget or e.sha256 in self._fetching or self.cache.get(e.sha256) is not None:
+                continue
+            budget -= e.size
+            self.stats["prefetched"] += 1
+            self.background.start_soon(self._prefetch_one, st, target, e)
+
+    async def _prefetch_one(self, st: _Site, path: str, entry: site.SiteFile) -> None:
+        try:
+            data = await self._fetch(entry)
+        except (HTTPError, NoteError):
+            return  # the browser's own request will report it
+        self._prefetch(st, path, entry, data)  # a stylesheet's fonts and images
 
     async def _stream(self, entry: site.SiteFile, start: dict[str, Any], send: Send) -> None:
         """Fetch every chunk in parallel and send them in order, each verified first."""
@@ -264,6 +343,16 @@ class Gateway:
         st = self._sites.get(authority)
         if st is not None and now - st.fetched < self.manifest_ttl:
             return st
+        if st is not None and now - st.fetched < self.max_stale and self.background is not None:
+            # Stale while revalidating: answer from the last verified manifest, refresh it behind.
+            if authority not in self._inflight:
+                self.background.start_soon(self._refresh, authority)
+            return st
+        return await self._site_fetch(authority)
+
+    async def _site_fetch(self, authority: str) -> _Site:
+        st = self._sites.get(authority)
+        now = self.clock()
         ev = self._inflight.get(authority)
         if ev is not None:
             await ev.wait()
@@ -290,6 +379,12 @@ class Gateway:
         finally:
             del self._inflight[authority]
             ev.set()
+
+    async def _refresh(self, authority: str) -> None:
+        try:
+            await self._site_fetch(authority)
+        except HTTPError:
+            pass  # the next request past max_stale reports it
 
     @staticmethod
     def _authority(host: str) -> str | None:
@@ -354,7 +449,9 @@ class Gateway:
         name, _, sub = rest.partition("/")
         handler = self.apps.get(name)
         if handler is None:
-            raise HTTPError(404, "Not found", f"no app {name!r} on this gateway ({', '.join(sorted(self.apps)) or 'none'})")
+            raise HTTPError(
+                404, "Not found", f"no app {name!r} on this gateway ({', '.join(sorted(self.apps)) or 'none'})"
+            )
         if method not in ("GET", "POST"):
             raise HTTPError(405, "Method not allowed", "apps take GET or POST")
         body = await _read_json(receive) if method == "POST" else None

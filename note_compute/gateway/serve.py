@@ -29,11 +29,15 @@ __all__ = ["KEEPALIVE", "AppContext", "load_apps", "serve_gateway"]
 
 @dataclass
 class AppContext:
-    """What a gateway app gets: the ring client, the verified-query function, the local user's key (or None)."""
+    """What a gateway app gets: the ring client, the compute client (and its ``query``), the local user's key."""
 
     client: Any
-    query: Any
+    compute: Any
     user_key: Any = None
+
+    @property
+    def query(self) -> Any:
+        return self.compute.query
 
 KEEPALIVE = 15.0
 
@@ -82,7 +86,7 @@ async def serve_gateway(bootstrap: list[str] | None, *, port: int = 8080, host: 
     try:
         async with open_client(bootstrap) as client:
             cc = ComputeClient(client, sandbox, fraud_registry=RingFraudRegistry(client))
-            apps = load_apps(AppContext(client=client, query=cc.query, user_key=user_key))
+            apps = load_apps(AppContext(client=client, compute=cc, user_key=user_key))
             app = Gateway(client, query=cc.query, manifest_ttl=manifest_ttl, cache_bytes=cache_bytes, apps=apps)
             config = Config()
             config.bind = [f"{host}:{port}"]

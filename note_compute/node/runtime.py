@@ -53,6 +53,7 @@ from ..ring import (
     Send,
 )
 from ..store import RateLimiter, Store, StoreLimits
+from ..transport import Transport
 from .datadir import DataDir
 from .replication import Replicator
 from .storage import STORAGE_OPS, StorageService
@@ -63,6 +64,8 @@ log = logging.getLogger(__name__)
 
 STATUS = "node.status"
 RequestHandler = Callable[[PeerRef, dict[str, Any]], Awaitable[dict[str, Any]]]
+RING_RATE = 500.0
+"""Ring requests per second each peer may send (a neighbour sends a few per second)."""
 _RESERVED_PREFIXES = ("ring.", "store.", "node.")
 
 
@@ -80,7 +83,11 @@ class NodeConfig:
     handoff_timeout: float = 5.0
     limits: StoreLimits | None = None
     rate: float = 2000.0
+    """Request tokens per second each peer gets (every op; storage ops cost more by size, see storage.py)."""
     burst: float = 4000.0
+    compute_rate: float = 50.0
+    """Tokens per second each peer gets for ops served by registered handlers (compute), on top of ``rate``."""
+    compute_burst: float = 200.0
 
 
 class Node:
@@ -92,7 +99,7 @@ class Node:
     ``me`` (this node as a PeerRef), ``joined`` (a trio.Event).
     """
 
-    def __init__(self, config: NodeConfig, host: Any, store: Store, seed: bytes) -> None:
+    def __init__(self, config: NodeConfig, host: Transport, store: Store, seed: bytes) -> None:
         self.config = config
         self.host = host
         self.store = store
@@ -107,7 +114,13 @@ class Node:
             stabilize_interval=config.stabilize_interval,
             rng=random.Random(os.urandom(16)),
         )
-        self.storage = StorageService(store, limiter=RateLimiter(config.rate, config.burst))
+        self.limiter = RateLimiter(config.rate, config.burst)
+        """Every peer's request budget: every op spends from it (storage ops by size)."""
+        self.ring_limiter = RateLimiter(RING_RATE, 2 * RING_RATE)
+        """Ring ops (ping, lookup, stabilize): cheap, bounded per peer apart from the storage budget."""
+        self.compute_limiter = RateLimiter(config.compute_rate, config.compute_burst)
+        """A second budget for ops served by registered handlers (compute runs programs: CPU-bound)."""
+        self.storage = StorageService(store, limiter=self.limiter)
         self.replicator = Replicator(self)
         self.joined = trio.Event()
         self._handlers: dict[str, RequestHandler] = {}
@@ -269,12 +282,16 @@ class Node:
         op = msg.get("op")
         if not isinstance(op, str):
             raise RemoteProtocolError("a request needs a text op", reason="no-op")
+        if op in STORAGE_OPS:
+            return await self.storage.handle(sender.id_bytes, msg)  # spends from self.limiter by size
+        now = time.monotonic()
         if op.startswith("ring."):
+            # Their own bucket: a neighbour busy syncing storage must still get its pings answered.
+            self.ring_limiter.check(sender.id_bytes, now)
             reply = self.core.handle_request(sender, msg, trio.current_time())
             self._execute(self.core.take_actions())
             return reply
-        if op in STORAGE_OPS:
-            return await self.storage.handle(sender.id_bytes, msg)
+        self.limiter.check(sender.id_bytes, now)
         if op == STATUS:
             if set(msg) != {"op"}:
                 raise RemoteProtocolError("node.status takes no fields", reason="unexpected-field")
@@ -282,6 +299,7 @@ class Node:
         handler = self._handlers.get(op)
         if handler is None:
             raise RemoteProtocolError(f"unknown op {op[:64]!r}", reason="unknown-op")
+        self.compute_limiter.check(sender.id_bytes, now)
         return await handler(sender, msg)
 
 
@@ -293,9 +311,8 @@ async def open_node(config: NodeConfig, *, leave_on_exit: bool = True) -> AsyncI
     ``leave_on_exit`` is false: a crash-like stop), closes host and store and
     removes ``node.json``.
     """
-    from ..net import open_host
-
     from ..client import peer_ref_from_multiaddr
+    from ..net import open_host
 
     bootstrap = [peer_ref_from_multiaddr(a) for a in config.bootstrap]  # bad addresses fail here, early
     dd = DataDir(Path(config.data_dir))

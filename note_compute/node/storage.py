@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..compute import evidence as _evidence
-from ..errors import NotFound, RemoteProtocolError
-from ..store import EVIDENCE, KINDS, MERGED_KINDS, RECORD, Digest, Entry, PutResult, RateLimiter, Store
+from ..errors import RemoteProtocolError
+from ..store import EVIDENCE, KINDS, MERGED_KINDS, RECORD, Digest, PutResult, RateLimiter, Store
 from ..store.limits import MAX_ENTRY_SIZE
 
 __all__ = [
@@ -185,6 +185,26 @@ def parse_sync_reply(reply: Any) -> tuple[list[bytes], list[bytes]]:
     return [_key(k) for k in want], [_key(k) for k in newer]
 
 
+def request_cost(msg: dict[str, Any]) -> float:
+    """Rate-limit tokens one storage request spends, known before any work is done.
+
+    One token per request, plus one per 64 KiB a put carries and one per 32
+    digests a sync names (a full 1,024-digest sync costs 33 tokens).
+    """
+    cost = 1.0
+    data = msg.get("data")
+    if isinstance(data, (bytes, bytearray)):
+        cost += len(data) / PUT_BYTES_PER_TOKEN
+    digests = msg.get("digests")
+    if isinstance(digests, list):
+        cost += len(digests) / SYNC_DIGESTS_PER_TOKEN
+    return cost
+
+
+PUT_BYTES_PER_TOKEN = 64 * 1024
+SYNC_DIGESTS_PER_TOKEN = 32
+
+
 class StorageService:
     """Serves the storage RPCs from one :class:`Store`.
 
@@ -221,7 +241,7 @@ class StorageService:
     async def handle(self, sender_id: bytes, msg: dict[str, Any]) -> dict[str, Any]:
         """Answer one storage request from the peer whose 32-byte id is ``sender_id``."""
         op = msg.get("op")
-        self.limiter.check(sender_id, self.clock())
+        self.limiter.check(sender_id, self.clock(), request_cost(msg))
         if op == PUT:
             req = parse_put(msg)
             result = await self.put(req.kind, req.key, req.data, peer=sender_id, now=int(self.wall()))
@@ -231,33 +251,30 @@ class StorageService:
             entry = self.store.get(key)
             return {"op": GET + ".reply", "kind": entry.kind, "data": entry.data}
         if op == SYNC:
-            req = parse_sync(msg)
-            return self._sync(req)
+            return self._sync(parse_sync(msg))
         raise _bad(f"unknown storage op {str(op)[:64]!r}", "unknown-op")
 
     def _sync(self, req: SyncRequest) -> dict[str, Any]:
         """Compare the sender's digests with what we hold (``want`` / ``newer``, see the module docstring)."""
         want: list[bytes] = []
         newer: list[bytes] = []
+        # Stored digests only (key, kind, seq, hash columns): never an entry's bytes, whatever the peer names.
+        have = self.store.digests_of([key for key, _, _ in req.digests])
         for key, seq, h in req.digests:
-            if h == key:
-                # A content-addressed value (its hash is its key): presence is all that matters,
-                # and we must not read a 256 KiB chunk just to compare.
-                if not self.store.has(key):
-                    want.append(key)
-                continue
-            try:
-                held: Entry = self.store.get(key)
-            except NotFound:
+            held = have.get(key)
+            if held is None:
                 want.append(key)
                 continue
+            if h == key:
+                continue  # a content-addressed value (its hash is its key): presence is all that matters
             if held.kind == RECORD:
                 if held.seq < seq:
                     want.append(key)
                 elif held.seq > seq:
                     newer.append(key)
             elif held.kind in MERGED_KINDS and held.hash != h:
-                # Unordered sets (evidence, inboxes): each side merges the other's (union, then the cap), so both converge.
+                # Unordered sets (evidence, inboxes): each side merges the other's (union, then the cap),
+                # so both converge.
                 want.append(key)
                 newer.append(key)
         return {"op": SYNC + ".reply", "want": want, "newer": newer}

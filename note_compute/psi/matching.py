@@ -86,13 +86,15 @@ class MatchUnproven(InvalidProof):
 
 
 async def match_values(cc: Any, program_url: str, dataset_url: str, values: Sequence[bytes], *,
-                       parallel: int = 8) -> MatchReport:
+                       parallel: int = 8, min_seq: int = 0) -> MatchReport:
     """Prove, for each value, whether it is in the set published at ``dataset_url``.
 
     ``cc`` is a :class:`~note_compute.compute.client.ComputeClient`;
     ``program_url`` names the ``psi_match`` program. A value that no
     replica answered with a verified proof lands in ``unproven`` (never in
     ``absent``); :meth:`MatchReport.check_complete` turns that into an error.
+    ``min_seq``: answers over an older version of the set than this
+    sequence number (one that may not hold the value yet) are unproven too.
     """
     for v in values:
         if type(v) is not bytes or len(v) != POINT_BYTES:
@@ -111,8 +113,8 @@ async def match_values(cc: Any, program_url: str, dataset_url: str, values: Sequ
         report.frauds.extend(res.frauds)
         report.failures.extend(res.verification.failures)
         report.proof_bytes += res.verification.bytes_received
-        if not res.verification.ok:
-            report.failures.extend(res.verification.errors)
+        if not res.verification.ok or res.verification.seq < min_seq:
+            report.failures.extend(res.verification.errors or [f"set version {res.verification.seq} < {min_seq}"])
             report.unproven.append(v)
             return
         found = [r.get("v") for r in res.values() if isinstance(r, dict)]

@@ -88,8 +88,12 @@ class PsiSet:
                                 "points": b"".join(self.points)})
 
     @classmethod
-    def decode(cls, data: bytes, *, kind: str, epoch: int, size: int) -> PsiSet:
+    def decode(cls, data: bytes, *, kind: str, epoch: int, size: int, ordered: bool = True) -> PsiSet:
         """Parse and check a set: its kind, its epoch (a replay is refused), its exact size, its order.
+
+        ``ordered=False`` accepts a doubly-blinded set returned in the order of
+        the set it was computed from (:meth:`Party.double` with ``keep_order``);
+        its points must still be distinct.
 
         Points are checked for group membership when they are used
         (:meth:`Party.double` raises InvalidPoint naming the index).
@@ -105,7 +109,9 @@ class PsiSet:
         if v["kind"] != kind:
             raise InvalidEncoding(f"expected a {kind} set, got {v['kind']!r}", reason="bad-set")
         if type(v["epoch"]) is not int or v["epoch"] != epoch:
-            raise EpochMismatch(f"set is for epoch {v['epoch']!r}, this round is epoch {epoch}", reason="replayed-epoch")
+            raise EpochMismatch(
+                f"set is for epoch {v['epoch']!r}, this round is epoch {epoch}", reason="replayed-epoch"
+            )
         raw = v["points"]
         if type(raw) is not bytes or len(raw) % POINT_BYTES:
             raise InvalidEncoding("points is a byte string of 32-byte points", reason="bad-set")
@@ -113,7 +119,10 @@ class PsiSet:
         if v["size"] != n or n != size:
             raise SetSizeError(f"set holds {n} points (says {v['size']!r}), the round fixes {size}",
                                reason="set-size")
-        return cls(kind, epoch, split_points(raw, ordered=True))
+        pts = split_points(raw, ordered=ordered)
+        if not ordered and len(set(pts)) != len(pts):
+            raise InvalidEncoding("set points are not distinct", reason="duplicate")
+        return cls(kind, epoch, pts)
 
 
 def split_points(raw: bytes, *, ordered: bool) -> tuple[bytes, ...]:
@@ -138,6 +147,8 @@ class Party:
         self.epoch = epoch
         self.size = _check_size(size)
         self._scalar: bytes | None = scalar if scalar is not None else random_scalar()
+        self._mine: dict[bytes, bytes] = {}  # my blinded point -> my element (never leaves the object)
+        self._sent: tuple[bytes, ...] = ()
 
     @property
     def scalar(self) -> bytes:
@@ -153,13 +164,22 @@ class Party:
         distinct = sorted(set(elements))
         if len(distinct) > self.size:
             raise SetSizeError(f"{len(distinct)} elements do not fit a set of {self.size}", reason="set-size")
-        pts = set(hash_exp_many(self.scalar, distinct, parallel=parallel))
+        real = hash_exp_many(self.scalar, distinct, parallel=parallel)
+        self._mine = dict(zip(real, distinct, strict=False))
+        pts = set(real)
         while len(pts) < self.size:
             pts.add(random_point())
-        return PsiSet(BLINDED, self.epoch, tuple(sorted(pts)))
+        self._sent = tuple(sorted(pts))
+        return PsiSet(BLINDED, self.epoch, self._sent)
 
-    def double(self, other: PsiSet, *, parallel: bool | None = None) -> PsiSet:
-        """``sort({p^a : p in other})``: checks the epoch, the size and every point (InvalidPoint)."""
+    def double(self, other: PsiSet, *, parallel: bool | None = None, keep_order: bool = False) -> PsiSet:
+        """``sort({p^a : p in other})``: checks the epoch, the size and every point (InvalidPoint).
+
+        ``keep_order``: return the points in ``other``'s order instead, so that
+        the other party can tell which of *its* elements are in the
+        intersection (:meth:`reveal`); the sorted form tells nobody more
+        than the intersection's size.
+        """
         if other.kind != BLINDED:
             raise InvalidEncoding("only a blinded set can be doubly blinded", reason="bad-set")
         if other.epoch != self.epoch:
@@ -168,7 +188,26 @@ class Party:
         if other.size != self.size:
             raise SetSizeError(f"set holds {other.size} points, the round fixes {self.size}", reason="set-size")
         out = exp_many(self.scalar, list(other.points), parallel=parallel)
-        return PsiSet(DOUBLE, self.epoch, tuple(sorted(out)))
+        return PsiSet(DOUBLE, self.epoch, tuple(out if keep_order else sorted(out)))
+
+    def element_at(self, i: int) -> bytes | None:
+        """My element behind point ``i`` of the set I last blinded (None for a padding dummy)."""
+        return self._mine.get(self._sent[i])
+
+    def reveal(self, mine_doubled: PsiSet, theirs_doubled: PsiSet) -> list[bytes]:
+        """My elements in the intersection (sorted).
+
+        ``mine_doubled``: the other party's :meth:`double` of the set I last
+        blinded, with ``keep_order`` (point i is my point i raised to their
+        scalar); ``theirs_doubled``: my :meth:`double` of their set.
+        """
+        if mine_doubled.epoch != self.epoch or theirs_doubled.epoch != self.epoch:
+            raise EpochMismatch("sets of another epoch", reason="replayed-epoch")
+        if len(mine_doubled.points) != len(self._sent):
+            raise SetSizeError("the doubled set does not match the set I sent", reason="set-size")
+        theirs = set(theirs_doubled.points)
+        return sorted(self._mine[p] for p, d in zip(self._sent, mine_doubled.points, strict=False)
+                      if d in theirs and p in self._mine)
 
 
 def intersect_sorted(a: Sequence[bytes], b: Sequence[bytes]) -> list[bytes]:

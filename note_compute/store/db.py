@@ -45,15 +45,16 @@ import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
+from .. import domains as _domains
 from .. import inbox as _inbox
 from .. import records, urls
 from ..compute import evidence as _evidence
-from ..errors import Equivocation, InvalidRecord, InvalidURL, NotFound, QuotaExceeded
+from ..errors import Equivocation, InvalidRecord, InvalidURL, NotFound, QuotaExceeded, StorageError
 from .limits import StoreLimits
 from .schema import COLUMNS as _COLUMNS
 from .schema import MAX_SQL_INT as _MAX_SQL_INT
@@ -81,6 +82,8 @@ merged into the held set, or nothing new (already held)."""
 _KIND_CODE = {RECORD: 1, VALUE: 2, EVIDENCE: 3, INBOX: 4}
 _KIND_NAME: dict[int, Kind] = {1: RECORD, 2: VALUE, 3: EVIDENCE, 4: INBOX}
 _BATCH = 256
+EQUIVOCATIONS_PER_KEY = 1
+"""Equivocation proofs filed per record address (one convicts the authority)."""
 
 
 
@@ -121,6 +124,28 @@ class StoreStats:
     bytes: int
     evidence: int = 0
     inboxes: int = 0
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _typed_storage_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """SQLite failures of a write (disk full, I/O error) become StorageError, not a crash of the handler."""
+
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            full = "full" in str(exc).lower()
+            raise StorageError(
+                f"the node could not write to its store: {exc}", reason="disk-full" if full else "io-error"
+            ) from exc
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"the node's store failed: {exc}", reason="io-error") from exc
+
+    wrapper.__name__, wrapper.__doc__, wrapper.__qualname__ = fn.__name__, fn.__doc__, fn.__qualname__
+    return wrapper
 
 
 def _key(k: bytes | int) -> bytes:
@@ -183,6 +208,7 @@ class Store:
 
     # -- writes ---------------------------------------------------------------
 
+    @_typed_storage_errors
     def put_record(
         self, data: bytes, *, peer: bytes | int | None = None, now: int | None = None, key: bytes | None = None
     ) -> PutResult:
@@ -213,12 +239,8 @@ class Store:
                 try:
                     winner = records.select(current, record)
                 except Equivocation as exc:
-                    if exc.proof is not None:
-                        proof = exc.proof.encode()
-                        self._db.execute(
-                            "INSERT OR IGNORE INTO equivocations VALUES (?, ?, ?)",
-                            (addr, hashlib.sha256(proof).digest(), proof),
-                        )
+                    if isinstance(exc.proof, records.EquivocationProof):
+                        self._file_equivocation(addr, exc.proof.encode())
                     raise
                 if winner is current:
                     return "unchanged"
@@ -229,7 +251,9 @@ class Store:
                 1, record.seq.to_bytes(8, "big"), hashlib.sha256(data).digest(), data, len(data), owner, now, expires
             )
             if row is None:
-                self._db.execute(f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (addr, *values))
+                self._db.execute(
+                    f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (addr, *values)
+                )
             else:
                 self._db.execute(
                     "UPDATE entries SET kind=?, seq=?, hash=?, data=?, size=?, owner=?, stored_at=?, expires=? "
@@ -238,6 +262,7 @@ class Store:
                 )
         return "replaced" if row is not None else "stored"
 
+    @_typed_storage_errors
     def put_value(
         self, data: bytes, *, key: bytes | None = None, peer: bytes | int | None = None, now: int | None = None
     ) -> PutResult:
@@ -259,6 +284,7 @@ class Store:
             )
         if data[:7] == b"note://":
             _refuse_url_bytes(data, h)
+        _refuse_address_preimage(data)
         now = int(time.time()) if now is None else now
         owner = _peer(peer)
         with self._lock:
@@ -271,6 +297,7 @@ class Store:
             )
         return "stored"
 
+    @_typed_storage_errors
     def put_evidence(
         self, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None
     ) -> PutResult:
@@ -314,6 +341,7 @@ class Store:
             )
         return "merged"
 
+    @_typed_storage_errors
     def put_inbox(
         self, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None
     ) -> PutResult:
@@ -382,17 +410,20 @@ class Store:
             return self.put_inbox(key, data, peer=peer, now=now)
         raise InvalidRecord(f"unknown entry kind {kind!r}", reason="bad-kind")
 
+    @_typed_storage_errors
     def delete(self, key: bytes | int) -> bool:
         """Remove the entry at ``key``; True if there was one."""
         with self._lock:
             cur = self._db.execute("DELETE FROM entries WHERE key=?", (_key(key),))
             return cur.rowcount > 0
 
+    @_typed_storage_errors
     def purge_expired(self, now: int) -> int:
         """Remove every record that has expired at ``now`` (Unix seconds); returns how many."""
         with self._lock:
             return self._db.execute("DELETE FROM entries WHERE expires IS NOT NULL AND expires <= ?", (now,)).rowcount
 
+    @_typed_storage_errors
     def delete_range(self, lo: bytes | int, hi: bytes | int) -> int:
         """Remove every entry on the clockwise arc ``(lo, hi]``; returns how many."""
         where, args = _arc(_key(lo), _key(hi))
@@ -433,6 +464,24 @@ class Store:
         rows = self._range("key, kind, seq, hash", _key(lo), _key(hi), limit, after)
         return [Digest(r[0], _KIND_NAME[r[1]], _seq(r[2]), r[3]) for r in rows]
 
+    def digests_of(self, keys: list[bytes]) -> dict[bytes, Digest]:
+        """Digests of the entries held at ``keys`` (absent keys are left out).
+
+        Reads only the key, kind, seq and hash columns (the hash is stored
+        with every entry), never an entry's bytes: answering a replica's
+        digest list costs index lookups, whatever size the entries are.
+        """
+        out: dict[bytes, Digest] = {}
+        ks = [_key(k) for k in keys]
+        with self._lock:
+            for i in range(0, len(ks), _BATCH):
+                part = ks[i : i + _BATCH]
+                marks = ",".join("?" * len(part))
+                rows = self._db.execute(f"SELECT key, kind, seq, hash FROM entries WHERE key IN ({marks})", part)
+                for r in rows.fetchall():
+                    out[r[0]] = Digest(r[0], _KIND_NAME[r[1]], _seq(r[2]), r[3])
+        return out
+
     def entries(self, lo: bytes | int, hi: bytes | int, *, limit: int | None = None,
                 after: bytes | None = None) -> list[Entry]:
         """Entries on the arc ``(lo, hi]``, clockwise from ``lo`` (paged like :meth:`digests`)."""
@@ -458,7 +507,9 @@ class Store:
     def stats(self) -> StoreStats:
         """Entry counts by kind and total bytes (counts by kind scan the table: not for hot paths)."""
         with self._lock:
-            rows = self._db.execute("SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM entries GROUP BY kind").fetchall()
+            rows = self._db.execute(
+                "SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM entries GROUP BY kind"
+            ).fetchall()
         by = {r[0]: (r[1], r[2]) for r in rows}
         rec, val, ev, ib = by.get(1, (0, 0)), by.get(2, (0, 0)), by.get(3, (0, 0)), by.get(4, (0, 0))
         return StoreStats(rec[0] + val[0] + ev[0] + ib[0], rec[0], val[0], rec[1] + val[1] + ev[1] + ib[1], ev[0],
@@ -490,7 +541,31 @@ class Store:
                 ).fetchall()
         return [r[0] for r in rows]
 
+    def equivocation_bytes(self) -> int:
+        """Bytes of equivocation proofs filed (bounded: see :meth:`_file_equivocation`)."""
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(SUM(LENGTH(proof)), 0) FROM equivocations").fetchone()[0])
+
     # -- internals ------------------------------------------------------------
+
+    def _file_equivocation(self, addr: bytes, proof: bytes) -> None:
+        """File one proof per record address, within the store's budget for proofs (caller holds the lock).
+
+        One proof convicts the authority; more for the same address add
+        nothing, so a peer replaying distinct same-seq records files one
+        proof, not one per put (each was ~120 KiB, outside every quota). The
+        proofs of all addresses together stay under
+        ``limits.max_equivocation_bytes``; past it nothing more is filed (the
+        put is still refused as an equivocation).
+        """
+        held = self._db.execute("SELECT COUNT(*) FROM equivocations WHERE key=?", (addr,)).fetchone()[0]
+        if held >= EQUIVOCATIONS_PER_KEY:
+            return
+        used = self._db.execute("SELECT COALESCE(SUM(LENGTH(proof)), 0) FROM equivocations").fetchone()[0]
+        if used + len(proof) > self.limits.max_equivocation_bytes:
+            return
+        self._db.execute("INSERT OR IGNORE INTO equivocations VALUES (?, ?, ?)",
+                         (addr, hashlib.sha256(proof).digest(), proof))
 
     def _check_size(self, data: bytes) -> None:
         if len(data) > self.limits.max_entry_size:
@@ -530,7 +605,7 @@ class Store:
                 reason="peer-entries",
             )
 
-    def _range(self, cols: str, lo: bytes, hi: bytes, limit: int | None, after: bytes | None) -> list[tuple]:
+    def _range(self, cols: str, lo: bytes, hi: bytes, limit: int | None, after: bytes | None) -> list[tuple[Any, ...]]:
         if after is not None:
             # `after` lies on (lo, hi]: what is left, clockwise, is the arc (after, hi].
             after = _key(after)
@@ -541,15 +616,38 @@ class Store:
             return []
         # Clockwise from lo: keys above lo first, then (if the arc wraps) keys from 0 up to hi.
         parts = [("key > ? AND key <= ?", (lo, hi))] if lo < hi else [("key > ?", (lo,)), ("key <= ?", (hi,))]
-        out: list[tuple] = []
+        out: list[tuple[Any, ...]] = []
         with self._lock:
             for where, args in parts:
                 n = None if limit is None else limit - len(out)
                 if n is not None and n <= 0:
                     break
-                sql = f"SELECT {cols} FROM entries WHERE {where} ORDER BY key" + ("" if n is None else f" LIMIT {int(n)}")
+                sql = f"SELECT {cols} FROM entries WHERE {where} ORDER BY key" + (
+                    "" if n is None else f" LIMIT {int(n)}"
+                )
                 out.extend(self._db.execute(sql, args).fetchall())
         return out
+
+
+ADDRESS_DOMAINS = (_domains.FRAUD_INDEX, _domains.INBOX)
+"""Prefixes of the preimages of derived ring addresses (evidence, inboxes): ``SHA-256(PREFIX || ...)``."""
+
+
+def _refuse_address_preimage(data: bytes) -> None:
+    """A value is stored at ``SHA-256(its bytes)``; derived addresses are ``SHA-256(DOMAIN || ...)``.
+
+    Values whose bytes begin with an address domain are refused, so the two
+    address spaces are disjoint (a collision would need a SHA-256
+    collision): a plain value can never occupy an evidence or inbox address
+    and lock its genuine contents out with ``kind-conflict``. The domains
+    end with a NUL byte; no text and no CBOR value starts with one.
+    """
+    for prefix in ADDRESS_DOMAINS:
+        if data.startswith(prefix):
+            raise InvalidRecord(
+                f"value bytes may not begin with the address domain {prefix[:-1].decode()!r}",
+                reason="reserved-address",
+            )
 
 
 def _refuse_url_bytes(data: bytes, h: bytes) -> None:
@@ -576,5 +674,5 @@ def _seq(b: bytes | None) -> int:
     return 0 if b is None else int.from_bytes(b, "big")
 
 
-def _entry(r: tuple) -> Entry:
+def _entry(r: tuple[Any, ...]) -> Entry:
     return Entry(r[0], _KIND_NAME[r[1]], r[2], _seq(r[3]), r[4], r[5], r[6])

@@ -35,6 +35,8 @@ class StoreLimits:
     """Entries held on behalf of one peer."""
     max_total_bytes: int | None = None
     """Optional cap on everything the store holds (None: no cap)."""
+    max_equivocation_bytes: int = 16 * 1024 * 1024
+    """Cap on the equivocation proofs filed, all addresses together (one proof per address)."""
 
 
 class RateLimiter:

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""PSI benchmarks: DH-PSI 10,000 x 10,000 against openmined-psi, bytes per element, the dating demo.
+
+    python benchmarks/bench_psi.py                 # print the figures
+    python benchmarks/bench_psi.py --write         # also write benchmarks/results/psi.md
+
+Targets (issue 13): DH-PSI of 10,000 x 10,000 elements, both parties plus the
+psi_match contract, <= 0.6 of openmined-psi's time measured in the same run
+on the same machine (``pip install 'note-compute[bench]'``); <= 64 bytes per
+element each way; the demo population's (200 users) full matching time.
+
+Ours: A blinds (hash-to-group + exponentiation), B blinds, each doubly-blinds
+the other's set (B keeps A's order), then psi_match (WebAssembly, in the
+sandbox) intersects the two doubly-blinded sets and A maps the hits back to
+its elements: A learns the intersection, as openmined-psi's client does. openmined-psi 2.0 (C++, P-256): server setup
+(RAW, encrypts its set), client request, server response, client
+intersection (reveal_intersection=True). Runs alternate ours / theirs; the
+figure is the median of ``--runs`` runs of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from note_compute import encoding
+from note_compute.psi import Party
+from note_compute.sandbox import Sandbox, pack_input
+
+RESULTS = Path(__file__).resolve().parent / "results" / "psi.md"
+PSI_WASM = (Path(__file__).resolve().parents[1] / "contracts" / "psi_match.wasm").read_bytes()
+
+
+def sets(n: int, common: int) -> tuple[list[bytes], list[bytes]]:
+    xs = [b"a%d" % i for i in range(n - common)] + [b"c%d" % i for i in range(common)]
+    ys = [b"b%d" % i for i in range(n - common)] + [b"c%d" % i for i in range(common)]
+    return xs, ys
+
+
+def ours(xs: list[bytes], ys: list[bytes], sandbox: Sandbox, parallel: bool | None) -> dict[str, float]:
+    n = max(len(xs), len(ys))
+    t0 = time.perf_counter()
+    a, b = Party(1, n), Party(1, n)
+    sa = a.blind(xs, parallel=parallel)
+    sb = b.blind(ys, parallel=parallel)
+    t1 = time.perf_counter()
+    da = a.double(sb, parallel=parallel)                   # A doubles B's set (sorted)
+    db = b.double(sa, parallel=parallel, keep_order=True)  # B doubles A's set, in A's order
+    t2 = time.perf_counter()
+    # psi_match over A's doubly-blinded elements (sorted, as records) against B's; A maps the hits back
+    order = sorted(range(len(db.points)), key=db.points.__getitem__)
+    data = pack_input(encoding.encode({"set": b"".join(da.points)}), [encoding.encode(db.points[i]) for i in order])
+    hits = sandbox.run(PSI_WASM, data, fuel=10**10).indices
+    found = sorted(e for e in (a.element_at(order[j]) for j in hits) if e is not None)
+    t3 = time.perf_counter()
+    assert found == a.reveal(db, da) == sorted(set(xs) & set(ys))
+    wire_a = len(sa.encode()) + len(da.encode())
+    wire_b = len(sb.encode()) + len(db.encode())
+    return {"total": t3 - t0, "blind": t1 - t0, "double": t2 - t1, "match": t3 - t2, "hits": len(found),
+            "bytes_a": wire_a / len(xs), "bytes_b": wire_b / len(ys)}
+
+
+def openmined(xs: list[bytes], ys: list[bytes]) -> dict[str, float]:
+    import private_set_intersection.python as psi
+
+    client_items = [x.decode() for x in xs]
+    server_items = [y.decode() for y in ys]
+    t0 = time.perf_counter()
+    client = psi.client.CreateWithNewKey(True)
+    server = psi.server.CreateWithNewKey(True)
+    setup = server.CreateSetupMessage(0.0, len(client_items), server_items, psi.DataStructure.RAW)
+    request = client.CreateRequest(client_items)
+    response = server.ProcessRequest(request)
+    inter = client.GetIntersection(setup, response)
+    t1 = time.perf_counter()
+    to_client = len(setup.SerializeToString()) + len(response.SerializeToString())
+    to_server = len(request.SerializeToString())
+    return {"total": t1 - t0, "hits": len(inter), "bytes_server": to_client / len(ys),
+            "bytes_client": to_server / len(xs)}
+
+
+async def demo_population(users: int) -> dict[str, float]:
+    from examples.dating.demo import run_population
+    from examples.dating.population import make_population
+    from note_compute.compute.client import ComputeClient
+    from note_compute.testing.compute import ComputeNetwork
+
+    with Sandbox() as sandbox:
+        net = ComputeNetwork(8, sandbox)
+        run = await run_population(net, ComputeClient(net, sandbox), make_population(users, seed=1))
+        run.check_ground_truth()
+        return {**run.seconds, "rounds": run.rounds, "pairs": len(run.pop.mutual()),
+                "bytes_per_query": run.proof_bytes / max(1, 2 * run.rounds)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--common", type=int, default=1_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--users", type=int, default=200)
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args(argv)
+    xs, ys = sets(args.n, args.common)
+    load0 = os.getloadavg()[0]
+    rows: dict[str, list[dict[str, float]]] = {"ours": [], "ours_1core": [], "openmined": []}
+    try:
+        import private_set_intersection.python  # noqa: F401
+    except ImportError:
+        print("openmined-psi is not installed (pip install 'note-compute[bench]'): "
+              "nothing to compare with, skipping the PSI benchmark")
+        return 0
+    with Sandbox() as sandbox:
+        ours(xs[:200], ys[:200], sandbox, None)  # warm: compile psi_match, start the threads
+        for _ in range(args.runs):
+            rows["openmined"].append(openmined(xs, ys))
+            rows["ours"].append(ours(xs, ys, sandbox, None))
+            rows["ours_1core"].append(ours(xs, ys, sandbox, False))
+    for r in rows.values():
+        assert all(x["hits"] == args.common for x in r), "wrong intersection size"
+
+    def med(name: str, key: str = "total") -> float:
+        return statistics.median(r[key] for r in rows[name])
+
+    import trio
+
+    demo = trio.run(demo_population, args.users)
+    load1 = os.getloadavg()[0]
+    lines = [
+        (f"# PSI ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores, load {load0:.1f} -> {load1:.1f})"),
+        "",
+        (f"`python benchmarks/bench_psi.py --n {args.n} --runs {args.runs} --users {args.users}`; "
+        f"{args.n:,} x {args.n:,} elements, {args.common:,} in common; median of {args.runs} runs each, interleaved."),
+        "",
+        "| | total | blind (both) | double (both) | psi_match | ratio to openmined-psi |",
+        "| --- | --- | --- | --- | --- | --- |",
+        (f"| ours, ristretto255, threads on {os.cpu_count()} cores | {med('ours'):.2f} s | {med('ours', 'blind'):.2f} s"
+        f" | {med('ours', 'double'):.2f} s | {med('ours', 'match') * 1000:.0f} ms | **{med('ours') / med('openmined'):.2f}** |"),
+        (f"| ours, one core | {med('ours_1core'):.2f} s | {med('ours_1core', 'blind'):.2f} s"
+        f" | {med('ours_1core', 'double'):.2f} s | {med('ours_1core', 'match') * 1000:.0f} ms"
+        f" | {med('ours_1core') / med('openmined'):.2f} |"),
+        f"| openmined-psi 2.0.6 (P-256, one core) | {med('openmined'):.2f} s | | | | 1.00 |",
+        "",
+        (f"Runs (s): ours {[round(r['total'], 2) for r in rows['ours']]}, one core "
+        f"{[round(r['total'], 2) for r in rows['ours_1core']]}, openmined {[round(r['total'], 2) for r in rows['openmined']]}."),
+        "",
+        (f"Bytes per element each way (blinded set + doubly-blinded set, canonical CBOR): ours A -> "
+        f"{rows['ours'][0]['bytes_a']:.2f}, B -> {rows['ours'][0]['bytes_b']:.2f}; openmined-psi server -> client "
+        f"{rows['openmined'][0]['bytes_server']:.2f}, client -> server {rows['openmined'][0]['bytes_client']:.2f}."),
+        "",
+        (f"Dating demo population, {args.users} users, 8 in-memory compute peers: {demo['rounds']:.0f} rounds, "
+        f"{demo['pairs']:.0f} mutual pairs (all found by both, checked against the ground truth); full matching "
+        f"{demo['matching']:.1f} s = blind {demo['blind']:.1f} s + double (dataset publish) {demo['double']:.1f} s + "
+        f"match on peers with proofs {demo['match']:.1f} s; decks {demo['decks']:.1f} s; "
+        f"{demo['bytes_per_query']:.0f} bytes of answer + proof per match query."),
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        RESULTS.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

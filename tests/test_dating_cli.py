@@ -1,0 +1,78 @@
+"""`note-compute dating card|site|swipe|matches|profile` for two users against a real devnet."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from note_compute.cli import main as cli_main
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_users_match_through_the_cli_on_a_devnet(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "NOTE_HOME": str(home)}
+    exe = str(Path(sys.executable).with_name("note-compute"))
+    proc = subprocess.Popen([exe, "devnet", "--nodes", "4", "--dir", str(tmp_path / "nodes")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while not (home / "devnet.json").exists():
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "devnet did not become stable"
+            time.sleep(0.2)
+        runner = CliRunner()
+        cenv = {"NOTE_HOME": str(home)}
+
+        def run(*argv: str) -> str:
+            res = runner.invoke(cli_main, list(argv), env=cenv)
+            assert res.exit_code == 0, (argv, res.output, res.exception)
+            return res.output
+
+        auth = {n: run("key", "new", n).strip().splitlines()[-1] for n in ("ann", "bo", "cy", "site")}
+        run("dating", "card", "--key", "ann", "--pseudonym", "ann", "--age", "30", "--region", "north",
+            "--interests", "chess,jazz", "--bio", "ann's secret bio")
+        run("dating", "card", "--key", "bo", "--pseudonym", "bo", "--age", "32", "--region", "north",
+            "--interests", "jazz", "--bio", "bo's secret bio")
+        run("dating", "card", "--key", "cy", "--pseudonym", "cy", "--age", "31", "--region", "north",
+            "--interests", "chess")
+        run("dating", "site", "--key", "site", auth["ann"], auth["bo"], auth["cy"])
+        site = ["--site", auth["site"]]
+        deck = run("dating", "swipe", "--key", "ann", *site, "--age", "25-35")
+        assert "bo" in deck and "cy" in deck
+        run("dating", "swipe", "--key", "ann", *site, "bo", "--like")
+        run("dating", "swipe", "--key", "ann", *site, "cy", "--like")         # one-sided
+        run("dating", "swipe", "--key", "bo", *site, "--age", "25-35", "ann", "--like")
+        run("dating", "swipe", "--key", "cy", *site, "--age", "25-35")       # cy passes on ann
+        first = run("dating", "matches", "--key", "ann", *site, "--epoch", "1")
+        assert "0 match(es)" in first and "pending" in first                # nobody else has published yet
+        run("dating", "matches", "--key", "bo", *site, "--epoch", "1")
+        run("dating", "matches", "--key", "cy", *site, "--epoch", "1")
+        out_ann = run("dating", "matches", "--key", "ann", *site, "--epoch", "1")
+        out_bo = run("dating", "matches", "--key", "bo", *site, "--epoch", "1")
+        out_cy = run("dating", "matches", "--key", "cy", *site, "--epoch", "1")
+        assert "match: bo" in out_ann and "match: cy" not in out_ann
+        assert "match: ann" in out_bo
+        assert "0 match(es)" in out_cy
+        run("dating", "matches", "--key", "ann", *site, "--epoch", "1")      # re-running is harmless
+        profile = json.loads(run("dating", "profile", "--key", "ann", "bo"))
+        assert profile["bio"] == "bo's secret bio"
+        res = runner.invoke(cli_main, ["dating", "profile", "--key", "cy", "ann"], env=cenv)
+        assert res.exit_code != 0 and "not one of your matches" in res.output
+        state = json.loads((home / "dating" / "ann.json").read_text())
+        assert oct((home / "dating" / "ann.json").stat().st_mode & 0o777) == "0o600" and state["likes"]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

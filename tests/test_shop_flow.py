@@ -1,0 +1,244 @@
+"""The shop end to end on the in-memory compute network: publish, search (proven and audited), a lying
+peer, cart, checkout, order processing, replies, republishing; and the attackers of each step."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from examples.shop import orders
+from examples.shop.catalog import generate
+from examples.shop.search import ShopError, parse_query, reference_search
+from examples.shop.shop import Shop, publish_shop, update_products
+from note_compute import inbox, records
+from note_compute.crypto import SigningKey
+from note_compute.errors import InvalidSignature, QuotaExceeded
+from note_compute.sandbox import Sandbox
+from note_compute.store import Store
+from note_compute.testing.compute import ComputeNetwork
+
+SHOP_KEY = SigningKey(hashlib.sha256(b"shop-flow-shop").digest())
+BUYER = SigningKey(hashlib.sha256(b"shop-flow-buyer").digest())
+MALLORY = SigningKey(hashlib.sha256(b"shop-flow-mallory").digest())
+PRODUCTS = generate(300, seed=3)
+
+
+class ShopNet(ComputeNetwork):
+    """The in-memory compute network plus inboxes, checked by a real Store as a node checks them."""
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.inbox_store = Store(":memory:")
+
+    async def put_inbox(self, owner: bytes, name: str, item: inbox.InboxItem) -> int:
+        key = inbox.inbox_key(owner, name)
+        self.inbox_store.put_inbox(key, inbox.encode_set(inbox.InboxSet(owner, name, (item,), ())),
+                                   peer=b"\x01" * 32)
+        return self.r
+
+    async def list_inbox(self, owner: bytes, name: str) -> list[inbox.InboxItem]:
+        key = inbox.inbox_key(owner, name)
+        if not self.inbox_store.has(key):
+            return []
+        s = inbox.decode_set(key, self.inbox_store.get(key).data)
+        return sorted(s.items, key=lambda x: (x.t, x.id))
+
+    async def remove_inbox(self, owner: SigningKey, name: str, ids: list[bytes]) -> int:
+        r = inbox.make_removal(owner, name, ids, int(time.time()))
+        self.inbox_store.put_inbox(r.inbox, inbox.encode_set(inbox.InboxSet(owner.public_key, name, (), (r,))),
+                                   peer=b"\x01" * 32)
+        return self.r
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Any:
+    sb = Sandbox()
+    yield sb
+    sb.close()
+
+
+@pytest.fixture
+async def world(sandbox: Any, monkeypatch: Any) -> Any:
+    import examples.shop.shop as shop_mod
+
+    monkeypatch.setattr(shop_mod, "INDEX_SHARD", 150)  # ~45 index shards: a product's words touch few of them
+    net = ShopNet(6, sandbox)
+    pub = await publish_shop(net, SHOP_KEY, PRODUCTS)
+    return net, pub
+
+
+async def test_searches_are_verified_and_match_the_reference(world: Any, sandbox: Any) -> None:
+    net, _ = world
+    shop = Shop(net, sandbox, SHOP_KEY.authority)
+    info = await shop.info()
+    assert set(info.categories) == {p["category"] for p in PRODUCTS}
+    for text, kw in (("red lamp", {}), ("éclair", {}), ("STRASSE", {}), ("steel", {"category": "tools",
+                                                                                    "max_price": 4000}),
+                     ("lantern", {"in_stock": True, "sort": "price"}), ("", {"category": "Garden", "sort": "name"})):
+        q = parse_query(text, categories=info.categories, **kw)
+        want, _ = reference_search(PRODUCTS, q)
+        res = await shop.search(q)
+        assert [p["id"] for p in res.products] == [p["id"] for p in want], text
+        assert res.products == want  # the public fields, exactly
+        assert res.summary.mode.startswith("proven" if text else "audited")
+        if text:
+            audited = await shop.search_audited(q)
+            assert [p["id"] for p in audited.products] == [p["id"] for p in want]
+    everything, size = await shop.download_catalog()
+    assert sorted(p["id"] for p in everything) == sorted(p["id"] for p in PRODUCTS) and size > 0
+
+
+async def test_paging_through_the_proven_search(world: Any, sandbox: Any) -> None:
+    net, _ = world
+    shop = Shop(net, sandbox, SHOP_KEY.authority)
+    seen, cursor = [], None
+    while True:
+        res = await shop.search(parse_query("steel", sort="price", limit=25, cursor=cursor))
+        seen += [p["id"] for p in res.products]
+        cursor = res.cursor
+        if cursor is None:
+            break
+    want, _ = reference_search(PRODUCTS, parse_query("steel", sort="price", limit=1000))
+    assert seen == [p["id"] for p in want] and len(seen) > 25
+
+
+async def test_a_peer_hiding_an_index_entry_is_caught(world: Any, sandbox: Any) -> None:
+    from note_compute.compute.client import ComputeClient
+
+    net, _ = world
+    honest = await Shop(net, sandbox, SHOP_KEY.authority).search(parse_query("lantern"))
+    liars = ShopNet(6, sandbox, liars_first=True)
+    pub = await publish_shop(liars, SHOP_KEY, PRODUCTS)
+    shard = next(sh for sh in pub.index.built.shards if sh.info.lo[0] <= "lantern" <= sh.info.hi[0])
+    for p in (await liars.replicas(shard.info.blob))[:2]:  # two of the three replicas of the word's shard lie
+        liars.set_mode(p, "hide_one")
+    res = await Shop(liars, sandbox, SHOP_KEY.authority,
+                     compute=ComputeClient(liars, sandbox, shuffle=False)).search(parse_query("lantern"))
+    assert res.products == honest.products  # still the right answer, from honest replicas
+    assert res.summary.fraud and "fraud proof" in res.summary.line()
+
+
+async def test_when_every_replica_lies_the_search_fails_clearly(sandbox: Any) -> None:
+    from note_compute.compute.client import ComputeClient
+
+    net = ShopNet(3, sandbox)
+    await publish_shop(net, SHOP_KEY, PRODUCTS[:100])
+    for p in net.peers:
+        net.set_mode(p, "hide_one")
+    shop = Shop(net, sandbox, SHOP_KEY.authority, compute=ComputeClient(net, sandbox, shuffle=False))
+    with pytest.raises(ShopError, match="could not be verified"):  # never a wrong answer
+        await shop.search(parse_query("lamp"))
+
+
+async def test_cart_is_encrypted_signed_and_refused_when_tampered(world: Any) -> None:
+    net, _ = world
+    cart = orders.Cart(SHOP_KEY.authority)
+    cart.add(PRODUCTS[0]["id"], 2)
+    rec = await orders.save_cart(net, BUYER, cart)
+    assert PRODUCTS[0]["id"].encode() not in rec.value  # no peer can read it
+    assert (await orders.load_cart(net, BUYER, SHOP_KEY.authority)).items == {PRODUCTS[0]["id"]: 2}
+    with pytest.raises(ShopError):
+        cart.add("p1", 0)
+    # a peer flips the ciphertext: the record signature fails
+    bad = replace(rec, value=rec.value[:-1] + bytes([rec.value[-1] ^ 1]))
+    net.records[rec.url].append(bad)  # what a lying peer would answer
+    with pytest.raises(InvalidSignature):
+        await orders.load_cart(net, BUYER, SHOP_KEY.authority)
+    # a record the buyer signed but whose content does not open with the buyer's key
+    other = records.sign_record(BUYER, rec.url, seq=rec.seq + 1, value=b"\x00" * 60, created=rec.created)
+    await net.put_record(other)
+    with pytest.raises(ShopError) as exc:
+        await orders.load_cart(net, BUYER, SHOP_KEY.authority)
+    assert exc.value.reason == "tampered-cart"
+
+
+async def test_checkout_confirmation_and_the_order_attackers(world: Any, sandbox: Any) -> None:
+    net, _ = world
+    shop = Shop(net, sandbox, SHOP_KEY.authority)
+    res = await shop.search(parse_query("lantern", in_stock=True, sort="price"))
+    item = res.products[0]
+    proc = orders.OrderProcessor(net, SHOP_KEY, PRODUCTS)
+    cart = orders.Cart(SHOP_KEY.authority)
+    cart.add(item["id"], 1)
+    prices = {p["id"]: p["price"] for p in res.products}
+    order = await orders.place_order(net, BUYER, SHOP_KEY.authority, cart, prices, "EUR")
+    stock0 = proc.catalog[item["id"]]["stock"]
+
+    # attackers: the same order replayed by the buyer in a new item; a forged order (signed by Mallory,
+    # sent as the buyer's... no: sent by Mallory claiming the buyer's order); an over-stock order.
+    await orders.deliver(net, BUYER, SHOP_KEY.authority, order)  # replay: a new inbox item, same order id
+    forged = orders.SignedOrder(order.body, MALLORY.sign(b"note-compute/v1/record\x00", order.body))
+    await net.put_inbox(SHOP_KEY.public_key, orders.ORDERS_INBOX, inbox.make_item(
+        MALLORY, SHOP_KEY.public_key, orders.ORDERS_INBOX, orders.seal_order(forged, SHOP_KEY.authority),
+        int(time.time())))
+    rewrapped = inbox.make_item(MALLORY, SHOP_KEY.public_key, orders.ORDERS_INBOX,
+                                orders.seal_order(order, SHOP_KEY.authority), int(time.time()) + 1)
+    await net.put_inbox(SHOP_KEY.public_key, orders.ORDERS_INBOX, rewrapped)
+    big = orders.Cart(SHOP_KEY.authority)
+    big.add(item["id"], min(100, stock0 + 1))
+    too_many = await orders.place_order(net, BUYER, SHOP_KEY.authority, big, prices, "EUR")
+    cheap = orders.make_order(BUYER, SHOP_KEY.authority, [(item["id"], 1, 1)], "EUR")
+    await orders.deliver(net, BUYER, SHOP_KEY.authority, cheap)
+
+    outcomes = await proc.process()
+    by = [(o.status, o.reason) for o in outcomes]
+    assert [s for s, _ in by].count("confirmed") == 1
+    assert any(s == "rejected" and "replayed" in r for s, r in by)
+    assert sum(1 for s, _ in by if s == "dropped") == 2  # forged signature, re-wrapped by someone else
+    assert any(s == "rejected" and "in stock" in r for s, r in by)
+    assert any(s == "rejected" and "price" in r for s, r in by)
+    assert proc.catalog[item["id"]]["stock"] == stock0 - 1  # only the confirmed order moved stock
+    assert await net.list_inbox(SHOP_KEY.public_key, orders.ORDERS_INBOX) == []  # handled items removed
+    assert await proc.process() == []
+
+    replies = await orders.read_replies(net, BUYER, SHOP_KEY.authority)
+    assert replies[order.hash].status == "confirmed" and replies[order.hash].total == item["price"]
+    assert replies[too_many.hash].status == "rejected"
+    # a "reply" from Mallory in the buyer's inbox is ignored
+    fake = inbox.make_item(MALLORY, BUYER.public_key, orders.REPLIES_INBOX, b"confirmed!", int(time.time()))
+    await net.put_inbox(BUYER.public_key, orders.REPLIES_INBOX, fake)
+    assert (await orders.read_replies(net, BUYER, SHOP_KEY.authority)).keys() == replies.keys()
+
+    # republish the stock change: only changed shards are uploaded, seq goes up
+    changed = [proc.catalog[p["id"]] for p in PRODUCTS]
+    cat, idx = await update_products(net, SHOP_KEY, changed)
+    from examples.shop.search import index_records
+
+    touched = len(index_records([proc.catalog[item["id"]]]))  # the product's index records: one per word
+    assert cat.uploaded == 1 and 1 <= idx.uploaded <= touched < len(idx.built.shards)
+    assert cat.record.seq > cat.previous.seq  # type: ignore[union-attr]
+    again = await shop.search(parse_query(item["name"]))
+    assert next(p for p in again.products if p["id"] == item["id"])["stock"] == stock0 - 1
+
+
+async def test_an_order_flood_stops_at_the_sender_quota(world: Any) -> None:
+    net, _ = world
+    cart = orders.Cart(SHOP_KEY.authority)
+    cart.add(PRODUCTS[0]["id"])
+    prices = {PRODUCTS[0]["id"]: PRODUCTS[0]["price"]}
+    for _ in range(inbox.SENDER_QUOTA):
+        await orders.place_order(net, MALLORY, SHOP_KEY.authority, cart, prices, "EUR")
+    with pytest.raises(QuotaExceeded, match="quota"):
+        await orders.place_order(net, MALLORY, SHOP_KEY.authority, cart, prices, "EUR")
+    await orders.place_order(net, BUYER, SHOP_KEY.authority, cart, prices, "EUR")  # others still deliver
+    senders = [i.sender for i in await net.list_inbox(SHOP_KEY.public_key, orders.ORDERS_INBOX)]
+    assert senders.count(MALLORY.public_key) == inbox.SENDER_QUOTA and BUYER.public_key in senders
+
+
+async def test_a_reply_that_cannot_be_delivered_is_reported_not_fatal(world: Any) -> None:
+    net, _ = world
+    for i in range(inbox.SENDER_QUOTA):  # the buyer has not read the shop's last 8 replies
+        await net.put_inbox(BUYER.public_key, orders.REPLIES_INBOX,
+                            inbox.make_item(SHOP_KEY, BUYER.public_key, orders.REPLIES_INBOX, b"old %d" % i,
+                                            int(time.time())))
+    cart = orders.Cart(SHOP_KEY.authority)
+    cart.add(PRODUCTS[20]["id"])
+    await orders.place_order(net, BUYER, SHOP_KEY.authority, cart, {PRODUCTS[20]["id"]: PRODUCTS[20]["price"]}, "EUR")
+    proc = orders.OrderProcessor(net, SHOP_KEY, PRODUCTS)
+    [o] = await proc.process()
+    assert o.status == "confirmed" and "reply not delivered" in o.reason and "quota" in o.reason
+    assert await net.list_inbox(SHOP_KEY.public_key, orders.ORDERS_INBOX) == []
