@@ -47,7 +47,7 @@ async def embedded_network(nodes: int, home: Path, say: Callable[[str], None]) -
     try:
         await net.start(timeout=60)
         say(f"{nodes} nodes up; joining the ring ...")
-        async with open_client(net.bootstrap) as client:
+        async with open_client(net.bootstrap, timeout=10.0) as client:  # generous: shared, loaded machines
             await wait_stable(net, client, timeout=60)
             net.write_manifest(home)
             say(f"the ring of {nodes} nodes is stable (bootstrap {net.bootstrap[0]})")

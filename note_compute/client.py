@@ -59,6 +59,7 @@ from .ring import messages as ring_msgs
 from .ring.ids import PeerRef, distance, id_from_bytes, node_id
 from .ring.lookup import Lookup
 from .store import EVIDENCE, INBOX, RECORD, VALUE
+from .transport import Requester
 
 __all__ = ["Client", "PeerRef", "open_client", "peer_ref_from_multiaddr"]
 
@@ -94,7 +95,7 @@ class Client:
     request to one peer.
     """
 
-    def __init__(self, host: Any, seeds: list[PeerRef], *, replicas: int = 3, timeout: float = 2.0,
+    def __init__(self, host: Requester, seeds: list[PeerRef], *, replicas: int = 3, timeout: float = 2.0,
                  parallel: int = 8) -> None:
         self.host = host
         self.r = replicas
@@ -246,7 +247,7 @@ class Client:
         found, errors = await self._gather(fetch, list(peers), grace=None)
         if not found:
             raise self._not_found(f"no replica of the evidence against {peer_id.hex()[:16]}... answered", errors)
-        return evidence.merge(*found)
+        return evidence.union(*found)  # every replica's proofs: a reader keeps them all
 
     async def put_inbox(self, owner: bytes, name: str, item: inbox.InboxItem) -> int:
         """Append a signed item (:func:`note_compute.inbox.make_item`) to ``owner``'s inbox ``name``.

@@ -19,7 +19,7 @@ import trio
 
 from note_compute import encoding
 from note_compute.errors import PeerUnreachable, RemoteProtocolError
-from note_compute.net import NetConfig, NetHost, _p2p, open_host
+from note_compute.net import PROTOCOL_ID, NetConfig, NetHost, _p2p, open_host
 from note_compute.net.admission import Admission, FrameBudget, InboundLimits
 from note_compute.net.framing import FrameDecoder
 
@@ -208,3 +208,25 @@ async def test_host_counts_admission_for_its_own_listener() -> None:
             while node.admission.inbound:
                 await trio.sleep(0.01)
         assert isinstance(node, NetHost)
+
+
+@pytest.mark.slow
+async def test_a_stream_that_fails_to_open_is_retried_once() -> None:
+    """Simultaneous dials sometimes closed the connection a new stream was being opened on: PeerUnreachable."""
+    async with open_host(os.urandom(32), handler=handler) as a, open_host(os.urandom(32), handler=handler) as b:
+        real = a._host.new_stream
+        failures = [1]
+
+        async def flaky_new_stream(peer_id: Any, protocols: Any, *args: Any, **kw: Any) -> Any:
+            if failures and PROTOCOL_ID in protocols:  # not libp2p's own identify streams
+                failures.pop()
+                raise RuntimeError("connection closed while opening the stream")
+            return await real(peer_id, protocols, *args, **kw)
+
+        a._host.new_stream = flaky_new_stream
+        assert await a.request(b.peer_ref, {"x": 5}, timeout=10) == {"echo": 5}
+        assert a.stream_retries == 1
+        await a.forget(b.peer_ref)  # no pooled stream left: the next request opens one
+        failures.extend([1, 1])  # twice in a row: a typed error, not a hang
+        with pytest.raises(PeerUnreachable):
+            await a.request(b.peer_ref, {"x": 6}, timeout=10)

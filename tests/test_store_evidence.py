@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from note_compute import encoding
 from note_compute.compute.evidence import (
+    MAX_PER_PAIR,
     MAX_PROOF_SIZE,
     MAX_PROOFS,
     check_proof,
@@ -27,10 +28,19 @@ from note_compute.compute.evidence import (
     encode_set,
     evidence_key,
     merge,
+    pair_of,
+    union,
+    validate_entry,
 )
 from note_compute.compute.protocol import Receipt
 from note_compute.crypto import SigningKey
-from note_compute.errors import InvalidEncoding, InvalidProof, InvalidRecord, InvalidSignature, QuotaExceeded
+from note_compute.errors import (
+    InvalidEncoding,
+    InvalidProof,
+    InvalidRecord,
+    InvalidSignature,
+    QuotaExceeded,
+)
 from note_compute.node.storage import StorageService, put_msg, sync_msg
 from note_compute.store import EVIDENCE, Digest, Store, StoreLimits
 from note_compute.store.schema import SCHEMA_VERSION
@@ -42,12 +52,6 @@ PID = hashlib.sha256(ACCUSED.public_key).digest()
 KEY = evidence_key(PID)
 PROOFS = [signed_claim_proof(ACCUSED, i).encode() for i in range(MAX_PROOFS + 6)]
 SMALLEST = sorted(PROOFS, key=lambda p: hashlib.sha256(p).digest())
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    with Store(tmp_path / "s.sqlite") as s:
-        yield s
 
 
 def test_valid_evidence_is_stored_and_read_back(store: Store) -> None:
@@ -67,26 +71,82 @@ def test_valid_evidence_is_stored_and_read_back(store: Store) -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(st.randoms(use_true_random=False), st.integers(1, 6))
-def test_merge_is_order_independent(tmp_path_factory, rnd: random.Random, batches: int) -> None:
-    """Any split of the proofs into puts, in any order, leaves the same (capped) set."""
-    proofs = list(PROOFS)
+def test_merge_is_order_independent_below_the_cap(tmp_path_factory, rnd: random.Random, batches: int) -> None:
+    """Any split of at most MAX_PROOFS proofs into puts, in any order, leaves the same set (their union)."""
+    proofs = list(PROOFS[:MAX_PROOFS])
     rnd.shuffle(proofs)
     cuts = sorted(rnd.sample(range(1, len(proofs)), batches - 1))
-    parts = [proofs[a:b] for a, b in zip([0, *cuts], [*cuts, len(proofs)])]
+    parts = [proofs[a:b] for a, b in zip([0, *cuts], [*cuts, len(proofs)], strict=False)]
     with Store(tmp_path_factory.mktemp("m") / "s.sqlite") as s:
         for part in parts:
             s.put_evidence(KEY, encode_set(part))
-        assert s.get_evidence(KEY) == SMALLEST[:MAX_PROOFS]
+        assert s.get_evidence(KEY) == union(PROOFS[:MAX_PROOFS])
 
 
-def test_cap_keeps_the_smallest_hashes(store: Store) -> None:
-    store.put_evidence(KEY, encode_set(SMALLEST[MAX_PROOFS - 2 :]))  # the largest 8
-    store.put_evidence(KEY, encode_set(SMALLEST[: MAX_PROOFS - 2]))
+@settings(max_examples=25, deadline=None)
+@given(st.randoms(use_true_random=False), st.integers(2, 6))
+def test_nothing_held_is_ever_evicted(tmp_path_factory, rnd: random.Random, batches: int) -> None:
+    """Past the cap, whatever was stored first stays, whatever the later proofs' hashes."""
+    proofs = list(PROOFS)
+    rnd.shuffle(proofs)
+    cuts = sorted(rnd.sample(range(1, len(proofs)), batches - 1))
+    parts = [proofs[a:b] for a, b in zip([0, *cuts], [*cuts, len(proofs)], strict=False)]
+    with Store(tmp_path_factory.mktemp("m") / "s.sqlite") as s:
+        kept: set[bytes] = set()
+        for part in parts:
+            s.put_evidence(KEY, encode_set(part))
+            held = set(s.get_evidence(KEY))
+            assert kept <= held and len(held) <= MAX_PROOFS
+            kept = held
+        assert len(kept) == MAX_PROOFS
+
+
+def test_cap_keeps_what_came_first(store: Store) -> None:
+    """The old rule kept the 16 smallest hashes, so small-hash proofs pushed a genuine one out: no more."""
+    first = SMALLEST[-(MAX_PROOFS - 2):]  # the 14 largest hashes arrive first
+    store.put_evidence(KEY, encode_set(first))
+    store.put_evidence(KEY, encode_set(SMALLEST[:MAX_PROOFS - 2]))  # a flood of smaller hashes
     held = store.get_evidence(KEY)
-    assert len(held) == MAX_PROOFS and held == SMALLEST[:MAX_PROOFS]
-    # a proof whose hash is above all those held changes nothing
-    assert store.put_evidence(KEY, encode_set([SMALLEST[-1]])) == "unchanged"
-    assert merge(merge(PROOFS[:7], PROOFS[7:]), PROOFS[3:9]) == merge(PROOFS) == SMALLEST[:MAX_PROOFS]
+    assert len(held) == MAX_PROOFS and set(first) <= set(held)
+    assert set(held) - set(first) == set(SMALLEST[:2])  # the flood got the 2 free slots (in hash order)
+    assert store.put_evidence(KEY, encode_set([SMALLEST[2]])) == "unchanged"  # full: nothing is evicted
+    assert merge(PROOFS[:7], PROOFS[7:]) == union(PROOFS[:7] + sorted(PROOFS[7:], key=_h)[:MAX_PROOFS - 7])
+
+
+def _h(p: bytes) -> bytes:
+    return hashlib.sha256(p).digest()
+
+
+def _same_pair(n: int) -> bytes:
+    """Proofs against ACCUSED that all name one (program, dataset) pair (different arguments)."""
+    from note_compute.compute.fraud import FraudProof
+    from note_compute.compute.protocol import (
+        QueryRequest,
+        digest_of_claim,
+        make_receipt,
+    )
+
+    args = encoding.encode(f"same pair {n}")
+    req = QueryRequest(f"note://{ACCUSED.authority}/programs/p", bytes(32), f"note://{ACCUSED.authority}/datasets/x",
+                       1, 0, args)
+    digests = [hashlib.sha256(b"r").digest()]
+    receipt = make_receipt(ACCUSED, req, shard_root=bytes(32), count=8, sort_key=["id"],
+                           result=digest_of_claim([0], digests, b""), fuel=1)
+    return FraudProof("subset", receipt.encode(), args, [0], digests, b"").encode()
+
+
+def test_one_pair_gets_at_most_max_per_pair_slots(store: Store) -> None:
+    same = [_same_pair(i) for i in range(MAX_PER_PAIR + 3)]
+    assert pair_of(same[0]) == pair_of(same[1]) != pair_of(PROOFS[0])
+    store.put_evidence(KEY, encode_set(same[:1]))
+    for p in same[1:]:
+        store.put_evidence(KEY, encode_set([p]))
+    held = store.get_evidence(KEY)
+    assert len(held) == MAX_PER_PAIR and held == union(same[:MAX_PER_PAIR])
+    assert store.put_evidence(KEY, encode_set([PROOFS[0]])) == "merged"  # other pairs still have room
+    with pytest.raises(InvalidRecord) as e:  # a set that breaks the per-pair cap is malformed
+        validate_entry(KEY, encoding.encode(union(same)))
+    assert e.value.reason == "bad-evidence"
 
 
 def _refused(store: Store, data: bytes, exc: type[Exception], reason: str | None, key: bytes = KEY) -> None:

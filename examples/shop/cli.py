@@ -269,19 +269,24 @@ def orders_serve(key_name: str, products: int, seed: int, interval: float, once:
     import trio
 
     from note_compute.client import open_client
+    from note_compute.keystore import note_home
 
     from .catalog import generate
     from .orders import OrderProcessor
     from .shop import update_products
 
     key = _key(key_name)
+    state = note_home() / "shop" / f"processed-{key_name}.json"  # order ids seen: replays stay refused after a restart
+    seen = set(json.loads(state.read_text())) if state.exists() else set()
 
     async def main() -> None:
         async with open_client() as client:
-            proc = OrderProcessor(client, key, generate(products, seed=seed))
+            proc = OrderProcessor(client, key, generate(products, seed=seed), processed=seen)
             while True:
                 for o in await proc.process():
                     click.echo(f"{time.strftime('%H:%M:%S')} {o.status}: {o.order_id[:8]} {o.reason}")
+                state.parent.mkdir(parents=True, exist_ok=True)
+                state.write_text(json.dumps(sorted(proc.processed)))
                 if proc.changed:
                     cat, idx = await update_products(client, key, list(proc.catalog.values()))
                     click.echo(f"stock republished: {cat.uploaded} catalog and {idx.uploaded} index shards")

@@ -217,11 +217,13 @@ class Outcome:
 class OrderProcessor:
     """The shop's side: checks orders against its current catalog and answers (see the module docstring)."""
 
-    def __init__(self, client: Any, key: SigningKey, products: Sequence[dict[str, Any]]) -> None:
+    def __init__(self, client: Any, key: SigningKey, products: Sequence[dict[str, Any]],
+                 processed: set[str] | None = None) -> None:
         self.client = client
         self.key = key
         self.catalog = {p["id"]: dict(p) for p in products}
-        self.processed: set[str] = set()
+        self.processed: set[str] = set() if processed is None else processed
+        """Order ids seen (replay protection); pass the saved set back in after a restart."""
         self.changed: set[str] = set()  # product ids whose stock changed (to republish)
 
     async def process(self) -> list[Outcome]:
@@ -231,7 +233,10 @@ class OrderProcessor:
         for it in items:
             o = self._check(it)
             if o.status != "dropped":
-                await self._reply(it.sender, o)
+                try:
+                    await self._reply(it.sender, o)
+                except NoteError as exc:  # e.g. the buyer's inbox holds our quota of unread replies
+                    o.reason += f" (reply not delivered: {exc})"
             out.append(o)
         if items:
             await self.client.remove_inbox(self.key, ORDERS_INBOX, [it.id for it in items])

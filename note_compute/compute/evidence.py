@@ -6,10 +6,18 @@ SHA-256(domains.FRAUD_INDEX || peer_id)``, a store entry of kind
 :class:`~note_compute.compute.fraud.FraudProof` byte strings, sorted by
 SHA-256 of the proof bytes, without duplicates, at most :data:`MAX_PROOFS`.
 
-Writes **merge**: the held set and the incoming set are united, sorted by
-proof hash and cut to the :data:`MAX_PROOFS` smallest hashes. The result is a
-function of the union only, so replicas converge on the same set whatever
-order puts and syncs arrive in (``merge(merge(a, b), c) == merge(a, merge(b, c))``).
+Writes **merge** (:func:`merge`): everything held stays, and incoming proofs
+are admitted (each put's proofs in hash order) while the set holds fewer
+than :data:`MAX_PROOFS` (16) and fewer than :data:`MAX_PER_PAIR` (4) for the
+proof's (program, dataset) pair. Nothing held is ever evicted, so the
+accused cannot push a stored genuine proof out by signing more lies, however
+small their hashes (the old rule kept the 16 smallest hashes, and was
+crowded out exactly that way). The cost: replicas that filled up in a
+different order may hold different sets for good (anti-entropy then keeps
+exchanging them, each side admitting nothing new); a reader takes the
+:func:`union` of the replicas' sets. A full set is no shelter either: on
+nodes that run compute every admitted proof convicts, and a client acts on
+*any* valid proof (:mod:`.accuse`).
 
 What a node checks (:func:`check_proof`, cheap: no program is run):
 
@@ -34,6 +42,7 @@ typed: :class:`InvalidRecord` (reason ``bad-evidence``: the set's structure),
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable
 
 from .. import domains, encoding
@@ -42,11 +51,13 @@ from ..errors import InvalidEncoding, InvalidProof, InvalidRecord, NoteError
 from .fraud import FraudProof
 from .protocol import Receipt, args_digest, digest_of_claim
 
-__all__ = ["MAX_PROOFS", "MAX_PROOF_SIZE", "evidence_key", "check_proof", "decode_set", "encode_set", "merge",
-           "validate_entry"]
+__all__ = ["MAX_PER_PAIR", "MAX_PROOFS", "MAX_PROOF_SIZE", "check_proof", "decode_set", "encode_set", "evidence_key",
+           "merge", "pair_of", "union", "validate_entry"]
 
 MAX_PROOFS = 16
-"""Most proofs held against one peer (the smallest proof hashes win)."""
+"""Most proofs held against one peer (first seen, first kept; nothing held is evicted)."""
+MAX_PER_PAIR = 4
+"""Most proofs held against one peer for one (program hash, dataset URL) pair."""
 MAX_PROOF_SIZE = 60 * 1024
 """Largest encoded proof accepted (16 of them fit a 1 MiB store entry)."""
 
@@ -103,28 +114,75 @@ def decode_set(data: bytes) -> list[bytes]:
     if not isinstance(v, list) or not 1 <= len(v) <= MAX_PROOFS or any(type(p) is not bytes for p in v):
         raise InvalidRecord(f"evidence is a list of 1 to {MAX_PROOFS} encoded fraud proofs", reason="bad-evidence")
     hashes = [_proof_hash(p) for p in v]
-    if any(a >= b for a, b in zip(hashes, hashes[1:])):
+    if any(a >= b for a, b in itertools.pairwise(hashes)):
         raise InvalidRecord("evidence proofs must be distinct and sorted by SHA-256", reason="bad-evidence")
     return v
 
 
+def pair_of(proof: bytes) -> tuple[bytes, str]:
+    """The (program hash, dataset URL) a proof's receipt names: its slot group (raises on a bad proof)."""
+    r = Receipt.decode(FraudProof.decode(proof).receipt)
+    return r["program"], r["dataset"]
+
+
 def encode_set(proofs: Iterable[bytes]) -> bytes:
-    """Canonical encoding of a set of proofs (sorted by hash, deduplicated, capped)."""
-    return encoding.encode(merge(proofs))
+    """Canonical encoding of a set of proofs (admitted as by :func:`merge`, sorted by hash)."""
+    return encoding.encode(merge([], proofs))
 
 
-def merge(*sets: Iterable[bytes]) -> list[bytes]:
-    """Union of proof sets, sorted by proof hash, the MAX_PROOFS smallest hashes kept."""
+def merge(held: Iterable[bytes], *incoming: Iterable[bytes]) -> list[bytes]:
+    """``held`` kept whole, then each proof of ``incoming`` (each set in hash order) admitted while it fits.
+
+    A proof fits while the result holds fewer than :data:`MAX_PROOFS` and
+    fewer than :data:`MAX_PER_PAIR` for its (program, dataset) pair. Nothing
+    held is ever evicted: admission is first-seen, so a proof stored before
+    a flood stays. Returns the set sorted by proof hash (its canonical
+    order). Proofs whose receipt does not decode count as one pair of their own.
+    """
+    by_hash: dict[bytes, bytes] = {}
+    per_pair: dict[object, int] = {}
+
+    def admit(p: bytes, *, force: bool) -> None:
+        h = _proof_hash(p)
+        if h in by_hash:
+            return
+        try:
+            pair: object = pair_of(p)
+        except NoteError:
+            pair = h
+        if not force and (len(by_hash) >= MAX_PROOFS or per_pair.get(pair, 0) >= MAX_PER_PAIR):
+            return
+        by_hash[h] = p
+        per_pair[pair] = per_pair.get(pair, 0) + 1
+
+    for p in held:
+        admit(p, force=True)
+    for s in incoming:
+        for p in sorted(s, key=_proof_hash):
+            admit(p, force=False)
+    return [by_hash[h] for h in sorted(by_hash)]
+
+
+def union(*sets: Iterable[bytes]) -> list[bytes]:
+    """What a reader does with the sets several replicas hold: every distinct proof, sorted by hash, no cap."""
     by_hash = {_proof_hash(p): p for s in sets for p in s}
-    return [by_hash[h] for h in sorted(by_hash)[:MAX_PROOFS]]
+    return [by_hash[h] for h in sorted(by_hash)]
 
 
 def validate_entry(key: bytes, data: bytes) -> list[bytes]:
     """Decode an evidence entry sent for ``key`` and check every proof in it; returns the proofs.
 
-    One bad proof refuses the whole entry (the error of :func:`check_proof`).
+    One bad proof refuses the whole entry (the error of :func:`check_proof`),
+    as does a set with more than :data:`MAX_PER_PAIR` proofs for one pair.
     """
     proofs = decode_set(data)
+    pairs: dict[tuple[bytes, str], int] = {}
     for p in proofs:
-        check_proof(p, key)
+        proof = check_proof(p, key)
+        r = Receipt.decode(proof.receipt)
+        pair = (r["program"], r["dataset"])
+        pairs[pair] = pairs.get(pair, 0) + 1
+        if pairs[pair] > MAX_PER_PAIR:
+            raise InvalidRecord(f"evidence holds more than {MAX_PER_PAIR} proofs for one (program, dataset)",
+                                reason="bad-evidence")
     return proofs

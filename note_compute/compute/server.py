@@ -13,8 +13,9 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..crypto import SigningKey
 from ..errors import InvalidRecord, NoteError, NotFound, RemoteProtocolError
@@ -22,9 +23,21 @@ from ..merkle import MerkleTree
 from ..sandbox.abi import pack_input, unpack_output
 from .dataset import Manifest, decode_shard
 from .keys import Key, normalize_bound
-from .protocol import (OP_BATCH, OP_QUERY, OP_RECORDS, QueryRequest, RecordsRequest, error_reply, make_receipt,
-                       parse_batch, result_digest)
+from .protocol import (
+    OP_BATCH,
+    OP_QUERY,
+    OP_RECORDS,
+    QueryRequest,
+    RecordsRequest,
+    error_reply,
+    make_receipt,
+    parse_batch,
+    result_digest,
+)
 from .wellformed import MalformedDataset, check_shard
+
+if TYPE_CHECKING:
+    from .scheduler import FairScheduler
 
 __all__ = ["ProgramCode", "LoadedShard", "ComputeSource", "ComputeServer", "execute", "serve_records",
            "load_shard", "range_span", "DEFAULT_DEADLINE_MS"]
@@ -150,10 +163,14 @@ class ComputeServer:
 
     def __init__(self, key: SigningKey, sandbox: Any, source: ComputeSource, *,
                  deadline_ms: int = DEFAULT_DEADLINE_MS,
-                 offload: Callable[[Callable[[], dict[str, Any]]], Awaitable[dict[str, Any]]] | None = None) -> None:
+                 offload: Callable[[Callable[[], dict[str, Any]]], Awaitable[dict[str, Any]]] | None = None,
+                 scheduler: FairScheduler | None = None) -> None:
         """``offload(fn)`` runs the program off the event loop (a node passes a worker-thread runner,
-        so a slow or hostile program never stalls its ring and storage RPCs); None runs inline."""
+        so a slow or hostile program never stalls its ring and storage RPCs); None runs inline.
+        ``scheduler``, if given, runs programs instead, fairly across requesting peers (bounded queue
+        per peer, round robin, an immediate ``busy`` error when a queue is full)."""
         self.offload = offload
+        self.scheduler = scheduler
         self.key = key
         self.sandbox = sandbox
         self.source = source
@@ -171,7 +188,7 @@ class ComputeServer:
         try:
             op = msg.get("op") if isinstance(msg, dict) else None
             if op == OP_QUERY:
-                return await self._query(QueryRequest.from_msg(msg))
+                return await self._query(QueryRequest.from_msg(msg), getattr(sender, "id", None))
             if op == OP_BATCH:
                 return {"replies": [await self.handle(sender, q) for q in parse_batch(msg)]}
             if op == OP_RECORDS:
@@ -190,7 +207,7 @@ class ComputeServer:
         except NoteError as exc:
             return error_reply(exc)
 
-    async def _query(self, req: QueryRequest) -> dict[str, Any]:
+    async def _query(self, req: QueryRequest, peer: Any = None) -> dict[str, Any]:
         manifest = await self.source.manifest(req.dataset, req.seq)
         if req.shard >= len(manifest.shards):
             raise NotFound(f"dataset has {len(manifest.shards)} shards, no shard {req.shard}", reason="no-shard")
@@ -198,6 +215,12 @@ class ComputeServer:
         shard = await self.source.shard(manifest, req.shard)
         run = functools.partial(execute, self.key, self.sandbox, req, program, manifest, shard,
                                 deadline_ms=self.deadline_ms)
-        reply = await self.offload(run) if self.offload is not None else run()
+        reply: dict[str, Any]
+        if self.scheduler is not None:
+            reply = await self.scheduler.run(peer, run)
+        elif self.offload is not None:
+            reply = await self.offload(run)
+        else:
+            reply = run()
         self.served += 1
         return reply

@@ -21,7 +21,7 @@ Programs run through the injected ``executor`` (anything with the sandbox's
 randomness comes from the ``rng`` passed in. The session is done when
 :attr:`done` is true; :meth:`result` then merges the answer.
 
-Per shard (:class:`_Shard`), the states and transitions, all in
+Per shard (:class:`ShardTask`), the states and transitions, all in
 :meth:`_pump`:
 
 * ask up to ``k`` candidates (``replicas=k``), more when answers fail;
@@ -43,11 +43,9 @@ from __future__ import annotations
 
 import builtins
 import random
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NoteError, RemoteProtocolError
-from ..merkle import BatchProof, verify_batch
 from .actions import (
     SEQ_HINT,
     Action,
@@ -60,7 +58,7 @@ from .actions import (
     peer_key,
 )
 from .audit import chunks, sample_indices
-from .dataset import Manifest, decode_shard
+from .dataset import Manifest
 from .fraud import (
     KIND_RANGE,
     KIND_SUBSET,
@@ -74,10 +72,7 @@ from .protocol import (
     MAX_BATCH,
     OP_BATCH,
     QueryRequest,
-    Receipt,
-    RecordsRequest,
     parse_batch_reply,
-    parse_records_response,
 )
 from .reconcile import (
     certificate_of,
@@ -88,8 +83,10 @@ from .reconcile import (
 )
 from .result import QueryResult, Verification, decide_verdict
 from .server import ProgramCode
+from .session_faults import PublisherFaults
+from .session_fetch import Fetches
+from .session_state import AuditJob, ShardTask, agreement, fp_shard, with_guards
 from .verify import (
-    Claim,
     OutputMismatch,
     ShardAnswer,
     UnprovenClaim,
@@ -97,55 +94,12 @@ from .verify import (
     run_program,
     verify_answer,
 )
+from .wellformed import MALFORMED
 
 __all__ = ["Action", "Ask", "Executor", "FindPeers", "LoadShard", "QuerySession", "Refresh", "peer_id_of"]
 
 
-def fp_shard(fp: FraudProof) -> int | None:
-    """The shard index a fraud proof's receipt names (None when the receipt does not decode)."""
-    try:
-        return int(Receipt.decode(fp.receipt)["shard"])
-    except NoteError:
-        return None
-
-
-@dataclass
-class _Shard:
-    index: int
-    req: QueryRequest
-    candidates: list[Any]
-    asked: set[Any] = field(default_factory=set)
-    inflight: int = 0
-    auditing: int = 0
-    good: list[tuple[ShardAnswer, Any]] = field(default_factory=list)   # checked answers
-    tentative: tuple[ShardAnswer, Any] | None = None                    # awaiting the joint check
-    pending: list[tuple[Claim, Any]] = field(default_factory=list)       # signed, unproven claims
-    find: int = 0                   # FindPeers rounds done (0, 1 or 2)
-    finding: bool = False
-    final: ShardAnswer | None = None
-    agreeing: int = 0
-    failed: str | None = None
-    disagreement: bool = False
-    tried: int = -1                 # len(good) when conflicts were last turned into proofs
-
-    @property
-    def settled(self) -> bool:
-        return self.final is not None or self.failed is not None
-
-
-@dataclass
-class _Audit:
-    shard: int
-    answer: ShardAnswer
-    peer: Any
-    sources: list[Any]
-    parts: list[list[int]]
-    got: list[Evidence] = field(default_factory=list)
-    waiting: int = 0
-    closed: bool = False
-
-
-class QuerySession:
+class QuerySession(Fetches, PublisherFaults):
     """See the module docstring."""
 
     def __init__(self, manifest: Manifest, program: ProgramCode, args: bytes, *, executor: Executor,
@@ -177,18 +131,19 @@ class QuerySession:
         if range is not None:
             lo = normalize_bound(range[0], manifest.sort_key, upper=False)
             hi = normalize_bound(range[1], manifest.sort_key, upper=True)
-            ids = manifest.shards_touching(lo, hi) if lo <= hi else []
+            ids = with_guards(manifest, lo, hi, manifest.shards_touching(lo, hi)) if lo <= hi else []
         else:
             ids = list(builtins.range(len(manifest.shards)))
         self.shard_ids: list[int] = list(ids)
         self.v.shards = len(self.shard_ids)
-        self.tasks: dict[int, _Shard] = {
-            i: _Shard(i, QueryRequest(program.url, program.hash, manifest.url, manifest.seq, i, args, range,
+        self.tasks: dict[int, ShardTask] = {
+            i: ShardTask(i, QueryRequest(program.url, program.hash, manifest.url, manifest.seq, i, args, range,
                                       self.quorum), [])
             for i in self.shard_ids}
-        self.certificates: list[Any] = []
+        self.certificates: dict[int, Any] = {}  # shard -> QuorumCertificate of its settled answer
         self._shards: dict[bytes, list[bytes]] = {}                          # whole shards loaded (by blob)
         self._awaiting: dict[bytes, list[tuple[FraudProof, Any]]] = {}       # accusations waiting for a shard
+        self._wf_checked: set[int] = set()                                  # shards checked after a refusal
 
     # ------------------------------------------------------------------ driving
     @property
@@ -213,19 +168,21 @@ class QuerySession:
         kind, ctx = self._asks.pop(tag)
         try:
             if kind == "query":
-                self._on_reply(*ctx, value)
+                self._on_reply(ctx[0], ctx[1], value)
             elif kind == "batch":
                 self._on_batch(ctx, value)
             elif kind == "sample":
-                self._on_sample(*ctx, value)
+                self._on_sample(ctx[0], ctx[1], ctx[2], value)
             elif kind == "evidence":
-                self._on_evidence(*ctx, value)
+                self._on_evidence(ctx[0], ctx[1], ctx[2], ctx[3], ctx[4], ctx[5], value)
             elif kind == "find":
                 self._on_peers(ctx, value)
             elif kind == "refresh":
                 self._on_refresh(value)
             elif kind == "shard":
                 self._on_shard(ctx, value)
+            elif kind == "wellformed":
+                self._on_wellformed(ctx, value)
         except NoteError as exc:  # anything a peer sent that we could not use: its failure, never ours
             self._fail_ctx(kind, ctx, exc)
         except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:  # hostile shapes
@@ -248,12 +205,15 @@ class QuerySession:
         elif kind == "sample":
             self._sample_failed(ctx[0], ctx[1], exc, ctx[2])
         elif kind == "evidence":
-            self.v.failures.append(f"evidence fetch for a pending accusation: {exc}")
+            self.v.failures.append(f"evidence fetch for an accusation: {exc}")
+            self._ask_evidence(ctx[0], ctx[1], ctx[2], ctx[3], ctx[4], ctx[5] + 1)
         elif kind == "find":
             self.tasks[ctx].finding = False
             self.v.failures.append(f"shard {ctx}: finding more replicas failed: {exc}")
         elif kind == "refresh":
             self._on_refresh(None)
+        elif kind == "wellformed":
+            self.v.failures.append(f"shard {ctx}: loading it to check a malformed-dataset refusal failed: {exc}")
         elif kind == "shard":
             dropped = self._awaiting.pop(ctx, [])
             self.v.failures.append(f"loading a shard to check {len(dropped)} accusation(s) failed: {exc}")
@@ -278,8 +238,9 @@ class QuerySession:
         pid = peer_id_of(peer)
         return pid is None or (pid not in self.blocked and pid not in self.convicted)
 
-    def _ask(self, t: _Shard, peer: Any) -> None:
+    def _ask(self, t: ShardTask, peer: Any) -> None:
         t.asked.add(peer_key(peer))
+        t.peers.append(peer)
         t.inflight += 1
         self._out.append(Ask(self._new_tag("query", (t.index, peer)), peer, t.req.to_msg()))
 
@@ -294,6 +255,7 @@ class QuerySession:
                 part = shards[j:j + MAX_BATCH]
                 for i in part:
                     self.tasks[i].asked.add(peer_key(peer))
+                    self.tasks[i].peers.append(peer)
                     self.tasks[i].inflight += 1
                 msg = {"op": OP_BATCH, "queries": [self.tasks[i].req.to_msg() for i in part]}
                 self._out.append(Ask(self._new_tag("batch", (peer, part)), peer, msg))
@@ -310,11 +272,11 @@ class QuerySession:
         return out
 
     # ------------------------------------------------------------------ per-shard state
-    def _pump(self, t: _Shard) -> None:
+    def _pump(self, t: ShardTask) -> None:
         if t.settled or t.tentative is not None:  # settled, or waiting for the joint check
             return
         if t.good:
-            self._reconcile(t, settle=len(t.good) >= self.k)  # may settle, convict (dropping answers) or disagree
+            self._reconcile(t, short_ok=False)  # may settle, convict (dropping answers) or disagree
             if t.settled:
                 return
         want = (1 if t.disagreement else self.k - len(t.good)) - t.inflight - t.auditing
@@ -335,12 +297,12 @@ class QuerySession:
             return
         self._settle_short(t)
 
-    def _settle_short(self, t: _Shard) -> None:
+    def _settle_short(self, t: ShardTask) -> None:
         """No candidate left: settle with what agrees, or fail."""
         if t.tentative is not None:
             return
         if t.good:
-            self._reconcile(t, settle=True)
+            self._reconcile(t, short_ok=True)
             if t.settled:
                 return
         if t.disagreement:
@@ -349,56 +311,50 @@ class QuerySession:
         else:
             t.failed = f"shard {t.index}: no verified answer"
 
-    def _reconcile(self, t: _Shard, *, settle: bool) -> None:
-        """Convict whoever the answers' union proves lied; settle when the rest agree (and ``settle``)."""
-        digests = {a.claim.receipt["result"] for a, _ in t.good}
-        if len(digests) > 1 and t.tried != len(t.good):
-            t.tried = len(t.good)
+    def _reconcile(self, t: ShardTask, *, short_ok: bool) -> None:
+        """Convict whoever the answers' union proves lied; settle when the rest agree and are k (or ``short_ok``)."""
+        digests = {agreement(a) for a, _ in t.good}
+        seen = frozenset(peer_key(p) for _, p in t.good)
+        if len(digests) > 1 and t.tried != seen:
+            t.tried = seen
             for fp, peer in conflict_proofs([(a, p) for a, p in t.good]):
                 self._convict(fp, peer)
-            digests = {a.claim.receipt["result"] for a, _ in t.good}
+            digests = {agreement(a) for a, _ in t.good}
         if len(digests) > 1:
             t.disagreement = True  # nobody convictable: ask further replicas
             return
         t.disagreement = False
-        if settle and t.good:
+        if t.good and (short_ok or len(t.good) >= self.k):
             t.final, t.agreeing = t.good[0][0], len(t.good)
             self._after_settle(t)
 
-    def _after_settle(self, t: _Shard) -> None:
+    def _after_settle(self, t: ShardTask) -> None:
         assert t.final is not None
-        honest_peer = next(p for a, p in t.good if a is t.final)
-        for claim, peer in t.pending:
-            if peer_id_of(peer) in self.convicted:
-                continue
-            if t.final.range_records is not None:
+        for claim, peer in t.pending:  # range claims whose proof failed: the honest range proof convicts
+            if peer_id_of(peer) not in self.convicted and t.final.range_records is not None:
                 self._convict(claim.fraud(KIND_RANGE, range_proof=t.final.range_proof), peer)
-                continue
-            count = self.manifest.shards[t.index].count
-            inside = sorted(i for i in claim.indices if i < count)
-            if len(inside) < len(claim.indices) or not inside:
-                self._convict(claim.fraud(KIND_SUBSET), peer)
-                continue
-            for part in chunks(inside):
-                msg = RecordsRequest(t.req.dataset, t.req.seq, t.index, part).to_msg()
-                self._out.append(Ask(self._new_tag("evidence", (t.index, claim, peer, part)), honest_peer, msg))
         t.pending = []
+        self.certificates.pop(t.index, None)
         if self.quorum and t.agreeing > 1:
             cert = certificate_of([a for a, _ in t.good])
             if cert is not None:
-                self.certificates.append(cert)
+                self.certificates[t.index] = cert
 
     # ------------------------------------------------------------------ replies
     def _on_batch(self, ctx: tuple[Any, list[int]], reply: Any) -> None:
         peer, shards = ctx
         replies = parse_batch_reply(reply, len(shards))
-        for i, r in zip(shards, replies):
+        for i, r in zip(shards, replies, strict=False):
             self._on_reply(i, peer, r)  # handles every NoteError itself
 
     def _query_failed(self, shard: int, peer: Any, exc: NoteError) -> None:
         t = self.tasks[shard]
         t.inflight -= 1
         self.v.failures.append(f"shard {shard}: {type(exc).__name__}: {exc}")
+        if getattr(exc, "reason", None) == MALFORMED and shard not in self._wf_checked:
+            # A peer says the publisher's shard is malformed: check it ourselves on the whole shard.
+            self._wf_checked.add(shard)
+            self._out.append(LoadShard(self._new_tag("wellformed", shard), self.manifest.shards[shard].blob))
         if getattr(exc, "reason", None) == "seq-mismatch":
             m = SEQ_HINT.search(str(getattr(exc, "message", exc)))
             hinted = int(m.group(1)) if m else None
@@ -429,6 +385,7 @@ class QuerySession:
 
     def _on_reply(self, shard: int, peer: Any, reply: Any) -> None:
         t = self.tasks[shard]
+        self._publisher_fault(reply)
         if not self._ok_peer(peer):  # convicted meanwhile: its answer is dropped
             t.inflight -= 1
             return
@@ -436,8 +393,11 @@ class QuerySession:
             ans = verify_answer(t.req, reply, self.manifest, peer_id=peer_id_of(peer))
         except UnprovenClaim as exc:
             t.inflight -= 1
-            t.pending.append((exc.claim, peer))
             self.v.failures.append(f"shard {shard}: unproven signed claim: {exc}")
+            if self.range is not None:
+                t.pending.append((exc.claim, peer))
+            else:
+                self._accuse_subset(t, exc.claim, peer)
             return
         except NoteError as exc:
             self._query_failed(shard, peer, exc)
@@ -449,72 +409,19 @@ class QuerySession:
             idx = sample_indices(self.manifest.shards[shard].count, self.audit, self.rng, exclude=set(ans.indices))
             if idx:
                 others = [p for p in self._replica_pool(t) if peer_key(p) != peer_key(peer)] + [peer]
-                job = _Audit(shard, ans, peer, others, chunks(idx))
+                job = AuditJob(shard, ans, peer, others, chunks(idx))
                 t.auditing += 1
-                for n, part in enumerate(job.parts):
+                for n in range(len(job.parts)):
                     self._ask_sample(job, n, 0)
                 return
         self._checked(t, ans, peer, [])
 
-    def _replica_pool(self, t: _Shard) -> list[Any]:
+    def _replica_pool(self, t: ShardTask) -> list[Any]:
         seen = [p for a, p in t.good] + list(t.candidates)
         return [p for p in seen if self._ok_peer(p)]
 
-    # ------------------------------------------------------------------ audits
-    def _ask_sample(self, job: _Audit, part: int, src: int) -> None:
-        if job.closed:
-            return
-        while src < len(job.sources) and not self._ok_peer(job.sources[src]):
-            src += 1
-        if src >= len(job.sources):
-            self._close_audit(job, f"no peer served audit sample part {part}")
-            return
-        job.waiting += 1
-        msg = RecordsRequest(self.manifest.url, self.manifest.seq, job.shard, job.parts[part]).to_msg()
-        self._out.append(Ask(self._new_tag("sample", (job, part, src)), job.sources[src], msg))
-
-    def _on_sample(self, job: _Audit, part: int, src: int, reply: Any) -> None:
-        if job.closed:
-            job.waiting -= 1
-            return
-        idx = job.parts[part]
-        try:
-            recs, proof = parse_records_response(reply, len(idx))
-            info = self.manifest.shards[job.shard]
-            verify_batch(info.root, info.count, dict(zip(idx, recs)), BatchProof.decode(proof))
-        except NoteError as exc:
-            self._sample_failed(job, part, exc, src)
-            return
-        job.waiting -= 1
-        job.got.append(Evidence(list(idx), list(recs), proof))
-        if job.waiting == 0 and len(job.got) == len(job.parts):
-            job.got.sort(key=lambda e: e.indices[0])
-            n = sum(len(e.indices) for e in job.got)
-            job.answer.audited = n
-            self.v.audited_records += n
-            self._close_audit(job, None)
-            self._checked(self.tasks[job.shard], job.answer, job.peer, job.got)
-
-    def _sample_failed(self, job: _Audit, part: int, exc: NoteError, src: int) -> None:
-        job.waiting -= 1
-        if job.closed:
-            return
-        self.v.failures.append(f"shard {job.shard}: audit fetch: {exc}")
-        self._ask_sample(job, part, src + 1)
-
-    def _close_audit(self, job: _Audit, why: str | None) -> None:
-        """End an audit; ``why`` set: nobody served the sample, a failure to answer (answer dropped, shard re-asked)."""
-        if job.closed:
-            return
-        job.closed = True
-        self.tasks[job.shard].auditing -= 1
-        if why is not None:
-            pid = peer_id_of(job.peer)
-            self.v.failures.append(f"shard {job.shard}: {why}; the answer of {pid.hex()[:16] if pid else 'a peer'} "
-                                   "is dropped (a refused audit is a failure to answer)")
-
     # ------------------------------------------------------------------ checks and convictions
-    def _checked(self, t: _Shard, ans: ShardAnswer, peer: Any, sample: list[Evidence]) -> None:
+    def _checked(self, t: ShardTask, ans: ShardAnswer, peer: Any, sample: list[Evidence]) -> None:
         if not self._ok_peer(peer) or t.settled:
             return
         ans.sample = sample or None
@@ -589,24 +496,6 @@ class QuerySession:
             if kind == "sample" and peer_id_of(ctx[0].peer) == pid:
                 self._close_audit(ctx[0], None)
 
-    def _on_shard(self, blob: bytes, data: Any) -> None:
-        """A whole shard arrived: check it is the manifest's, then the accusations waiting for it."""
-        waiting = self._awaiting.pop(blob, [])
-        info = next((s for s in self.manifest.shards if s.blob == blob), None)
-        if info is None or type(data) is not bytes:
-            raise RemoteProtocolError("the shard blob is not one of this manifest's", reason="bad-response")
-        self._shards[blob] = decode_shard(data, root=info.root, count=info.count)
-        for fp, peer in waiting:
-            if fp.peer not in self.convicted:
-                self._convict(fp, peer)
-
-    def _on_evidence(self, shard: int, claim: Claim, peer: Any, part: list[int], reply: Any) -> None:
-        recs, proof = parse_records_response(reply, len(part))
-        info = self.manifest.shards[shard]
-        verify_batch(info.root, info.count, dict(zip(part, recs)), BatchProof.decode(proof))
-        if peer_id_of(peer) not in self.convicted:
-            self._convict(claim.fraud(KIND_SUBSET, evidence=[Evidence(part, recs, proof)]), peer)
-
     def _on_peers(self, shard: int, peers: Any) -> None:
         t = self.tasks[shard]
         t.finding = False
@@ -631,6 +520,9 @@ class QuerySession:
         for i, (a, peer) in tent.items():
             t = self.tasks[i]
             t.tentative = None
+            if not self._ok_peer(peer):  # convicted while an earlier shard was re-checked: dropped
+                merged = None
+                continue
             if i in passed:
                 t.good.append((a, peer))
             else:
@@ -646,6 +538,8 @@ class QuerySession:
         ordered, agree = [], []
         for i in self.shard_ids:
             t = self.tasks[i]
+            if t.final is not None and t.final.peer in self.convicted:  # never (see _drop); belt and braces
+                t.final = None
             if t.final is not None:
                 ordered.append(t.final)
                 agree.append(t.agreeing)
@@ -664,7 +558,7 @@ class QuerySession:
             v.completeness = "proven (key-range proofs, program re-run on every record in range)"
             v.extra_scope = "every record in the range (complete input)"
         else:
-            pool = [r for a in ordered for _, r in sorted(zip(a.indices, a.records))]
+            pool = [r for a in ordered for _, r in sorted(zip(a.indices, a.records, strict=False))]
             v.completeness = (f"audited at rate {self.audit}" if self.audit > 0 else "not audited") + (
                 f", {v.replicas_agreeing} replicas compared" if self.k > 1 else "")
             v.extra_scope = "the returned (verified) matches only"
@@ -683,6 +577,8 @@ class QuerySession:
                 v.errors.append(f"merging the verified answers failed: {exc}")
                 extra = b""
         v.peers_used = sorted({a.peer.hex()[:16] for a in ordered})
-        v.certificates = [c.encode().hex() for c in self.certificates]
+        certs = [self.certificates[i] for i in self.shard_ids
+                 if i in self.certificates and self.tasks[i].final is not None]
+        v.certificates = [c.encode().hex() for c in certs]
         decide_verdict(v, ranged=self.range is not None)
-        return QueryResult(records, extra, v, ordered, list(self.frauds), list(self.certificates))
+        return QueryResult(records, extra, v, ordered, list(self.frauds), certs)

@@ -28,6 +28,7 @@ from typing import Any
 from ..errors import (
     InvalidEncoding,
     InvalidProof,
+    InvalidRecord,
     InvalidSignature,
     RemoteProtocolError,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "OutputMismatch",
     "ShardAnswer",
     "UnprovenClaim",
+    "check_declared_bounds",
     "check_output",
     "check_receipt",
     "run_program",
@@ -161,6 +163,7 @@ def verify_answer(req: QueryRequest, msg: Any, manifest: Manifest, *, peer_id: b
                                     reason=exc.reason) from exc
             raise
         leaves = list(leaves)
+        check_declared_bounds(manifest, req.shard, krp)
         if not all(start <= i < start + len(leaves) for i in resp.indices):
             raise _bad("a returned index lies outside the proven range", "index-range")
         records = [leaves[i - start] for i in resp.indices]
@@ -179,12 +182,31 @@ def verify_answer(req: QueryRequest, msg: Any, manifest: Manifest, *, peer_id: b
             if any(i >= info.count for i in resp.indices):
                 raise InvalidProof("a returned index lies outside the shard", reason="index-range")
             bp = BatchProof.decode(resp.proof)
-            verify_batch(info.root, info.count, dict(zip(resp.indices, resp.records)), bp)
+            verify_batch(info.root, info.count, dict(zip(resp.indices, resp.records, strict=False)), bp)
         except (InvalidProof, InvalidEncoding) as exc:
-            raise UnprovenClaim(f"returned records do not verify: {exc.message}", claim=claim, reason=exc.reason) from exc
+            raise UnprovenClaim(
+                f"returned records do not verify: {exc.message}", claim=claim, reason=exc.reason
+            ) from exc
     elif resp.proof != b"":
         raise _bad("an empty answer carries an empty proof", "bad-response")
     return ShardAnswer(req.shard, resp.receipt.peer, claim, list(resp.records), proof=resp.proof)
+
+
+def check_declared_bounds(manifest: Manifest, shard: int, krp: KeyRangeProof) -> None:
+    """Every leaf a (verified) key-range proof carries lies inside the shard's declared bounds, and the
+    shard's first and last leaves, when carried, sit exactly on them (raises InvalidRecord ``shard-bounds``).
+
+    A failure is the publisher's fault (its manifest mis-declares the shard), never the serving peer's:
+    the answer is refused, nobody is convicted.
+    """
+    lo, hi = manifest.shard_range_keys(shard)
+    count = manifest.shards[shard].count
+    for j, leaf in enumerate(krp.leaves):
+        at = krp.first + j
+        key = fast_key_of_record(leaf, manifest.sort_key)
+        if not lo <= key <= hi or (at == 0 and key != lo) or (at == count - 1 and key != hi):
+            raise InvalidRecord(f"shard {shard} holds a record outside its declared bounds (leaf {at}): "
+                                "the publisher's manifest is malformed", reason="shard-bounds")
 
 
 def run_program(sandbox: Any, wasm: bytes, args: bytes, records: list[bytes], fuel: int) -> tuple[list[int], bytes]:
@@ -214,13 +236,13 @@ def check_output(answer: ShardAnswer, sandbox: Any, wasm: bytes, fuel: int, *,
             raise OutputMismatch("re-running the program on the proven range disagrees with the peer",
                                  fraud=fp, reason="range-output")
         return
-    pool = dict(zip(claim.indices, answer.records))
+    pool = dict(zip(claim.indices, answer.records, strict=False))
     evidence = []
     if claim.indices:
         evidence.append(Evidence(list(claim.indices), list(answer.records), answer.proof))
     for e in sample or []:
         if e.indices:
-            pool.update(zip(e.indices, e.records))
+            pool.update(zip(e.indices, e.records, strict=False))
             evidence.append(Evidence(list(e.indices), list(e.records), e.proof))
     if not pool:
         return

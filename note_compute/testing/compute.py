@@ -53,7 +53,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import trio
 
@@ -76,6 +76,7 @@ from .sim import SimNetwork
 __all__ = [
     "ALL_WAT",
     "MODES",
+    "SIGNED_LIE_MODES",
     "SUBSTRING_WAT",
     "ComputeNetwork",
     "ComputePeer",
@@ -86,6 +87,10 @@ __all__ = [
 MODES = ("honest", "hide_one", "hide_all", "forge", "stale", "wrong_program", "truncate", "false_receipt",
          "bad_signature", "refuse", "timeout", "everything", "extra", "refuse_audit", "no_records", "loose",
          "newer_hint")
+
+SIGNED_LIE_MODES = ("hide_one", "hide_all", "forge", "wrong_program", "truncate", "everything", "extra",
+                    "refuse_audit")
+"""Modes that sign an output other than the honest one for the very query asked (counted in ``signed_lies``)."""
 
 _ALLOC = """
   (memory (export "memory") 2)
@@ -182,8 +187,8 @@ def signed_claim_proof(key: SigningKey, n: int, *, kind: str = "subset", program
     from ..compute.protocol import digest_of_claim, make_receipt
 
     args = encoding.encode(f"query {n}")
-    req = QueryRequest(f"note://{key.authority}/programs/p", program, f"note://{key.authority}/datasets/d",
-                       1, 0, args)
+    req = QueryRequest(f"note://{key.authority}/programs/p", program, f"note://{key.authority}/datasets/d{n}",
+                       1, 0, args)  # one dataset per n: distinct (program, dataset) evidence slots
     indices, digests, extra = [n % 5], [hashlib.sha256(b"record %d" % n).digest()], b""
     receipt = make_receipt(key, req, shard_root=bytes(32), count=8, sort_key=["id"],
                            result=digest_of_claim(indices, digests, extra), fuel=1)
@@ -230,6 +235,7 @@ class ComputePeer:
     alt_wasm: bytes | None = None
     hide: int = 1  # how many matches ``hide_one`` leaves out
     calls: int = 0
+    signed_lies: int = 0  # answers whose signed output differs from the honest one for the same query
     node_id: bytes = field(init=False)
 
     def __post_init__(self) -> None:
@@ -249,17 +255,22 @@ class ComputePeer:
         if msg.get("op") != "compute.query" or mode in ("honest", "no_records"):
             return await self.server.handle(None, msg)
         if mode == "newer_hint" and isinstance(msg.get("seq"), int):
-            return {"error": {"code": "bad-request", "message": f"this peer holds seq {msg['seq'] + 1}, not {msg['seq']}",
-                              "reason": "seq-mismatch"}}
+            return {
+                "error": {
+                    "code": "bad-request",
+                    "message": f"this peer holds seq {msg['seq'] + 1}, not {msg['seq']}",
+                    "reason": "seq-mismatch",
+                }
+            }
         try:
             return await self._lie(QueryRequest.from_msg(msg), mode)
         except RemoteProtocolError as exc:
             return {"error": {"code": exc.code, "message": exc.message, "reason": exc.reason}}
 
     async def _lie(self, req: QueryRequest, mode: str) -> dict[str, Any]:
-        src = self.server.source
+        src: Any = self.server.source
         if mode == "stale":  # answer from whatever version this peer holds, signing its seq
-            manifest = await src.latest_manifest(req.dataset)
+            manifest = await cast(Any, src).latest_manifest(req.dataset)  # the test network's RingSource
             req = QueryRequest(req.program, req.program_hash, req.dataset, manifest.seq, req.shard, req.args,
                                req.range)
             if req.shard >= len(manifest.shards):
@@ -269,8 +280,12 @@ class ComputePeer:
         shard = await src.shard(manifest, req.shard)
         if mode == "wrong_program":
             assert self.alt_wasm is not None
+            honest = execute(self.key, self.server.sandbox, req, program, manifest, shard)
             program = type(program)(program.url, program.hash, self.alt_wasm, program.fuel)
         reply = execute(self.key, self.server.sandbox, req, program, manifest, shard)
+        if mode == "wrong_program" and Receipt.decode(reply["receipt"])["result"] != \
+                Receipt.decode(honest["receipt"])["result"]:
+            self.signed_lies += 1
         if mode in ("wrong_program", "stale"):
             return reply
         receipt = Receipt.decode(reply["receipt"])
@@ -330,12 +345,14 @@ class ComputePeer:
                         if krp.end - 1 > krp.start else None
                     if cut is not None and cut.end == krp.end - 1:
                         reply["range_proof"] = cut.encode()
-                        keep = [(i, r) for i, r in zip(indices, records) if i < cut.end]
+                        keep = [(i, r) for i, r in zip(indices, records, strict=False) if i < cut.end]
                         indices, records = [i for i, _ in keep], [r for _, r in keep]
             else:
                 indices, records = indices[:-1], records[:-1]
         body = dict(receipt.body, result=result_digest(indices, records, extra))
-        out = dict(reply, receipt=_sign(self.key, body), indices=indices)
+        if mode in SIGNED_LIE_MODES and body["result"] != Receipt.decode(reply["receipt"])["result"]:
+            self.signed_lies += 1
+        out = dict(reply, receipt=_sign(self.key, body), indices=indices, extra=extra)
         if not ranged:
             out["records"] = records
             real = [i for i in indices if i < len(shard.records)]
@@ -447,7 +464,8 @@ class ComputeNetwork:
 
     async def get_evidence(self, peer_id: bytes) -> list[bytes]:
         """The encoded fraud proofs held against ``peer_id`` ([] if none)."""
-        return self.evidence_store.get_evidence(evidence.evidence_key(peer_id))
+        proofs: list[bytes] = self.evidence_store.get_evidence(evidence.evidence_key(peer_id))
+        return proofs
 
     async def replicas(self, key: bytes, count: int | None = None) -> list[ComputePeer]:
         """The ``count`` (default r) peers responsible for ``key``: a lookup on the simulated ring from
@@ -472,7 +490,8 @@ class ComputeNetwork:
         self.requests += 1
         # round-trip through canonical CBOR, as on the wire
         reply = await peer.handle(encoding.decode(encoding.encode(msg)))
-        return encoding.decode(encoding.encode(reply), max_size=64 * 1024 * 1024)
+        back: dict[str, Any] = encoding.decode(encoding.encode(reply), max_size=64 * 1024 * 1024)
+        return back
 
     # -- publishing helpers ----------------------------------------------------------------
     async def publish_program(self, key: SigningKey, name: str, wasm: bytes, *, fuel: int = 10**9,
