@@ -26,7 +26,7 @@ from .errors import NoteError, PeerUnreachable
 
 __all__ = [
     "STATE_FILE", "DEVNET_DIR", "LOCK_FILE", "note_home", "state_path", "devnet_dir", "lock_path",
-    "is_running", "read_state", "read_bootstrap", "write_state", "remove_state",
+    "is_running", "read_state", "read_bootstrap", "write_state", "remove_state", "acquire_lock", "DevnetRunning",
 ]
 
 STATE_FILE = "devnet.json"
@@ -53,6 +53,36 @@ def devnet_dir(home: Path | str | None = None) -> Path:
 
 def lock_path(home: Path | str | None = None) -> Path:
     return devnet_dir(home) / LOCK_FILE
+
+
+class DevnetRunning(NoteError):
+    """A local network already runs in this NOTE_HOME."""
+
+    code = "devnet-running"
+    exit_code = 2  # the command line refuses: usage
+
+
+def acquire_lock(home: Path | str | None = None) -> int:
+    """Take the NOTE_HOME's devnet lock (exclusive, non-blocking) and write our pid in it; return the fd.
+
+    Raises DevnetRunning, naming the running supervisor, when another holder has it.
+    """
+    import fcntl
+
+    path = lock_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise DevnetRunning(f"a local network already runs in NOTE_HOME={note_home(home)} "
+                            f"(supervisor pid {holder}); see `note-compute devnet status`, stop it with "
+                            "`note-compute devnet stop`, or use another NOTE_HOME", reason="running") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def is_running(home: Path | str | None = None) -> bool:

@@ -9,7 +9,9 @@ at ``note://AUTHORITY/programs/NAME`` whose value is the canonical CBOR map::
      "abi":  1,                the ABI version (specs/abi.md)
      "fuel": uint,             fuel budget for one execution, 1 .. 2**63-1
      "size": uint,             byte length of the binary
-     "blob": bytes(32)}        blob address (manifest) under which the binary is stored
+     "blob": bytes(32),        blob address (manifest) under which the binary is stored
+     "interface": map}         optional: arguments, record fields, error codes
+                               (:mod:`note_compute.program_interface`)
 
 ``blob`` is derived from the binary (``blobs.split_blob(wasm,
 "application/wasm")``), so it adds no trust: it only says where to fetch the
@@ -27,6 +29,7 @@ from . import encoding, urls
 from .blobs import split_blob
 from .crypto import SigningKey
 from .errors import InvalidEncoding, InvalidRecord, InvalidURL
+from .program_interface import MAX_INTERFACE_SIZE, Interface, parse_interface
 from .records import Record, sign_record
 
 __all__ = [
@@ -51,6 +54,7 @@ MAX_FUEL = 2**63 - 1
 ABI_VERSION = 1  # kept equal to note_compute.sandbox.abi.ABI_VERSION (tested)
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}\Z")
 _KEYS = frozenset({"type", "name", "wasm", "abi", "fuel", "size", "blob"})
+_OPTIONAL = frozenset({"interface"})
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class Program:
     size: int
     blob: bytes  # blob (manifest) address of the binary
     seq: int
+    interface: Interface | None = None  # what the program says about its arguments (optional)
 
 
 def _bad(message: str, reason: str) -> InvalidRecord:
@@ -87,25 +92,29 @@ def program_url(authority: str, name: str) -> str:
     return urls.make_url(authority, PROGRAMS_PREFIX + validate_name(name))
 
 
-def program_value(name: str, wasm: bytes, *, fuel: int) -> bytes:
-    """The canonical CBOR value of a program record for binary ``wasm``."""
+def program_value(name: str, wasm: bytes, *, fuel: int, interface: Interface | None = None) -> bytes:
+    """The canonical CBOR value of a program record for binary ``wasm`` (with its interface, if given)."""
     validate_name(name)
     if type(wasm) not in (bytes, bytearray) or not 0 < len(wasm) <= MAX_PROGRAM_SIZE:
         raise _bad(f"program binary must be 1 .. {MAX_PROGRAM_SIZE} bytes", "size")
     wasm = bytes(wasm)
     _check_fuel(fuel)
     manifest, _ = split_blob(wasm, WASM_MEDIA_TYPE)
-    return encoding.encode(
-        {
-            "type": PROGRAM_TYPE,
-            "name": name,
-            "wasm": hashlib.sha256(wasm).digest(),
-            "abi": ABI_VERSION,
-            "fuel": fuel,
-            "size": len(wasm),
-            "blob": manifest.address,
-        }
-    )
+    value = {
+        "type": PROGRAM_TYPE,
+        "name": name,
+        "wasm": hashlib.sha256(wasm).digest(),
+        "abi": ABI_VERSION,
+        "fuel": fuel,
+        "size": len(wasm),
+        "blob": manifest.address,
+    }
+    if interface is not None:
+        iv = interface.to_value()
+        if len(encoding.encode(iv)) > MAX_INTERFACE_SIZE:
+            raise _bad(f"program interface over {MAX_INTERFACE_SIZE} bytes", "interface")
+        value["interface"] = iv
+    return encoding.encode(value)
 
 
 def make_program(
@@ -117,13 +126,14 @@ def make_program(
     seq: int,
     created: int,
     expires: int | None = None,
+    interface: Interface | None = None,
 ) -> Record:
     """Sign a program record for ``wasm`` at ``note://<key's authority>/programs/NAME``.
 
     ``created``/``expires`` are Unix seconds. Raises InvalidRecord on a bad
     name, size or fuel.
     """
-    value = program_value(name, wasm, fuel=fuel)
+    value = program_value(name, wasm, fuel=fuel, interface=interface)
     return sign_record(key, program_url(key.authority, name), seq=seq, value=value, created=created, expires=expires)
 
 
@@ -132,20 +142,21 @@ def parse_program(record: Record) -> Program:
 
     Does not verify the signature (use ``records.verify_record`` first, or
     ``records.decode_verified``). Raises InvalidRecord with a reason:
-    ``not-program``, ``schema``, ``name``, ``url``, ``abi``, ``fuel``, ``size``.
+    ``not-program``, ``schema``, ``name``, ``url``, ``abi``, ``fuel``, ``size``,
+    ``interface``.
     """
     if type(record) is not Record:
         raise _bad("not a Record", "schema")
     if record.value is None:
         raise _bad("program record has no inline value", "not-program")
     try:
-        m = encoding.decode(record.value, max_size=4096, max_depth=2)
+        m = encoding.decode(record.value, max_size=4096 + MAX_INTERFACE_SIZE, max_depth=6)
     except InvalidEncoding as exc:
         raise _bad(f"program value is not canonical CBOR: {exc}", "schema") from exc
     if type(m) is not dict or m.get("type") != PROGRAM_TYPE:
         raise _bad("record value is not a program (type != 'program')", "not-program")
-    if set(m) != _KEYS:
-        missing, extra = sorted(_KEYS - set(m)), sorted(str(k) for k in set(m) - _KEYS)
+    if not _KEYS <= set(m) <= _KEYS | _OPTIONAL:
+        missing, extra = sorted(_KEYS - set(m)), sorted(str(k) for k in set(m) - _KEYS - _OPTIONAL)
         raise _bad(f"program value keys wrong (missing {missing}, unknown {extra})", "schema")
     name = validate_name(m["name"])
     try:
@@ -172,6 +183,7 @@ def parse_program(record: Record) -> Program:
         size=m["size"],
         blob=m["blob"],
         seq=record.seq,
+        interface=parse_interface(m["interface"]) if "interface" in m else None,
     )
 
 

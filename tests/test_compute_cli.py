@@ -44,7 +44,7 @@ def test_publish_refuses_floats_naming_the_line(home: Path) -> None:
     f.write_text('{"id": 1, "price": 5}\n{"id": 2, "price": 5.5}\n')
     result = CliRunner().invoke(main, ["dataset", "publish", str(f), "--key", "k", "--name", "d",
                                        "--sort-key", "price"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input
     assert "line 2" in result.output and "5.5" in result.output
 
 
@@ -53,7 +53,7 @@ def test_publish_refuses_floats_naming_the_line(home: Path) -> None:
     (["--sort-key", "a,a"], 2),
     (["--sort-key", "a", "--shard-size", "10"], 2),
     (["--sort-key", "a", "--shard-size", "1000", "--shard-records", "5"], 2),
-    (["--sort-key", "a", "--key", "missing"], 1),
+    (["--sort-key", "a", "--key", "missing"], 3),  # not found
 ])
 def test_publish_bad_options(home: Path, argv: list[str], code: int) -> None:
     f = home / "d.jsonl"

@@ -10,7 +10,8 @@ PURE = [
     "note_compute.compute.dataset", "note_compute.compute.protocol", "note_compute.compute.verify",
     "note_compute.compute.fraud", "note_compute.compute.audit", "note_compute.compute.evidence",
     "note_compute.inbox", "note_compute.compute.session", "note_compute.compute.actions",
-    "note_compute.compute.reconcile", "note_compute.compute.result",
+    "note_compute.compute.reconcile", "note_compute.compute.result", "note_compute.compute.session_state",
+    "note_compute.compute.session_fetch",
 ]
 FORBIDDEN = ("trio", "libp2p", "wasmtime")
 

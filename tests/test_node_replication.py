@@ -11,9 +11,8 @@ import pytest
 
 from note_compute import records, urls
 from note_compute.crypto import SigningKey
+from note_compute.devnet import expected_replicas, wait_until
 from note_compute.node import Node, NodeConfig, open_node
-from note_compute.devnet import wait_until
-from note_compute.devnet import expected_replicas
 
 pytestmark = pytest.mark.slow
 

@@ -56,12 +56,12 @@ def test_check_refuses_a_bad_module(tmp_path: Path) -> None:
     bad = tmp_path / "bad.wasm"
     bad.write_bytes(bytes(wasmtime.wat2wasm('(module (import "wasi_snapshot_preview1" "fd_write" (func)))')))
     res = CliRunner().invoke(main, ["program", "check", str(bad)])
-    assert res.exit_code != 0
-    assert "forbidden-import" in res.output
+    assert res.exit_code == 2
+    assert "ABI v1 allows no imports" in res.output and "[forbidden-import]" not in res.output
     junk = tmp_path / "junk.wasm"
     junk.write_bytes(b"hello")
     res = CliRunner().invoke(main, ["program", "check", str(junk)])
-    assert res.exit_code != 0 and "invalid-module" in res.output
+    assert res.exit_code == 2 and "not a WebAssembly binary module" in res.output
 
 
 def test_exec_with_args_and_records(records_file: Path) -> None:
@@ -85,12 +85,12 @@ def test_exec_with_raw_input(tmp_path: Path) -> None:
 def test_exec_failures_are_clean_errors(tmp_path: Path, records_file: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(main, ["program", "exec", str(SHOP), "--args", '{"bogus": 1}', "--records", str(records_file)])
-    assert res.exit_code != 0 and "program-error" in res.output
+    assert res.exit_code == 2 and "program rejected its input (error code 1)" in res.output
     res = runner.invoke(main, ["program", "exec", str(SHOP), "--args", "{not json"])
     assert res.exit_code != 0 and "not JSON" in res.output
     res = runner.invoke(main, ["program", "exec", str(SHOP), "--args", "{}", "--records", str(records_file),
                                "--fuel", "10"])
-    assert res.exit_code != 0 and "out-of-fuel" in res.output
+    assert res.exit_code == 2 and "ran out of fuel" in res.output
     bad_lines = tmp_path / "bad.jsonl"
     bad_lines.write_text('{"a": 1}\n{oops\n')
     res = runner.invoke(main, ["program", "exec", str(SHOP), "--records", str(bad_lines)])
@@ -98,7 +98,7 @@ def test_exec_failures_are_clean_errors(tmp_path: Path, records_file: Path) -> N
     raw = tmp_path / "in.bin"
     raw.write_bytes(b"\x01\x02")
     res = runner.invoke(main, ["program", "exec", str(SHOP), "--input", str(raw)])
-    assert res.exit_code != 0 and "malformed-input" in res.output
+    assert res.exit_code == 2 and "shorter than the ABI v1 header" in res.output
     res = runner.invoke(main, ["program", "exec", str(SHOP), "--input", str(raw), "--args", "{}"])
     assert res.exit_code != 0 and "excludes" in res.output
 
@@ -190,8 +190,13 @@ async def test_publish_and_run_on_a_devnet(tmp_path: Path, records_file: Path) -
             boot += ["--bootstrap", addr]
 
         def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-c", "from note_compute.cli import main; main()", *args], capture_output=True,
-                                  text=True, env=env, timeout=120)
+            return subprocess.run(
+                [sys.executable, "-c", "from note_compute.cli import main; main()", *args],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+            )
 
         def cli_ok(*args: str) -> str:
             proc = cli(*args)
@@ -227,7 +232,7 @@ def test_publish_validates_locally_before_touching_the_network(tmp_path: Path, m
     bad.write_bytes(bytes(wasmtime.wat2wasm('(module (import "env" "f" (func)))')))
     # No devnet.json and no --bootstrap: reaching the network would fail differently.
     res = runner.invoke(main, ["program", "publish", str(bad), "--key", "k", "--name", "bad"])
-    assert res.exit_code != 0 and "forbidden-import" in res.output
+    assert res.exit_code == 2 and "allows no imports" in res.output
     res = runner.invoke(main, ["program", "publish", str(SHOP), "--key", "k", "--name", "Bad Name"])
     assert res.exit_code != 0 and "bad program name" in res.output
     res = runner.invoke(main, ["program", "publish", str(SHOP), "--key", "missing", "--name", "shop"])
@@ -238,8 +243,18 @@ def test_publish_validates_locally_before_touching_the_network(tmp_path: Path, m
 
 def test_run_with_a_bad_url_is_a_clean_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTE_HOME", str(tmp_path))
-    res = CliRunner().invoke(main, ["program", "run", "http://example.com/x", "--args", "{}",
-                                    "--bootstrap", "/ip4/127.0.0.1/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "program",
+            "run",
+            "http://example.com/x",
+            "--args",
+            "{}",
+            "--bootstrap",
+            "/ip4/127.0.0.1/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N",
+        ],
+    )
     assert res.exit_code != 0
     assert isinstance(res.exception, SystemExit)  # a handled error, not a crash
     assert "scheme" in res.output

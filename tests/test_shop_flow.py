@@ -24,7 +24,7 @@ from note_compute.testing.compute import ComputeNetwork
 SHOP_KEY = SigningKey(hashlib.sha256(b"shop-flow-shop").digest())
 BUYER = SigningKey(hashlib.sha256(b"shop-flow-buyer").digest())
 MALLORY = SigningKey(hashlib.sha256(b"shop-flow-mallory").digest())
-PRODUCTS = generate(600, seed=3)
+PRODUCTS = generate(300, seed=3)
 
 
 class ShopNet(ComputeNetwork):
@@ -227,3 +227,18 @@ async def test_an_order_flood_stops_at_the_sender_quota(world: Any) -> None:
     await orders.place_order(net, BUYER, SHOP_KEY.authority, cart, prices, "EUR")  # others still deliver
     senders = [i.sender for i in await net.list_inbox(SHOP_KEY.public_key, orders.ORDERS_INBOX)]
     assert senders.count(MALLORY.public_key) == inbox.SENDER_QUOTA and BUYER.public_key in senders
+
+
+async def test_a_reply_that_cannot_be_delivered_is_reported_not_fatal(world: Any) -> None:
+    net, _ = world
+    for i in range(inbox.SENDER_QUOTA):  # the buyer has not read the shop's last 8 replies
+        await net.put_inbox(BUYER.public_key, orders.REPLIES_INBOX,
+                            inbox.make_item(SHOP_KEY, BUYER.public_key, orders.REPLIES_INBOX, b"old %d" % i,
+                                            int(time.time())))
+    cart = orders.Cart(SHOP_KEY.authority)
+    cart.add(PRODUCTS[20]["id"])
+    await orders.place_order(net, BUYER, SHOP_KEY.authority, cart, {PRODUCTS[20]["id"]: PRODUCTS[20]["price"]}, "EUR")
+    proc = orders.OrderProcessor(net, SHOP_KEY, PRODUCTS)
+    [o] = await proc.process()
+    assert o.status == "confirmed" and "reply not delivered" in o.reason and "quota" in o.reason
+    assert await net.list_inbox(SHOP_KEY.public_key, orders.ORDERS_INBOX) == []

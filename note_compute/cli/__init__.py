@@ -127,4 +127,4 @@ def _configure_logging(verbose: int) -> None:
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}").register(main)
-main.seal_builtins()  # type: ignore[attr-defined]
+main.seal_builtins()

@@ -10,7 +10,7 @@ Exit codes (the same for every command, documented in ``note-compute --help``):
 4     network unavailable (no bootstrap node answers, timeouts)
 ====  ==========================================================
 
-Errors are one line on stderr (``error: ...``) naming the cause; the error's
+Errors are one line on stderr (``Error: ...``, as click prints usage errors) naming the cause; the error's
 internal reason code appears only in ``--json`` output, where the error is
 ``{"error": {"message", "code", "reason", "exit_code"}}`` on stdout.
 """
@@ -59,7 +59,7 @@ class CliError(click.ClickException):
     def __init__(self, message: str, exit_code: int = EXIT_USAGE, *, code: str = "usage",
                  reason: str | None = None) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it on the class
         self.code = code
         self.reason = reason
 
@@ -67,13 +67,22 @@ class CliError(click.ClickException):
         if json_mode():
             emit_json({"error": {"message": self.message, "code": self.code, "reason": self.reason,
                                  "exit_code": self.exit_code}})
-        click.echo(f"error: {self.message}", err=True)
+        click.echo(f"Error: {self.message}", err=True)
 
 
 def exit_code_for(exc: NoteError) -> int:
     """The exit code of an error that reached the command line."""
-    from ..errors import (InvalidEncoding, InvalidURL, KeyStoreError, NotAMember, NotFound, PeerUnreachable,
-                          QuotaExceeded, RateLimited, Timeout)
+    from ..errors import (
+        InvalidEncoding,
+        InvalidURL,
+        KeyStoreError,
+        NotAMember,
+        NotFound,
+        PeerUnreachable,
+        QuotaExceeded,
+        RateLimited,
+        Timeout,
+    )
 
     if isinstance(exc, (PeerUnreachable, Timeout, NotAMember, RateLimited, QuotaExceeded)):
         return EXIT_NETWORK
@@ -177,10 +186,12 @@ def status(message: str) -> Iterator[Callable[[str], None]]:
         yield lambda text: None
         return
     from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    console = Console(stderr=True)
-    with console.status(message) as st:
-        yield lambda text: st.update(text)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(message, total=None)
+        yield lambda text: bar.update(task, description=text)
 
 
 def format_amount(value: Any, unit: str | None) -> str:

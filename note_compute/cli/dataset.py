@@ -1,26 +1,87 @@
-"""``note-compute dataset publish FILE.jsonl --key NAME --name NAME --sort-key FIELD[,FIELD]``.
+"""``note-compute dataset publish | show | export``: Merkle-committed datasets.
 
-Turns JSON Lines into canonical CBOR records, sorts and shards them, uploads
-the shards that changed since the previous version (a progress bar on large
-datasets) and stores the signed manifest at ``note://AUTHORITY/datasets/NAME``.
+* ``publish FILE.jsonl --key NAME --name NAME --sort-key FIELD[,FIELD] [--program URL|FILE.wasm]``
+  checks every record before anything is uploaded: each sort-key field
+  present, sortable and of one type across records; with ``--program``, the
+  record fields the program's interface requires, then a dry run of the
+  program on the records (every record up to 5,000, a spread sample beyond).
+  It refuses with the line number and the field (exit 2). Then it sorts,
+  shards, uploads the shards that changed since the previous version and
+  stores the signed manifest at ``note://AUTHORITY/datasets/NAME``.
+* ``show URL``: the manifest's summary (records, shards, sort key, schema,
+  seq, size).
+* ``export URL``: every record as JSON Lines, in sort-key order, each shard
+  checked against its Merkle root in the signed manifest.
 """
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..errors import NoteError
+from ._common import (
+    EXIT_USAGE,
+    bootstrap_option,
+    emit_json,
+    fail,
+    is_terminal,
+    json_mode,
+    json_option,
+    jsonable,
+    quiet_option,
+    run_async,
+    status,
+)
 
 __all__ = ["register", "dataset"]
-
-_PROGRESS_MIN_BYTES = 1 << 20
 
 
 @click.group("dataset")
 def dataset() -> None:
-    """Publish Merkle-committed datasets (specs/compute.md)."""
+    """Publish, show and export Merkle-committed datasets (specs/compute.md)."""
+
+
+def _local_program(path: str) -> tuple[bytes, int, Any, str]:
+    from .describe import default_interface_file, load_interface_file
+    from .program import DEFAULT_FUEL
+
+    itf_file = default_interface_file(path)
+    return Path(path).read_bytes(), DEFAULT_FUEL, load_interface_file(itf_file) if itf_file else None, Path(path).stem
+
+
+async def _ring_program(client: Any, url: str) -> tuple[bytes, int, Any, str]:
+    from .program import fetch_program
+
+    prog, wasm = await fetch_program(client, url)
+    return wasm, prog.fuel, prog.interface, prog.name
+
+
+def _dry_runner(wasm: bytes, fuel: int) -> tuple[Any, Any]:
+    """(run(records) -> error code or None, close)."""
+    from .. import encoding
+    from ..errors import SandboxError
+    from ..sandbox import Sandbox
+    from ..sandbox.abi import pack_input
+
+    sandbox = Sandbox()
+    args = encoding.encode({})
+
+    def run(records: list[bytes]) -> int | None:
+        try:
+            sandbox.run(wasm, pack_input(args, records), fuel=fuel, deadline_ms=10_000)
+        except SandboxError as exc:
+            m = re.search(r"error code (\d+)", exc.message)
+            if m is None:
+                raise
+            return int(m.group(1))
+        return None
+
+    return run, sandbox.close
 
 
 @dataset.command("publish")
@@ -28,61 +89,145 @@ def dataset() -> None:
 @click.option("--key", "key_name", required=True, help="Name of the signing key (see `note-compute key`).")
 @click.option("--name", required=True, help="Dataset name: note://AUTHORITY/datasets/NAME.")
 @click.option("--sort-key", required=True, metavar="FIELD[,FIELD]", help="Fields the records are sorted by.")
+@click.option("--program", "program", default=None, metavar="URL|FILE.wasm",
+              help="Check the records against this program (its interface, then a dry run) before publishing.")
 @click.option("--shard-size", type=click.IntRange(64, 16 * 1024 * 1024), default=None,
               help="Target shard size in bytes (default 240 KiB: one blob chunk).")
 @click.option("--shard-records", type=click.IntRange(1, 1_000_000), default=None,
               help="Fixed number of records per shard (instead of --shard-size).")
-@click.option("--bootstrap", "bootstrap", multiple=True, metavar="MULTIADDR",
-              help="Bootstrap node multiaddr (repeatable); default: $NOTE_HOME/devnet.json.")
-def publish_cmd(file: str, key_name: str, name: str, sort_key: str, shard_size: int | None,
-                shard_records: int | None, bootstrap: tuple[str, ...]) -> None:
-    """Publish FILE.jsonl as dataset NAME under key NAME."""
-    import sys
-
-    import trio
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-
+@bootstrap_option
+@json_option
+@quiet_option("the dataset URL")
+def publish_cmd(file: str, key_name: str, name: str, sort_key: str, program: str | None, shard_size: int | None,
+                shard_records: int | None, bootstrap: tuple[str, ...], as_json: bool, quiet: bool) -> None:
+    """Check FILE.jsonl, then publish it as dataset NAME under key NAME."""
     from .. import keystore
     from ..client import open_client
     from ..compute.dataset import DEFAULT_SHARD_BYTES, parse_jsonl
-    from ..compute.publish import publish_dataset
+    from ..compute.publish import check_for_program, check_sort_key, jsonl_objects, publish_dataset
 
     fields = [f.strip() for f in sort_key.split(",")]
     if not all(fields) or len(set(fields)) != len(fields):
         raise click.BadParameter("--sort-key is a comma-separated list of distinct field names")
     if shard_size is not None and shard_records is not None:
         raise click.UsageError("--shard-size and --shard-records exclude each other")
+    where = "stdin" if file == "-" else file
     try:
         key = keystore.load_key(key_name)
-        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
-        records = parse_jsonl(data)
     except NoteError as exc:
-        raise click.ClickException(str(exc)) from exc
-    console = Console(stderr=True)
-    show = len(data) >= _PROGRESS_MIN_BYTES and console.is_terminal
+        raise fail(exc) from exc
+    data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    try:
+        records = parse_jsonl(data)
+        objects = jsonl_objects(data)
+        check_sort_key(objects, fields)
+    except NoteError as exc:
+        raise fail(exc, EXIT_USAGE, prefix=f"{where}: ") from exc
+    local = _local_program(program) if program is not None and not program.startswith("note://") else None
+    checked = 0
 
-    async def go():  # type: ignore[no-untyped-def]
+    async def go() -> Any:
+        nonlocal checked
         async with open_client(list(bootstrap) or None) as client:
-            if not show:
-                return await publish_dataset(client, key, records, name=name, sort_key=fields,
-                                             shard_bytes=shard_size or DEFAULT_SHARD_BYTES,
-                                             shard_records=shard_records)
-            with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                          TimeRemainingColumn(), console=console) as bar:
-                task = bar.add_task("uploading shards", total=None)
-                return await publish_dataset(client, key, records, name=name, sort_key=fields,
-                                             shard_bytes=shard_size or DEFAULT_SHARD_BYTES,
-                                             shard_records=shard_records,
-                                             progress=lambda d, t: bar.update(task, completed=d, total=t))
+            if program is not None:
+                wasm, fuel, interface, pname = local or await _ring_program(client, program)
+                run, close = _dry_runner(wasm, fuel)
+                try:
+                    update(f"checking {len(records):,} records against {pname}")
+                    checked = check_for_program(objects, records, interface, run, name=pname)
+                except NoteError as exc:
+                    raise fail(exc, EXIT_USAGE, prefix=f"{where}: ") from exc
+                finally:
+                    close()
+            update(f"publishing {len(records):,} records as {name}")
+            return await publish_dataset(client, key, records, name=name, sort_key=fields,
+                                         shard_bytes=shard_size or DEFAULT_SHARD_BYTES, shard_records=shard_records,
+                                         progress=lambda d, t: update(f"uploading shards: {d:,} of {t:,} bytes"))
+
+    with status("connecting") as update:
+        pub = run_async(go)
+    m = pub.built.manifest
+    if as_json:
+        emit_json({"url": pub.record.url, "seq": pub.record.seq, "records": m.count, "shards": len(m.shards),
+                   "uploaded": pub.uploaded, "root": m.root.hex(), "replicas": pub.acks, "dry_run": checked})
+    elif quiet:
+        click.echo(pub.record.url)
+    else:
+        dry = f"; {checked:,} records dry-run through the program" if program else ""
+        click.echo(f"published {pub.record.url} seq={pub.record.seq}: {m.count:,} records in {len(m.shards)} "
+                   f"shard(s) ({pub.uploaded} uploaded) on {pub.acks} replicas{dry}")
+
+
+async def _manifest(url: str, bootstrap: list[str] | None) -> Any:
+    from .. import urls
+    from ..client import open_client
+    from ..compute.source import RingSource
+
+    async with open_client(bootstrap) as client:
+        return await RingSource(client).latest_manifest(urls.normalize(url))
+
+
+def _manifest_json(m: Any) -> dict[str, Any]:
+    return {"url": m.url, "name": m.name, "seq": m.seq, "records": m.count, "shards": len(m.shards),
+            "sort_key": list(m.sort_key), "schema": m.schema, "bytes": sum(s.size for s in m.shards),
+            "root": m.root.hex(), "first_key": m.shards[0].lo, "last_key": m.shards[-1].hi}
+
+
+@dataset.command("show")
+@click.argument("url")
+@bootstrap_option
+@json_option
+def show_cmd(url: str, bootstrap: tuple[str, ...], as_json: bool) -> None:
+    """Show dataset URL: records, shards, sort key, schema, seq, size (from its verified manifest)."""
+    with status(f"fetching {url}"):
+        m = run_async(_manifest, url, list(bootstrap) or None)
+    info = _manifest_json(m)
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"{m.url}  seq {m.seq}")
+    click.echo(f"{m.count:,} records in {len(m.shards)} shard(s), {info['bytes']:,} bytes; root {m.root.hex()}")
+    click.echo(f"sorted by {', '.join(m.sort_key)}: from {jsonable(info['first_key'])} to {jsonable(info['last_key'])}")
+    click.echo("fields: " + ", ".join(f"{k} ({'/'.join(t)})" for k, t in m.schema.items()))
+
+
+@dataset.command("export")
+@click.argument("url")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="Write the JSON Lines here (default: stdout).")
+@bootstrap_option
+def export_cmd(url: str, output: str, bootstrap: tuple[str, ...]) -> None:
+    """Write every record of dataset URL as JSON Lines (sort-key order), each shard checked against its root."""
+    import json
+
+    from .. import encoding, urls
+    from ..client import open_client
+    from ..compute.dataset import decode_shard
+    from ..compute.source import RingSource
+
+    out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
+    count = 0
+
+    async def go() -> None:
+        nonlocal count
+        async with open_client(list(bootstrap) or None) as client:
+            m = await RingSource(client).latest_manifest(urls.normalize(url))
+            for i, info in enumerate(m.shards):
+                update(f"shard {i + 1} of {len(m.shards)} ({count:,} of {m.count:,} records)")
+                blob = await client.get_blob(info.blob)
+                for rec in decode_shard(blob, root=info.root, count=info.count):
+                    out.write(json.dumps(jsonable(encoding.decode(rec)), ensure_ascii=False) + "\n")
+                    count += 1
 
     try:
-        pub = trio.run(go)
-    except (NoteError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    m = pub.built.manifest
-    click.echo(f"published {pub.record.url} seq={pub.record.seq} records={m.count} shards={len(m.shards)} "
-               f"uploaded={pub.uploaded} root={m.root.hex()} on {pub.acks} replicas")
+        with status(f"exporting {url}") as update:
+            run_async(go)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if output != "-" or not is_terminal(sys.stdout):
+        if not json_mode():
+            click.echo(f"exported {count:,} verified records", err=True)
 
 
 def register(group: click.Group) -> None:

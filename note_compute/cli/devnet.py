@@ -123,7 +123,7 @@ def status_cmd(as_json: bool) -> None:
         since = time.strftime("%H:%M:%S", time.localtime(state.get("started", 0)))
         click.echo(f"the local network is running: supervisor pid {state.get('pid')} since {since}; "
                    f"{sum(alive)} of {len(alive)} nodes alive; data in {state.get('dir')}")
-        for node, ok in zip(state.get("nodes", []), alive):
+        for node, ok in zip(state.get("nodes", []), alive, strict=False):
             click.echo(f"  node {node.get('index'):>2}  pid {node.get('pid')}  {'up  ' if ok else 'DOWN'}  "
                        f"{(node.get('addrs') or ['?'])[0]}")
     else:

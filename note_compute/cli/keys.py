@@ -53,7 +53,7 @@ def list_(as_json: bool) -> None:
     except NoteError as exc:
         raise _fail(exc) from exc
     if as_json:
-        out = []
+        out: list[dict[str, str | None]] = []
         for name in names:
             try:
                 out.append({"name": name, "authority": keystore.load_key(name).authority})

@@ -25,8 +25,17 @@ from pathlib import Path
 
 import click
 
-from ._common import (EXIT_USAGE, CliError, bootstrap_option, emit_json, is_terminal, json_option, quiet_option,
-                      run_async, status)
+from ._common import (
+    EXIT_USAGE,
+    CliError,
+    bootstrap_option,
+    emit_json,
+    is_terminal,
+    json_option,
+    quiet_option,
+    run_async,
+    status,
+)
 
 __all__ = ["register", "INLINE_MAX", "looks_binary"]
 
@@ -206,7 +215,7 @@ def ring_status_cmd(bootstrap: tuple[str, ...], as_json: bool) -> None:
         rows, stable = run_async(ring_status, list(bootstrap) or None)
     header = ("node id", "address", "range (pred, me]", "share", "records", "bytes", "succ ok")
     if as_json:
-        emit_json({"stable": stable, "nodes": [dict(zip(header, r)) for r in rows]})
+        emit_json({"stable": stable, "nodes": [dict(zip(header, r, strict=True)) for r in rows]})
         return
     from rich.console import Console
     from rich.table import Table

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any
-
-import trio
 
 from .. import records, urls
-from ..errors import InvalidRecord, NoteError, NotFound
-from ..ring.ids import PeerRef, Range, id_from_bytes, RING
+from ..errors import InvalidRecord, NotFound
+from ..ring.ids import RING, Range, id_from_bytes
 
 __all__ = ["put_file", "get_file", "ring_status", "next_seq"]
 
@@ -75,7 +72,7 @@ async def ring_status(bootstrap: list[str] | None) -> tuple[list[tuple[str, ...]
         peers = await discover(client)
         statuses = await collect_status(client, peers)
     ids = sorted(statuses)
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for i, nid in enumerate(ids):
         st = statuses[nid]
         pred = st.get("predecessor")

@@ -8,8 +8,15 @@
   --records FILE.jsonl``) fetches the record, verifies its signature, fetches
   the binary, checks its SHA-256 against the record, runs it locally with the
   record's fuel budget and prints the answer as JSON.
+* ``show note://AUTHORITY/programs/NAME`` prints the program record and its
+  interface: arguments (types, bounds, meaning), the record fields it reads
+  and what each error code means.
 * ``check FILE.wasm`` and ``exec FILE.wasm ...`` do the same locally without
   the ring (handy while writing a program).
+
+``publish`` takes the interface from ``--interface FILE.json``, or from
+``NAME.json`` beside ``NAME.wasm`` (``contracts/shop_search.json``), and
+signs it into the record (``specs/abi.md`` section 10).
 
 Sequence numbers follow ``note-compute put``: ``max(previous seq + 1, now in
 milliseconds)``.
@@ -20,20 +27,25 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from ..errors import NoteError
+from ._common import bootstrap_option as _bootstrap_option
+from ._common import emit_json, fail, json_option, quiet_option, run_async, status
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = ["register", "program", "publish_program", "fetch_program", "build_input", "DEFAULT_FUEL"]
 
 DEFAULT_FUEL = 1_000_000_000
 
 
-def _fail(exc: BaseException) -> click.ClickException:
-    return click.ClickException(str(exc))
+def _fail(exc: NoteError) -> click.ClickException:
+    return fail(exc)
 
 
 def build_input(input_file: str | None, args_json: str | None, records_file: str | None) -> bytes:
@@ -74,8 +86,9 @@ def _print_result(result: Any) -> None:
     click.echo(json.dumps(out))
 
 
-async def publish_program(client: Any, key: Any, name: str, wasm: bytes, *, fuel: int, now_ms: int) -> tuple[Any, int]:
-    """Store ``wasm`` as a blob and the signed program record; return (record, acks)."""
+async def publish_program(client: Any, key: Any, name: str, wasm: bytes, *, fuel: int, now_ms: int,
+                          interface: Any = None) -> tuple[Any, int]:
+    """Store ``wasm`` as a blob and the signed program record (with ``interface``); return (record, acks)."""
     from .. import programs
     from ..errors import NotFound
 
@@ -84,7 +97,8 @@ async def publish_program(client: Any, key: Any, name: str, wasm: bytes, *, fuel
         prev = (await client.get_record(url)).seq
     except NotFound:
         prev = 0
-    record = programs.make_program(key, name, wasm, fuel=fuel, seq=max(prev + 1, now_ms), created=now_ms // 1000)
+    record = programs.make_program(key, name, wasm, fuel=fuel, seq=max(prev + 1, now_ms), created=now_ms // 1000,
+                                   interface=interface)
     program = programs.parse_program(record)
     address = await client.put_blob(wasm, programs.WASM_MEDIA_TYPE)
     if address != program.blob:
@@ -111,14 +125,7 @@ def program() -> None:
     """Publish and run signed WebAssembly programs (ABI v1, see specs/abi.md)."""
 
 
-def _bootstrap_option(f):  # type: ignore[no-untyped-def]
-    return click.option(
-        "--bootstrap", "bootstrap", multiple=True, metavar="MULTIADDR",
-        help="Bootstrap node multiaddr (repeatable); default: $NOTE_HOME/devnet.json.",
-    )(f)
-
-
-def _input_options(f):  # type: ignore[no-untyped-def]
+def _input_options(f: _F) -> _F:
     f = click.option("--records", "records_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
                      default=None, help="JSON Lines file: one record per line (encoded as canonical CBOR).")(f)
     f = click.option("--args", "args_json", default=None, metavar="JSON", help="Program arguments as JSON.")(f)
@@ -138,7 +145,7 @@ def check_cmd(file: str) -> None:
     try:
         digest = sandbox.validate(Path(file).read_bytes())
     except NoteError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, 2) from exc
     finally:
         sandbox.close()
     click.echo(f"ok: ABI v1 program, sha256 {digest.hex()}")
@@ -158,7 +165,7 @@ def exec_cmd(file: str, fuel: int, deadline_ms: int, input_file: str | None, arg
     try:
         result = sandbox.run(Path(file).read_bytes(), data, fuel=fuel, deadline_ms=deadline_ms)
     except NoteError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, 2) from exc
     finally:
         sandbox.close()
     _print_result(result)
@@ -170,15 +177,26 @@ def exec_cmd(file: str, fuel: int, deadline_ms: int, input_file: str | None, arg
 @click.option("--name", "name", required=True, help="Program name: note://AUTHORITY/programs/NAME.")
 @click.option("--fuel", type=click.IntRange(1, 2**63 - 1), default=DEFAULT_FUEL, show_default=True,
               help="Fuel budget per execution, written into the signed record.")
+@click.option("--interface", "interface_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="JSON interface (arguments, record fields, error codes); default: FILE's .json "
+              "sibling if there is one.")
+@click.option("--no-interface", is_flag=True, help="Publish without an interface.")
 @_bootstrap_option
-def publish_cmd(file: str, key_name: str, name: str, fuel: int, bootstrap: tuple[str, ...]) -> None:
+@json_option
+@quiet_option("the program URL")
+def publish_cmd(file: str, key_name: str, name: str, fuel: int, interface_file: Path | None, no_interface: bool,
+                bootstrap: tuple[str, ...], as_json: bool, quiet: bool) -> None:
     """Check FILE.wasm locally, then publish it as program NAME under key NAME."""
-    import trio
-
     from .. import keystore, programs
     from ..client import open_client
     from ..sandbox import Sandbox
+    from .describe import default_interface_file, load_interface_file
 
+    if no_interface and interface_file is not None:
+        raise click.UsageError("--interface and --no-interface exclude each other")
+    if interface_file is None and not no_interface:
+        interface_file = default_interface_file(file)
+    interface = load_interface_file(interface_file) if interface_file is not None else None
     wasm = Path(file).read_bytes()
     sandbox = Sandbox()
     try:
@@ -186,21 +204,56 @@ def publish_cmd(file: str, key_name: str, name: str, fuel: int, bootstrap: tuple
         sandbox.validate(wasm)
         key = keystore.load_key(key_name)
     except NoteError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, None if exc.code == "keystore" else 2) from exc
     finally:
         sandbox.close()
 
     async def go() -> tuple[Any, int]:
         async with open_client(list(bootstrap) or None) as client:
-            return await publish_program(client, key, name, wasm, fuel=fuel, now_ms=int(time.time() * 1000))
+            return await publish_program(client, key, name, wasm, fuel=fuel, now_ms=int(time.time() * 1000),
+                                         interface=interface)
 
-    try:
-        record, acks = trio.run(go)
-    except NoteError as exc:
-        raise _fail(exc) from exc
+    with status(f"publishing program {name}"):
+        record, acks = run_async(go)
     program_ = programs.parse_program(record)
-    click.echo(f"published {record.url} seq={record.seq} sha256={program_.wasm.hex()} "
-               f"({len(wasm)} bytes, fuel {fuel}) on {acks} replicas")
+    if as_json:
+        emit_json({"url": record.url, "seq": record.seq, "sha256": program_.wasm.hex(), "bytes": len(wasm),
+                   "fuel": fuel, "replicas": acks, "interface": str(interface_file) if interface_file else None})
+    elif quiet:
+        click.echo(record.url)
+    else:
+        described = f"; interface from {interface_file}" if interface_file else "; no interface"
+        click.echo(f"published {record.url} seq={record.seq} sha256={program_.wasm.hex()} "
+                   f"({len(wasm):,} bytes, fuel {fuel:,}) on {acks} replicas{described}")
+
+
+@program.command("show")
+@click.argument("url")
+@_bootstrap_option
+@json_option
+def show_cmd(url: str, bootstrap: tuple[str, ...], as_json: bool) -> None:
+    """Show program URL: its record and interface (arguments, record fields, error codes)."""
+    from .describe import print_program, program_json
+
+    with status(f"fetching {url}"):
+        prog = run_async(fetch_program_record, url, list(bootstrap) or None)
+    if as_json:
+        emit_json(program_json(prog))
+    else:
+        print_program(prog)
+
+
+async def fetch_program_record(url: str, bootstrap: list[str] | None) -> Any:
+    """The verified, parsed program record at ``url`` (not its binary)."""
+    from .. import programs, urls
+    from ..client import open_client
+    from ..records import verify_record
+
+    url = urls.normalize(url)
+    async with open_client(bootstrap) as client:
+        record = await client.get_record(url)
+    verify_record(record, now=int(time.time()))
+    return programs.parse_program(record)
 
 
 @program.command("run")
@@ -210,7 +263,6 @@ def publish_cmd(file: str, key_name: str, name: str, fuel: int, bootstrap: tuple
 def run_cmd(url: str, deadline_ms: int, input_file: str | None, args_json: str | None, records_file: str | None,
             bootstrap: tuple[str, ...]) -> None:
     """Fetch program URL, verify signature and hash, run it locally, print the answer as JSON."""
-    import trio
 
     from .. import urls
     from ..client import open_client
@@ -219,19 +271,19 @@ def run_cmd(url: str, deadline_ms: int, input_file: str | None, args_json: str |
     try:
         url = urls.normalize(url)
     except NoteError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, 2) from exc
     data = build_input(input_file, args_json, records_file)
 
     async def go() -> tuple[Any, bytes]:
         async with open_client(list(bootstrap) or None) as client:
             return await fetch_program(client, url)
 
+    prog, wasm = run_async(go)
     sandbox = Sandbox()
     try:
-        prog, wasm = trio.run(go)
         result = sandbox.run(wasm, data, fuel=prog.fuel, deadline_ms=deadline_ms)
     except NoteError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, 2) from exc
     finally:
         sandbox.close()
     _print_result(result)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import trio
 
@@ -82,3 +83,102 @@ async def publish_dataset(client: Any, key: SigningKey, records: Sequence[bytes]
     record = sign_record(key, url, seq=seq, value=built.value, created=now_ms // 1000)
     acks = await client.put_record(record)
     return Published(record, built, len(todo), acks, prev)
+
+
+# -- checks before publishing ------------------------------------------------------------------------------------
+
+_SORTABLE = {bool: "true/false", int: "an integer", str: "text", bytes: "bytes"}
+
+
+def _kind(v: Any) -> str:
+    return {bool: "a boolean", int: "an integer", str: "text", bytes: "bytes", list: "a list", dict: "a map",
+            type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def jsonl_objects(data: bytes | str) -> list[tuple[int, Any]]:
+    """(1-based line number, JSON object) of every non-blank line; ``parse_jsonl`` has already vetted them."""
+    import json
+
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    return [(n, json.loads(line)) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def check_sort_key(objects: Sequence[tuple[int, Any]], sort_key: Sequence[str]) -> None:
+    """Refuse (InvalidRecord, naming the line and field) records the sort key cannot order as intended.
+
+    Every record must hold every sort-key field (not null), as a sortable
+    scalar (integer, text, true/false), and all records the same type per
+    field (``"price": "1999"`` among integer prices would sort after every
+    number). A field no record has is named as such (a typo in ``--sort-key``).
+    """
+    from ..errors import InvalidRecord
+
+    if not objects:
+        raise InvalidRecord("the file holds no records", reason="empty")
+    for f in sort_key:
+        holders = [(n, o[f]) for n, o in objects if f in o]
+        if not holders:
+            fields = sorted({k for _, o in objects[:100] for k in o})
+            raise InvalidRecord(f"no record has the sort-key field {f!r} (--sort-key typo?); fields present: "
+                                f"{', '.join(fields)}", reason="sort-key-field")
+        counts: dict[type, int] = {}
+        for _, v in holders:
+            counts[type(v)] = counts.get(type(v), 0) + 1
+        usual = max(counts, key=lambda t: counts[t])
+        for n, o in objects:
+            if f not in o or o[f] is None:
+                raise InvalidRecord(f"line {n}: sort-key field {f!r} is {'missing' if f not in o else 'null'}",
+                                    reason="sort-key-missing")
+            v = o[f]
+            if type(v) not in _SORTABLE:
+                raise InvalidRecord(f"line {n}: sort-key field {f!r} is {_kind(v)}; it must be an integer, text "
+                                    "or true/false", reason="sort-key-type")
+            if type(v) is not usual:
+                raise InvalidRecord(f"line {n}: sort-key field {f!r} is {_kind(v)} ({v!r}), but "
+                                    f"{counts[usual]} other records hold {_SORTABLE[usual]}", reason="sort-key-type")
+
+
+def check_for_program(objects: Sequence[tuple[int, Any]], records: Sequence[bytes], interface: Any,
+                      run: Callable[[list[bytes]], int | None], *, sample: int = 5000,
+                      name: str = "the program") -> int:
+    """Check records against a program: its interface's record fields, then a dry run.
+
+    ``run(records)`` runs the program over ``records`` (with its default
+    arguments) and returns None, or the program's error code. The dry run
+    covers every record up to ``sample`` (evenly spaced beyond); a failing
+    batch is bisected to the first record the program refuses. Returns how
+    many records were dry-run. Raises InvalidRecord naming the line.
+    """
+    from ..errors import InvalidRecord
+    from ..program_interface import check_record
+
+    if interface is not None:
+        for n, o in objects:
+            check_record(interface, o, where=f"line {n}")
+    idx = list(range(len(records)))
+    if len(idx) > sample:
+        step = len(idx) / sample
+        idx = sorted({int(i * step) for i in range(sample)})
+    batch = 512
+    for start in range(0, len(idx), batch):
+        part = idx[start:start + batch]
+        code = run([records[i] for i in part])
+        if code is None:
+            continue
+        lo, hi = 0, len(part)  # find the first single record the program refuses
+        bad = None
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if run([records[i] for i in part[lo:mid]]) is not None:
+                hi = mid
+            else:
+                lo = mid
+        if run([records[part[lo]]]) is not None:
+            bad = part[lo]
+        meaning = interface.error_meaning(code) if interface is not None else None
+        why = f"error {code}" + (f": {meaning}" if meaning else "")
+        if bad is None:
+            raise InvalidRecord(f"{name} rejects records {objects[part[0]][0]}..{objects[part[-1]][0]} together "
+                                f"({why})", reason="dry-run")
+        raise InvalidRecord(f"line {objects[bad][0]}: {name} rejects this record ({why})", reason="dry-run")
+    return len(idx)

@@ -21,7 +21,7 @@ Programs run through the injected ``executor`` (anything with the sandbox's
 randomness comes from the ``rng`` passed in. The session is done when
 :attr:`done` is true; :meth:`result` then merges the answer.
 
-Per shard (:class:`_Shard`), the states and transitions, all in
+Per shard (:class:`ShardTask`), the states and transitions, all in
 :meth:`_pump`:
 
 * ask up to ``k`` candidates (``replicas=k``), more when answers fail;
@@ -43,11 +43,9 @@ from __future__ import annotations
 
 import builtins
 import random
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NoteError, RemoteProtocolError
-from ..merkle import BatchProof, verify_batch
 from .actions import (
     SEQ_HINT,
     Action,
@@ -60,7 +58,7 @@ from .actions import (
     peer_key,
 )
 from .audit import chunks, sample_indices
-from .dataset import Manifest, decode_shard
+from .dataset import Manifest
 from .fraud import (
     KIND_RANGE,
     KIND_SUBSET,
@@ -74,10 +72,7 @@ from .protocol import (
     MAX_BATCH,
     OP_BATCH,
     QueryRequest,
-    Receipt,
-    RecordsRequest,
     parse_batch_reply,
-    parse_records_response,
 )
 from .reconcile import (
     certificate_of,
@@ -88,8 +83,10 @@ from .reconcile import (
 )
 from .result import QueryResult, Verification, decide_verdict
 from .server import ProgramCode
+from .session_faults import PublisherFaults
+from .session_fetch import Fetches
+from .session_state import AuditJob, ShardTask, agreement, fp_shard, with_guards
 from .verify import (
-    Claim,
     OutputMismatch,
     ShardAnswer,
     UnprovenClaim,
@@ -97,56 +94,12 @@ from .verify import (
     run_program,
     verify_answer,
 )
+from .wellformed import MALFORMED
 
 __all__ = ["Action", "Ask", "Executor", "FindPeers", "LoadShard", "QuerySession", "Refresh", "peer_id_of"]
 
 
-def fp_shard(fp: FraudProof) -> int | None:
-    """The shard index a fraud proof's receipt names (None when the receipt does not decode)."""
-    try:
-        return int(Receipt.decode(fp.receipt)["shard"])
-    except NoteError:
-        return None
-
-
-@dataclass
-class _Shard:
-    index: int
-    req: QueryRequest
-    candidates: list[Any]
-    asked: set[Any] = field(default_factory=set)
-    inflight: int = 0
-    auditing: int = 0
-    good: list[tuple[ShardAnswer, Any]] = field(default_factory=list)   # checked answers
-    tentative: tuple[ShardAnswer, Any] | None = None                    # awaiting the joint check
-    pending: list[tuple[Claim, Any]] = field(default_factory=list)       # signed, unproven range claims
-    peers: list[Any] = field(default_factory=list)                      # every peer asked
-    find: int = 0                   # FindPeers rounds done (0, 1 or 2)
-    finding: bool = False
-    final: ShardAnswer | None = None
-    agreeing: int = 0
-    failed: str | None = None
-    disagreement: bool = False
-    tried: frozenset[Any] = frozenset()  # the answers conflicts were last turned into proofs for
-
-    @property
-    def settled(self) -> bool:
-        return self.final is not None or self.failed is not None
-
-
-@dataclass
-class _Audit:
-    shard: int
-    answer: ShardAnswer
-    peer: Any
-    sources: list[Any]
-    parts: list[list[int]]
-    got: list[Evidence] = field(default_factory=list)
-    waiting: int = 0
-    closed: bool = False
-
-
-class QuerySession:
+class QuerySession(Fetches, PublisherFaults):
     """See the module docstring."""
 
     def __init__(self, manifest: Manifest, program: ProgramCode, args: bytes, *, executor: Executor,
@@ -178,18 +131,19 @@ class QuerySession:
         if range is not None:
             lo = normalize_bound(range[0], manifest.sort_key, upper=False)
             hi = normalize_bound(range[1], manifest.sort_key, upper=True)
-            ids = _with_guards(manifest, lo, hi, manifest.shards_touching(lo, hi)) if lo <= hi else []
+            ids = with_guards(manifest, lo, hi, manifest.shards_touching(lo, hi)) if lo <= hi else []
         else:
             ids = list(builtins.range(len(manifest.shards)))
         self.shard_ids: list[int] = list(ids)
         self.v.shards = len(self.shard_ids)
-        self.tasks: dict[int, _Shard] = {
-            i: _Shard(i, QueryRequest(program.url, program.hash, manifest.url, manifest.seq, i, args, range,
+        self.tasks: dict[int, ShardTask] = {
+            i: ShardTask(i, QueryRequest(program.url, program.hash, manifest.url, manifest.seq, i, args, range,
                                       self.quorum), [])
             for i in self.shard_ids}
         self.certificates: dict[int, Any] = {}  # shard -> QuorumCertificate of its settled answer
         self._shards: dict[bytes, list[bytes]] = {}                          # whole shards loaded (by blob)
         self._awaiting: dict[bytes, list[tuple[FraudProof, Any]]] = {}       # accusations waiting for a shard
+        self._wf_checked: set[int] = set()                                  # shards checked after a refusal
 
     # ------------------------------------------------------------------ driving
     @property
@@ -227,6 +181,8 @@ class QuerySession:
                 self._on_refresh(value)
             elif kind == "shard":
                 self._on_shard(ctx, value)
+            elif kind == "wellformed":
+                self._on_wellformed(ctx, value)
         except NoteError as exc:  # anything a peer sent that we could not use: its failure, never ours
             self._fail_ctx(kind, ctx, exc)
         except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:  # hostile shapes
@@ -256,6 +212,8 @@ class QuerySession:
             self.v.failures.append(f"shard {ctx}: finding more replicas failed: {exc}")
         elif kind == "refresh":
             self._on_refresh(None)
+        elif kind == "wellformed":
+            self.v.failures.append(f"shard {ctx}: loading it to check a malformed-dataset refusal failed: {exc}")
         elif kind == "shard":
             dropped = self._awaiting.pop(ctx, [])
             self.v.failures.append(f"loading a shard to check {len(dropped)} accusation(s) failed: {exc}")
@@ -280,7 +238,7 @@ class QuerySession:
         pid = peer_id_of(peer)
         return pid is None or (pid not in self.blocked and pid not in self.convicted)
 
-    def _ask(self, t: _Shard, peer: Any) -> None:
+    def _ask(self, t: ShardTask, peer: Any) -> None:
         t.asked.add(peer_key(peer))
         t.peers.append(peer)
         t.inflight += 1
@@ -314,7 +272,7 @@ class QuerySession:
         return out
 
     # ------------------------------------------------------------------ per-shard state
-    def _pump(self, t: _Shard) -> None:
+    def _pump(self, t: ShardTask) -> None:
         if t.settled or t.tentative is not None:  # settled, or waiting for the joint check
             return
         if t.good:
@@ -339,7 +297,7 @@ class QuerySession:
             return
         self._settle_short(t)
 
-    def _settle_short(self, t: _Shard) -> None:
+    def _settle_short(self, t: ShardTask) -> None:
         """No candidate left: settle with what agrees, or fail."""
         if t.tentative is not None:
             return
@@ -353,15 +311,15 @@ class QuerySession:
         else:
             t.failed = f"shard {t.index}: no verified answer"
 
-    def _reconcile(self, t: _Shard, *, short_ok: bool) -> None:
+    def _reconcile(self, t: ShardTask, *, short_ok: bool) -> None:
         """Convict whoever the answers' union proves lied; settle when the rest agree and are k (or ``short_ok``)."""
-        digests = {_agreement(a) for a, _ in t.good}
+        digests = {agreement(a) for a, _ in t.good}
         seen = frozenset(peer_key(p) for _, p in t.good)
         if len(digests) > 1 and t.tried != seen:
             t.tried = seen
             for fp, peer in conflict_proofs([(a, p) for a, p in t.good]):
                 self._convict(fp, peer)
-            digests = {_agreement(a) for a, _ in t.good}
+            digests = {agreement(a) for a, _ in t.good}
         if len(digests) > 1:
             t.disagreement = True  # nobody convictable: ask further replicas
             return
@@ -370,7 +328,7 @@ class QuerySession:
             t.final, t.agreeing = t.good[0][0], len(t.good)
             self._after_settle(t)
 
-    def _after_settle(self, t: _Shard) -> None:
+    def _after_settle(self, t: ShardTask) -> None:
         assert t.final is not None
         for claim, peer in t.pending:  # range claims whose proof failed: the honest range proof convicts
             if peer_id_of(peer) not in self.convicted and t.final.range_records is not None:
@@ -386,13 +344,17 @@ class QuerySession:
     def _on_batch(self, ctx: tuple[Any, list[int]], reply: Any) -> None:
         peer, shards = ctx
         replies = parse_batch_reply(reply, len(shards))
-        for i, r in zip(shards, replies):
+        for i, r in zip(shards, replies, strict=False):
             self._on_reply(i, peer, r)  # handles every NoteError itself
 
     def _query_failed(self, shard: int, peer: Any, exc: NoteError) -> None:
         t = self.tasks[shard]
         t.inflight -= 1
         self.v.failures.append(f"shard {shard}: {type(exc).__name__}: {exc}")
+        if getattr(exc, "reason", None) == MALFORMED and shard not in self._wf_checked:
+            # A peer says the publisher's shard is malformed: check it ourselves on the whole shard.
+            self._wf_checked.add(shard)
+            self._out.append(LoadShard(self._new_tag("wellformed", shard), self.manifest.shards[shard].blob))
         if getattr(exc, "reason", None) == "seq-mismatch":
             m = SEQ_HINT.search(str(getattr(exc, "message", exc)))
             hinted = int(m.group(1)) if m else None
@@ -423,6 +385,7 @@ class QuerySession:
 
     def _on_reply(self, shard: int, peer: Any, reply: Any) -> None:
         t = self.tasks[shard]
+        self._publisher_fault(reply)
         if not self._ok_peer(peer):  # convicted meanwhile: its answer is dropped
             t.inflight -= 1
             return
@@ -446,72 +409,19 @@ class QuerySession:
             idx = sample_indices(self.manifest.shards[shard].count, self.audit, self.rng, exclude=set(ans.indices))
             if idx:
                 others = [p for p in self._replica_pool(t) if peer_key(p) != peer_key(peer)] + [peer]
-                job = _Audit(shard, ans, peer, others, chunks(idx))
+                job = AuditJob(shard, ans, peer, others, chunks(idx))
                 t.auditing += 1
-                for n, part in enumerate(job.parts):
+                for n in range(len(job.parts)):
                     self._ask_sample(job, n, 0)
                 return
         self._checked(t, ans, peer, [])
 
-    def _replica_pool(self, t: _Shard) -> list[Any]:
+    def _replica_pool(self, t: ShardTask) -> list[Any]:
         seen = [p for a, p in t.good] + list(t.candidates)
         return [p for p in seen if self._ok_peer(p)]
 
-    # ------------------------------------------------------------------ audits
-    def _ask_sample(self, job: _Audit, part: int, src: int) -> None:
-        if job.closed:
-            return
-        while src < len(job.sources) and not self._ok_peer(job.sources[src]):
-            src += 1
-        if src >= len(job.sources):
-            self._close_audit(job, f"no peer served audit sample part {part}")
-            return
-        job.waiting += 1
-        msg = RecordsRequest(self.manifest.url, self.manifest.seq, job.shard, job.parts[part]).to_msg()
-        self._out.append(Ask(self._new_tag("sample", (job, part, src)), job.sources[src], msg))
-
-    def _on_sample(self, job: _Audit, part: int, src: int, reply: Any) -> None:
-        if job.closed:
-            job.waiting -= 1
-            return
-        idx = job.parts[part]
-        try:
-            recs, proof = parse_records_response(reply, len(idx))
-            info = self.manifest.shards[job.shard]
-            verify_batch(info.root, info.count, dict(zip(idx, recs)), BatchProof.decode(proof))
-        except NoteError as exc:
-            self._sample_failed(job, part, exc, src)
-            return
-        job.waiting -= 1
-        job.got.append(Evidence(list(idx), list(recs), proof))
-        if job.waiting == 0 and len(job.got) == len(job.parts):
-            job.got.sort(key=lambda e: e.indices[0])
-            n = sum(len(e.indices) for e in job.got)
-            job.answer.audited = n
-            self.v.audited_records += n
-            self._close_audit(job, None)
-            self._checked(self.tasks[job.shard], job.answer, job.peer, job.got)
-
-    def _sample_failed(self, job: _Audit, part: int, exc: NoteError, src: int) -> None:
-        job.waiting -= 1
-        if job.closed:
-            return
-        self.v.failures.append(f"shard {job.shard}: audit fetch: {exc}")
-        self._ask_sample(job, part, src + 1)
-
-    def _close_audit(self, job: _Audit, why: str | None) -> None:
-        """End an audit; ``why`` set: nobody served the sample, a failure to answer (answer dropped, shard re-asked)."""
-        if job.closed:
-            return
-        job.closed = True
-        self.tasks[job.shard].auditing -= 1
-        if why is not None:
-            pid = peer_id_of(job.peer)
-            self.v.failures.append(f"shard {job.shard}: {why}; the answer of {pid.hex()[:16] if pid else 'a peer'} "
-                                   "is dropped (a refused audit is a failure to answer)")
-
     # ------------------------------------------------------------------ checks and convictions
-    def _checked(self, t: _Shard, ans: ShardAnswer, peer: Any, sample: list[Evidence]) -> None:
+    def _checked(self, t: ShardTask, ans: ShardAnswer, peer: Any, sample: list[Evidence]) -> None:
         if not self._ok_peer(peer) or t.settled:
             return
         ans.sample = sample or None
@@ -586,46 +496,6 @@ class QuerySession:
             if kind == "sample" and peer_id_of(ctx[0].peer) == pid:
                 self._close_audit(ctx[0], None)
 
-    def _on_shard(self, blob: bytes, data: Any) -> None:
-        """A whole shard arrived: check it is the manifest's, then the accusations waiting for it."""
-        waiting = self._awaiting.pop(blob, [])
-        info = next((s for s in self.manifest.shards if s.blob == blob), None)
-        if info is None or type(data) is not bytes:
-            raise RemoteProtocolError("the shard blob is not one of this manifest's", reason="bad-response")
-        self._shards[blob] = decode_shard(data, root=info.root, count=info.count)
-        for fp, peer in waiting:
-            if fp.peer not in self.convicted:
-                self._convict(fp, peer)
-
-    def _accuse_subset(self, t: _Shard, claim: Claim, peer: Any) -> None:
-        """A signed predicate claim whose records did not verify: fetch the real records at the claimed
-        indices (from any replica: they are proven against the root) and convict a forged one."""
-        count = self.manifest.shards[t.index].count
-        inside = sorted(i for i in claim.indices if i < count)
-        if len(inside) < len(claim.indices) or not inside:
-            self._convict(claim.fraud(KIND_SUBSET), peer)
-            return
-        sources = [p for p in t.peers + t.candidates if peer_key(p) != peer_key(peer)] + [peer]
-        for part in chunks(inside):
-            self._ask_evidence(t.index, claim, peer, part, sources, 0)
-
-    def _ask_evidence(self, shard: int, claim: Claim, peer: Any, part: list[int], sources: list[Any],
-                      src: int) -> None:
-        while src < len(sources) and not (self._ok_peer(sources[src]) or sources[src] is peer):
-            src += 1
-        if src >= len(sources) or peer_id_of(peer) in self.convicted:
-            return
-        msg = RecordsRequest(self.manifest.url, self.manifest.seq, shard, part).to_msg()
-        self._out.append(Ask(self._new_tag("evidence", (shard, claim, peer, part, sources, src)), sources[src], msg))
-
-    def _on_evidence(self, shard: int, claim: Claim, peer: Any, part: list[int], sources: list[Any], src: int,
-                     reply: Any) -> None:
-        recs, proof = parse_records_response(reply, len(part))
-        info = self.manifest.shards[shard]
-        verify_batch(info.root, info.count, dict(zip(part, recs)), BatchProof.decode(proof))
-        if peer_id_of(peer) not in self.convicted:
-            self._convict(claim.fraud(KIND_SUBSET, evidence=[Evidence(part, recs, proof)]), peer)
-
     def _on_peers(self, shard: int, peers: Any) -> None:
         t = self.tasks[shard]
         t.finding = False
@@ -688,7 +558,7 @@ class QuerySession:
             v.completeness = "proven (key-range proofs, program re-run on every record in range)"
             v.extra_scope = "every record in the range (complete input)"
         else:
-            pool = [r for a in ordered for _, r in sorted(zip(a.indices, a.records))]
+            pool = [r for a in ordered for _, r in sorted(zip(a.indices, a.records, strict=False))]
             v.completeness = (f"audited at rate {self.audit}" if self.audit > 0 else "not audited") + (
                 f", {v.replicas_agreeing} replicas compared" if self.k > 1 else "")
             v.extra_scope = "the returned (verified) matches only"
@@ -712,31 +582,3 @@ class QuerySession:
         v.certificates = [c.encode().hex() for c in certs]
         decide_verdict(v, ranged=self.range is not None)
         return QueryResult(records, extra, v, ordered, list(self.frauds), certs)
-
-
-def _with_guards(manifest: Manifest, lo: Any, hi: Any, touching: list[int]) -> list[int]:
-    """The shards a range query asks: those whose declared bounds touch ``[lo, hi)`` plus one guard shard on
-    each side, whose key-range proofs show their boundary records (a publisher that mis-declares bounds to
-    hide records from a range is caught by :func:`.verify.check_declared_bounds` or by the peers' own
-    shard checks)."""
-    n = len(manifest.shards)
-    if touching:
-        first, last = touching[0], touching[-1]
-    else:  # the range falls in a gap: the shards either side of it
-        last = next((i for i in builtins.range(n) if manifest.shard_range_keys(i)[0] >= lo), n)
-        first = last
-        touching = []
-    ids = set(touching)
-    if first - 1 >= 0:
-        ids.add(first - 1)
-    if last + (1 if touching else 0) < n:
-        ids.add(last + (1 if touching else 0))
-    return sorted(ids)
-
-
-def _agreement(a: ShardAnswer) -> Any:
-    """What replicas must agree on: the whole signed result for a range answer (its extra is checked);
-    the returned records for a predicate answer (its extra is never used, see :mod:`.result`)."""
-    if a.range_records is not None:
-        return a.claim.receipt["result"]
-    return (tuple(a.claim.indices), tuple(a.claim.digests))

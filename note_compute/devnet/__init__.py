@@ -13,8 +13,16 @@ benchmarks use directly; ``ring.py`` looks at a running ring from outside.
 
 from __future__ import annotations
 
-from .ring import (collect_status, describe_ring, devnet_peers, discover, expected_replicas, holders,
-                   ring_is_stable, wait_stable)
+from .ring import (
+                   collect_status,
+                   describe_ring,
+                   devnet_peers,
+                   discover,
+                   expected_replicas,
+                   holders,
+                   ring_is_stable,
+                   wait_stable,
+)
 from .run import DEVNET_NODE_ARGS, DevnetRunning, run_devnet, stop_devnet
 from .supervisor import DEVNET_FILE, Devnet, NodeProcess, wait_until
 

@@ -26,6 +26,7 @@ import trio
 
 from .. import localnet
 from ..errors import NoteError, NotFound
+from ..localnet import DevnetRunning, acquire_lock
 from .ring import wait_stable
 from .supervisor import Devnet
 
@@ -36,13 +37,6 @@ DEVNET_NODE_ARGS = ["--stabilize-interval", "0.5", "--replicate-interval", "2", 
 """Faster stabilization and anti-entropy than a real deployment: a devnet is small and local."""
 
 DEFAULT_NODES = 8
-
-
-class DevnetRunning(NoteError):
-    """A local network already runs in this NOTE_HOME."""
-
-    code = "devnet-running"
-    exit_code = 2  # the command line refuses: usage
 
 
 @dataclass
@@ -58,29 +52,6 @@ class StaleReport:
     def describe(self) -> str:
         killed = f"; stopped {len(self.orphans)} orphaned node process(es)" if self.orphans else ""
         return f"the previous local network (supervisor pid {self.pid}) had died; removed its stale state{killed}"
-
-
-def acquire_lock(home: Path | None = None) -> int:
-    """Take the NOTE_HOME's devnet lock (exclusive, non-blocking) and write our pid in it; return the fd.
-
-    Raises DevnetRunning, naming the running supervisor, when another process holds it.
-    """
-    import fcntl
-
-    path = localnet.lock_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-        os.close(fd)
-        raise DevnetRunning(f"a local network already runs in NOTE_HOME={localnet.note_home(home)} "
-                            f"(supervisor pid {holder}); see `note-compute devnet status`, stop it with "
-                            "`note-compute devnet stop`, or use another NOTE_HOME", reason="running") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
 
 
 def lock_holder(home: Path | None = None) -> int | None:
@@ -109,8 +80,8 @@ def clean_stale(home: Path | None = None, grace: float = 5.0) -> StaleReport:
     if state is None:
         return report
     report.pid = state.get("pid") if isinstance(state.get("pid"), int) else None
-    nodes = state.get("nodes") if isinstance(state.get("nodes"), list) else []
-    for n in nodes:
+    nodes = state.get("nodes")
+    for n in nodes if isinstance(nodes, list) else []:
         pid, dd = (n.get("pid"), n.get("data_dir")) if isinstance(n, dict) else (None, None)
         if isinstance(pid, int) and isinstance(dd, str) and _is_our_node(pid, dd):
             try:
@@ -198,15 +169,17 @@ async def run_devnet(n: int | None, base_dir: Path | None, timeout: float, *, fr
             say(f"devnet: note: {base_dir} holds {had} nodes' data; starting {n}, so records held only by the "
                 "others are unavailable (use --fresh to start empty)")
         net = Devnet(base_dir, n, node_args=DEVNET_NODE_ARGS)
+        net.hold_lock(lock_fd)  # the network owns the lock now: released when it stops
+        lock_fd = -1
         await _supervise(net, n, base_dir, timeout, had, say, open_client)
     finally:
-        os.close(lock_fd)
+        if lock_fd >= 0:
+            os.close(lock_fd)
 
 
 async def _supervise(net: Devnet, n: int, base_dir: Path, timeout: float, had: int, say: Any,
                      open_client: Any) -> None:
     t0 = time.monotonic()
-    wrote = False
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         try:
             async with trio.open_nursery() as nursery:
@@ -221,14 +194,11 @@ async def _supervise(net: Devnet, n: int, base_dir: Path, timeout: float, had: i
                 async with open_client(net.bootstrap) as client:
                     await wait_stable(net, client, timeout)
                 path = net.write_manifest()
-                wrote = True
                 kept = f" (kept from an earlier run: {min(had, n)} nodes' data)" if had else ""
                 say(f"devnet: {n} nodes stable in {time.monotonic() - t0:.1f} s; bootstrap {net.bootstrap[0]}; "
                     f"data in {base_dir}{kept}; {path} written; Ctrl-C or `note-compute devnet stop` to stop")
                 await trio.sleep_forever()
         finally:
             with trio.CancelScope(shield=True):
-                if wrote:
-                    localnet.remove_state(pid=os.getpid())
-                await net.stop()
+                await net.stop()  # removes the state file it wrote, then releases the lock
     say(f"devnet: stopped; data kept in {base_dir}")

@@ -24,9 +24,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import trio
 
@@ -78,6 +79,11 @@ class Devnet:
         self.node_args = list(node_args or [])
         self.env = dict(os.environ if env is None else env)
         self.nodes = [NodeProcess(i, self.base_dir / f"node-{i:02d}") for i in range(n)]
+        self._locks: dict[Path, int] = {}  # NOTE_HOME -> its lock, held while our state file is published there
+
+    def hold_lock(self, fd: int, home: Path | None = None) -> None:
+        """Take ownership of an already acquired NOTE_HOME lock (released by :meth:`stop`)."""
+        self._locks[localnet.note_home(home)] = fd
 
     # -- processes ------------------------------------------------------
 
@@ -106,8 +112,9 @@ class Devnet:
                 node.info = info
                 return
             if node.proc is None or node.proc.poll() is not None:
-                raise NoteError(f"node {node.index} exited during start-up (code "
-                                f"{None if node.proc is None else node.proc.returncode}); see {node.data_dir / 'node.log'}")
+                code = None if node.proc is None else node.proc.returncode
+                raise NoteError(f"node {node.index} exited during start-up (code {code}); "
+                                f"see {node.data_dir / 'node.log'}")
             if time.monotonic() > deadline:
                 raise Timeout(f"node {node.index} did not start in time; see {node.data_dir / 'node.log'}")
             await trio.sleep(0.05)
@@ -171,6 +178,7 @@ class Devnet:
             node.proc.wait()
         for node in self.nodes:
             DataDir(node.data_dir).remove_info()
+        self._release()
 
     def stop_now(self) -> None:
         """Synchronous last resort (atexit, finally blocks): SIGKILL every live node."""
@@ -178,6 +186,14 @@ class Devnet:
             assert node.proc is not None
             node.proc.kill()
             node.proc.wait()
+        self._release()
+
+    def _release(self) -> None:
+        """Withdraw the state file we published and release the NOTE_HOME lock."""
+        for home, fd in self._locks.items():
+            localnet.remove_state(home, pid=os.getpid())
+            os.close(fd)
+        self._locks.clear()
 
     # -- manifest -------------------------------------------------------
 
@@ -195,8 +211,13 @@ class Devnet:
         }
 
     def write_manifest(self, home: Path | None = None) -> Path:
-        """Write ``$NOTE_HOME/devnet.json`` atomically and return its path."""
-        return localnet.write_state(self.manifest(), home)
+        """Publish this network as the NOTE_HOME's local network: take its lock (unless held), write
+        ``$NOTE_HOME/devnet.json``; both are withdrawn by :meth:`stop`. Raises DevnetRunning when
+        another local network holds that NOTE_HOME."""
+        where = localnet.note_home(home)
+        if where not in self._locks:
+            self._locks[where] = localnet.acquire_lock(where)
+        return localnet.write_state(self.manifest(), where)
 
 
 async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float, interval: float = 0.25,

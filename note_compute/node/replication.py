@@ -68,7 +68,7 @@ _PARALLEL = 8
 class Replicator:
     """Runs a node's replication (see the module docstring)."""
 
-    def __init__(self, node: "Node") -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
         self._pending: list[Transfer] = []
         self._wake = trio.Event()
@@ -121,7 +121,7 @@ class Replicator:
         jobs: list[tuple[Range, PeerRef]] = []
         for i, s in enumerate(succs[: r - 1], start=1):
             jobs.append((Range(preds[r - i - 1].id, me.id) if len(preds) >= r - i else whole, s))
-        for i, p in enumerate(preds[: r - 1], start=1):
+        for p in preds[: r - 1]:
             jobs.append((Range(preds[r - 1].id, p.id) if len(preds) >= r else whole, p))
         await self._run_jobs([(rg, p) for rg, p in jobs if p.id != me.id])
         if self.rounds % _STRAY_EVERY == 0:
