@@ -6,13 +6,18 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench contracts clean system-deps browser-deps
+.PHONY: demo test lint bench contracts clean system-deps browser-deps
 
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
 
-test: $(STAMP) browser-deps
+test: lint browser-deps
 	$(BIN)/python -m pytest -q
+
+# ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade) and strict mypy; config in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

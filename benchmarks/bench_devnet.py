@@ -31,15 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from note_compute import records, urls  # noqa: E402
 from note_compute.client import open_client  # noqa: E402
 from note_compute.crypto import SigningKey  # noqa: E402
-from note_compute.errors import NoteError  # noqa: E402
-from note_compute.devnet import Devnet  # noqa: E402
 from note_compute.devnet import (  # noqa: E402
     DEVNET_NODE_ARGS,
+    Devnet,  # noqa: E402
     devnet_peers,
     expected_replicas,
     holders,
     wait_stable,
 )
+from note_compute.errors import NoteError  # noqa: E402
 from note_compute.ring import messages as ring_msgs  # noqa: E402
 
 QUICK = "--quick" in sys.argv

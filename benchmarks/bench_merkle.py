@@ -18,7 +18,7 @@ import platform
 import random
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
 
@@ -125,7 +125,7 @@ def main(argv: list[str]) -> int:
     b_bytes = len(bp.encode())
     sep = [tree.inclusion_proof(i) for i in bidx]
     sep_bytes = sum(len(p.encode()) for p in sep)
-    sep_t = per_call(lambda: [verify_inclusion(root, n, i, leaves[i], p) for i, p in zip(bidx, sep)])
+    sep_t = per_call(lambda: [verify_inclusion(root, n, i, leaves[i], p) for i, p in zip(bidx, sep, strict=False)])
     rows.append(
         ("batch proof, 100 random of 1,000,000: verify", f"{b_t * 1e3:.3f} ms",
          f"{b_bytes} B ({len(bp.hashes)} hashes)")
@@ -142,7 +142,7 @@ def main(argv: list[str]) -> int:
     print(load)
 
     if "--write" in argv:
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         lines = [
             "# Merkle benchmarks",
             "",

@@ -94,7 +94,10 @@ async def round_trips(n: int, rounds: int = 10) -> dict[str, list[float]]:
 
 
 async def libp2p_concurrent(config: NetConfig, n: int, width: int = 16) -> float:
-    async with open_host(os.urandom(32), config=config) as a, open_host(os.urandom(32), config=config, handler=echo) as b:
+    async with (
+        open_host(os.urandom(32), config=config) as a,
+        open_host(os.urandom(32), config=config, handler=echo) as b,
+    ):
         ref = b.peer_ref
 
         async def worker(count: int) -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -96,9 +96,15 @@ def main() -> None:
     )
     r_sign, r_raw_sign, r_dv, r_raw_verify, r_cbor = (r[k] for k in ("sign", "raw_sign", "dv", "raw_verify", "cbor"))
     print(f"record: {len(wire[0])} bytes on the wire ({len(value)}-byte value, {len(url_list[0])}-char URL)")
-    print(f"sign+encode              {r_sign:10,.0f} records/s   (raw PyNaCl sign of the same body: {r_raw_sign:,.0f}/s; ratio {r_sign / r_raw_sign:.2f})")
-    print(f"decode+verify            {r_dv:10,.0f} records/s   (target >= {TARGET:,}: {'PASS' if r_dv >= TARGET else 'FAIL'})")
-    print(f"  baseline PyNaCl verify {r_raw_verify:10,.0f} /s        ratio decode+verify / raw verify = {r_dv / r_raw_verify:.2f}")
+    print(
+        f"sign+encode              {r_sign:10,.0f} records/s   (raw PyNaCl sign of the same body: {r_raw_sign:,.0f}/s; ratio {r_sign / r_raw_sign:.2f})"
+    )
+    print(
+        f"decode+verify            {r_dv:10,.0f} records/s   (target >= {TARGET:,}: {'PASS' if r_dv >= TARGET else 'FAIL'})"
+    )
+    print(
+        f"  baseline PyNaCl verify {r_raw_verify:10,.0f} /s        ratio decode+verify / raw verify = {r_dv / r_raw_verify:.2f}"
+    )
     print(f"  baseline cbor2 decode  {r_cbor:10,.0f} /s        (plain cbor2.loads of the same bytes)")
     overhead_us = 1e6 / r_dv - 1e6 / r_raw_verify
     print(f"  our overhead per record beyond the raw verify: {overhead_us:.1f} us")

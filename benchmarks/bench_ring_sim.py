@@ -46,15 +46,19 @@ def main() -> None:
     t_look = time.process_time() - t0
     hops.sort()
     mean = statistics.mean(hops)
-    print(f"lookups, no failures: {right}/{q} right; hops mean {mean:.2f} (Chord bound 0.5*log2(N)+1 = {bound:.2f}), "
-          f"median {hops[len(hops) // 2]}, p95 {hops[int(0.95 * len(hops))]}, max {hops[-1]}; {qpl:.1f} queries per lookup (alpha = 3); "
-          f"{t_look / q * 1e3:.2f} ms CPU per simulated lookup")
+    print(
+        f"lookups, no failures: {right}/{q} right; hops mean {mean:.2f} (Chord bound 0.5*log2(N)+1 = {bound:.2f}), "
+        f"median {hops[len(hops) // 2]}, p95 {hops[int(0.95 * len(hops))]}, max {hops[-1]}; {qpl:.1f} queries per lookup (alpha = 3); "
+        f"{t_look / q * 1e3:.2f} ms CPU per simulated lookup"
+    )
 
     for node in net.rng.sample(nodes, n // 5):
         net.fail(node)
     hops_f, right_f, qpl_f = lookups(net, q)
-    print(f"20% failed silently, no repair: {right_f}/{q} right ({100 * right_f / q:.2f} %); hops mean {statistics.mean(hops_f):.2f}; "
-          f"{qpl_f:.1f} queries per lookup")
+    print(
+        f"20% failed silently, no repair: {right_f}/{q} right ({100 * right_f / q:.2f} %); hops mean {statistics.mean(hops_f):.2f}; "
+        f"{qpl_f:.1f} queries per lookup"
+    )
 
     t0 = time.perf_counter()
     start = net.now
@@ -65,7 +69,9 @@ def main() -> None:
     print(f"stabilization: ring correct after {net.now - start:.0f} virtual s ({errs} wrong pointers left; "
           f"{time.perf_counter() - t0:.1f} s wall)")
     hops_s, right_s, _ = lookups(net, q)
-    print(f"after stabilization: {right_s}/{q} right ({100 * right_s / q:.2f} %); hops mean {statistics.mean(hops_s):.2f}")
+    print(
+        f"after stabilization: {right_s}/{q} right ({100 * right_s / q:.2f} %); hops mean {statistics.mean(hops_s):.2f}"
+    )
 
     t0 = time.perf_counter()
     g = SimNetwork(seed=args.seed + 1)

@@ -16,8 +16,8 @@ Usage: ``python benchmarks/bench_sandbox.py [--products N] [--out FILE.md]``
 from __future__ import annotations
 
 import argparse
-import os
 import datetime
+import os
 import random
 import statistics
 import sys
@@ -134,7 +134,7 @@ def main() -> None:
     sandbox.close()
 
     if opts.out is not None:
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
         header = [
             "# Sandbox benchmarks",
             "",

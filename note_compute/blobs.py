@@ -103,7 +103,7 @@ class BlobManifest:
         return encoding.encode({"c": list(self.chunks), "n": self.size, "m": self.media_type})
 
     @classmethod
-    def decode(cls, data: bytes) -> "BlobManifest":
+    def decode(cls, data: bytes) -> BlobManifest:
         """Decode a manifest; raises InvalidEncoding or InvalidRecord."""
         m = encoding.decode(data, max_size=MAX_MANIFEST_SIZE, max_depth=2)
         if type(m) is not dict or set(m) != {"c", "n", "m"}:
@@ -149,7 +149,7 @@ def join_blob(manifest: BlobManifest, chunks: list[bytes]) -> bytes:
     """
     if len(chunks) != len(manifest.chunks):
         raise _invalid(f"got {len(chunks)} chunks, the manifest lists {len(manifest.chunks)}", "chunk-count")
-    for i, (expected, chunk) in enumerate(zip(manifest.chunks, chunks)):
+    for i, (expected, chunk) in enumerate(zip(manifest.chunks, chunks, strict=False)):
         if type(chunk) is not bytes:
             raise _invalid(f"chunk {i} is not bytes")
         if len(chunk) != manifest.chunk_size(i):

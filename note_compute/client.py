@@ -59,6 +59,7 @@ from .ring import messages as ring_msgs
 from .ring.ids import PeerRef, distance, id_from_bytes, node_id
 from .ring.lookup import Lookup
 from .store import EVIDENCE, INBOX, RECORD, VALUE
+from .transport import Requester
 
 __all__ = ["Client", "PeerRef", "open_client", "peer_ref_from_multiaddr"]
 
@@ -94,7 +95,7 @@ class Client:
     request to one peer.
     """
 
-    def __init__(self, host: Any, seeds: list[PeerRef], *, replicas: int = 3, timeout: float = 2.0,
+    def __init__(self, host: Requester, seeds: list[PeerRef], *, replicas: int = 3, timeout: float = 2.0,
                  parallel: int = 8) -> None:
         self.host = host
         self.r = replicas

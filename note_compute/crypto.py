@@ -126,7 +126,7 @@ class SigningKey:
         self.public_key = bytes(self._sk.verify_key)
 
     @classmethod
-    def generate(cls) -> "SigningKey":
+    def generate(cls) -> SigningKey:
         return cls(bytes(nacl.signing.SigningKey.generate()))
 
     @property

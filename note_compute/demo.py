@@ -27,8 +27,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .crypto import SigningKey
 
 NODES = 6
 
@@ -44,8 +49,7 @@ async def ring_demo(home: Path) -> None:
     """Steps 1-5 (see the module docstring)."""
     from . import keystore, records, urls
     from .client import open_client
-    from .devnet import Devnet
-    from .devnet import DEVNET_NODE_ARGS, devnet_peers, expected_replicas, wait_stable
+    from .devnet import DEVNET_NODE_ARGS, Devnet, devnet_peers, expected_replicas, wait_stable
 
     key = keystore.create_key("demo", home=home)
     step(f"created key 'demo': authority {key.authority}")
@@ -131,7 +135,7 @@ def show(result: object, what: str) -> None:
     assert v.ok, v.errors
 
 
-async def compute_demo(client: object, key: object) -> None:
+async def compute_demo(client: Client, key: SigningKey) -> None:
     """Step 4: publish a program and a dataset, run verified queries on the nodes."""
     from . import encoding
     from .cli.program import publish_program

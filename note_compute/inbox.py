@@ -37,7 +37,8 @@ push out an entry already held (a back-dated item) is refused like one over
 the cap. Nothing is written on a refusal. A node merging a set it *pulled*
 itself during replica sync only merges (the caps still hold); a push from a
 replica goes through the append checks, and when they refuse it the two
-replicas still converge through each one's own pulls. Errors: :class:`InvalidRecord` (reason ``bad-inbox`` for structure),
+replicas still converge through each one's own pulls.
+Errors: :class:`InvalidRecord` (reason ``bad-inbox`` for structure),
 :class:`InvalidSignature`, :class:`QuotaExceeded`.
 """
 
@@ -200,8 +201,12 @@ def decode_removal(data: bytes, owner: bytes) -> Removal:
     """Decode a removal and verify it is signed by ``owner``."""
     m = _decode_map(data, {"v", "inbox", "ids", "t", "sig"}, "an inbox removal", 64 * MAX_REMOVE_IDS + 256)
     ids = m["ids"]
-    if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_REMOVE_IDS \
-            or any(type(i) is not bytes or len(i) != 32 for i in ids) or any(a >= b for a, b in itertools.pairwise(ids)):
+    if (
+        not isinstance(ids, list)
+        or not 1 <= len(ids) <= MAX_REMOVE_IDS
+        or any(type(i) is not bytes or len(i) != 32 for i in ids)
+        or any(a >= b for a, b in itertools.pairwise(ids))
+    ):
         raise _bad(f"a removal names 1 to {MAX_REMOVE_IDS} distinct sorted 32-byte item ids")
     if type(m["inbox"]) is not bytes or len(m["inbox"]) != 32:
         raise _bad("a removal names a 32-byte inbox key")

@@ -51,7 +51,8 @@ def validate_name(name: str) -> str:
     """Return ``name`` if it is a valid key name, else raise KeyStoreError."""
     if type(name) is not str or _NAME_RE.match(name) is None:
         raise KeyStoreError(
-            f"invalid key name {str(name)[:80]!r}: use 1-64 characters from a-z 0-9 . _ - starting with a letter or digit",
+            f"invalid key name {str(name)[:80]!r}: "
+            "use 1-64 characters from a-z 0-9 . _ - starting with a letter or digit",
             reason="name",
         )
     return name
@@ -101,7 +102,9 @@ def create_key(name: str, *, home: Path | str | None = None, seed: bytes | None 
         try:
             os.link(tmp, path)  # atomic, and fails if the name exists
         except FileExistsError as exc:
-            raise KeyStoreError(f"key {name!r} already exists ({path}); refusing to overwrite it", reason="exists") from exc
+            raise KeyStoreError(
+                f"key {name!r} already exists ({path}); refusing to overwrite it", reason="exists"
+            ) from exc
     except OSError as exc:
         raise KeyStoreError(f"cannot write key {name!r}: {exc.strerror}", reason="io") from exc
     finally:
@@ -118,7 +121,9 @@ def load_key(name: str, *, home: Path | str | None = None) -> SigningKey:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError as exc:
-        raise KeyStoreError(f"no key named {name!r} (looked for {path}); create it with 'note-compute key new {name}'", reason="missing") from exc
+        raise KeyStoreError(
+            f"no key named {name!r} (looked for {path}); create it with 'note-compute key new {name}'", reason="missing"
+        ) from exc
     except OSError as exc:
         raise KeyStoreError(f"cannot open key {name!r} ({path}): {exc.strerror}", reason="io") from exc
     try:
@@ -134,7 +139,8 @@ def load_key(name: str, *, home: Path | str | None = None) -> SigningKey:
             raise KeyStoreError(f"key file {path} is not a regular file", reason="malformed")
         if st.st_mode & 0o077:
             raise KeyStoreError(
-                f"key file {path} is accessible by group or others (mode {stat.S_IMODE(st.st_mode):04o}); run 'chmod 600 {path}'",
+                f"key file {path} is accessible by group or others "
+                f"(mode {stat.S_IMODE(st.st_mode):04o}); run 'chmod 600 {path}'",
                 reason="permissions",
             )
         raw = os.read(fd, _MAX_FILE_SIZE + 1)

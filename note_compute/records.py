@@ -24,8 +24,9 @@ keep the current record.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from . import domains, encoding, urls
 from .crypto import AUTHORITY_LENGTH, SIGNATURE_SIZE, SigningKey, ed25519_verify, public_key_of_authority
@@ -64,7 +65,7 @@ def _invalid(message: str, reason: str) -> InvalidRecord:
 
 
 def _check_uint(name: str, v: object, maximum: int) -> None:
-    if type(v) is not int or not 0 <= v <= maximum:  # type: ignore[operator]
+    if type(v) is not int or not 0 <= v <= maximum:
         raise _invalid(f"{name} must be an integer in [0, {maximum}]", "schema")
 
 
@@ -163,7 +164,7 @@ class Record:
         return encoding.encode(m)
 
     @classmethod
-    def decode(cls, data: bytes) -> "Record":
+    def decode(cls, data: bytes) -> Record:
         """Decode the wire form (structure and schema only; no signature check).
 
         Raises InvalidEncoding (not canonical CBOR) or InvalidRecord (schema).
@@ -178,7 +179,7 @@ class Record:
         return record
 
     @classmethod
-    def _from_map(cls, m: Any) -> "Record":
+    def _from_map(cls, m: Any) -> Record:
         if type(m) is not dict:
             raise _invalid("a record is a CBOR map", "schema")
         keys = m.keys()
@@ -344,7 +345,7 @@ class EquivocationProof:
         return encoding.encode(sorted([self.first.encode(), self.second.encode()]))
 
     @classmethod
-    def decode(cls, data: bytes) -> "EquivocationProof":
+    def decode(cls, data: bytes) -> EquivocationProof:
         """Decode (structure only); raises InvalidEncoding / InvalidRecord."""
         v = encoding.decode(data, max_size=MAX_PROOF_SIZE, max_depth=1)
         if type(v) is not list or len(v) != 2 or type(v[0]) is not bytes or type(v[1]) is not bytes:

@@ -15,7 +15,6 @@ from note_compute.compute.dataset import decode_shard
 from note_compute.compute.fraud import FraudProof, shard_needed, verify_fraud_proof
 from note_compute.crypto import SigningKey
 from note_compute.errors import InvalidProof
-from note_compute.sandbox import Sandbox
 from note_compute.testing.compute import ALL_WAT, MODES, SUBSTRING_WAT, ComputeNetwork
 
 SITE = SigningKey(hashlib.sha256(b"adversarial-site").digest())
@@ -23,11 +22,6 @@ TAGS = ["red", "blue", "green", "redwood"]
 
 SIGNED_LIES = {"hide_one", "hide_all", "forge", "wrong_program"}
 ROUTED = {"stale", "false_receipt", "bad_signature", "refuse", "timeout"}
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return Sandbox()
 
 
 @pytest.fixture(scope="module")

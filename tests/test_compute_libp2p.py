@@ -24,9 +24,8 @@ from note_compute.compute.publish import publish_dataset
 from note_compute.compute.registry import RingFraudRegistry
 from note_compute.compute.verify import run_program
 from note_compute.crypto import SigningKey
+from note_compute.devnet import Devnet, wait_stable
 from note_compute.node.datadir import DataDir
-from note_compute.devnet import Devnet
-from note_compute.devnet import wait_stable
 from note_compute.sandbox import Sandbox
 
 pytestmark = pytest.mark.slow
@@ -65,7 +64,9 @@ def catalog(n: int = 600) -> list[bytes]:
 
 def _noise_failures(base: Path) -> list[str]:
     """Node logs showing a Noise message that failed to authenticate (a transport bug, fixed in net/_p2p.py)."""
-    return [log.parent.name for log in base.glob("*/node.log") if b"Failed authentication of message" in log.read_bytes()]
+    return [
+        log.parent.name for log in base.glob("*/node.log") if b"Failed authentication of message" in log.read_bytes()
+    ]
 
 
 async def test_adversarial_compute_on_real_nodes(tmp_path: Path) -> None:

@@ -9,8 +9,15 @@ import wasmtime
 
 from note_compute import domains, encoding
 from note_compute.compute.dataset import build_dataset
-from note_compute.compute.fraud import (KIND_RANGE, KIND_SUBSET, Evidence, FraudProof, shard_needed, shard_proof,
-                                        verify_fraud_proof)
+from note_compute.compute.fraud import (
+    KIND_RANGE,
+    KIND_SUBSET,
+    Evidence,
+    FraudProof,
+    shard_needed,
+    shard_proof,
+    verify_fraud_proof,
+)
 from note_compute.compute.protocol import (
     OP_QUERY,
     QueryRequest,
@@ -31,18 +38,12 @@ from note_compute.errors import (
     RateLimited,
     RemoteProtocolError,
 )
-from note_compute.sandbox import Sandbox
 from note_compute.testing.compute import ALL_WAT, SUBSTRING_WAT
 
 SITE = SigningKey(hashlib.sha256(b"site").digest())
 PEER = SigningKey(hashlib.sha256(b"peer").digest())
 DATASET = f"note://{SITE.authority}/datasets/things"
 PROGRAM = f"note://{SITE.authority}/programs/sub"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return Sandbox()
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,6 @@ ECHO = (CONTRACTS / "echo.wasm").read_bytes()
 FUEL = 10**9
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    sb = Sandbox()
-    yield sb
-    sb.close()
-
-
 def _product(i: int, name: str, desc: str, cat: str, price: int, **extra: object) -> bytes:
     return encode({"id": f"p{i}", "name": name, "description": desc, "category": cat, "price": price, **extra})
 

@@ -73,7 +73,7 @@ async def _three(sandbox: Any, net: Any, likes: dict[int, list[int]]) -> tuple[l
     pop = _trio_population()
     site = await publish_site(net, SITE, pop.cards)
     cc = ComputeClient(net, sandbox)
-    users = [DatingUser(k, c, {"bio": f"user {i}"}) for i, (k, c) in enumerate(zip(pop.keys, pop.cards))]
+    users = [DatingUser(k, c, {"bio": f"user {i}"}) for i, (k, c) in enumerate(zip(pop.keys, pop.cards, strict=False))]
     for i, u in enumerate(users):
         await u.load_deck(cc, site, (18, 99))
         assert {c.key for c in u.deck} == {v.key.public_key for v in users if v is not u}

@@ -20,15 +20,16 @@ from note_compute import records, urls
 from note_compute.cli import main as cli_main
 from note_compute.client import Client, open_client
 from note_compute.crypto import SigningKey
-from note_compute.errors import NotFound
-from note_compute.devnet import Devnet, wait_until
 from note_compute.devnet import (
     DEVNET_NODE_ARGS,
+    Devnet,
     devnet_peers,
     expected_replicas,
     holders,
     wait_stable,
+    wait_until,
 )
+from note_compute.errors import NotFound
 
 pytestmark = pytest.mark.slow
 
@@ -139,7 +140,9 @@ def test_cli_put_get_ring_status(devnet: Devnet, tmp_path: Path) -> None:
 
     # Large file: stored as a blob, fetched and verified through the record's ref.
     out = tmp_path / "out.bin"
-    assert runner.invoke(cli_main, ["put", f"note://{authority}/big", str(big), "--key", "alice"], env=env).exit_code == 0
+    assert (
+        runner.invoke(cli_main, ["put", f"note://{authority}/big", str(big), "--key", "alice"], env=env).exit_code == 0
+    )
     res = runner.invoke(cli_main, ["get", f"note://{authority}/big", "-o", str(out)], env=env)
     assert res.exit_code == 0, res.output
     assert out.read_bytes() == big_data

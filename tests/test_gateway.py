@@ -128,7 +128,9 @@ async def test_manifest_that_lies_about_the_hash_is_refused(tmp_path: Path, key:
     ring = MemoryRing()
     chunk = b"real bytes"
     await ring.put_value(chunk)
-    bad = site.SiteFile(hashlib.sha256(b"other bytes").digest(), len(chunk), "text/plain", (hashlib.sha256(chunk).digest(),))
+    bad = site.SiteFile(
+        hashlib.sha256(b"other bytes").digest(), len(chunk), "text/plain", (hashlib.sha256(chunk).digest(),)
+    )
     rec = records.sign_record(key, manifest_url(key.authority), seq=1, created=1,
                               value=site.SiteManifest({"/a.txt": bad}).encode())
     await ring.put_record(rec)
@@ -304,10 +306,9 @@ async def test_page_prefetches_what_it_refers_to(tmp_path: Path, key: SigningKey
     app.background = nursery
     host = f"{key.authority}.localhost"
     assert (await _call(app, "/", host=host))[0] == 200
-    import trio
+    import trio.testing
 
-    while app._fetching or app.stats["prefetched"] < 3:
-        await trio.sleep(0.01)
+    await trio.testing.wait_all_tasks_blocked()  # every prefetch, the font's (started by the stylesheet's) too
     assert app.stats["prefetched"] == 3  # the stylesheet, the image and, through the stylesheet, the font
     before = ring.gets
     for path in ("/css/s.css", "/font.woff2", "/big.bin"):

@@ -47,8 +47,13 @@ def _free_port() -> int:
 
 
 def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> str:
-    out = subprocess.run([sys.executable, "-c", "from note_compute.cli import main; main()", *args], env=env, check=False,
-                         capture_output=True, timeout=timeout)
+    out = subprocess.run(
+        [sys.executable, "-c", "from note_compute.cli import main; main()", *args],
+        env=env,
+        check=False,
+        capture_output=True,
+        timeout=timeout,
+    )
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     return out.stdout.decode()
 

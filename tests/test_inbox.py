@@ -203,7 +203,7 @@ class FakeHost:
     def __init__(self, services: list[StorageService]) -> None:
         self.peers = [PeerRef(id_from_bytes(hashlib.sha256(b"replica-%d" % i).digest()), f"/fake/{i}")
                       for i in range(len(services))]
-        self.services = {p.id: s for p, s in zip(self.peers, services)}
+        self.services = {p.id: s for p, s in zip(self.peers, services, strict=False)}
         self.withhold: set[int] = set()
 
     async def request(self, peer: PeerRef, msg: dict[str, Any], timeout: float) -> dict[str, Any]:

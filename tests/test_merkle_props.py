@@ -171,7 +171,7 @@ def test_tampered_batch_is_refused(args: Any, data: st.DataObject) -> None:
         other = sorted(data.draw(st.lists(st.integers(0, n - 1), min_size=len(idx), max_size=len(idx), unique=True)))
         assume(other != idx)
         proof = BatchProof(n, tuple(other), p.hashes)
-        given_leaves = {o: leaves[i] for o, i in zip(other, idx)}
+        given_leaves = {o: leaves[i] for o, i in zip(other, idx, strict=False)}
     elif kind == "size":  # the proof's size field, or the caller's trusted size, changed (not both)
         other = data.draw(st.integers(0, 2**64).filter(lambda s: s != n))
         if data.draw(st.booleans()):
@@ -233,7 +233,9 @@ field_names = st.sampled_from(["index", "size", "path", "ranges", "hashes", "sta
 proofish_maps = st.dictionaries(
     field_names,
     st.integers(-3, 70)
-    | st.lists(st.binary(min_size=31, max_size=33) | st.integers(0, 70) | st.lists(st.integers(-1, 70), max_size=3), max_size=8)
+    | st.lists(
+        st.binary(min_size=31, max_size=33) | st.integers(0, 70) | st.lists(st.integers(-1, 70), max_size=3), max_size=8
+    )
     | cbor_values,
     min_size=2,
     max_size=5,

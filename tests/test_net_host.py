@@ -474,7 +474,7 @@ async def test_too_many_streams_from_one_peer_are_reset() -> None:
                 except Exception:
                     assert i == 2  # the third stream may already be reset
             answered = []
-            for i, s in enumerate(streams):
+            for s in streams:
                 dec = FrameDecoder()
                 frames: list[dict[str, Any]] = []
                 with trio.move_on_after(2):

@@ -132,7 +132,9 @@ async def test_a_failed_connection_is_closed_alone_and_redialled(fault: str) -> 
             from libp2p.stream_muxer.mplex.constants import HeaderTags
             from libp2p.stream_muxer.mplex.datastructures import StreamID
 
-            await _conn(a, b).muxed_conn.send_message(HeaderTags.NewStream, b"\xff\xfe", StreamID(channel_id=9999, is_initiator=True))
+            await _conn(a, b).muxed_conn.send_message(
+                HeaderTags.NewStream, b"\xff\xfe", StreamID(channel_id=9999, is_initiator=True)
+            )
         with trio.fail_after(5):
             while not (first.is_closed and b.connection_failures):
                 await trio.sleep(0.01)

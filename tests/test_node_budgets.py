@@ -68,7 +68,9 @@ def test_storage_requests_cost_by_size_before_any_work() -> None:
 def test_a_big_sync_flood_is_rate_limited(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
     service = StorageService(store, limiter=RateLimiter(rate=10, burst=100), clock=lambda: 0.0)
-    full = sync_msg(b"\x00" * 32, b"\x00" * 32, [Digest(bytes([i % 256]) * 32, "value", 0, bytes(32)) for i in range(1024)])
+    full = sync_msg(
+        b"\x00" * 32, b"\x00" * 32, [Digest(bytes([i % 256]) * 32, "value", 0, bytes(32)) for i in range(1024)]
+    )
 
     async def flood() -> int:
         served = 0

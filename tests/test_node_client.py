@@ -53,7 +53,9 @@ async def test_client_refuses_forged_and_mismatched_answers() -> None:
         client = Client(ch, [lh.peer_ref])
 
         # A forged signature over the right URL.
-        forged = replace(good, value=b"lies", signature=SigningKey.generate().sign(b"note-compute/v1/record\x00", good.body()))
+        forged = replace(
+            good, value=b"lies", signature=SigningKey.generate().sign(b"note-compute/v1/record\x00", good.body())
+        )
         liar.table[good.address] = ("record", forged.encode())
         with pytest.raises(InvalidSignature):
             await client.get_record(url)
@@ -94,6 +96,10 @@ async def test_client_refuses_forged_and_mismatched_answers() -> None:
 
 
 def test_peer_ref_from_multiaddr_refuses_bad_addresses() -> None:
-    for bad in ["/ip4/127.0.0.1/tcp/1", "/ip4/127.0.0.1/tcp/1/p2p/notbase58!!", "/ip4/1.2.3.4/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"]:
+    for bad in [
+        "/ip4/127.0.0.1/tcp/1",
+        "/ip4/127.0.0.1/tcp/1/p2p/notbase58!!",
+        "/ip4/1.2.3.4/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N",
+    ]:
         with pytest.raises(InvalidURL):
             peer_ref_from_multiaddr(bad)

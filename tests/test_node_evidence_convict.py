@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import wasmtime
+from test_node_replication import _ring
 
 from note_compute import encoding
 from note_compute.client import Client
@@ -16,12 +17,11 @@ from note_compute.compute.client import ComputeClient
 from note_compute.compute.evidence import encode_set, evidence_key
 from note_compute.compute.node_source import attach_compute
 from note_compute.crypto import SigningKey
+from note_compute.devnet import expected_replicas
 from note_compute.errors import InvalidProof, NotFound
 from note_compute.net import open_host
-from note_compute.devnet import expected_replicas
 from note_compute.sandbox import Sandbox
 from note_compute.testing.compute import ALL_WAT, SUBSTRING_WAT, ComputeNetwork, signed_claim_proof
-from test_node_replication import _ring
 
 pytestmark = pytest.mark.slow
 

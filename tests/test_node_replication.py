@@ -11,9 +11,8 @@ import pytest
 
 from note_compute import records, urls
 from note_compute.crypto import SigningKey
+from note_compute.devnet import expected_replicas, wait_until
 from note_compute.node import Node, NodeConfig, open_node
-from note_compute.devnet import wait_until
-from note_compute.devnet import expected_replicas
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +67,14 @@ async def test_strays_move_to_their_replicas_and_newer_seq_spreads(tmp_path: Pat
             return placed(recs)
 
         await wait_until(home, 20, 0.1, "strays at their replicas")
+
+        async def collected() -> bool:  # ... and leave the nodes outside their replica sets
+            return not any(n.store.has(r.address) for r in recs for n in nodes
+                           if n.node_id not in expected_replicas(ids, r.address))
+
+        await wait_until(collected, 30, 0.1, "strays collected outside their replica sets")
+        assert placed(recs)
+        assert sum(n.replicator.collected for n in nodes) >= len(recs)
 
         # A newer seq written to one replica only reaches the other two (anti-entropy).
         newer = _rec(key, "/stray/0", seq=2)

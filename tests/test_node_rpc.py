@@ -31,8 +31,8 @@ from note_compute.errors import (
     RemoteProtocolError,
     StaleRecord,
 )
-from note_compute.node import NodeConfig, open_node
 from note_compute.net import open_host
+from note_compute.node import NodeConfig, open_node
 from note_compute.node.storage import get_msg, put_msg, sync_msg
 from note_compute.store import StoreLimits
 
@@ -71,7 +71,9 @@ async def test_put_get_round_trip_and_unchanged(tmp_path: Path) -> None:
         assert (await peer.request(node.me, msg, T))["result"] == "stored"
         assert (await peer.request(node.me, msg, T))["result"] == "unchanged"
         newer = _record(k, seq=2, value=b"w")
-        assert (await peer.request(node.me, put_msg("record", newer.address, newer.encode()), T))["result"] == "replaced"
+        assert (await peer.request(node.me, put_msg("record", newer.address, newer.encode()), T))[
+            "result"
+        ] == "replaced"
         got = await peer.request(node.me, get_msg(rec.address), T)
         assert got["kind"] == "record" and records.decode_verified(got["data"]).seq == 2
         data = os.urandom(1000)

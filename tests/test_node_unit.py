@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from note_compute.errors import KeyStoreError, NoteError, RemoteProtocolError
 from note_compute.cli.ops import next_seq
-from note_compute.node.datadir import DataDir
 from note_compute.devnet import expected_replicas, ring_is_stable
+from note_compute.errors import KeyStoreError, RemoteProtocolError
+from note_compute.node.datadir import DataDir
 from note_compute.node.storage import (
     MAX_SYNC_ENTRIES,
     parse_get,

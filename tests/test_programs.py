@@ -165,6 +165,9 @@ def test_programs_module_is_pure() -> None:
     import subprocess
     import sys
 
-    code = "import sys, note_compute.programs; print(sorted(m for m in ('wasmtime', 'trio', 'libp2p') if m in sys.modules))"
+    code = (
+        "import sys, note_compute.programs; "
+        "print(sorted(m for m in ('wasmtime', 'trio', 'libp2p') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -190,8 +190,13 @@ async def test_publish_and_run_on_a_devnet(tmp_path: Path, records_file: Path) -
             boot += ["--bootstrap", addr]
 
         def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-c", "from note_compute.cli import main; main()", *args], capture_output=True,
-                                  text=True, env=env, timeout=120)
+            return subprocess.run(
+                [sys.executable, "-c", "from note_compute.cli import main; main()", *args],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+            )
 
         def cli_ok(*args: str) -> str:
             proc = cli(*args)
@@ -238,8 +243,18 @@ def test_publish_validates_locally_before_touching_the_network(tmp_path: Path, m
 
 def test_run_with_a_bad_url_is_a_clean_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTE_HOME", str(tmp_path))
-    res = CliRunner().invoke(main, ["program", "run", "http://example.com/x", "--args", "{}",
-                                    "--bootstrap", "/ip4/127.0.0.1/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "program",
+            "run",
+            "http://example.com/x",
+            "--args",
+            "{}",
+            "--bootstrap",
+            "/ip4/127.0.0.1/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N",
+        ],
+    )
     assert res.exit_code != 0
     assert isinstance(res.exception, SystemExit)  # a handled error, not a crash
     assert "scheme" in res.output

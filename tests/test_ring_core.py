@@ -8,11 +8,23 @@ import pytest
 
 from note_compute.errors import LocalProtocolError, Timeout
 from note_compute.ring import (
-    IDLE, JOINED, JOINING, LEFT, Handoff, JoinFailed, Joined, LookupDone, PeerRef, Range, ResponsibilityChanged,
-    RingCore, Send, Transfer,
+    IDLE,
+    JOINED,
+    JOINING,
+    LEFT,
+    Handoff,
+    Joined,
+    JoinFailed,
+    LookupDone,
+    PeerRef,
+    Range,
+    ResponsibilityChanged,
+    RingCore,
+    Send,
+    Transfer,
+    plan,
 )
 from note_compute.ring import messages as m
-from note_compute.ring import plan
 
 P = {i: PeerRef(i * 100, f"p{i}") for i in range(1, 30)}
 
@@ -99,7 +111,9 @@ def test_stabilize_adopts_a_live_node_between_us() -> None:
     c.on_reply(notes[0].request_id, {"op": "ring.notify.reply"}, 10.2)
     assert c.successor == P[11]
     # check predecessor: P9's answer gives our predecessor list.
-    c.on_reply(check[0].request_id, {"op": "ring.neighbours.reply", "predecessors": [P[6].to_wire()], "successors": []}, 10.2)
+    c.on_reply(
+        check[0].request_id, {"op": "ring.neighbours.reply", "predecessors": [P[6].to_wire()], "successors": []}, 10.2
+    )
     assert c.predecessors == [P[9], P[6]]
 
 
@@ -178,7 +192,11 @@ def test_lookup_key_forms() -> None:
     lid, acts = c.lookup(1150, 0.0)
     (s,) = sends(acts)
     assert s.peer == P[12]
-    acts = c.on_reply(s.request_id, {"op": "ring.find.reply", "successors": [P[12].to_wire(), P[13].to_wire(), P[14].to_wire()], "closer": []}, 0.1)
+    acts = c.on_reply(
+        s.request_id,
+        {"op": "ring.find.reply", "successors": [P[12].to_wire(), P[13].to_wire(), P[14].to_wire()], "closer": []},
+        0.1,
+    )
     assert [a for a in acts if isinstance(a, LookupDone)] == [LookupDone(lid, 1150, (P[12], P[13], P[14]), 1)]
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from note_compute.ring import messages as m
 from note_compute.ring.ids import PeerRef
 from note_compute.ring.lookup import Lookup
@@ -14,7 +17,11 @@ TARGET = 1050  # successor: P[11] (1100)
 
 
 def found(successors: list[PeerRef] = (), closer: list[PeerRef] = ()) -> dict[str, Any]:  # type: ignore[assignment]
-    return {"op": "ring.find.reply", "successors": [p.to_wire() for p in successors], "closer": [p.to_wire() for p in closer]}
+    return {
+        "op": "ring.find.reply",
+        "successors": [p.to_wire() for p in successors],
+        "closer": [p.to_wire() for p in closer],
+    }
 
 
 def test_sends_at_most_alpha_and_follows_closer_peers() -> None:
@@ -127,8 +134,6 @@ def test_query_cap() -> None:
     assert lk.done and lk.error == "exhausted"
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
-
 POOL = [PeerRef(i * 7919 + 3, f"q{i}") for i in range(1, 25)]
 outcome = st.one_of(
     st.just("timeout"),
@@ -138,7 +143,11 @@ outcome = st.one_of(
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.sampled_from(POOL), min_size=1, max_size=6), st.lists(outcome, min_size=1, max_size=80), st.integers(0, 200000))
+@given(
+    st.lists(st.sampled_from(POOL), min_size=1, max_size=6),
+    st.lists(outcome, min_size=1, max_size=80),
+    st.integers(0, 200000),
+)
 def test_any_sequence_of_answers_terminates_cleanly(seeds: list[PeerRef], script: list[Any], target: int) -> None:
     """Whatever peers answer (timeouts, garbage, arbitrary peer lists), a lookup never raises,
     never exceeds its query cap, and ends with peers it was told about (or an error)."""

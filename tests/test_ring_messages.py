@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from note_compute.encoding import decode, encode
 from note_compute.errors import NotAMember, RemoteProtocolError
@@ -71,7 +72,10 @@ def test_find_reply_names_successor_or_closer() -> None:
         ({"op": "ring.notify", "from": {"id": b"\x00" * 32}}, "bad-peer"),
         ({"op": "ring.notify", "from": {"id": b"\x00" * 32, "addr": ""}}, "bad-peer-addr"),
         ({"op": "ring.leave", "from": OTHER.to_wire(), "predecessors": [], "successors": {}}, "bad-peers"),
-        ({"op": "ring.leave", "from": OTHER.to_wire(), "predecessors": [OTHER.to_wire()] * 33, "successors": []}, "bad-peers"),
+        (
+            {"op": "ring.leave", "from": OTHER.to_wire(), "predecessors": [OTHER.to_wire()] * 33, "successors": []},
+            "bad-peers",
+        ),
         ({"op": "ring.leave", "from": OTHER.to_wire(), "predecessors": [1], "successors": []}, "bad-peer"),
         ({"op": "ring.notify", "from": THIRD.to_wire()}, "sender-mismatch"),
     ],
@@ -97,8 +101,15 @@ leaves = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=8), st.binary(max_size=40),
     st.floats(allow_nan=True), st.sampled_from([b"\x00" * 32, ME.id_bytes, OTHER.id_bytes]),
 )
-values = st.recursive(leaves, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=4), max_leaves=12)
-peer_like = st.fixed_dictionaries({"id": st.one_of(st.binary(min_size=30, max_size=33), st.just(OTHER.id_bytes)), "addr": st.one_of(st.text(max_size=4), values)})
+values = st.recursive(
+    leaves, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=4), max_leaves=12
+)
+peer_like = st.fixed_dictionaries(
+    {
+        "id": st.one_of(st.binary(min_size=30, max_size=33), st.just(OTHER.id_bytes)),
+        "addr": st.one_of(st.text(max_size=4), values),
+    }
+)
 fields = st.sampled_from(["from", "key", "count", "predecessors", "successors", "id", "closer", "x"])
 field_values = st.one_of(values, peer_like, st.lists(peer_like, max_size=3), st.integers(-2, 40))
 ring_like = st.builds(

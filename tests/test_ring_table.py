@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from note_compute.ring.ids import RING, PeerRef, between_open, bucket_index, distance
 from note_compute.ring.table import RoutingTable

@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from sandbox_wat import EMPTY_OUTPUT, wasm
 
 from note_compute.errors import SandboxError
 from note_compute.sandbox import RunResult, Sandbox, abi, pack_input, pack_output
-
-from sandbox_wat import EMPTY_OUTPUT, wasm
 
 CONTRACTS = Path(__file__).resolve().parent.parent / "contracts"
 MAX_MEMORY = 16 * 1024 * 1024
@@ -244,7 +243,13 @@ def test_malformed_input_header_is_refused_before_running(sandbox: Sandbox, data
 
 
 def test_bad_parameters_are_value_errors(sandbox: Sandbox) -> None:
-    for kw in ({"fuel": 0}, {"fuel": True}, {"fuel": 2**63}, {"fuel": 10, "deadline_ms": 0}, {"fuel": 10, "deadline_ms": 1.5}):
+    for kw in (
+        {"fuel": 0},
+        {"fuel": True},
+        {"fuel": 2**63},
+        {"fuel": 10, "deadline_ms": 0},
+        {"fuel": 10, "deadline_ms": 1.5},
+    ):
         with pytest.raises(ValueError):
             sandbox.run(wasm(), INPUT, **kw)
     with pytest.raises(TypeError):
@@ -351,9 +356,9 @@ def test_disk_cache_round_trip_and_corruption(tmp_path: Path) -> None:
         assert third.run(module, data, fuel=100_000) == expected
     finally:
         third.close()
-    from note_compute.sandbox.cache import ArtifactCache  # noqa: F401  (documented helper)
-
     import hashlib
+
+    from note_compute.sandbox.cache import ArtifactCache  # noqa: F401  (documented helper)
 
     assert hashlib.sha256(artifacts[0].read_bytes()).hexdigest() == artifacts[0].with_suffix(".sum").read_text()
 

@@ -185,7 +185,9 @@ def test_failure_moves_responsibility() -> None:
     # The predecessor's replica set lost the victim and gained a new member, who got its arc.
     pc = [e for e in pred.events if isinstance(e, ResponsibilityChanged)]
     assert pc and [p.id for p in pc[-1].replicas] == [pred.id, succ.id, ids[pos + 2]]
-    assert any(Transfer(Range(ids[pos - 2], pred.id), (net.nodes[ids[pos + 2]].peer,)) == t for e in pc for t in e.transfers)
+    assert any(
+        Transfer(Range(ids[pos - 2], pred.id), (net.nodes[ids[pos + 2]].peer,)) == t for e in pc for t in e.transfers
+    )
 
 
 def test_simulation_is_deterministic() -> None:

@@ -29,16 +29,11 @@ PEER_A = b"\xaa" * 32
 PEER_B = b"\xbb" * 32
 
 
-def rec(seq: int, value: bytes = b"hello", *, key: SigningKey = ALICE, path: str = "/a", **kw: object) -> records.Record:
+def rec(
+    seq: int, value: bytes = b"hello", *, key: SigningKey = ALICE, path: str = "/a", **kw: object
+) -> records.Record:
     url = urls.make_url(key.authority, path)
     return records.sign_record(key, url, seq=seq, value=value, created=NOW, **kw)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.in_dir(tmp_path / "node")
-    yield s
-    s.close()
 
 
 def snapshot(s: Store) -> list[tuple[bytes, bytes]]:
@@ -473,7 +468,11 @@ def test_purge_expired(store: Store) -> None:
     assert store.purge_expired(NOW + 10) == 1  # expired at `expires` exactly, as verify_record says
     assert not store.has(soon.address) and store.has(later.address)
     assert store.purge_expired(NOW + 10**6) == 1
-    assert {e.key for e in store.iter_entries()} == {never.address, huge.address, hashlib.sha256(b"values never expire").digest()}
+    assert {e.key for e in store.iter_entries()} == {
+        never.address,
+        huge.address,
+        hashlib.sha256(b"values never expire").digest(),
+    }
     assert store.count() == 3
 
 

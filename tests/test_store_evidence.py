@@ -54,12 +54,6 @@ PROOFS = [signed_claim_proof(ACCUSED, i).encode() for i in range(MAX_PROOFS + 6)
 SMALLEST = sorted(PROOFS, key=lambda p: hashlib.sha256(p).digest())
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    with Store(tmp_path / "s.sqlite") as s:
-        yield s
-
-
 def test_valid_evidence_is_stored_and_read_back(store: Store) -> None:
     assert store.put_evidence(KEY, encode_set([PROOFS[0]]), peer=b"\x01" * 32) == "stored"
     assert store.get_evidence(KEY) == [PROOFS[0]]
@@ -82,7 +76,7 @@ def test_merge_is_order_independent_below_the_cap(tmp_path_factory, rnd: random.
     proofs = list(PROOFS[:MAX_PROOFS])
     rnd.shuffle(proofs)
     cuts = sorted(rnd.sample(range(1, len(proofs)), batches - 1))
-    parts = [proofs[a:b] for a, b in zip([0, *cuts], [*cuts, len(proofs)])]
+    parts = [proofs[a:b] for a, b in zip([0, *cuts], [*cuts, len(proofs)], strict=False)]
     with Store(tmp_path_factory.mktemp("m") / "s.sqlite") as s:
         for part in parts:
             s.put_evidence(KEY, encode_set(part))
@@ -96,7 +90,7 @@ def test_nothing_held_is_ever_evicted(tmp_path_factory, rnd: random.Random, batc
     proofs = list(PROOFS)
     rnd.shuffle(proofs)
     cuts = sorted(rnd.sample(range(1, len(proofs)), batches - 1))
-    parts = [proofs[a:b] for a, b in zip([0, *cuts], [*cuts, len(proofs)])]
+    parts = [proofs[a:b] for a, b in zip([0, *cuts], [*cuts, len(proofs)], strict=False)]
     with Store(tmp_path_factory.mktemp("m") / "s.sqlite") as s:
         kept: set[bytes] = set()
         for part in parts:

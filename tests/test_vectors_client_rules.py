@@ -31,8 +31,10 @@ LOOKUP = DOC["lookup"]
 OPS = {o["op"]: o for o in LOOKUP["operations"]}
 EQ = DOC["equivocation"]
 RECS = {n: bytes.fromhex(r["encoded"]) for n, r in EQ["records"].items()}
-RING = [PeerRef(int.from_bytes(hashlib.sha256(b"peer %d" % i).digest(), "big"), f"/ip4/127.0.0.1/tcp/{4000 + i}/p2p/R{i}")
-        for i in range(8)]
+RING = [
+    PeerRef(int.from_bytes(hashlib.sha256(b"peer %d" % i).digest(), "big"), f"/ip4/127.0.0.1/tcp/{4000 + i}/p2p/R{i}")
+    for i in range(8)
+]
 NAME = {p.id: f"R{i}" for i, p in enumerate(RING)}
 
 

@@ -30,8 +30,8 @@ from note_compute.errors import (
 )
 from note_compute.records import Record
 from note_compute.sandbox import Sandbox
-from note_compute.testing.compute import ALL_WAT, ComputeNetwork
 from note_compute.testing.attackers import junk_manifest, publish_junk
+from note_compute.testing.compute import ALL_WAT, ComputeNetwork
 
 LIAR = SigningKey(hashlib.sha256(b"lying publisher").digest())
 

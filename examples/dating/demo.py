@@ -56,7 +56,7 @@ async def run_population(net: Any, cc: Any, pop: Population, *, epoch: int = 1,
     """Publish the site, load every deck, swipe (seeded), run the three phases, open profiles."""
     t0 = time.perf_counter()
     site = await publish_site(net, _site_key(pop.seed), pop.cards)
-    users = [DatingUser(k, c, p) for k, c, p in zip(pop.keys, pop.cards, pop.profiles)]
+    users = [DatingUser(k, c, p) for k, c, p in zip(pop.keys, pop.cards, pop.profiles, strict=False)]
     run = PopulationRun(site, users, pop)
     run.seconds["publish"] = time.perf_counter() - t0
     say(f"the site published psi_match, dating_deck and a directory of {len(users)} signed cards")
@@ -130,8 +130,9 @@ async def liar_round(sandbox: Any, say: Say = lambda s: None) -> dict[str, Any]:
               and not res[c.card.pseudonym].matches)
         out[lie] = {"frauds": frauds, "correct": ok, "blocked": len(cc.blocked)}
         what = "hide a real match" if lie == "drop" else "invent a match that is not there"
-        say(f"3 of 8 peers {what} and sign it: {frauds} fraud proof(s) checked by re-running psi_match on "
-            f"the proven range, {len(cc.blocked)} liar(s) blocked; every answer still right: {ok}")
+        say(f"in-memory network: 3 of 8 peers {what} and sign it: {frauds} fraud proof(s) checked by "
+            f"re-running psi_match on the proven range, {len(cc.blocked)} liar(s) blocked; "
+            f"every answer still right: {ok}")
     return out
 
 
@@ -140,7 +141,9 @@ def _trio_population() -> Population:
     from .model import make_card
 
     base = make_population(3, seed=5)
-    cards = [make_card(k, c.pseudonym, 30, "north", ["chess", "jazz"]) for k, c in zip(base.keys, base.cards)]
+    cards = [
+        make_card(k, c.pseudonym, 30, "north", ["chess", "jazz"]) for k, c in zip(base.keys, base.cards, strict=False)
+    ]
     return Population(base.keys, cards, base.profiles, [(18, 99)] * 3, 0.0, 5)
 
 
@@ -189,8 +192,10 @@ async def main_demo(users: int = 200, seed: int = 1, console: Any = None) -> Pop
         cc = ComputeClient(net, sandbox)
         run = await run_population(net, cc, make_population(users, seed=seed), say=say)
         run.check_ground_truth()
-        say(f"checked: every user's matches equal the ground truth ({len(run.pop.mutual())} mutual pairs, "
-            f"found by both sides); {run.proof_bytes // max(1, 2 * run.rounds)} bytes of answers+proofs per match query")
+        say(
+            f"checked: every user's matches equal the ground truth ({len(run.pop.mutual())} mutual pairs, "
+            f"found by both sides); {run.proof_bytes // max(1, 2 * run.rounds)} bytes of answers+proofs per match query"
+        )
         await _show(run, net, say)
         result = await liar_round(sandbox, say)
         assert all(r["correct"] and r["frauds"] for r in result.values()), result

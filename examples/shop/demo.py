@@ -44,7 +44,10 @@ def print_table(say: Say, products: Sequence[dict[str, Any]], currency: str = "E
                      str(p["stock"])))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        say("    " + "  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        say(
+            "    "
+            + "  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=False)))
+        )
 
 
 async def run_demo(net: Any, console: Any = None, *, products: int = 5000, seed: int = 12) -> dict[str, Any]:
@@ -69,9 +72,14 @@ async def run_demo(net: Any, console: Any = None, *, products: int = 5000, seed:
     with Sandbox() as sandbox:
         shop = Shop(client, sandbox, shop_key.authority)
         info = await shop.info()
-        searches: list[tuple[str, dict[str, Any]]] = [("lantern", {}), ("ÉCLAIR", {}), ("strasse", {}), ("red lamp", {"max_price": 6000}),
-                    ("steel", {"category": "tools", "in_stock": True, "sort": "price"}),
-                    ("", {"category": "Garden", "max_price": 1500, "sort": "price"})]
+        searches: list[tuple[str, dict[str, Any]]] = [
+            ("lantern", {}),
+            ("ÉCLAIR", {}),
+            ("strasse", {}),
+            ("red lamp", {"max_price": 6000}),
+            ("steel", {"category": "tools", "in_stock": True, "sort": "price"}),
+            ("", {"category": "Garden", "max_price": 1500, "sort": "price"}),
+        ]
         found: dict[str, dict[str, Any]] = {}
         for text, kw in searches:
             q = parse_query(text, categories=info.categories, limit=5, **kw)

@@ -163,7 +163,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, ...]:
     key = tuple(v[1])
     shapes = {"relevance": (int, int, int, bytes), "price": (int, bytes), "-price": (int, bytes),
               "name": (bytes, bytes)}[sort]
-    if len(key) != len(shapes) or any(type(x) is not t for x, t in zip(key, shapes)):
+    if len(key) != len(shapes) or any(type(x) is not t for x, t in zip(key, shapes, strict=False)):
         raise ShopError("malformed cursor", reason="bad-cursor")
     return key
 

@@ -138,4 +138,4 @@ def _configure_logging(verbose: int) -> Any:
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}").register(main)
-main.seal_builtins()  # type: ignore[attr-defined]
+main.seal_builtins()

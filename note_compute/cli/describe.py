@@ -50,7 +50,8 @@ def _bounds(f: Any) -> str:
 
 
 def _type(f: Any) -> str:
-    return f.type + (f" ({f.unit})" if f.unit else "")
+    out: str = f.type + (f" ({f.unit})" if f.unit else "")
+    return out
 
 
 def program_json(program: Any) -> dict[str, Any]:

@@ -27,14 +27,17 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from ..errors import NoteError
 from ._common import bootstrap_option as _bootstrap_option
 from ._common import emit_json, fail, json_option, quiet_option, run_async, status
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = ["register", "program", "publish_program", "fetch_program", "build_input", "DEFAULT_FUEL"]
 
@@ -122,7 +125,7 @@ def program() -> None:
     """Publish and run signed WebAssembly programs (ABI v1, see specs/abi.md)."""
 
 
-def _input_options(f):  # type: ignore[no-untyped-def]
+def _input_options(f: _F) -> _F:
     f = click.option("--records", "records_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
                      default=None, help="JSON Lines file: one record per line (encoded as canonical CBOR).")(f)
     f = click.option("--args", "args_json", default=None, metavar="JSON", help="Program arguments as JSON.")(f)

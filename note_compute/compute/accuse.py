@@ -84,7 +84,9 @@ class AccusationChecker:
         self.checked += 1
         return verify_fraud_proof(proof, self.sandbox, wasm, fuel=fuel, shard=shard)
 
-    async def first_conviction(self, peer_id: bytes, proofs: Iterable[bytes | FraudProof]) -> tuple[FraudProof, str] | None:
+    async def first_conviction(
+        self, peer_id: bytes, proofs: Iterable[bytes | FraudProof]
+    ) -> tuple[FraudProof, str] | None:
         """The first proof (in the order given) that convicts ``peer_id``, or None; at most ``max_checks`` checked."""
         budget = self.max_checks
         for item in proofs:

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import cbor2
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
 
 from .. import encoding
 from ..errors import InvalidEncoding, InvalidRecord
@@ -95,7 +96,9 @@ def parse_jsonl(data: bytes | str) -> list[bytes]:
         except ValueError as exc:
             raise InvalidRecord(f"line {lineno}: {exc}", reason="bad-json") from exc
         if not isinstance(obj, dict):
-            raise InvalidRecord(f"line {lineno}: a record is a JSON object, got {type(obj).__name__}", reason="not-object")
+            raise InvalidRecord(
+                f"line {lineno}: a record is a JSON object, got {type(obj).__name__}", reason="not-object"
+            )
         try:
             rec = encoding.encode(obj)
         except InvalidEncoding as exc:

@@ -214,8 +214,8 @@ def _name_lie(proof: FraudProof, got: list[int], true_digests: list[bytes], extr
         return "hidden-match"
     if set(proof.indices) - set(got):
         return "non-match-returned"
-    claimed = dict(zip(proof.indices, proof.digests))
-    if any(not same(claimed[i], d) for i, d in zip(got, true_digests)):
+    claimed = dict(zip(proof.indices, proof.digests, strict=False))
+    if any(not same(claimed[i], d) for i, d in zip(got, true_digests, strict=False)):
         return "forged-record"
     if not same(got, list(proof.indices)):
         return "wrong-order"
@@ -275,7 +275,7 @@ def verify_fraud_proof(proof: FraudProof, sandbox: Any, program_wasm: bytes, *, 
         return "claimed-index-outside-shard"
     if proof.kind == KIND_SHARD:
         records = _load(shard, receipt, KIND_SHARD)
-        for i, d in zip(proof.indices, proof.digests):
+        for i, d in zip(proof.indices, proof.digests, strict=False):
             if not same(hashlib.sha256(records[i]).digest(), d):
                 return "forged-record"
         _check_well_formed(records, list(receipt["sort_key"]), 0)
@@ -286,11 +286,11 @@ def verify_fraud_proof(proof: FraudProof, sandbox: Any, program_wasm: bytes, *, 
             raise _not_fraud("evidence repeats an index")
         try:
             bp = BatchProof.decode(ev.proof)
-            verify_batch(root, count, dict(zip(ev.indices, ev.records)), bp)
+            verify_batch(root, count, dict(zip(ev.indices, ev.records, strict=False)), bp)
         except (InvalidProof, InvalidEncoding) as exc:
             raise _not_fraud(f"evidence does not verify against the receipt's shard root: {exc}") from exc
-        proven.update(zip(ev.indices, ev.records))
-    for i, d in zip(proof.indices, proof.digests):
+        proven.update(zip(ev.indices, ev.records, strict=False))
+    for i, d in zip(proof.indices, proof.digests, strict=False):
         if i in proven and not same(hashlib.sha256(proven[i]).digest(), d):
             return "forged-record"
     if len(proven) != count:

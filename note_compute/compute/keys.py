@@ -16,7 +16,8 @@ that extends it. ``None`` for a bound means unbounded.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import InvalidRecord
 
@@ -71,4 +72,4 @@ def normalize_bound(bound: Any, fields: Sequence[str], *, upper: bool) -> Key:
         raise InvalidRecord(
             f"a range bound has 1..{len(fields)} values (the sort key is {list(fields)})", reason="bad-range"
         )
-    return tuple(normalize_value(v, field=f) for v, f in zip(bound, fields))
+    return tuple(normalize_value(v, field=f) for v, f in zip(bound, fields, strict=False))

@@ -126,7 +126,7 @@ class QueryRequest:
         return msg
 
     @classmethod
-    def from_msg(cls, msg: Any) -> "QueryRequest":
+    def from_msg(cls, msg: Any) -> QueryRequest:
         """Check a request's shape (raises RemoteProtocolError reason ``bad-request``)."""
         if not isinstance(msg, dict) or msg.get("op") != OP_QUERY:
             raise _bad("not a compute.query request")
@@ -176,7 +176,7 @@ trip for all the shards a client asks of one peer.
                 "indices": list(self.indices)}
 
     @classmethod
-    def from_msg(cls, msg: Any) -> "RecordsRequest":
+    def from_msg(cls, msg: Any) -> RecordsRequest:
         if not isinstance(msg, dict) or msg.get("op") != OP_RECORDS:
             raise _bad("not a compute.records request")
         if set(msg) - {"op", "dataset", "seq", "shard", "indices"}:
@@ -231,7 +231,8 @@ class Receipt:
 
     @property
     def peer(self) -> bytes:
-        return self.body["peer"]
+        peer: bytes = self.body["peer"]
+        return peer
 
     def __getitem__(self, name: str) -> Any:
         return self.body[name]
@@ -240,7 +241,7 @@ class Receipt:
         return encoding.encode({"body": self.body, "sig": self.sig})
 
     @classmethod
-    def decode(cls, data: Any) -> "Receipt":
+    def decode(cls, data: Any) -> Receipt:
         """Parse a receipt's structure (raises RemoteProtocolError reason ``bad-receipt``)."""
         if type(data) is not bytes:
             raise _bad("receipt must be bytes", "bad-receipt")
@@ -372,4 +373,5 @@ def parse_batch_reply(msg: Any, n: int) -> list[Any]:
                               err.get("reason") if isinstance(err.get("reason"), str) else None)
     if not (isinstance(msg, dict) and isinstance(msg.get("replies"), list) and len(msg["replies"]) == n):
         raise _bad(f"a batch reply carries {n} replies", "bad-response")
-    return msg["replies"]
+    replies: list[Any] = msg["replies"]
+    return replies

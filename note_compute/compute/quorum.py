@@ -50,7 +50,7 @@ STATEMENT_FIELDS = ("program", "dataset", "seq", "shard", "shard_root", "count",
 
 
 def _bls() -> Any:
-    from py_ecc.bls import G2ProofOfPossession
+    from py_ecc.bls.ciphersuites import G2ProofOfPossession
 
     return G2ProofOfPossession
 

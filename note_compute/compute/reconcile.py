@@ -62,7 +62,7 @@ def minimal_subset_proof(fp: FraudProof, ans: ShardAnswer, sample: list[Evidence
     for ev in candidates:
         pool: dict[int, bytes] = {}
         for e in ev:
-            pool.update(zip(e.indices, e.records))
+            pool.update(zip(e.indices, e.records, strict=False))
         if not pool:
             continue
         order = sorted(pool)
@@ -107,9 +107,9 @@ def joint_run(tentative: dict[int, ShardAnswer], executor: Any, program: Any,
     pool: list[tuple[int, int, bytes]] = []
     for i in sorted(tentative):
         a = tentative[i]
-        recs = dict(zip(a.indices, a.records))
+        recs = dict(zip(a.indices, a.records, strict=False))
         for e in a.sample or []:
-            recs.update(zip(e.indices, e.records))
+            recs.update(zip(e.indices, e.records, strict=False))
         pool.extend((i, leaf, recs[leaf]) for leaf in sorted(recs))
     try:
         rel, extra = run_program(executor, program.wasm, args, [r for _, _, r in pool],

@@ -14,7 +14,8 @@ have :meth:`RingFraudRegistry.lookup` drop the proofs it refuses.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import NoteError
 from .fraud import FraudProof

@@ -13,8 +13,9 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..crypto import SigningKey
 from ..errors import InvalidRecord, NoteError, NotFound, RemoteProtocolError
@@ -22,8 +23,17 @@ from ..merkle import MerkleTree
 from ..sandbox.abi import pack_input, unpack_output
 from .dataset import Manifest, decode_shard
 from .keys import Key, normalize_bound
-from .protocol import (OP_BATCH, OP_QUERY, OP_RECORDS, QueryRequest, RecordsRequest, error_reply, make_receipt,
-                       parse_batch, result_digest)
+from .protocol import (
+    OP_BATCH,
+    OP_QUERY,
+    OP_RECORDS,
+    QueryRequest,
+    RecordsRequest,
+    error_reply,
+    make_receipt,
+    parse_batch,
+    result_digest,
+)
 from .wellformed import MalformedDataset, check_shard
 
 if TYPE_CHECKING:
@@ -205,6 +215,7 @@ class ComputeServer:
         shard = await self.source.shard(manifest, req.shard)
         run = functools.partial(execute, self.key, self.sandbox, req, program, manifest, shard,
                                 deadline_ms=self.deadline_ms)
+        reply: dict[str, Any]
         if self.scheduler is not None:
             reply = await self.scheduler.run(peer, run)
         elif self.offload is not None:

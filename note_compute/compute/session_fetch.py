@@ -71,7 +71,7 @@ class Fetches:
         try:
             recs, proof = parse_records_response(reply, len(idx))
             info = self.manifest.shards[job.shard]
-            verify_batch(info.root, info.count, dict(zip(idx, recs)), BatchProof.decode(proof))
+            verify_batch(info.root, info.count, dict(zip(idx, recs, strict=False)), BatchProof.decode(proof))
         except NoteError as exc:
             self._sample_failed(job, part, exc, src)
             return
@@ -139,6 +139,6 @@ class Fetches:
                      reply: Any) -> None:
         recs, proof = parse_records_response(reply, len(part))
         info = self.manifest.shards[shard]
-        verify_batch(info.root, info.count, dict(zip(part, recs)), BatchProof.decode(proof))
+        verify_batch(info.root, info.count, dict(zip(part, recs, strict=False)), BatchProof.decode(proof))
         if peer_id_of(peer) not in self.convicted:
             self._convict(claim.fraud(KIND_SUBSET, evidence=[Evidence(part, recs, proof)]), peer)

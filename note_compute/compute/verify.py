@@ -182,9 +182,11 @@ def verify_answer(req: QueryRequest, msg: Any, manifest: Manifest, *, peer_id: b
             if any(i >= info.count for i in resp.indices):
                 raise InvalidProof("a returned index lies outside the shard", reason="index-range")
             bp = BatchProof.decode(resp.proof)
-            verify_batch(info.root, info.count, dict(zip(resp.indices, resp.records)), bp)
+            verify_batch(info.root, info.count, dict(zip(resp.indices, resp.records, strict=False)), bp)
         except (InvalidProof, InvalidEncoding) as exc:
-            raise UnprovenClaim(f"returned records do not verify: {exc.message}", claim=claim, reason=exc.reason) from exc
+            raise UnprovenClaim(
+                f"returned records do not verify: {exc.message}", claim=claim, reason=exc.reason
+            ) from exc
     elif resp.proof != b"":
         raise _bad("an empty answer carries an empty proof", "bad-response")
     return ShardAnswer(req.shard, resp.receipt.peer, claim, list(resp.records), proof=resp.proof)
@@ -234,13 +236,13 @@ def check_output(answer: ShardAnswer, sandbox: Any, wasm: bytes, fuel: int, *,
             raise OutputMismatch("re-running the program on the proven range disagrees with the peer",
                                  fraud=fp, reason="range-output")
         return
-    pool = dict(zip(claim.indices, answer.records))
+    pool = dict(zip(claim.indices, answer.records, strict=False))
     evidence = []
     if claim.indices:
         evidence.append(Evidence(list(claim.indices), list(answer.records), answer.proof))
     for e in sample or []:
         if e.indices:
-            pool.update(zip(e.indices, e.records))
+            pool.update(zip(e.indices, e.records, strict=False))
             evidence.append(Evidence(list(e.indices), list(e.records), e.proof))
     if not pool:
         return

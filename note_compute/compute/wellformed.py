@@ -219,7 +219,9 @@ def verify_publisher_fault(fault: PublisherFault) -> str:
     if fault.defect == "order" and fault.indices[1] != fault.indices[0] + 1:
         raise _malformed_check_failed("an order defect names two adjacent leaves")
     try:
-        verify_batch(info.root, info.count, dict(zip(fault.indices, fault.records)), BatchProof.decode(fault.proof))
+        verify_batch(
+            info.root, info.count, dict(zip(fault.indices, fault.records, strict=False)), BatchProof.decode(fault.proof)
+        )
     except (InvalidProof, InvalidEncoding) as exc:
         raise _malformed_check_failed(f"the records are not the shard's: {exc}") from exc
     fields = manifest.sort_key

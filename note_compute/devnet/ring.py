@@ -52,7 +52,7 @@ async def wait_stable(net: Devnet, client: object, timeout: float, replicas: int
     and every node knows the arc it must hold. The Timeout says which nodes are off."""
     from ..errors import Timeout
 
-    last: dict[bytes, dict] = {}
+    last: dict[bytes, dict[str, Any]] = {}
     peers: list[PeerRef] = []
 
     async def stable() -> bool:
@@ -67,7 +67,11 @@ async def wait_stable(net: Devnet, client: object, timeout: float, replicas: int
         raise Timeout(f"{exc.message}: {describe_ring(peers, last, replicas)}") from None
 
 
-def describe_ring(peers: list[PeerRef], statuses: dict[bytes, dict], replicas: int = 3) -> str:
+def _short(b: object) -> str:
+    return b.hex()[:8] if isinstance(b, bytes) else str(b)
+
+
+def describe_ring(peers: list[PeerRef], statuses: dict[bytes, dict[str, Any]], replicas: int = 3) -> str:
     """Which nodes disagree with the correct ring (for error messages)."""
     ids = sorted(p.id_bytes for p in peers)
     n = len(ids)
@@ -80,12 +84,11 @@ def describe_ring(peers: list[PeerRef], statuses: dict[bytes, dict], replicas: i
         want = (ids[(i + 1) % n], ids[i - 1], [ids[(i - replicas) % n], nid] if n > replicas else None)
         got = (st.get("successor"), st.get("predecessor"), st.get("held") if n > replicas else None)
         if want != got:
-            short = lambda b: b.hex()[:8] if isinstance(b, bytes) else str(b)  # noqa: E731
-            bad.append(f"{nid.hex()[:8]} ({st.get('state')}): succ {short(got[0])} want {short(want[0])}, "
-                       f"pred {short(got[1])} want {short(want[1])}"
+            bad.append(f"{nid.hex()[:8]} ({st.get('state')}): succ {_short(got[0])} want {_short(want[0])}, "
+                       f"pred {_short(got[1])} want {_short(want[1])}"
                        + ("" if got[2] == want[2]
-                          else f", held from {short((got[2] or [None])[0])} "
-                               f"want {short(want[2][0] if want[2] else None)}"))
+                          else f", held from {_short((got[2] or [None])[0])} "
+                               f"want {_short(want[2][0] if want[2] else None)}"))
     return "; ".join(bad) or "all nodes agree"
 
 

@@ -449,7 +449,9 @@ class Gateway:
         name, _, sub = rest.partition("/")
         handler = self.apps.get(name)
         if handler is None:
-            raise HTTPError(404, "Not found", f"no app {name!r} on this gateway ({', '.join(sorted(self.apps)) or 'none'})")
+            raise HTTPError(
+                404, "Not found", f"no app {name!r} on this gateway ({', '.join(sorted(self.apps)) or 'none'})"
+            )
         if method not in ("GET", "POST"):
             raise HTTPError(405, "Method not allowed", "apps take GET or POST")
         body = await _read_json(receive) if method == "POST" else None

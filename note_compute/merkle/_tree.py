@@ -193,7 +193,7 @@ class MerkleTree:
         first = start - 1 if start > 0 else start
         last = end + 1 if end < n else end
         window = keys[first:last]
-        if any(b < a for a, b in zip(window, window[1:])):
+        if any(b < a for a, b in zip(window, window[1:], strict=False)):
             raise ValueError("keys are not sorted around the requested range")
         if last == first:  # empty tree
             return KeyRangeProof(size=n, start=start, end=end, leaves=(), hashes=())

@@ -13,6 +13,7 @@ so ``import note_compute.net`` stays cheap.
 
 from __future__ import annotations
 
+from .envelope import error_reply, raise_if_error
 from .framing import (
     HEADER_SIZE,
     MAX_FRAME_SIZE,
@@ -21,7 +22,6 @@ from .framing import (
     decode_payload,
     encode_frame,
 )
-from .envelope import error_reply, raise_if_error
 from .host import PROTOCOL_ID, Handler, NetConfig, NetHost, node_id_of_public_key, open_host
 
 __all__ = [

@@ -77,12 +77,13 @@ def build_host(
     noise = _safe_noise_transport(hook)(key_pair, noise_privkey=create_x25519().private_key)
     mplex = (MPLEX_PROTOCOL_ID, _contained_muxer(Mplex, hook))
     yamux = (YAMUX_PROTOCOL_ID, _contained_muxer(Yamux, hook))
+    muxers: dict[Any, type[Any]] = dict([mplex, yamux] if muxer == "mplex" else [yamux, mplex])
     host = new_host(
         key_pair=key_pair,
         # Noise only: no TLS, secio or plaintext fallback to negotiate down to.
         sec_opt={NOISE_ID: noise},
         # Preferred muxer first, the other as a fallback (py-libp2p's own order).
-        muxer_opt=dict([mplex, yamux] if muxer == "mplex" else [yamux, mplex]),
+        muxer_opt=muxers,
         connection_config=ConnectionConfig(
             max_connections_per_peer=1,  # default 3: every dial stalls ~250 ms
             dial_timeout=connect_timeout,
@@ -94,7 +95,7 @@ def build_host(
             inbound_upgrade_timeout=admission.limits.handshake_timeout,
         ),
     )
-    network = host.get_network()
+    network: Any = host.get_network()  # a Swarm: retry_config is not on the INetworkService interface
     _manage_inbound(network, admission)
     _disable_auto_connect(network)
     # One dial attempt per request: the default retries 3 times with 0.1-0.4 s
@@ -164,7 +165,8 @@ class _SafeNoiseIO:
         from libp2p.network.connection.exceptions import RawConnError
 
         try:
-            return await self._inner.read_msg(prefix_encoded)
+            msg: bytes = await self._inner.read_msg(prefix_encoded)
+            return msg
         except (RawConnError, ConnectionClosedError, IncompleteReadError):
             raise
         except Exception as exc:  # authentication failure, nonce exhausted, ...
@@ -200,7 +202,7 @@ def _safe_noise_transport(hook: ConnFailureHook) -> type:
     """py-libp2p's Noise transport, its sessions' message I/O wrapped in :class:`_SafeNoiseIO`."""
     from libp2p.security.noise.transport import Transport as NoiseTransport
 
-    class SafeNoiseTransport(NoiseTransport):  # type: ignore[misc]
+    class SafeNoiseTransport(NoiseTransport):
         async def secure_inbound(self, conn: Any) -> Any:
             return _wrap_session(await super().secure_inbound(conn), hook)
 
@@ -216,10 +218,10 @@ def _wrap_session(session: Any, hook: ConnFailureHook) -> Any:
     return session
 
 
-def _contained_muxer(base: type, hook: ConnFailureHook) -> type:
+def _contained_muxer(base: type, hook: ConnFailureHook) -> type[Any]:
     """A muxer class whose read loop closes its own connection on any error instead of raising."""
 
-    class Contained(base):  # type: ignore[misc, valid-type]
+    class Contained(base):  # type: ignore[misc]
         async def start(self) -> None:
             try:
                 await super().start()

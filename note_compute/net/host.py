@@ -32,13 +32,14 @@ needs help for both, and makes every Noise write atomic).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import trio
 
+from .. import transport as _transport
 from ..errors import InternalError, LocalProtocolError, NoteError, PeerUnreachable, RemoteProtocolError, Timeout
 from ..ring.ids import PeerRef, id_to_bytes, node_id
 from . import _p2p
@@ -64,8 +65,8 @@ log = logging.getLogger(__name__)
 PROTOCOL_ID = "/note/1.0.0"
 """The libp2p protocol id of every note_compute request stream."""
 
-Handler = Callable[[PeerRef, dict[str, Any]], Awaitable[dict[str, Any]]]
-"""``async handler(sender, msg) -> reply``: serves every incoming request."""
+Handler = _transport.Handler
+"""``async handler(sender, msg) -> reply``: serves every incoming request (see :mod:`note_compute.transport`)."""
 
 _READ_SIZE = 64 * 1024
 
@@ -495,7 +496,7 @@ async def open_host(
     announced = None if announce is None else [_p2p.dialable(a, net.peer_id) for a in announce]
     try:
         async with net._host.run(listen_addrs=addrs):
-            net._host.set_stream_handler(PROTOCOL_ID, net._on_stream)  # type: ignore[arg-type]
+            net._host.set_stream_handler(PROTOCOL_ID, net._on_stream)
             net.listen_addrs = announced or [_p2p.dialable(str(a), net.peer_id) for a in net._host.get_addrs()]
             try:
                 yield net

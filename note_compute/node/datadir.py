@@ -93,7 +93,8 @@ class DataDir:
     def read_info(self) -> dict[str, Any] | None:
         """The running node's ``node.json``, or None if absent or unreadable."""
         try:
-            return json.loads(self.info_path.read_text())
+            info: dict[str, Any] | None = json.loads(self.info_path.read_text())
+            return info
         except (OSError, ValueError):
             return None
 

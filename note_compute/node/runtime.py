@@ -53,6 +53,7 @@ from ..ring import (
     Send,
 )
 from ..store import RateLimiter, Store, StoreLimits
+from ..transport import Transport
 from .datadir import DataDir
 from .replication import Replicator
 from .storage import STORAGE_OPS, StorageService
@@ -98,7 +99,7 @@ class Node:
     ``me`` (this node as a PeerRef), ``joined`` (a trio.Event).
     """
 
-    def __init__(self, config: NodeConfig, host: Any, store: Store, seed: bytes) -> None:
+    def __init__(self, config: NodeConfig, host: Transport, store: Store, seed: bytes) -> None:
         self.config = config
         self.host = host
         self.store = store
@@ -310,9 +311,8 @@ async def open_node(config: NodeConfig, *, leave_on_exit: bool = True) -> AsyncI
     ``leave_on_exit`` is false: a crash-like stop), closes host and store and
     removes ``node.json``.
     """
-    from ..net import open_host
-
     from ..client import peer_ref_from_multiaddr
+    from ..net import open_host
 
     bootstrap = [peer_ref_from_multiaddr(a) for a in config.bootstrap]  # bad addresses fail here, early
     dd = DataDir(Path(config.data_dir))

@@ -251,8 +251,7 @@ class StorageService:
             entry = self.store.get(key)
             return {"op": GET + ".reply", "kind": entry.kind, "data": entry.data}
         if op == SYNC:
-            req = parse_sync(msg)
-            return self._sync(req)
+            return self._sync(parse_sync(msg))
         raise _bad(f"unknown storage op {str(op)[:64]!r}", "unknown-op")
 
     def _sync(self, req: SyncRequest) -> dict[str, Any]:
@@ -274,7 +273,8 @@ class StorageService:
                 elif held.seq > seq:
                     newer.append(key)
             elif held.kind in MERGED_KINDS and held.hash != h:
-                # Unordered sets (evidence, inboxes): each side merges the other's (union, then the cap), so both converge.
+                # Unordered sets (evidence, inboxes): each side merges the other's (union, then the cap),
+                # so both converge.
                 want.append(key)
                 newer.append(key)
         return {"op": SYNC + ".reply", "want": want, "newer": newer}

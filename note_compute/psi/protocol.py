@@ -109,7 +109,9 @@ class PsiSet:
         if v["kind"] != kind:
             raise InvalidEncoding(f"expected a {kind} set, got {v['kind']!r}", reason="bad-set")
         if type(v["epoch"]) is not int or v["epoch"] != epoch:
-            raise EpochMismatch(f"set is for epoch {v['epoch']!r}, this round is epoch {epoch}", reason="replayed-epoch")
+            raise EpochMismatch(
+                f"set is for epoch {v['epoch']!r}, this round is epoch {epoch}", reason="replayed-epoch"
+            )
         raw = v["points"]
         if type(raw) is not bytes or len(raw) % POINT_BYTES:
             raise InvalidEncoding("points is a byte string of 32-byte points", reason="bad-set")
@@ -163,7 +165,7 @@ class Party:
         if len(distinct) > self.size:
             raise SetSizeError(f"{len(distinct)} elements do not fit a set of {self.size}", reason="set-size")
         real = hash_exp_many(self.scalar, distinct, parallel=parallel)
-        self._mine = dict(zip(real, distinct))
+        self._mine = dict(zip(real, distinct, strict=False))
         pts = set(real)
         while len(pts) < self.size:
             pts.add(random_point())
@@ -204,7 +206,7 @@ class Party:
         if len(mine_doubled.points) != len(self._sent):
             raise SetSizeError("the doubled set does not match the set I sent", reason="set-size")
         theirs = set(theirs_doubled.points)
-        return sorted(self._mine[p] for p, d in zip(self._sent, mine_doubled.points)
+        return sorted(self._mine[p] for p, d in zip(self._sent, mine_doubled.points, strict=False)
                       if d in theirs and p in self._mine)
 
 

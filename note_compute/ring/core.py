@@ -58,11 +58,11 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from ..errors import LocalProtocolError, NoteError, NotAMember, RemoteProtocolError
+from ..errors import LocalProtocolError, NotAMember, NoteError, RemoteProtocolError
 from . import messages as m
 from . import plan
 from .actions import Action, Handoff, Joined, JoinFailed, LookupDone, ResponsibilityChanged, Send
@@ -124,7 +124,9 @@ class RingCore:
         self.stabilize_interval = stabilize_interval
         self.refresh_interval = refresh_interval if refresh_interval is not None else 4 * stabilize_interval
         self.rng = rng
-        self.table = RoutingTable(me, k=k, n_successors=n_successors, n_predecessors=replicas, max_failures=max_failures)
+        self.table = RoutingTable(
+            me, k=k, n_successors=n_successors, n_predecessors=replicas, max_failures=max_failures
+        )
         self.state = IDLE
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
@@ -472,7 +474,9 @@ class RingCore:
         self._start_lookup(target, _REFRESH, now)
 
     # ----------------------------------------------------------------- lookups
-    def _start_lookup(self, key: int, purpose: str, now: float, *, seeds: Sequence[PeerRef] | None = None, local: bool = True) -> int:
+    def _start_lookup(
+        self, key: int, purpose: str, now: float, *, seeds: Sequence[PeerRef] | None = None, local: bool = True
+    ) -> int:
         lid = next(self._ids)
         count = max(self.k, self.replicas)
         lk = Lookup(
@@ -547,7 +551,9 @@ class RingCore:
             return
         old_primary, old_held, _ = self._plan
         dropped = tuple(old_held.minus(held)) if (old_held is not None and held is not None) else ()
-        transfers = plan.change_transfers(self._last_primary, primary, self._last_replicas, reps, self.table.predecessor)
+        transfers = plan.change_transfers(
+            self._last_primary, primary, self._last_replicas, reps, self.table.predecessor
+        )
         self._plan = snap
         if primary is not None:
             self._last_primary = primary

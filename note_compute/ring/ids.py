@@ -124,7 +124,7 @@ class Range:
         """True for the whole ring."""
         return self.start == self.end
 
-    def minus(self, other: "Range") -> list["Range"]:
+    def minus(self, other: Range) -> list[Range]:
         """This arc without the ids of ``other``, as at most two disjoint arcs (clockwise order)."""
         if other.full:
             return []
@@ -179,7 +179,7 @@ class PeerRef:
             raise LocalProtocolError("PeerRef.addr must be a str", reason="bad-addr")
 
     @classmethod
-    def from_public_key(cls, public_key: bytes, addr: str) -> "PeerRef":
+    def from_public_key(cls, public_key: bytes, addr: str) -> PeerRef:
         """PeerRef of the node whose libp2p Ed25519 public key (32 raw bytes) is given."""
         return cls(node_id(public_key), addr)
 
@@ -193,7 +193,7 @@ class PeerRef:
         return {"id": self.id_bytes, "addr": self.addr}
 
     @classmethod
-    def from_wire(cls, obj: Any) -> "PeerRef":
+    def from_wire(cls, obj: Any) -> PeerRef:
         """Parse a peer received from the network; raises RemoteProtocolError with a reason."""
         if not isinstance(obj, dict):
             raise RemoteProtocolError("a peer is a map {id, addr}", reason="bad-peer")
@@ -202,8 +202,15 @@ class PeerRef:
         pid, addr = obj["id"], obj["addr"]
         if not isinstance(pid, bytes) or len(pid) != ID_BYTES:
             raise RemoteProtocolError("peer id must be 32 bytes", reason="bad-peer-id")
-        if not isinstance(addr, str) or not addr or len(addr) > MAX_ADDR_LEN or len(addr.encode("utf-8", "surrogatepass")) > MAX_ADDR_LEN:
-            raise RemoteProtocolError(f"peer addr must be non-empty text of at most {MAX_ADDR_LEN} bytes", reason="bad-peer-addr")
+        if (
+            not isinstance(addr, str)
+            or not addr
+            or len(addr) > MAX_ADDR_LEN
+            or len(addr.encode("utf-8", "surrogatepass")) > MAX_ADDR_LEN
+        ):
+            raise RemoteProtocolError(
+                f"peer addr must be non-empty text of at most {MAX_ADDR_LEN} bytes", reason="bad-peer-addr"
+            )
         return _peer_from_wire(pid, addr)
 
     def __repr__(self) -> str:

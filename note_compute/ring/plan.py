@@ -53,7 +53,9 @@ def replica_peers(me: PeerRef, successors: Sequence[PeerRef], r: int) -> tuple[P
     return (me, *successors[: r - 1])
 
 
-def window_successors(key: int, me: PeerRef, predecessors: Sequence[PeerRef], successors: Sequence[PeerRef]) -> list[PeerRef] | None:
+def window_successors(
+    key: int, me: PeerRef, predecessors: Sequence[PeerRef], successors: Sequence[PeerRef]
+) -> list[PeerRef] | None:
     """Our neighbourhood ``p_r .. p_1, me, s_1 .. s_n`` from ``key``'s successor on, if ``key`` lies within it."""
     window = [*reversed(predecessors), me, *successors]
     for i in range(1, len(window)):
@@ -62,7 +64,9 @@ def window_successors(key: int, me: PeerRef, predecessors: Sequence[PeerRef], su
     return None
 
 
-def replica_set(key: int, me: PeerRef, predecessors: Sequence[PeerRef], successors: Sequence[PeerRef], r: int) -> tuple[PeerRef, ...] | None:
+def replica_set(
+    key: int, me: PeerRef, predecessors: Sequence[PeerRef], successors: Sequence[PeerRef], r: int
+) -> tuple[PeerRef, ...] | None:
     """The ``r`` nodes responsible for ``key`` if ``me``'s neighbourhood shows them, else None."""
     if not predecessors and not successors:
         return (me,)
@@ -72,7 +76,9 @@ def replica_set(key: int, me: PeerRef, predecessors: Sequence[PeerRef], successo
     return tuple(tail[:r])
 
 
-def leave_transfers(me: PeerRef, predecessors: Sequence[PeerRef], successors: Sequence[PeerRef], r: int) -> tuple[Transfer, ...]:
+def leave_transfers(
+    me: PeerRef, predecessors: Sequence[PeerRef], successors: Sequence[PeerRef], r: int
+) -> tuple[Transfer, ...]:
     """What ``me`` must push before leaving so every replica set is whole again."""
     if not successors:
         return ()

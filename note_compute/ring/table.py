@@ -25,7 +25,9 @@ __all__ = ["RoutingTable"]
 class RoutingTable:
     """Buckets, successor list and predecessor list of the node ``me``."""
 
-    def __init__(self, me: PeerRef, *, k: int = 8, n_successors: int = 8, n_predecessors: int = 3, max_failures: int = 1) -> None:
+    def __init__(
+        self, me: PeerRef, *, k: int = 8, n_successors: int = 8, n_predecessors: int = 3, max_failures: int = 1
+    ) -> None:
         if k < 1 or n_successors < 1 or n_predecessors < 1 or max_failures < 1:
             raise ValueError("k, n_successors, n_predecessors and max_failures must be >= 1")
         self.me = me

@@ -26,8 +26,10 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import wasmtime
+from wasmtime._instance import InstanceExports  # not re-exported by wasmtime; used for typing
 
 from ..errors import SandboxError
 from . import abi
@@ -132,7 +134,7 @@ class _Ticker:
         self._thread = threading.Thread(target=self._loop, args=(weakref.ref(engine),), name="nc-epoch", daemon=True)
         self._thread.start()
 
-    def _loop(self, engine_ref: weakref.ref) -> None:
+    def _loop(self, engine_ref: weakref.ref[wasmtime.Engine]) -> None:
         period = TICK_MS / 1000
         while True:
             with self._cond:
@@ -204,7 +206,7 @@ class Sandbox:
         self._closed = True
         self._ticker.stop()
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -254,11 +256,13 @@ class Sandbox:
                                reason=abi.REASON_INVALID_MODULE)
         # Refuse anything but a binary module: wasmtime would parse other bytes as WAT text.
         if not wasm.startswith(_WASM_MAGIC):
-            raise SandboxError("not a WebAssembly binary module (bad magic or version)", reason=abi.REASON_INVALID_MODULE)
+            raise SandboxError(
+                "not a WebAssembly binary module (bad magic or version)", reason=abi.REASON_INVALID_MODULE
+            )
         module = self._disk.load(self.engine, digest) if self._disk is not None else None
         if module is None:
             if len(wasm) > INLINE_COMPILE_BYTES:
-                artifact = self._compile_in_worker(wasm)
+                artifact: bytes | bytearray = self._compile_in_worker(wasm)
                 module = wasmtime.Module.deserialize(self.engine, artifact)  # our own child's compilation
                 self.compiled_in_worker += 1
             else:
@@ -355,12 +359,12 @@ class Sandbox:
         store = self._store(fuel=fuel, deadline_ms=deadline_ms)
         instance = self._instantiate(store, compiled.module)
         exports = instance.exports(store)
-        memory = exports["memory"]
+        memory = cast(wasmtime.Memory, exports["memory"])
         if not compiled.version_ok:
             self._check_version(store, instance, exports)
             compiled.version_ok = True
             store.set_fuel(fuel)  # the check's own fuel never counts: fuel_used is the same on every run
-        ptr = self._call(store, memory, exports["nc_alloc"], len(input)) & 0xFFFFFFFF
+        ptr = self._call(store, memory, cast(wasmtime.Func, exports["nc_alloc"]), len(input)) & 0xFFFFFFFF
         size = memory.data_len(store)
         if ptr == 0 or ptr + len(input) > size:
             if size + _PAGE > self.max_memory:
@@ -369,13 +373,14 @@ class Sandbox:
                     reason=abi.REASON_MEMORY_LIMIT,
                 )
             raise SandboxError(
-                f"nc_alloc({len(input)}) returned {ptr}, outside the {size}-byte memory", reason=abi.REASON_OUTPUT_BOUNDS
+                f"nc_alloc({len(input)}) returned {ptr}, outside the {size}-byte memory",
+                reason=abi.REASON_OUTPUT_BOUNDS,
             )
         if input:
             # One copy straight from the bytes object (Memory.write would copy through a bytearray first).
             base = ctypes.addressof(memory.data_ptr(store).contents)
             ctypes.memmove(base + ptr, input, len(input))
-        ret = self._call(store, memory, exports["nc_run"], ptr, len(input)) & _MASK64
+        ret = self._call(store, memory, cast(wasmtime.Func, exports["nc_run"]), ptr, len(input)) & _MASK64
         out_ptr, out_len = ret >> 32, ret & 0xFFFFFFFF
         if out_ptr == 0xFFFFFFFF:
             raise SandboxError(f"program rejected its input (error code {out_len})", reason=abi.REASON_PROGRAM_ERROR)
@@ -427,10 +432,11 @@ class Sandbox:
                 raise SandboxError(f"instantiation refused: {msg}", reason=abi.REASON_MEMORY_LIMIT) from None
             raise SandboxError(f"instantiation failed: {msg}", reason=abi.REASON_INVALID_MODULE) from None
 
-    def _check_version(self, store: wasmtime.Store, instance: wasmtime.Instance, exports: object = None) -> None:
+    def _check_version(self, store: wasmtime.Store, instance: wasmtime.Instance,
+                       exports: InstanceExports | None = None) -> None:
         exports = exports if exports is not None else instance.exports(store)
-        memory = exports["memory"]
-        version = self._call(store, memory, exports["nc_abi_version"])
+        memory = cast(wasmtime.Memory, exports["memory"])
+        version = self._call(store, memory, cast(wasmtime.Func, exports["nc_abi_version"]))
         if version != abi.ABI_VERSION:
             raise SandboxError(
                 f"module implements ABI version {version}, this host speaks {abi.ABI_VERSION}",
@@ -439,7 +445,7 @@ class Sandbox:
 
     def _call(self, store: wasmtime.Store, memory: wasmtime.Memory, func: wasmtime.Func, *args: int) -> int:
         try:
-            return func(store, *args)
+            return cast(int, func(store, *args))  # every ABI v1 export returns one integer
         except wasmtime.Trap as exc:
             raise self._trap_error(exc, store, memory) from None
         except wasmtime.WasmtimeError as exc:
@@ -452,7 +458,10 @@ class Sandbox:
         if code == wasmtime.TrapCode.INTERRUPT:
             return SandboxError("program exceeded its wall-clock deadline", reason=abi.REASON_DEADLINE)
         name = code.name.lower() if code is not None else "unknown"
-        if memory is not None and memory.data_len(store) + max(_PAGE, self.max_memory * MEMORY_LIMIT_MARGIN) > self.max_memory:
+        if (
+            memory is not None
+            and memory.data_len(store) + max(_PAGE, self.max_memory * MEMORY_LIMIT_MARGIN) > self.max_memory
+        ):
             err = SandboxError(
                 f"program trapped ({name}) with memory at its {self.max_memory}-byte limit",
                 reason=abi.REASON_MEMORY_LIMIT,
@@ -497,7 +506,7 @@ def _input_record_count(data: bytes) -> int:
     args_len = _U32.unpack_from(data, 0)[0]
     if args_len > len(data) - 8:
         raise SandboxError("input args length runs past the end", reason=abi.REASON_MALFORMED_INPUT)
-    n = _U32.unpack_from(data, 4 + args_len)[0]
+    n: int = _U32.unpack_from(data, 4 + args_len)[0]
     if n > (len(data) - 8 - args_len) // 4:
         raise SandboxError(f"input claims {n} records, too many for its size", reason=abi.REASON_MALFORMED_INPUT)
     return n

@@ -12,7 +12,20 @@ See ``specs/store.md``. Typical use by the node runtime::
 
 from __future__ import annotations
 
-from .db import DB_FILE, EVIDENCE, INBOX, KINDS, MERGED_KINDS, RECORD, VALUE, Digest, Entry, PutResult, Store, StoreStats
+from .db import (
+    DB_FILE,
+    EVIDENCE,
+    INBOX,
+    KINDS,
+    MERGED_KINDS,
+    RECORD,
+    VALUE,
+    Digest,
+    Entry,
+    PutResult,
+    Store,
+    StoreStats,
+)
 from .limits import MAX_ENTRY_SIZE, RateLimiter, StoreLimits
 
 __all__ = [

@@ -48,10 +48,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
-from .. import inbox as _inbox
 from .. import domains as _domains
+from .. import inbox as _inbox
 from .. import records, urls
 from ..compute import evidence as _evidence
 from ..errors import Equivocation, InvalidRecord, InvalidURL, NotFound, QuotaExceeded, StorageError
@@ -239,7 +239,7 @@ class Store:
                 try:
                     winner = records.select(current, record)
                 except Equivocation as exc:
-                    if exc.proof is not None:
+                    if isinstance(exc.proof, records.EquivocationProof):
                         self._file_equivocation(addr, exc.proof.encode())
                     raise
                 if winner is current:
@@ -251,7 +251,9 @@ class Store:
                 1, record.seq.to_bytes(8, "big"), hashlib.sha256(data).digest(), data, len(data), owner, now, expires
             )
             if row is None:
-                self._db.execute(f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (addr, *values))
+                self._db.execute(
+                    f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (addr, *values)
+                )
             else:
                 self._db.execute(
                     "UPDATE entries SET kind=?, seq=?, hash=?, data=?, size=?, owner=?, stored_at=?, expires=? "
@@ -505,7 +507,9 @@ class Store:
     def stats(self) -> StoreStats:
         """Entry counts by kind and total bytes (counts by kind scan the table: not for hot paths)."""
         with self._lock:
-            rows = self._db.execute("SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM entries GROUP BY kind").fetchall()
+            rows = self._db.execute(
+                "SELECT kind, COUNT(*), COALESCE(SUM(size), 0) FROM entries GROUP BY kind"
+            ).fetchall()
         by = {r[0]: (r[1], r[2]) for r in rows}
         rec, val, ev, ib = by.get(1, (0, 0)), by.get(2, (0, 0)), by.get(3, (0, 0)), by.get(4, (0, 0))
         return StoreStats(rec[0] + val[0] + ev[0] + ib[0], rec[0], val[0], rec[1] + val[1] + ev[1] + ib[1], ev[0],
@@ -601,7 +605,7 @@ class Store:
                 reason="peer-entries",
             )
 
-    def _range(self, cols: str, lo: bytes, hi: bytes, limit: int | None, after: bytes | None) -> list[tuple]:
+    def _range(self, cols: str, lo: bytes, hi: bytes, limit: int | None, after: bytes | None) -> list[tuple[Any, ...]]:
         if after is not None:
             # `after` lies on (lo, hi]: what is left, clockwise, is the arc (after, hi].
             after = _key(after)
@@ -612,13 +616,15 @@ class Store:
             return []
         # Clockwise from lo: keys above lo first, then (if the arc wraps) keys from 0 up to hi.
         parts = [("key > ? AND key <= ?", (lo, hi))] if lo < hi else [("key > ?", (lo,)), ("key <= ?", (hi,))]
-        out: list[tuple] = []
+        out: list[tuple[Any, ...]] = []
         with self._lock:
             for where, args in parts:
                 n = None if limit is None else limit - len(out)
                 if n is not None and n <= 0:
                     break
-                sql = f"SELECT {cols} FROM entries WHERE {where} ORDER BY key" + ("" if n is None else f" LIMIT {int(n)}")
+                sql = f"SELECT {cols} FROM entries WHERE {where} ORDER BY key" + (
+                    "" if n is None else f" LIMIT {int(n)}"
+                )
                 out.extend(self._db.execute(sql, args).fetchall())
         return out
 
@@ -668,5 +674,5 @@ def _seq(b: bytes | None) -> int:
     return 0 if b is None else int.from_bytes(b, "big")
 
 
-def _entry(r: tuple) -> Entry:
+def _entry(r: tuple[Any, ...]) -> Entry:
     return Entry(r[0], _KIND_NAME[r[1]], r[2], _seq(r[3]), r[4], r[5], r[6])

@@ -41,8 +41,15 @@ class JunkDataset:
     url: str
 
 
-def junk_manifest(key: SigningKey, name: str, shards: Sequence[Sequence[bytes]], bounds: Sequence[tuple[list[Any], list[Any]]],
-                  sort_key: Sequence[str], *, seq: int = 1) -> JunkDataset:
+def junk_manifest(
+    key: SigningKey,
+    name: str,
+    shards: Sequence[Sequence[bytes]],
+    bounds: Sequence[tuple[list[Any], list[Any]]],
+    sort_key: Sequence[str],
+    *,
+    seq: int = 1,
+) -> JunkDataset:
     """Sign a manifest over ``shards`` (record bytes, kept in the given order) with the given ``bounds``."""
     rows: list[dict[str, Any]] = []
     blobs = []

@@ -53,7 +53,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import trio
 
@@ -255,8 +255,13 @@ class ComputePeer:
         if msg.get("op") != "compute.query" or mode in ("honest", "no_records"):
             return await self.server.handle(None, msg)
         if mode == "newer_hint" and isinstance(msg.get("seq"), int):
-            return {"error": {"code": "bad-request", "message": f"this peer holds seq {msg['seq'] + 1}, not {msg['seq']}",
-                              "reason": "seq-mismatch"}}
+            return {
+                "error": {
+                    "code": "bad-request",
+                    "message": f"this peer holds seq {msg['seq'] + 1}, not {msg['seq']}",
+                    "reason": "seq-mismatch",
+                }
+            }
         try:
             return await self._lie(QueryRequest.from_msg(msg), mode)
         except RemoteProtocolError as exc:
@@ -265,7 +270,7 @@ class ComputePeer:
     async def _lie(self, req: QueryRequest, mode: str) -> dict[str, Any]:
         src: Any = self.server.source
         if mode == "stale":  # answer from whatever version this peer holds, signing its seq
-            manifest = await src.latest_manifest(req.dataset)
+            manifest = await cast(Any, src).latest_manifest(req.dataset)  # the test network's RingSource
             req = QueryRequest(req.program, req.program_hash, req.dataset, manifest.seq, req.shard, req.args,
                                req.range)
             if req.shard >= len(manifest.shards):
@@ -340,7 +345,7 @@ class ComputePeer:
                         if krp.end - 1 > krp.start else None
                     if cut is not None and cut.end == krp.end - 1:
                         reply["range_proof"] = cut.encode()
-                        keep = [(i, r) for i, r in zip(indices, records) if i < cut.end]
+                        keep = [(i, r) for i, r in zip(indices, records, strict=False) if i < cut.end]
                         indices, records = [i for i, _ in keep], [r for _, r in keep]
             else:
                 indices, records = indices[:-1], records[:-1]
@@ -459,7 +464,8 @@ class ComputeNetwork:
 
     async def get_evidence(self, peer_id: bytes) -> list[bytes]:
         """The encoded fraud proofs held against ``peer_id`` ([] if none)."""
-        return self.evidence_store.get_evidence(evidence.evidence_key(peer_id))
+        proofs: list[bytes] = self.evidence_store.get_evidence(evidence.evidence_key(peer_id))
+        return proofs
 
     async def replicas(self, key: bytes, count: int | None = None) -> list[ComputePeer]:
         """The ``count`` (default r) peers responsible for ``key``: a lookup on the simulated ring from
@@ -484,7 +490,8 @@ class ComputeNetwork:
         self.requests += 1
         # round-trip through canonical CBOR, as on the wire
         reply = await peer.handle(encoding.decode(encoding.encode(msg)))
-        return encoding.decode(encoding.encode(reply), max_size=64 * 1024 * 1024)
+        back: dict[str, Any] = encoding.decode(encoding.encode(reply), max_size=64 * 1024 * 1024)
+        return back
 
     # -- publishing helpers ----------------------------------------------------------------
     async def publish_program(self, key: SigningKey, name: str, wasm: bytes, *, fuel: int = 10**9,

@@ -19,6 +19,7 @@ time out); ``leave`` is graceful. Every action a core emits other than
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import random
 from collections.abc import Callable, Iterable
@@ -180,9 +181,15 @@ class SimNetwork:
                     out.append(f"{i:x}: alone but successor {s.id:x}")
                 continue
             if s is None or s.id != want_s:
-                out.append(f"node #{pos}: successor {'None' if s is None else ids.index(s.id) if s.id in ids else 'dead'} != #{(pos + 1) % len(ids)}")
+                out.append(
+                    f"node #{pos}: successor {'None' if s is None else ids.index(s.id) if s.id in ids else 'dead'}"
+                    f" != #{(pos + 1) % len(ids)}"
+                )
             if p is None or p.id != want_p:
-                out.append(f"node #{pos}: predecessor {'None' if p is None else ids.index(p.id) if p.id in ids else 'dead'} != #{(pos - 1) % len(ids)}")
+                out.append(
+                    f"node #{pos}: predecessor {'None' if p is None else ids.index(p.id) if p.id in ids else 'dead'}"
+                    f" != #{(pos - 1) % len(ids)}"
+                )
         return out
 
     # ---------------------------------------------------------------- lookups
@@ -269,7 +276,7 @@ class SimNetwork:
                 if isinstance(a, LookupDone):
                     self._done[(node.id, a.lookup_id)] = a
                 elif isinstance(a, JoinFailed) and node.alive:
-                    self._at(self.now + self.join_retry, lambda node=node: self._retry_join(node))
+                    self._at(self.now + self.join_retry, functools.partial(self._retry_join, node))
         self._schedule_tick(node)
 
     def _retry_join(self, node: SimNode) -> None:

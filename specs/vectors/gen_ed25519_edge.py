@@ -344,7 +344,9 @@ def build() -> dict[str, Any]:
     assert base["pynacl"] and base["cofactorless"] and base["cofactored"], "baseline disagrees with libsodium"
     assert secret_scalar(SEED)[0] and encode(mul(secret_scalar(SEED)[0], B)) == _nacl_pk(SEED)
     for v in out:
-        if v["rule"] in ("small-order-A", "small-order-R", "mixed-order-A") or v["name"].startswith("non-canonical A: identity"):
+        if v["rule"] in ("small-order-A", "small-order-R", "mixed-order-A") or v["name"].startswith(
+            "non-canonical A: identity"
+        ):
             assert v["cofactorless"], v["name"]
         if v["rule"] == "cofactorless":
             assert v["cofactored"] and not v["cofactorless"], v["name"]

@@ -83,7 +83,9 @@ PUBLISHED_INCLUSION = [
 PROVENANCE = {
     "generator": "specs/vectors/gen_merkle.py",
     "hashing": "RFC 6962 section 2.1: leaf = SHA-256(0x00 || d), node = SHA-256(0x01 || l || r), empty = SHA-256('')",
-    "leaf_inputs": "Certificate Transparency test-suite inputs (transparency-dev/merkle testonly/constants.go LeafInputs)",
+    "leaf_inputs": (
+        "Certificate Transparency test-suite inputs (transparency-dev/merkle testonly/constants.go LeafInputs)"
+    ),
     "checked_against": [
         "https://github.com/transparency-dev/merkle testonly/constants.go RootHashes (roots for sizes 0..8), "
         "as of commit 582a6ad190b6848f1d26f8bf08ddef29955d9db1",
@@ -173,7 +175,12 @@ def build() -> dict:
         verify_batch(tree.root, 8, {i: LEAVES[i] for i in indices}, BatchProof.decode(proof.encode()))
         assert tree.root == _ref_mth(LEAVES)
         batch.append(
-            {"size": "8", "indices": [str(i) for i in indices], "hashes": _hx(proof.hashes), "encoded": proof.encode().hex()}
+            {
+                "size": "8",
+                "indices": [str(i) for i in indices],
+                "hashes": _hx(proof.hashes),
+                "encoded": proof.encode().hex(),
+            }
         )
 
     # Key-range proofs: the sort key of a leaf is the leaf bytes themselves (the

@@ -46,7 +46,10 @@ def vectors() -> list[dict[str, object]]:
         ("find reply, successors", {"op": "ring.find.reply", "successors": [B.to_wire(), C.to_wire()], "closer": []}),
         ("find reply, closer", {"op": "ring.find.reply", "successors": [], "closer": [C.to_wire()]}),
         ("neighbours", m.neighbours(A)),
-        ("neighbours reply", {"op": "ring.neighbours.reply", "predecessors": [B.to_wire()], "successors": [C.to_wire()]}),
+        (
+            "neighbours reply",
+            {"op": "ring.neighbours.reply", "predecessors": [B.to_wire()], "successors": [C.to_wire()]},
+        ),
         ("notify", m.notify(A)),
         ("notify reply", {"op": "ring.notify.reply"}),
         ("leave", m.leave(A, [B], [C])),

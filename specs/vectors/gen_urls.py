@@ -77,7 +77,7 @@ def url_cases() -> list[tuple[str, str | dict[str, str], str]]:
         ("port", f"note://{A}:80/x", "port"),
         ("empty port", f"note://{A}:/x", "port"),
         ("query beats a bad escape", f"{BASE}/%zz?x", "query"),
-        ("fragment beats a bad authority", f"note://nope/x#f", "fragment"),
+        ("fragment beats a bad authority", "note://nope/x#f", "fragment"),
         ("userinfo beats a bad authority", "note://u@nope/x", "userinfo"),
         ("@ and : in the path are kept", f"{BASE}/u@h:1/x", "normal"),
         ("%23 and %3F in the path are kept", f"{BASE}/a%23b%3fc", "normal"),

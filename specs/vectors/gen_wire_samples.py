@@ -211,9 +211,15 @@ def build() -> dict[str, Any]:
                 "frame: hand-assembled 00 00 00 0e a1 62 'op' 69 'ring.ping'",
                 "peer id: hashlib.sha256 of the RFC 8032 7.1 TEST 1 public key",
             ],
-            "specs": ["specs/transport.md", "specs/storage-rpc.md", "specs/ring.md", "specs/compute.md",
-                      "specs/records.md"],
-            "keys": "publisher: Ed25519 seed of RFC 8032 7.1 TEST 1; compute peer: seed sha256('note_compute wire samples: compute peer')",
+            "specs": [
+                "specs/transport.md",
+                "specs/storage-rpc.md",
+                "specs/ring.md",
+                "specs/compute.md",
+                "specs/records.md",
+            ],
+            "keys": ("publisher: Ed25519 seed of RFC 8032 7.1 TEST 1; "
+                     "compute peer: seed sha256('note_compute wire samples: compute peer')"),
         },
         "expected_changes": EXPECTED_CHANGES,
         "samples": samples(),
