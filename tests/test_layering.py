@@ -11,7 +11,7 @@ PURE = [
     "note_compute.compute.fraud", "note_compute.compute.audit", "note_compute.compute.evidence",
     "note_compute.inbox", "note_compute.compute.session", "note_compute.compute.actions",
     "note_compute.compute.reconcile", "note_compute.compute.result", "note_compute.compute.session_state",
-    "note_compute.compute.session_fetch",
+    "note_compute.compute.session_fetch", "note_compute.program_interface", "note_compute.localnet",
 ]
 FORBIDDEN = ("trio", "libp2p", "wasmtime")
 
