@@ -108,9 +108,10 @@ class Client:
 
     # -- public API ------------------------------------------------------------
 
-    async def replicas(self, key: bytes) -> list[PeerRef]:
-        """The r nodes responsible for a 32-byte key (its successor first)."""
-        return list(await self._lookup(key, self.r))
+    async def replicas(self, key: bytes, count: int | None = None) -> list[PeerRef]:
+        """The r nodes responsible for a 32-byte key (its successor first); ``count``: that many instead
+        (the compute client asks further replicas when the first r disagree)."""
+        return list(await self._lookup(key, count or self.r))
 
     async def request(self, peer: PeerRef, msg: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         """Send a raw request to ``peer`` and return its reply (typed errors raise)."""
