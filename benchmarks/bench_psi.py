@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--common", type=int, default=1_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--users", type=int, default=200)
+    ap.add_argument("--users", type=int, default=200, help="demo population (0: skip it)")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args(argv)
     xs, ys = sets(args.n, args.common)
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import trio
 
-    demo = trio.run(demo_population, args.users)
+    demo = trio.run(demo_population, args.users) if args.users else None
     load1 = os.getloadavg()[0]
     lines = [
         (f"# PSI ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
@@ -156,13 +156,13 @@ def main(argv: list[str] | None = None) -> int:
         (f"Bytes per element each way (blinded set + doubly-blinded set, canonical CBOR): ours A -> "
         f"{rows['ours'][0]['bytes_a']:.2f}, B -> {rows['ours'][0]['bytes_b']:.2f}; openmined-psi server -> client "
         f"{rows['openmined'][0]['bytes_server']:.2f}, client -> server {rows['openmined'][0]['bytes_client']:.2f}."),
-        "",
-        (f"Dating demo population, {args.users} users, 8 in-memory compute peers: {demo['rounds']:.0f} rounds, "
+    ]
+    if demo is not None:
+        lines += ["", (f"Dating demo population, {args.users} users, 8 in-memory compute peers: {demo['rounds']:.0f} rounds, "
         f"{demo['pairs']:.0f} mutual pairs (all found by both, checked against the ground truth); full matching "
         f"{demo['matching']:.1f} s = blind {demo['blind']:.1f} s + double (dataset publish) {demo['double']:.1f} s + "
         f"match on peers with proofs {demo['match']:.1f} s; decks {demo['decks']:.1f} s; "
-        f"{demo['bytes_per_query']:.0f} bytes of answer + proof per match query."),
-    ]
+        f"{demo['bytes_per_query']:.0f} bytes of answer + proof per match query.")]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

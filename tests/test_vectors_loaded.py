@@ -37,6 +37,8 @@ LOADED_BY: dict[str, str] = {
     "gen_client_rules.py": "tests/test_vectors_client_rules.py",
     "wire_samples.json": "tests/test_wire_samples.py",
     "text.json": "tests/test_shop_text.py",
+    "inbox.json": "tests/test_inbox_vectors.py",
+    "gen_inbox.py": "tests/test_inbox_vectors.py",
     "gen_wire_samples.py": "tests/test_wire_samples.py",
 }
 

@@ -27,7 +27,7 @@ from typing import Any
 import trio
 
 from .. import encoding, programs, urls
-from ..errors import NoteError, StaleRecord, Timeout
+from ..errors import NoteError, RemoteProtocolError, StaleRecord, Timeout
 from .accuse import AccusationChecker
 from .dataset import Manifest
 from .fraud import FraudProof
@@ -198,6 +198,9 @@ class ComputeClient:
                 await send.send((action.tag, True, value))
             except NoteError as exc:
                 await send.send((action.tag, False, exc))
+            except (ValueError, TypeError, KeyError, OverflowError) as exc:  # a hostile reply's shape
+                await send.send((action.tag, False, RemoteProtocolError(f"unusable reply: {type(exc).__name__}",
+                                                                        reason="bad-response")))
 
         async with trio.open_nursery() as nursery:
             def dispatch(actions: list[Any]) -> None:
