@@ -294,13 +294,15 @@ async def main(args: argparse.Namespace) -> None:
            f"--runs {args.runs}{' --skip-devnet' if args.skip_devnet else ''}`  ",
            f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; 2-core machine shared with "
            "other jobs, all nodes and the client on 127.0.0.1.", ""]
+    if args.skip_audit:
+        args.big_shard = 0
     print("part A: audit detection ...", flush=True)
     out += ["## A. Hidden predicate-only matches: detection vs audit rate (in-process, in-memory network)", "",
             "One shard of 1,000 records (40 matches), then one of 20,000 (800 matches); the peer hides m of them "
             "and signs; the client samples every other index with probability p (no cap; requests of at most "
             "4,096 indices) from another replica and re-runs the program. "
             f"{args.trials} trials per row.", ""]
-    out += AUDIT_HEADER + await audit_experiment(sandbox, args.trials)
+    out += AUDIT_HEADER + (await audit_experiment(sandbox, args.trials) if not args.skip_audit else [])
     if args.big_shard:
         out += await audit_experiment(sandbox, max(20, args.trials // 4), size=args.big_shard,
                                       rates=(0.01, 0.05, 0.2, 0.5), hidden=(3,))
@@ -326,6 +328,7 @@ if __name__ == "__main__":
     p.add_argument("--runs", type=int, default=15)
     p.add_argument("--trials", type=int, default=200)
     p.add_argument("--skip-devnet", action="store_true")
+    p.add_argument("--skip-audit", action="store_true", help="Skip part A (run it as a separate process).")
     p.add_argument("--big-shard", type=int, default=20_000, help="Also measure detection on one shard this big (0: skip).")
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--keep-dir", default=None, help="Put the devnet's data (and node logs) here and keep it.")

@@ -23,7 +23,7 @@ PURE = [
     "note_compute.inbox", "note_compute.wire", "note_compute.transport", "note_compute.store.policy",
     "note_compute.compute.session", "note_compute.compute.actions",
     "note_compute.compute.reconcile", "note_compute.compute.result", "note_compute.compute.session_state",
-    "note_compute.compute.session_fetch",
+    "note_compute.compute.session_fetch", "note_compute.program_interface", "note_compute.localnet",
 ]
 FORBIDDEN = ("trio", "libp2p", "wasmtime")
 
@@ -50,8 +50,8 @@ LAYERS: dict[str, int] = {
     "program_interface": 0,
     # 1: the sans-IO ring and the transport interface it runs over
     "ring": 1, "transport": 1,
-    # 2: resources a node owns: the store, the wasm sandbox, the libp2p adapter
-    "store": 2, "sandbox": 2, "net": 2,
+    # 2: resources a node owns: the store, the wasm sandbox, the libp2p adapter (and the local relay transport)
+    "store": 2, "sandbox": 2, "net": 2, "relay": 2,
     # 3: verifiable computation (datasets, protocol, verification, fraud proofs)
     "compute": 3,
     # 4: the ring client (and the PSI protocol built on compute and the client)

@@ -122,6 +122,9 @@ class Node:
         self.compute_limiter = RateLimiter(config.compute_rate, config.compute_burst)
         """A second budget for ops served by registered handlers (compute runs programs: CPU-bound)."""
         self.storage = StorageService(store, limiter=self.limiter)
+        self.storage.replica_push = self._is_replica_push
+        self.clock: Callable[[], float] = time.monotonic
+        """Seconds for the request budgets (monotonic; tests substitute a fixed clock)."""
         self.replicator = Replicator(self)
         self.joined = trio.Event()
         self._handlers: dict[str, RequestHandler] = {}
@@ -279,13 +282,23 @@ class Node:
             await trio.sleep(delay)
             self._execute(self.core.tick(trio.current_time()))
 
+    def _is_replica_push(self, sender_id: bytes, key: bytes) -> bool:
+        """A put from a ring node we know, for a key we must hold: replication, not the sender's data.
+
+        Replication pushes used to be charged to the pushing node's per-peer
+        quota, so a node holding more than 256 MiB for its neighbourhood
+        could not hand it over. A ring member can still fill our range only
+        within the store's total cap and its request budget.
+        """
+        return self.core.must_hold(key) and int.from_bytes(sender_id, "big") in self.core.table
+
     async def _handle(self, sender: PeerRef, msg: dict[str, Any]) -> dict[str, Any]:
         op = msg.get("op")
         if not isinstance(op, str):
             raise RemoteProtocolError("a request needs a text op", reason="no-op")
         if op in STORAGE_OPS:
             return await self.storage.handle(sender.id_bytes, msg)  # spends from self.limiter by size
-        now = time.monotonic()
+        now = self.clock()
         if op.startswith("ring."):
             # Their own bucket: a neighbour busy syncing storage must still get its pings answered.
             self.ring_limiter.check(sender.id_bytes, now)

@@ -113,6 +113,10 @@ class StorageService:
         self.limiter = limiter if limiter is not None else RateLimiter(rate=2000.0, burst=4000.0)
         self.clock = clock
         self.wall = wall
+        self.replica_push: Callable[[bytes, bytes], bool] | None = None
+        """``replica_push(sender_id, key)``: True when a put is replication between ring members (a known
+        ring node pushing a key this node must hold). Such entries are the node's own, not charged to the
+        pusher's quota (installed by the node runtime)."""
         self.evidence_verifier: EvidenceVerifier | None = None
         """Installed by ``attach_compute``: evidence is convicted, not only checked, before it is stored."""
 
@@ -138,7 +142,9 @@ class StorageService:
         self.limiter.check(sender_id, self.clock(), request_cost(msg))
         if op == PUT:
             req = parse_put(msg)
-            result = await self.put(req.kind, req.key, req.data, peer=sender_id, now=int(self.wall()))
+            replica = self.replica_push is not None and self.replica_push(sender_id, req.key)
+            result = await self.put(req.kind, req.key, req.data, peer=None if replica else sender_id,
+                                    now=int(self.wall()))
             return put_reply(result)
         if op == GET:
             key = parse_get(msg)
