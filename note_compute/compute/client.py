@@ -243,10 +243,12 @@ class ComputeClient:
     async def _is_accused(self, pid: bytes, program: ProgramCode | None = None) -> bool:
         """True when the registry holds a fraud proof against ``pid`` that *we* verified.
 
-        A proof is believed only after :func:`verify_fraud_proof` convicts with
-        the program binary its receipt names (one this client has resolved:
-        the current query's, or any cached one); then the peer is blocked for
-        the client's life. Proofs we cannot check yet leave the peer usable;
+        A proof is believed only after :func:`.fraud.verify_fraud_proof` convicts
+        with the program binary its receipt names (resolved by this client, or
+        fetched by its hash) and, for range and shard proofs, the shard it
+        names (:class:`.accuse.AccusationChecker`: any valid proof, whoever
+        found it, at most 4 checks per lookup); then the peer is blocked for
+        the client's life. Proofs that do not convict leave the peer usable;
         the answer is cached for ``accused_ttl`` seconds.
         """
         if self.registry is None:
