@@ -58,8 +58,8 @@ from .errors import (
 from .ring import messages as ring_msgs
 from .ring.ids import PeerRef, distance, id_from_bytes, node_id
 from .ring.lookup import Lookup
-from .store import EVIDENCE, INBOX, RECORD, VALUE
 from .transport import Requester
+from .wire.storage import EVIDENCE, INBOX, RECORD, VALUE, get_msg, parse_get_reply, parse_put_reply, put_msg
 
 __all__ = ["Client", "PeerRef", "open_client", "peer_ref_from_multiaddr"]
 
@@ -313,13 +313,11 @@ class Client:
     # -- internals ---------------------------------------------------------------
 
     async def _put(self, kind: str, key: bytes, data: bytes) -> int:
-        from .node.storage import put_msg
-
         peers = await self._lookup(key, self.r)
         msg = put_msg(kind, key, data)
 
         async def one(peer: PeerRef) -> str:
-            return str((await self._request(peer, msg))["result"])
+            return parse_put_reply(await self._request(peer, msg))
 
         done, errors = await self._gather(one, list(peers), grace=None)
         self.last_errors = errors
@@ -330,8 +328,6 @@ class Client:
         return len(done)
 
     async def _get_entry(self, peer: PeerRef, key: bytes, *, timeout: float | None = None) -> tuple[str, bytes]:
-        from .node.storage import get_msg, parse_get_reply
-
         return parse_get_reply(await self._request(peer, get_msg(key), timeout=timeout), key)
 
     async def _request(self, peer: PeerRef, msg: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:

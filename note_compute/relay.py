@@ -80,7 +80,8 @@ class RelayHost:
             raise PeerUnreachable(f"the local network's relay ({self.path}) is not answering: {exc.strerror}",
                                   reason="relay") from None
         if isinstance(reply, dict) and isinstance(reply.get("ok"), dict):
-            return reply["ok"]
+            ok: dict[str, Any] = reply["ok"]
+            return ok
         err = reply.get("err") if isinstance(reply, dict) else None
         if isinstance(err, list) and len(err) == 3 and isinstance(err[0], str) and isinstance(err[1], str):
             raise error_from_code(err[0], err[1], err[2] if isinstance(err[2], str) else None)

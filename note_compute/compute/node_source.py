@@ -45,7 +45,7 @@ class NodeRingAccess:
         self.timeout = timeout
 
     async def _entries(self, key: bytes, want: str, *, first: bool) -> list[bytes]:
-        from ..node.storage import get_msg, parse_get_reply
+        from ..wire.storage import get_msg, parse_get_reply
 
         found: list[bytes] = []
         try:

@@ -35,27 +35,18 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import trio
 
 from ..errors import NoteError, NotFound, PeerUnreachable, RateLimited, Timeout
-from ..ring import JOINED, PeerRef, Range, ResponsibilityChanged, Transfer
+from ..ring import JOINED, PeerRef, Range, ResponsibilityChanged, RingCore, Transfer
 from ..ring.ids import id_to_bytes
-from ..store import Digest
-from .storage import (
-    MAX_SYNC_ENTRIES,
-    get_msg,
-    parse_get_reply,
-    parse_sync_reply,
-    put_msg,
-    sync_msg,
-)
+from ..store import Digest, Store
+from ..wire.storage import MAX_SYNC_ENTRIES, get_msg, parse_get_reply, parse_sync_reply, put_msg, sync_msg
+from .storage import StorageService
 
-if TYPE_CHECKING:
-    from .runtime import Node
-
-__all__ = ["Replicator"]
+__all__ = ["Replicator", "ReplicaNode"]
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +56,37 @@ _STRAY_LOOKUPS = 64  # lookups per stray round, at most
 _PARALLEL = 8
 
 
+class _ReplicateConfig(Protocol):
+    @property
+    def replicate_interval(self) -> float: ...
+    @property
+    def replicas(self) -> int: ...
+
+
+class ReplicaNode(Protocol):
+    """What replication needs of its node (the runtime's ``Node`` is one; declared here so the
+    runtime imports replication and not the other way round)."""
+
+    @property
+    def core(self) -> RingCore: ...
+    @property
+    def config(self) -> _ReplicateConfig: ...
+    @property
+    def me(self) -> PeerRef: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def storage(self) -> StorageService: ...
+
+    async def lookup(self, key: bytes, timeout: float = ...) -> tuple[PeerRef, ...]: ...
+
+    async def request(self, peer: PeerRef, msg: dict[str, Any], timeout: float | None = ...) -> dict[str, Any]: ...
+
+
 class Replicator:
     """Runs a node's replication (see the module docstring)."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: ReplicaNode) -> None:
         self.node = node
         self._pending: list[Transfer] = []
         self._wake = trio.Event()

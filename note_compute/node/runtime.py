@@ -38,6 +38,7 @@ from typing import Any
 
 import trio
 
+from ..compute.evidence import FRAUD_EVIDENCE
 from ..crypto import SigningKey
 from ..errors import LocalProtocolError, NoteError, NotFound, PeerUnreachable, RemoteProtocolError, Timeout
 from ..ring import (
@@ -330,7 +331,7 @@ async def open_node(config: NodeConfig, *, leave_on_exit: bool = True) -> AsyncI
     bootstrap = [peer_ref_from_multiaddr(a) for a in config.bootstrap]  # bad addresses fail here, early
     dd = DataDir(Path(config.data_dir))
     seed = dd.load_or_create_seed()
-    store = Store.in_dir(dd.path, limits=config.limits)
+    store = Store.in_dir(dd.path, limits=config.limits, evidence=FRAUD_EVIDENCE)
     try:
         async with open_host(seed, config.listen) as host:
             node = Node(config, host, store, seed)
