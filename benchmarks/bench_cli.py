@@ -5,7 +5,9 @@ baseline ``python -c pass`` so load swings hit all of them alike; the table
 gives wall-clock medians, CPU time (user + sys, less sensitive to a shared
 machine's load) and the ratio to the baseline. Also measured: ``python -c
 "import libp2p"`` (the floor of any command that talks to the ring) and, in
-one process, the phases of a ``get`` (imports, connect, fetch, close).
+one process, the phases of a ``get`` with its own libp2p host (imports,
+connect, fetch, close). A ``get`` on the local network goes through the
+supervisor's relay (``note_compute/relay.py``) unless ``NOTE_NO_RELAY=1``.
 
 Usage: ``python benchmarks/bench_cli.py [--runs 9] [--out benchmarks/results/cli.md]``.
 """
@@ -46,11 +48,11 @@ print(" ".join(f"{k}={v:.4f}" for k, v in out.items()))
 '''
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+def timed(cmd: list[str], env: dict[str, str], extra: dict[str, str] | None = None) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the child) for one run."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(cmd, env={**env, **(extra or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -79,15 +81,18 @@ def main() -> None:
                 "python -c pass": [py, "-c", "pass"],
                 "note-compute --help": [*nc, "--help"],
                 'python -c "import libp2p"': [py, "-c", "import libp2p"],
-                "note-compute get URL (warm local network)": [*nc, "get", url],
+                "note-compute get URL (warm local network, through its relay)": [*nc, "get", url],
+                "note-compute get URL (same, NOTE_NO_RELAY=1: own libp2p host)": [*nc, "get", url],
             }
+            extra = {"note-compute get URL (same, NOTE_NO_RELAY=1: own libp2p host)": {"NOTE_NO_RELAY": "1"}}
             results: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
             for _ in range(a.runs):
                 for name, cmd in cmds.items():
-                    results[name].append(timed(cmd, env))
+                    results[name].append(timed(cmd, env, extra.get(name)))
             phases: list[dict[str, float]] = []
             for _ in range(max(3, a.runs // 3)):
-                out = subprocess.run([py, "-c", PHASES, url], env=env, check=True, capture_output=True,
+                out = subprocess.run([py, "-c", PHASES, url], env={**env, "NOTE_NO_RELAY": "1"}, check=True,
+                                     capture_output=True,
                                      text=True).stdout
                 phases.append({k: float(v) for k, v in (p.split("=") for p in out.split())})
         finally:

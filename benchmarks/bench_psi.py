@@ -47,6 +47,7 @@ def sets(n: int, common: int) -> tuple[list[bytes], list[bytes]]:
 
 def ours(xs: list[bytes], ys: list[bytes], sandbox: Sandbox, parallel: bool | None) -> dict[str, float]:
     n = max(len(xs), len(ys))
+    c0 = time.process_time()
     t0 = time.perf_counter()
     a, b = Party(1, n), Party(1, n)
     sa = a.blind(xs, parallel=parallel)
@@ -61,10 +62,11 @@ def ours(xs: list[bytes], ys: list[bytes], sandbox: Sandbox, parallel: bool | No
     hits = sandbox.run(PSI_WASM, data, fuel=10**10).indices
     found = sorted(e for e in (a.element_at(order[j]) for j in hits) if e is not None)
     t3 = time.perf_counter()
+    cpu = time.process_time() - c0
     assert found == a.reveal(db, da) == sorted(set(xs) & set(ys))
     wire_a = len(sa.encode()) + len(da.encode())
     wire_b = len(sb.encode()) + len(db.encode())
-    return {"total": t3 - t0, "blind": t1 - t0, "double": t2 - t1, "match": t3 - t2, "hits": len(found),
+    return {"total": t3 - t0, "cpu": cpu, "blind": t1 - t0, "double": t2 - t1, "match": t3 - t2, "hits": len(found),
             "bytes_a": wire_a / len(xs), "bytes_b": wire_b / len(ys)}
 
 
@@ -73,6 +75,7 @@ def openmined(xs: list[bytes], ys: list[bytes]) -> dict[str, float]:
 
     client_items = [x.decode() for x in xs]
     server_items = [y.decode() for y in ys]
+    c0 = time.process_time()
     t0 = time.perf_counter()
     client = psi.client.CreateWithNewKey(True)
     server = psi.server.CreateWithNewKey(True)
@@ -81,9 +84,10 @@ def openmined(xs: list[bytes], ys: list[bytes]) -> dict[str, float]:
     response = server.ProcessRequest(request)
     inter = client.GetIntersection(setup, response)
     t1 = time.perf_counter()
+    cpu = time.process_time() - c0
     to_client = len(setup.SerializeToString()) + len(response.SerializeToString())
     to_server = len(request.SerializeToString())
-    return {"total": t1 - t0, "hits": len(inter), "bytes_server": to_client / len(ys),
+    return {"total": t1 - t0, "cpu": cpu, "hits": len(inter), "bytes_server": to_client / len(ys),
             "bytes_client": to_server / len(xs)}
 
 
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--common", type=int, default=1_000)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--users", type=int, default=200)
+    ap.add_argument("--users", type=int, default=200, help="demo population (0: skip it)")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args(argv)
     xs, ys = sets(args.n, args.common)
@@ -132,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import trio
 
-    demo = trio.run(demo_population, args.users)
+    demo = trio.run(demo_population, args.users) if args.users else None
     load1 = os.getloadavg()[0]
     lines = [
         (f"# PSI ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
@@ -153,16 +157,20 @@ def main(argv: list[str] | None = None) -> int:
         (f"Runs (s): ours {[round(r['total'], 2) for r in rows['ours']]}, one core "
         f"{[round(r['total'], 2) for r in rows['ours_1core']]}, openmined {[round(r['total'], 2) for r in rows['openmined']]}."),
         "",
+        (f"CPU time (all threads), median: ours {med('ours', 'cpu'):.2f} s, one core {med('ours_1core', 'cpu'):.2f} s, "
+         f"openmined-psi {med('openmined', 'cpu'):.2f} s: ratio {med('ours_1core', 'cpu') / med('openmined', 'cpu'):.2f} "
+         "(the work each does, whatever the load)."),
+        "",
         (f"Bytes per element each way (blinded set + doubly-blinded set, canonical CBOR): ours A -> "
         f"{rows['ours'][0]['bytes_a']:.2f}, B -> {rows['ours'][0]['bytes_b']:.2f}; openmined-psi server -> client "
         f"{rows['openmined'][0]['bytes_server']:.2f}, client -> server {rows['openmined'][0]['bytes_client']:.2f}."),
-        "",
-        (f"Dating demo population, {args.users} users, 8 in-memory compute peers: {demo['rounds']:.0f} rounds, "
+    ]
+    if demo is not None:
+        lines += ["", (f"Dating demo population, {args.users} users, 8 in-memory compute peers: {demo['rounds']:.0f} rounds, "
         f"{demo['pairs']:.0f} mutual pairs (all found by both, checked against the ground truth); full matching "
         f"{demo['matching']:.1f} s = blind {demo['blind']:.1f} s + double (dataset publish) {demo['double']:.1f} s + "
         f"match on peers with proofs {demo['match']:.1f} s; decks {demo['decks']:.1f} s; "
-        f"{demo['bytes_per_query']:.0f} bytes of answer + proof per match query."),
-    ]
+        f"{demo['bytes_per_query']:.0f} bytes of answer + proof per match query.")]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

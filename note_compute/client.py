@@ -58,8 +58,8 @@ from .errors import (
 from .ring import messages as ring_msgs
 from .ring.ids import PeerRef, distance, id_from_bytes, node_id
 from .ring.lookup import Lookup
-from .store import EVIDENCE, INBOX, RECORD, VALUE
 from .transport import Requester
+from .wire.storage import EVIDENCE, INBOX, RECORD, VALUE, get_msg, parse_get_reply, parse_put_reply, put_msg
 
 __all__ = ["Client", "PeerRef", "open_client", "peer_ref_from_multiaddr"]
 
@@ -108,9 +108,10 @@ class Client:
 
     # -- public API ------------------------------------------------------------
 
-    async def replicas(self, key: bytes) -> list[PeerRef]:
-        """The r nodes responsible for a 32-byte key (its successor first)."""
-        return list(await self._lookup(key, self.r))
+    async def replicas(self, key: bytes, count: int | None = None) -> list[PeerRef]:
+        """The r nodes responsible for a 32-byte key (its successor first); ``count``: that many instead
+        (the compute client asks further replicas when the first r disagree)."""
+        return list(await self._lookup(key, count or self.r))
 
     async def request(self, peer: PeerRef, msg: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         """Send a raw request to ``peer`` and return its reply (typed errors raise)."""
@@ -312,13 +313,11 @@ class Client:
     # -- internals ---------------------------------------------------------------
 
     async def _put(self, kind: str, key: bytes, data: bytes) -> int:
-        from .node.storage import put_msg
-
         peers = await self._lookup(key, self.r)
         msg = put_msg(kind, key, data)
 
         async def one(peer: PeerRef) -> str:
-            return str((await self._request(peer, msg))["result"])
+            return parse_put_reply(await self._request(peer, msg))
 
         done, errors = await self._gather(one, list(peers), grace=None)
         self.last_errors = errors
@@ -329,8 +328,6 @@ class Client:
         return len(done)
 
     async def _get_entry(self, peer: PeerRef, key: bytes, *, timeout: float | None = None) -> tuple[str, bytes]:
-        from .node.storage import get_msg, parse_get_reply
-
         return parse_get_reply(await self._request(peer, get_msg(key), timeout=timeout), key)
 
     async def _request(self, peer: PeerRef, msg: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
@@ -501,14 +498,28 @@ async def open_client(bootstrap: list[str] | None = None, *, home: Path | None =
 
     Raises PeerUnreachable if no bootstrap node answers, or (reason
     ``devnet-down``) if no addresses are given and no local network runs.
+    With no addresses and a running local network that offers a relay, the
+    requests go through its supervisor (:mod:`.relay`: no libp2p import here,
+    everything still verified here).
     """
-    from .localnet import read_bootstrap
-    from .net import open_host
+    from .localnet import read_bootstrap, relay_seeds
 
+    relay = None
     if bootstrap is None:
         bootstrap = read_bootstrap(home)
-    seeds = [peer_ref_from_multiaddr(a) for a in bootstrap]
-    async with open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"]) as host:
+        relay = relay_seeds(home)
+    host_cm: Any
+    if relay is not None:
+        from .relay import RelayHost
+
+        seeds = [PeerRef(i, a) for i, a in relay[1]]
+        host_cm = _no_close(RelayHost(relay[0]))
+    else:
+        from .net import open_host
+
+        seeds = [peer_ref_from_multiaddr(a) for a in bootstrap]
+        host_cm = open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"])
+    async with host_cm as host:
         client = Client(host, seeds, replicas=replicas, timeout=timeout)
         alive: list[PeerRef] = []
 
@@ -526,3 +537,8 @@ async def open_client(bootstrap: list[str] | None = None, *, home: Path | None =
             raise PeerUnreachable(f"none of the bootstrap nodes answered ({', '.join(bootstrap[:4])})",
                                   reason="bootstrap")
         yield client
+
+
+@asynccontextmanager
+async def _no_close(host: Any) -> AsyncIterator[Any]:
+    yield host

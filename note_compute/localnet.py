@@ -8,6 +8,7 @@ default bootstrap addresses. Layout under ``$NOTE_HOME``::
                        "dir": data dir, "started": unix seconds,
                        "nodes": [{"index", "pid", "data_dir", "addrs", "node_id"}, ...]}
     devnet/lock        held (flock, exclusive) by the supervisor for its whole life
+    devnet/relay.sock  the supervisor's relay for short-lived commands (:mod:`note_compute.relay`)
     devnet/node-NN/    one data directory per node (kept across runs)
 
 Liveness is the lock, not the pid: the kernel releases a ``flock`` when its
@@ -27,6 +28,7 @@ from .errors import NoteError, PeerUnreachable
 __all__ = [
     "STATE_FILE", "DEVNET_DIR", "LOCK_FILE", "note_home", "state_path", "devnet_dir", "lock_path",
     "is_running", "read_state", "read_bootstrap", "write_state", "remove_state", "acquire_lock", "DevnetRunning",
+    "relay_path", "relay_seeds",
 ]
 
 STATE_FILE = "devnet.json"
@@ -156,3 +158,27 @@ def remove_state(home: Path | str | None = None, *, pid: int | None = None) -> N
         if state is not None and state.get("pid") != pid:
             return
     path.unlink(missing_ok=True)
+
+
+def relay_path(home: Path | str | None = None) -> Path:
+    return devnet_dir(home) / "relay.sock"
+
+
+def relay_seeds(home: Path | str | None = None) -> tuple[Path, list[tuple[int, str]]] | None:
+    """(relay socket, [(node id, multiaddr), ...]) when the running local network offers a relay, else None.
+
+    ``NOTE_NO_RELAY=1`` turns the relay off (commands then open their own libp2p host).
+    """
+    if os.environ.get("NOTE_NO_RELAY"):
+        return None
+    path = relay_path(home)
+    state = read_state(home)
+    if state is None or not path.exists() or not state.get("relay"):
+        return None
+    seeds = []
+    for n in state.get("nodes") or []:
+        try:
+            seeds.append((int(n["node_id"], 16), str(n["addrs"][0])))
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+    return (path, seeds[:8]) if seeds else None

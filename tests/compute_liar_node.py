@@ -18,7 +18,7 @@ import trio
 async def main(args: argparse.Namespace) -> None:
     import wasmtime
 
-    from note_compute.compute.node_source import NodeRingAccess
+    from note_compute.compute.node_source import NodeRingAccess, evidence_verifier
     from note_compute.compute.server import ComputeServer
     from note_compute.compute.source import RingSource
     from note_compute.node import NodeConfig, open_node
@@ -40,6 +40,13 @@ async def main(args: argparse.Namespace) -> None:
                 peer.mode = mode_file.read_text().strip() if mode_file.exists() else "honest"
                 return await peer.handle(msg)
 
+            # like attach_compute: evidence is convicted before it is stored (specs/compute.md 5.1)
+            limiter = trio.CapacityLimiter(1)
+
+            async def offload(run: object) -> object:
+                return await trio.to_thread.run_sync(run, limiter=limiter)  # type: ignore[arg-type]
+
+            node.storage.evidence_verifier = evidence_verifier(NodeRingAccess(node), sandbox, offload)
             node.register_handler("compute.query", handle)
             node.register_handler("compute.records", handle)
             node.register_handler("compute.batch", handle)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from note_compute.compute.evidence import FRAUD_EVIDENCE
 from note_compute.sandbox import Sandbox
 from note_compute.store import Store
 
@@ -21,7 +22,7 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    """An empty store in its own data directory, closed afterwards."""
-    s = Store.in_dir(tmp_path / "node")
+    """An empty store (with the nodes' evidence policy) in its own data directory, closed afterwards."""
+    s = Store.in_dir(tmp_path / "node", evidence=FRAUD_EVIDENCE)
     yield s
     s.close()

@@ -335,7 +335,9 @@ def test_verdict_printed_by_the_cli(capsys) -> None:
 
     v = Verification(dataset="note://x/datasets/d", seq=3, shards=2, records_proven=5)
     decide_verdict(v, ranged=False)
-    _print_table([], v)
+    from types import SimpleNamespace
+
+    _print_table([], v, SimpleNamespace(name="d", count=5), SimpleNamespace(interface=None), None)
     out = capsys.readouterr().out
     assert v.verdict == "unverified" and "NOT verified" in out and "no audit" in out
     v = Verification(dataset="d", seq=3, shards=2, records_proven=5, audit_rate=0.1, audited_records=7)
@@ -347,3 +349,23 @@ def test_verdict_printed_by_the_cli(capsys) -> None:
     v = Verification(ok=False, errors=["no verified answer for shards [1]"])
     decide_verdict(v, ranged=True)
     assert v.verdict == "failed" and v.summary.startswith("FAILED")
+
+
+@pytest.mark.parametrize("junk", [None, [], 7, {"receipt": b"x"}, {"replies": "x"}, {"records": [1], "proof": 2},
+                                  {"error": "weird"}, {"receipt": b"\xa0", "indices": [-1], "extra": b""}])
+async def test_hostile_reply_shapes_never_crash(sandbox, wasm, junk, autojump_clock) -> None:
+    """Garbage from the peers asked first: a typed failure for that peer, the next replica answers."""
+    net, purl, durl = await world(sandbox, wasm)
+    bad = {p.node_id for i, p in enumerate(net.peers) if i % 3}
+    real = net.request
+
+    async def request(peer, msg, timeout=5.0):  # type: ignore[no-untyped-def]
+        if peer.node_id in bad:
+            return junk
+        return await real(peer, msg, timeout)
+
+    net.request = request  # type: ignore[method-assign]
+    for kwargs in ({"range": [[0], [160]]}, {"audit": 0.5}):
+        res = await ComputeClient(net, sandbox, shuffle=False).query(purl, durl, "red", **kwargs)
+        assert res.verification.ok and res.records == expected("red", 0, 160)
+        assert not res.frauds and res.verification.failures

@@ -122,3 +122,34 @@ async def test_query_refuses_bad_parameters(sandbox) -> None:
         await c.query(pub.record.url, pub.record.url, "a")
     res = await c.query(purl, pub.record.url, "a", range=[[5], [1]])
     assert res.records == [] and res.verification.shards == 0
+
+
+async def test_memory_network_verifies_records_and_uses_the_ring_rule(sandbox) -> None:
+    """The in-memory peers live on the simulated ring (its replica rule) and verify records as nodes do."""
+    from dataclasses import replace
+
+    from note_compute.errors import InvalidSignature, StaleRecord
+    from note_compute.ring.plan import replica_set
+
+    net = ComputeNetwork(12, sandbox)
+    good = sign_record(SITE, f"note://{SITE.authority}/datasets/d", seq=5, value=b"\xa0", created=1)
+    await net.put_record(good)
+    forged = replace(good, signature=bytes(reversed(good.signature)))  # same URL, not the authority's signature
+    with pytest.raises(InvalidSignature):
+        await net.put_record(forged)
+    with pytest.raises(StaleRecord):
+        await net.put_record(sign_record(SITE, good.url, seq=4, value=b"\xa0", created=1))
+    net.records[good.url].append(forged)  # planted behind the store's back: refused when read
+    with pytest.raises(InvalidSignature):
+        await net.get_record(good.url)
+    key = hashlib.sha256(b"some shard").digest()
+    got = [p.node_id for p in await net.replicas(key)]
+    ids = sorted(int.from_bytes(p.node_id, "big") for p in net.peers)
+    k = int.from_bytes(key, "big")
+    start = next((i for i, x in enumerate(ids) if x >= k), 0)
+    assert got == [ids[(start + j) % len(ids)].to_bytes(32, "big") for j in range(3)]  # successor and next two
+    node = net.ring.nodes[ids[start]]
+    t = node.core.table
+    assert [p.id for p in replica_set(k, node.core.me, t.predecessors, t.successors, 5)] == [
+        int.from_bytes(p.node_id, "big") for p in await net.replicas(key, count=5)]
+    assert net.lookups == 2

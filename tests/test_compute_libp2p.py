@@ -108,8 +108,9 @@ async def _scenario(base: Path) -> None:
                     (p.data_dir / "compute-mode").write_text(mode)
                 cc = ComputeClient(client, sandbox, timeout=2.0)
                 with trio.fail_after(90):
-                    ranged = await cc.query(record.url, durl, {"text": "lamp"}, range=[[1000], [4000]], replicas=3)
-                    pred = await cc.query(record.url, durl, args, audit=1.0, replicas=3)
+                    # 3 of the 5 nodes lie: at most 2 honest replicas can ever agree (replicas=3 fails clearly)
+                    ranged = await cc.query(record.url, durl, {"text": "lamp"}, range=[[1000], [4000]], replicas=2)
+                    pred = await cc.query(record.url, durl, args, audit=1.0, replicas=2)
                 for res, want in ((ranged, expected({"text": "lamp"}, 1000, 4000)), (pred, expected(args))):
                     v = res.verification
                     assert v.ok, (mode, v.errors, v.failures)
@@ -171,7 +172,7 @@ async def _cli_round_trip(tmp_path: Path, boot: str, program_url: str) -> None:
     jsonl.write_text("\n".join(json.dumps(encoding.decode(r)) for r in catalog(300)) + "\n")
     out = await _cli(home, "dataset", "publish", str(jsonl), "--key", "shop", "--name", "cli-catalog",
                      "--sort-key", "price,id", "--shard-records", "50", "--bootstrap", boot)
-    assert b"records=300 shards=6 uploaded=6" in out.stdout
+    assert b"300 records in 6 shard(s) (6 uploaded)" in out.stdout
     durl = f"note://{key.authority}/datasets/cli-catalog"
     args = json.dumps({"text": "lamp", "sort": "-price", "limit": 3})
     out = await _cli(home, "query", program_url, durl, "--args", args, "--json", "--audit", "0.2",
@@ -187,7 +188,7 @@ async def _cli_round_trip(tmp_path: Path, boot: str, program_url: str) -> None:
     # republishing the same records uploads nothing and bumps seq
     out = await _cli(home, "dataset", "publish", str(jsonl), "--key", "shop", "--name", "cli-catalog",
                      "--sort-key", "price,id", "--shard-records", "50", "--bootstrap", boot)
-    assert b"uploaded=0" in out.stdout
+    assert b"(0 uploaded)" in out.stdout
     bad = await _cli(home, "query", program_url, f"note://{key.authority}/datasets/missing", "--bootstrap", boot,
                      check=False)
     assert bad.returncode != 0 and b"Error" in bad.stderr

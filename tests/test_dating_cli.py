@@ -24,7 +24,7 @@ def test_two_users_match_through_the_cli_on_a_devnet(tmp_path: Path) -> None:
     proc = subprocess.Popen([exe, "devnet", "--nodes", "4", "--dir", str(tmp_path / "nodes")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180
         while not (home / "devnet.json").exists():
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             assert time.monotonic() < deadline, "devnet did not become stable"

@@ -115,6 +115,12 @@ def test_devnet_lifecycle(tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr
         r = _cli(home, "get", url)
         assert r.returncode == 0 and r.stdout == "kept across runs\n", r.stderr
+        # Through the supervisor's relay: this command never imported libp2p.
+        env = {**os.environ, "NOTE_HOME": str(home)}
+        r3 = subprocess.run([sys.executable, "-X", "importtime", "-m", "note_compute.cli", "get", url], env=env,
+                            capture_output=True, text=True, timeout=120)
+        assert r3.returncode == 0 and r3.stdout == "kept across runs\n"
+        assert "libp2p" not in r3.stderr
         state = json.loads((home / "devnet.json").read_text())
         pids = [n["pid"] for n in state["nodes"]]
         os.kill(state["pid"], signal.SIGKILL)
@@ -139,3 +145,24 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
     except OSError:
         return False
+
+
+@pytest.mark.slow
+def test_no_libp2p_log_lines_unless_verbose(tmp_path: Path) -> None:
+    """libp2p logs "Failed to open TCP stream ..." on a dead address: hidden without -v, shown with it."""
+    boot = "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWPZTPtk7EHn2CyHp3cjhAtTQKHLXE1qrNqQwFcPJmEsBk"
+    url = "note://" + "a" * 52 + "/x"
+    r = _cli(tmp_path, "get", url, "--bootstrap", boot)
+    assert r.returncode == 4
+    assert r.stderr.startswith("Error: none of the bootstrap nodes answered") and "Failed to open" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = _cli(tmp_path, "-v", "get", url, "--bootstrap", boot)
+    assert r.returncode == 4 and "Failed to open TCP stream" in r.stderr
+
+
+def test_cli_leaves_logging_as_it_found_it() -> None:
+    import logging
+
+    before = logging.root.manager.disable
+    assert CliRunner().invoke(main, ["key", "--help"]).exit_code == 0
+    assert logging.root.manager.disable == before

@@ -29,7 +29,7 @@ from note_compute.compute.registry import RingFraudRegistry
 from note_compute.compute.server import LoadedShard, execute
 from note_compute.compute.source import manifest_from_record
 from note_compute.compute.verify import verify_answer
-from note_compute.compute.wellformed import MALFORMED
+from note_compute.compute.wellformed import MALFORMED, PublisherFault, verify_publisher_fault
 from note_compute.crypto import SigningKey
 from note_compute.errors import InvalidProof
 from note_compute.merkle import MerkleTree
@@ -70,6 +70,11 @@ async def test_junk_dataset_convicts_nobody(sandbox: Sandbox, autojump_clock) ->
         assert not v.ok and not res.frauds and not v.fraud
         assert any(MALFORMED in f for f in v.failures), v.failures
         assert not res.records
+        # the refusing peers handed over the publisher's fault: verified, reported, anyone can re-check it
+        assert v.publisher_faults and any("malformed by its publisher" in e for e in v.errors)
+        for f in v.publisher_faults:
+            assert verify_publisher_fault(PublisherFault.decode(bytes.fromhex(f["proof"]))) == f["defect"]
+        assert {f["defect"] for f in v.publisher_faults} <= {"order", "bounds"}
     assert not client.blocked
     assert [await net.get_evidence(p.node_id) for p in net.peers] == [[]] * len(net.peers)
 

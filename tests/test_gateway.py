@@ -306,10 +306,9 @@ async def test_page_prefetches_what_it_refers_to(tmp_path: Path, key: SigningKey
     app.background = nursery
     host = f"{key.authority}.localhost"
     assert (await _call(app, "/", host=host))[0] == 200
-    import trio
+    import trio.testing
 
-    while app._fetching or app.stats["prefetched"] < 3:
-        await trio.sleep(0.01)
+    await trio.testing.wait_all_tasks_blocked()  # every prefetch, the font's (started by the stylesheet's) too
     assert app.stats["prefetched"] == 3  # the stylesheet, the image and, through the stylesheet, the font
     before = ring.gets
     for path in ("/css/s.css", "/font.woff2", "/big.bin"):

@@ -98,6 +98,7 @@ def test_compute_ops_spend_a_per_peer_budget(tmp_path: Path) -> None:
     seed = b"\x01" * 32
     store = Store(tmp_path / "s.sqlite")
     node = Node(NodeConfig(data_dir=tmp_path, compute_rate=1.0, compute_burst=5.0), _FakeHost(seed), store, seed)
+    node.clock = lambda: 100.0
     ran: list[int] = []
 
     async def compute(sender: PeerRef, msg: dict[str, Any]) -> dict[str, Any]:
@@ -123,6 +124,7 @@ def test_ring_ops_have_their_own_bounded_budget(tmp_path: Path) -> None:
     seed = b"\x02" * 32
     store = Store(tmp_path / "s.sqlite")
     node = Node(NodeConfig(data_dir=tmp_path, rate=1.0, burst=1.0), _FakeHost(seed), store, seed)
+    node.clock = lambda: 100.0  # a stopped clock: no refill, whatever the machine's speed
     peer = PeerRef(3, "/ip4/127.0.0.1/tcp/4/p2p/c")
 
     async def run() -> int:
@@ -134,6 +136,30 @@ def test_ring_ops_have_their_own_bounded_budget(tmp_path: Path) -> None:
         return served
 
     served = trio.run(run)
-    # A storage-starved peer (rate 1/s) still gets ~burst ring answers, but not without bound.
-    assert 2 * 500 - 50 <= served <= 2 * 500 + 50
+    # A storage-starved peer (rate 1/s) still gets the ring bucket's burst of answers, and no more.
+    assert served == 2 * 500
+    store.close()
+
+
+def test_replication_pushes_are_not_charged_to_the_pusher(tmp_path: Path) -> None:
+    """A ring member pushing a key we must hold used to spend its own per-peer quota here."""
+    seed = b"\x03" * 32
+    store = Store(tmp_path / "s.sqlite")
+    node = Node(NodeConfig(data_dir=tmp_path), _FakeHost(seed), store, seed)
+    neighbour, stranger = (5).to_bytes(32, "big"), (6).to_bytes(32, "big")
+    node.core.must_hold = lambda key: True  # type: ignore[method-assign]
+    node.core.table.peers = lambda: [PeerRef(5, "/p2p/n")]  # type: ignore[method-assign]
+    assert node._is_replica_push(neighbour, bytes(32)) and not node._is_replica_push(stranger, bytes(32))
+
+    async def put(sender: bytes, data: bytes) -> None:
+        await node._handle(PeerRef(int.from_bytes(sender, "big"), "/p2p/x"),
+                           {"op": "store.put", "kind": "value", "key": hashlib.sha256(data).digest(), "data": data})
+
+    trio.run(put, neighbour, b"replicated")
+    trio.run(put, stranger, b"a client's own")
+    assert store.usage(neighbour) == (0, 0)
+    assert store.usage(stranger) == (len(b"a client's own"), 1)
+    node.core.must_hold = lambda key: False  # type: ignore[method-assign]
+    trio.run(put, neighbour, b"outside our range")  # not ours to hold: the sender's own data
+    assert store.usage(neighbour) == (len(b"outside our range"), 1)
     store.close()

@@ -68,6 +68,14 @@ async def test_strays_move_to_their_replicas_and_newer_seq_spreads(tmp_path: Pat
 
         await wait_until(home, 20, 0.1, "strays at their replicas")
 
+        async def collected() -> bool:  # ... and leave the nodes outside their replica sets
+            return not any(n.store.has(r.address) for r in recs for n in nodes
+                           if n.node_id not in expected_replicas(ids, r.address))
+
+        await wait_until(collected, 30, 0.1, "strays collected outside their replica sets")
+        assert placed(recs)
+        assert sum(n.replicator.collected for n in nodes) >= len(recs)
+
         # A newer seq written to one replica only reaches the other two (anti-entropy).
         newer = _rec(key, "/stray/0", seq=2)
         first = by_id[expected_replicas(ids, newer.address)[0]]

@@ -33,13 +33,12 @@ def _ret(ptr: int, length: int) -> str:
 
 
 def _fails(sandbox: Sandbox, module: bytes, reason: str, *, data: bytes = INPUT, fuel: int = 1_000_000,
-           deadline_ms: int = 1000, max_output: int = abi.MAX_OUTPUT, within: float = 1.0) -> SandboxError:
-    start = time.monotonic()
+           deadline_ms: int = 1000, max_output: int = abi.MAX_OUTPUT) -> SandboxError:
+    """The run stops with the typed error ``reason``. How soon it stops (wall clock, which a loaded
+    machine stretches) is measured in ``benchmarks/bench_bounds.py``, not asserted here."""
     with pytest.raises(SandboxError) as info:
         sandbox.run(module, data, fuel=fuel, deadline_ms=deadline_ms, max_output=max_output)
-    elapsed = time.monotonic() - start
     assert info.value.reason == reason, str(info.value)
-    assert elapsed < within, f"took {elapsed:.3f}s"
     return info.value
 
 
@@ -85,8 +84,8 @@ def test_infinite_loop_runs_out_of_fuel(sandbox: Sandbox) -> None:
 def test_infinite_loop_with_huge_fuel_hits_the_deadline(sandbox: Sandbox) -> None:
     start = time.monotonic()
     _fails(sandbox, wasm("(loop $l (br $l)) (unreachable)"), abi.REASON_DEADLINE,
-           fuel=10**15, deadline_ms=50, within=1.0)
-    assert time.monotonic() - start >= 0.045  # the deadline is a lower bound too
+           fuel=10**15, deadline_ms=50)
+    assert time.monotonic() - start >= 0.045  # the deadline is a lower bound too (load only adds time)
 
 
 def test_start_function_is_bounded(sandbox: Sandbox) -> None:
@@ -409,14 +408,12 @@ def test_deadline_holds_for_concurrent_runs(sandbox: Sandbox) -> None:
         except SandboxError as exc:
             reasons.append(exc.reason)
 
-    start = time.monotonic()
     threads = [threading.Thread(target=one) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(5)
-    assert reasons == [abi.REASON_DEADLINE] * 3
-    assert time.monotonic() - start < 2.0
+    assert reasons == [abi.REASON_DEADLINE] * 3  # each stopped by its own deadline (timing: bench_bounds.py)
     # and the sandbox still works afterwards
     assert sandbox.run(wasm(), INPUT, fuel=10_000).indices == ()
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from note_compute import encoding
 from note_compute.compute.evidence import (
+    FRAUD_EVIDENCE,
     MAX_PER_PAIR,
     MAX_PROOF_SIZE,
     MAX_PROOFS,
@@ -77,7 +78,7 @@ def test_merge_is_order_independent_below_the_cap(tmp_path_factory, rnd: random.
     rnd.shuffle(proofs)
     cuts = sorted(rnd.sample(range(1, len(proofs)), batches - 1))
     parts = [proofs[a:b] for a, b in zip([0, *cuts], [*cuts, len(proofs)], strict=False)]
-    with Store(tmp_path_factory.mktemp("m") / "s.sqlite") as s:
+    with Store(tmp_path_factory.mktemp("m") / "s.sqlite", evidence=FRAUD_EVIDENCE) as s:
         for part in parts:
             s.put_evidence(KEY, encode_set(part))
         assert s.get_evidence(KEY) == union(PROOFS[:MAX_PROOFS])
@@ -91,7 +92,7 @@ def test_nothing_held_is_ever_evicted(tmp_path_factory, rnd: random.Random, batc
     rnd.shuffle(proofs)
     cuts = sorted(rnd.sample(range(1, len(proofs)), batches - 1))
     parts = [proofs[a:b] for a, b in zip([0, *cuts], [*cuts, len(proofs)], strict=False)]
-    with Store(tmp_path_factory.mktemp("m") / "s.sqlite") as s:
+    with Store(tmp_path_factory.mktemp("m") / "s.sqlite", evidence=FRAUD_EVIDENCE) as s:
         kept: set[bytes] = set()
         for part in parts:
             s.put_evidence(KEY, encode_set(part))
@@ -227,7 +228,7 @@ def test_malformed_sets_are_refused(store: Store, data: bytes) -> None:
 
 
 def test_key_conflicts_and_limits(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite", limits=StoreLimits(max_entry_size=4096)) as s:
+    with Store(tmp_path / "s.sqlite", limits=StoreLimits(max_entry_size=4096), evidence=FRAUD_EVIDENCE) as s:
         with pytest.raises(InvalidRecord) as e:
             s.put_evidence(b"short", encode_set([PROOFS[0]]))
         assert e.value.reason == "bad-key"
@@ -248,10 +249,10 @@ def test_key_conflicts_and_limits(tmp_path: Path) -> None:
 
 def test_restart_keeps_evidence_and_old_stores_migrate(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
-    with Store(path) as s:
+    with Store(path, evidence=FRAUD_EVIDENCE) as s:
         s.put_evidence(KEY, encode_set(PROOFS[:3]), peer=b"\x03" * 32)
         used = s.usage(b"\x03" * 32)
-    with Store(path) as s:
+    with Store(path, evidence=FRAUD_EVIDENCE) as s:
         assert s.get_evidence(KEY) == merge(PROOFS[:3])
         assert s.usage(b"\x03" * 32) == used and used[1] == 1
         assert s.put_evidence(KEY, encode_set(PROOFS[3:5])) == "merged"
@@ -259,7 +260,7 @@ def test_restart_keeps_evidence_and_old_stores_migrate(tmp_path: Path) -> None:
     db.execute("UPDATE meta SET v = 3 WHERE k = 'schema'")  # a version-3 store opens and is marked current
     db.commit()
     db.close()
-    with Store(path) as s:
+    with Store(path, evidence=FRAUD_EVIDENCE) as s:
         assert s.get_evidence(KEY) == merge(PROOFS[:5])
     db = sqlite3.connect(path)
     assert db.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()[0] == SCHEMA_VERSION
@@ -269,7 +270,8 @@ def test_restart_keeps_evidence_and_old_stores_migrate(tmp_path: Path) -> None:
 async def test_storage_rpc_put_and_sync_of_evidence(tmp_path: Path) -> None:
     """``store.put`` kind evidence gets the store's checks; ``store.sync`` asks for both directions
     when two replicas hold different sets."""
-    with Store(tmp_path / "a.sqlite") as a, Store(tmp_path / "b.sqlite") as b:
+    with Store(tmp_path / "a.sqlite", evidence=FRAUD_EVIDENCE) as a, \
+            Store(tmp_path / "b.sqlite", evidence=FRAUD_EVIDENCE) as b:
         svc_a, svc_b = StorageService(a), StorageService(b)
         sender = b"\x05" * 32
         reply = await svc_a.handle(sender, put_msg("evidence", KEY, encode_set(PROOFS[:4])))
@@ -288,3 +290,15 @@ async def test_storage_rpc_put_and_sync_of_evidence(tmp_path: Path) -> None:
         assert a.get_evidence(KEY) == b.get_evidence(KEY) == merge(PROOFS[:8])
         reply = await svc_b.handle(sender, sync_msg(KEY, KEY, a.digests(KEY, KEY)))
         assert reply["want"] == [] and reply["newer"] == []
+
+
+def test_a_store_without_an_evidence_policy_refuses_evidence(tmp_path: Path) -> None:
+    """The merge rule is the policy the store is handed; without one, no evidence is kept unchecked."""
+    with Store(tmp_path / "bare.sqlite") as s:
+        with pytest.raises(InvalidRecord) as e:
+            s.put_evidence(KEY, encode_set([PROOFS[0]]), peer=b"\x01" * 32)
+        assert e.value.reason == "no-evidence-policy"
+        with pytest.raises(InvalidRecord):
+            s.put("evidence", KEY, encode_set([PROOFS[0]]))
+        assert s.stats().entries == 0
+        assert s.get_evidence(KEY) == []

@@ -191,3 +191,40 @@ async def test_peers_refuse_to_sign_over_a_malformed_shard(sandbox: Sandbox, kin
         # the well-formed shard is still served and signed
         ok = await net.request(peer, QueryRequest(purl, phash, durl, m.seq, 1, encoding.encode(None)).to_msg())
         assert "receipt" in ok
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=st.lists(st.integers(0, 12), min_size=1, max_size=12), lo=st.integers(0, 6), hi=st.integers(6, 12),
+       extra=st.lists(st.sampled_from(["a", "b"]), min_size=12, max_size=12))
+def test_check_shard_refuses_exactly_the_malformed(ids: list[int], lo: int, hi: int, extra: list[str]) -> None:
+    """Property: a shard passes iff strictly sorted by (key, bytes) and inside its bounds; otherwise the
+    publisher-fault proof it yields verifies and names a real defect."""
+    recs = [encoding.encode({"id": i, "x": extra[n]}) for n, i in enumerate(ids)]
+    j = junk_manifest(LIAR, "p", [recs], [([lo], [hi])], ["id"])
+    m = manifest_from_record(j.record)
+    keyed = [((2, i), r) for i, r in zip(ids, recs, strict=True)]
+    expected = None  # the first defect a scan in leaf order meets
+    for n, (i, _) in enumerate(zip(ids, recs, strict=True)):
+        if n and not keyed[n - 1] < keyed[n]:
+            expected = "order"
+            break
+        if not lo <= i <= hi:
+            expected = "bounds"
+            break
+    if expected is None:
+        assert len(check_shard(m, 0, recs)) == len(recs)
+        return
+    with pytest.raises(MalformedDataset) as exc:
+        check_shard(m, 0, recs)
+    fault = exc.value.fault
+    assert fault is not None
+    assert verify_publisher_fault(PublisherFault.decode(fault.encode())) == expected == fault.defect
+    if expected == "bounds":
+        assert not lo <= encoding.decode(fault.records[0])["id"] <= hi
+    else:
+        a, b = fault.records
+        assert not ((2, encoding.decode(a)["id"]), a) < ((2, encoding.decode(b)["id"]), b)

@@ -22,11 +22,12 @@ from note_compute import encoding, records
 from note_compute.compute import protocol as cp
 from note_compute.compute.fraud import FraudProof
 from note_compute.errors import NoteError, RemoteProtocolError
-from note_compute.net import envelope, framing
-from note_compute.node import storage as sm
+from note_compute.net import framing
 from note_compute.ring import messages as rm
 from note_compute.ring.ids import ID_BYTES, PeerRef
 from note_compute.store import Digest
+from note_compute.wire import envelope
+from note_compute.wire import storage as sm
 
 VECTORS = Path(__file__).resolve().parents[1] / "specs" / "vectors"
 DATA = json.loads((VECTORS / "wire_samples.json").read_text())
@@ -109,8 +110,8 @@ def _request_frame(v: Any) -> Any:
 
 
 def _get_reply(v: Any) -> Any:
-    kind, data = sm.parse_get_reply(v, b"")
-    return {"op": sm.GET + ".reply", "kind": kind, "data": data}
+    kind, data = sm.parse_get_reply(v)
+    return sm.get_reply(kind, data)
 
 
 def _reply_frame(v: Any) -> Any:
@@ -123,14 +124,11 @@ def _sync(v: Any) -> Any:
 
 
 def _sync_reply(v: Any) -> Any:
-    want, newer = sm.parse_sync_reply(v)
-    return {"op": sm.SYNC + ".reply", "want": want, "newer": newer}
+    return sm.sync_reply(*sm.parse_sync_reply(v))
 
 
 def _put_reply(v: Any) -> Any:
-    assert set(v) == {"op", "result"} and v["op"] == sm.PUT + ".reply"
-    assert v["result"] in ("stored", "replaced", "merged", "unchanged")
-    return {"op": sm.PUT + ".reply", "result": v["result"]}
+    return sm.put_reply(sm.parse_put_reply(v))
 
 
 def _query_reply_value(r: cp.QueryResponse) -> dict[str, Any]:

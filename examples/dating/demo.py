@@ -130,8 +130,9 @@ async def liar_round(sandbox: Any, say: Say = lambda s: None) -> dict[str, Any]:
               and not res[c.card.pseudonym].matches)
         out[lie] = {"frauds": frauds, "correct": ok, "blocked": len(cc.blocked)}
         what = "hide a real match" if lie == "drop" else "invent a match that is not there"
-        say(f"3 of 8 peers {what} and sign it: {frauds} fraud proof(s) checked by re-running psi_match on "
-            f"the proven range, {len(cc.blocked)} liar(s) blocked; every answer still right: {ok}")
+        say(f"in-memory network: 3 of 8 peers {what} and sign it: {frauds} fraud proof(s) checked by "
+            f"re-running psi_match on the proven range, {len(cc.blocked)} liar(s) blocked; "
+            f"every answer still right: {ok}")
     return out
 
 

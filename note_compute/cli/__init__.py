@@ -109,13 +109,23 @@ def main(ctx: click.Context, verbose: int) -> None:
 
     reset_state()
     if ctx.invoked_subcommand != "node":  # a node configures its own logging (its -v)
-        _configure_logging(verbose)
+        ctx.call_on_close(_configure_logging(verbose))
 
 
-def _configure_logging(verbose: int) -> None:
-    """No third-party log lines (libp2p's "Failed to open TCP stream ...") unless --verbose."""
+def _configure_logging(verbose: int) -> Any:
+    """No third-party log lines (libp2p's "Failed to open TCP stream ...") unless --verbose.
+
+    Returns the function that restores the previous settings (run when the
+    command ends: tests invoke many commands in one process).
+    """
     import logging
     import warnings
+
+    previous, filters = logging.root.manager.disable, list(warnings.filters)
+
+    def restore() -> None:
+        logging.disable(previous)
+        warnings.filters[:] = filters  # type: ignore[index]
 
     if verbose == 0:
         logging.disable(logging.CRITICAL)
@@ -123,6 +133,7 @@ def _configure_logging(verbose: int) -> None:
     else:
         logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return restore
 
 
 for _name in _COMMAND_MODULES:

@@ -6,93 +6,124 @@
 * ``gateway [--port 8080]`` serves every site over HTTP on this machine at
   ``http://AUTHORITY.localhost:PORT/`` (one origin per authority), verifying
   everything it serves.
+
+Exit codes and ``--json`` / ``-q`` follow every command's conventions
+(``cli/_common.py``).
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from functools import partial
 from pathlib import Path
 
 import click
 
+from ._common import (
+    EXIT_CODES_HELP,
+    EXIT_USAGE,
+    CliError,
+    bootstrap_option,
+    emit_json,
+    fail,
+    json_option,
+    quiet_option,
+    run_async,
+    status,
+)
+
 __all__ = ["register"]
 
 
-@click.group("site")
+@click.group("site", epilog=EXIT_CODES_HELP)
 def site_group() -> None:
     """Publish a directory as a web site in the ring."""
 
 
-@site_group.command("publish")
+def _load_key(name: str) -> object:
+    from .. import keystore
+    from ..errors import NoteError
+
+    try:
+        return keystore.load_key(name)
+    except NoteError as exc:
+        raise fail(exc) from None
+
+
+@site_group.command("publish", epilog=EXIT_CODES_HELP)
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--key", "key_name", required=True, help="Name of the signing key (the site's authority).")
-@click.option("--bootstrap", multiple=True, help="Bootstrap multiaddr (default: the local network).")
-@click.option("--json", "as_json", is_flag=True, help="Print what was published as JSON.")
-@click.option("-q", "quiet", is_flag=True, help="Print only the site's gateway path (the authority).")
+@bootstrap_option
+@json_option
+@quiet_option("the site's authority")
 def publish_cmd(directory: Path, key_name: str, bootstrap: tuple[str, ...], as_json: bool, quiet: bool) -> None:
-    """Publish every file under DIRECTORY as the site of key NAME."""
-    import trio
+    """Publish every file under DIRECTORY as the site of key NAME.
 
-    from .. import keystore
+    Hidden files (a path segment starting with '.') are not published.
+    Files whose bytes did not change since the last publish are not
+    uploaded again; the signed site manifest always gets a new seq.
+    """
+    from .. import site
     from ..client import open_client
-    from ..errors import NoteError
+    from ..errors import InvalidRecord
     from ..gateway.publish import publish_site
 
+    key = _load_key(key_name)
     try:
-        key = keystore.load_key(key_name)
-    except NoteError as exc:
-        raise click.ClickException(str(exc)) from None
-    show = sys.stderr.isatty() and not (as_json or quiet)
+        site.scan_directory(directory)  # refuse an empty or unpublishable directory before connecting
+    except InvalidRecord as exc:
+        raise CliError(exc.message, EXIT_USAGE, code=exc.code, reason=exc.reason) from None
 
-    def progress(path: str, done: int, total: int) -> None:
-        if show:
-            click.echo(f"\r  uploaded {done}/{total}: {path[:60]:<60}", nl=False, err=True)
+    with status("connecting") as update:
+        def progress(path: str, done: int, total: int) -> None:
+            update(f"uploaded {done}/{total}: {path[:60]}")
 
-    async def go():  # type: ignore[no-untyped-def]
-        async with open_client(list(bootstrap) or None) as client:
-            return await publish_site(client, key, directory, progress=progress)
+        async def go():  # type: ignore[no-untyped-def]
+            async with open_client(list(bootstrap) or None) as client:
+                update("reading the previous site manifest")
+                return await publish_site(client, key, directory, progress=progress)  # type: ignore[arg-type]
 
-    try:
-        res = trio.run(go)
-    except NoteError as exc:
-        raise click.ClickException(str(exc)) from None
-    if show:
-        click.echo("", err=True)
+        res = run_async(go)
     if as_json:
-        click.echo(json.dumps({"authority": res.authority, "manifest": res.url, "seq": res.seq, "files": res.files,
-                               "uploaded": res.uploaded, "unchanged": res.unchanged,
-                               "bytes_uploaded": res.bytes_uploaded}))
+        emit_json({"authority": res.authority, "manifest": res.url, "seq": res.seq, "files": res.files,
+                   "uploaded": res.uploaded, "unchanged": res.unchanged, "bytes_uploaded": res.bytes_uploaded})
     elif quiet:
         click.echo(res.authority)
     else:
         click.echo(f"published {res.files} files ({len(res.uploaded)} uploaded, {len(res.unchanged)} unchanged, "
-                   f"{res.bytes_uploaded} bytes) as {res.url} seq {res.seq}")
+                   f"{res.bytes_uploaded:,} bytes) as {res.url} seq {res.seq}")
         click.echo(f"open http://{res.authority}.localhost:8080/ through `note-compute gateway`")
 
 
-@click.command("gateway")
-@click.option("--port", default=8080, show_default=True, help="TCP port on 127.0.0.1.")
-@click.option("--bootstrap", multiple=True, help="Bootstrap multiaddr (default: the local network).")
-@click.option("--manifest-ttl", default=2.0, show_default=True,
-              help="Seconds a verified site manifest is reused before it is fetched again.")
-@click.option("--cache-mb", default=64, show_default=True, help="Memory for verified file contents, in MiB.")
+@click.command("gateway", epilog=EXIT_CODES_HELP)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="TCP port on 127.0.0.1.")
+@bootstrap_option
+@click.option("--manifest-ttl", default=2.0, show_default=True, type=click.FloatRange(0, 3600),
+              help="Seconds a verified site manifest is used before it is fetched again.")
+@click.option("--cache-mb", default=64, show_default=True, type=click.IntRange(1, 65536),
+              help="Memory for verified file contents, in MiB.")
 @click.option("--key", "key_name", default=None,
               help="The local user's key, for apps that act for you (the shop's cart and orders).")
 def gateway_cmd(port: int, bootstrap: tuple[str, ...], manifest_ttl: float, cache_mb: int,
                 key_name: str | None) -> None:
-    """Serve note:// sites over HTTP at http://AUTHORITY.localhost:PORT/ (verified)."""
+    """Serve note:// sites over HTTP at http://AUTHORITY.localhost:PORT/ (verified).
+
+    Every authority is its own origin. Everything served is checked against
+    the manifest its authority signed; failures are HTTP errors (502), never
+    unverified bytes. Ctrl-C stops it.
+    """
+    import socket
+
     import trio
 
-    from .. import keystore
-    from ..errors import NoteError
     from ..gateway.serve import serve_gateway
 
-    try:
-        user_key = keystore.load_key(key_name) if key_name else None
-    except NoteError as exc:
-        raise click.ClickException(str(exc)) from None
+    user_key = _load_key(key_name) if key_name else None
+    with socket.socket() as probe:  # a taken port is a clear usage error, not a traceback from the server
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise CliError(f"port {port} on 127.0.0.1 is not free ({exc.strerror})", EXIT_USAGE,
+                           reason="port-taken") from None
 
     async def go() -> None:
         async with trio.open_nursery() as nursery:
@@ -103,11 +134,9 @@ def gateway_cmd(port: int, bootstrap: tuple[str, ...], manifest_ttl: float, cach
                        "Ctrl-C stops it", err=True)
 
     try:
-        trio.run(go)
+        run_async(go)
     except KeyboardInterrupt:
         pass
-    except NoteError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def register(group: click.Group) -> None:

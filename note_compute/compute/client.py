@@ -27,7 +27,7 @@ from typing import Any
 import trio
 
 from .. import encoding, programs, urls
-from ..errors import NoteError, StaleRecord, Timeout
+from ..errors import NoteError, RemoteProtocolError, StaleRecord, Timeout
 from .accuse import AccusationChecker
 from .dataset import Manifest
 from .fraud import FraudProof
@@ -198,6 +198,9 @@ class ComputeClient:
                 await send.send((action.tag, True, value))
             except NoteError as exc:
                 await send.send((action.tag, False, exc))
+            except (ValueError, TypeError, KeyError, OverflowError) as exc:  # a hostile reply's shape
+                await send.send((action.tag, False, RemoteProtocolError(f"unusable reply: {type(exc).__name__}",
+                                                                        reason="bad-response")))
 
         async with trio.open_nursery() as nursery:
             def dispatch(actions: list[Any]) -> None:
@@ -240,10 +243,12 @@ class ComputeClient:
     async def _is_accused(self, pid: bytes, program: ProgramCode | None = None) -> bool:
         """True when the registry holds a fraud proof against ``pid`` that *we* verified.
 
-        A proof is believed only after :func:`verify_fraud_proof` convicts with
-        the program binary its receipt names (one this client has resolved:
-        the current query's, or any cached one); then the peer is blocked for
-        the client's life. Proofs we cannot check yet leave the peer usable;
+        A proof is believed only after :func:`.fraud.verify_fraud_proof` convicts
+        with the program binary its receipt names (resolved by this client, or
+        fetched by its hash) and, for range and shard proofs, the shard it
+        names (:class:`.accuse.AccusationChecker`: any valid proof, whoever
+        found it, at most 4 checks per lookup); then the peer is blocked for
+        the client's life. Proofs that do not convict leave the peer usable;
         the answer is cached for ``accused_ttl`` seconds.
         """
         if self.registry is None:

@@ -52,7 +52,7 @@ from .fraud import FraudProof
 from .protocol import Receipt, args_digest, digest_of_claim
 
 __all__ = ["MAX_PER_PAIR", "MAX_PROOFS", "MAX_PROOF_SIZE", "check_proof", "decode_set", "encode_set", "evidence_key",
-           "merge", "pair_of", "union", "validate_entry"]
+           "merge", "pair_of", "union", "validate_entry", "FraudEvidencePolicy", "FRAUD_EVIDENCE"]
 
 MAX_PROOFS = 16
 """Most proofs held against one peer (first seen, first kept; nothing held is evicted)."""
@@ -186,3 +186,23 @@ def validate_entry(key: bytes, data: bytes) -> list[bytes]:
             raise InvalidRecord(f"evidence holds more than {MAX_PER_PAIR} proofs for one (program, dataset)",
                                 reason="bad-evidence")
     return proofs
+
+
+class FraudEvidencePolicy:
+    """The rule above as the :class:`~note_compute.store.EvidencePolicy` a node hands its store."""
+
+    def validate_entry(self, key: bytes, data: bytes) -> list[bytes]:
+        return validate_entry(key, data)
+
+    def decode_set(self, data: bytes) -> list[bytes]:
+        return decode_set(data)
+
+    def merge(self, held: Iterable[bytes], *incoming: Iterable[bytes]) -> list[bytes]:
+        return merge(held, *incoming)
+
+    def encode_set(self, proofs: Iterable[bytes]) -> bytes:
+        return encode_set(proofs)
+
+
+FRAUD_EVIDENCE = FraudEvidencePolicy()
+"""The policy nodes hand their store (``Store(..., evidence=FRAUD_EVIDENCE)``)."""

@@ -4,14 +4,15 @@
 reads records and blobs through the node: its own store first, then the
 replicas found by ``node.lookup`` (``store.get`` requests). Everything read
 is verified (records by signature, freshest seq wins; blob chunks by hash;
-shards against the manifest root) before the server uses it.
+shards against the manifest root, sort order and declared bounds:
+:mod:`.wellformed`) before the server uses it.
 
 It also makes the node *convict* fraud evidence before storing it
 (:func:`evidence_verifier`, installed as the storage service's
 ``evidence_verifier``): each new proof's program binary is fetched by its
-hash and the proof is re-run with :func:`~.fraud.verify_fraud_proof`, so a
-peer cannot crowd genuine proofs out of its evidence set with receipts it
-signed itself (``specs/compute.md`` section 5.1).
+hash, the shard a ``range`` or ``shard`` proof names by its blob address,
+and the proof is re-run with :func:`~.fraud.verify_fraud_proof`, so only
+proofs that convict enter the evidence index (``specs/compute.md`` 5.1).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class NodeRingAccess:
         self.timeout = timeout
 
     async def _entries(self, key: bytes, want: str, *, first: bool) -> list[bytes]:
-        from ..node.storage import get_msg, parse_get_reply
+        from ..wire.storage import get_msg, parse_get_reply
 
         found: list[bytes] = []
         try:

@@ -59,6 +59,7 @@ class Verification:
     errors: list[str] = field(default_factory=list)
     certificates: list[str] = field(default_factory=list)  # hex of each QuorumCertificate (quorum=True)
     suspicions: list[str] = field(default_factory=list)    # unresolved: they keep the verdict below verified
+    publisher_faults: list[dict[str, str]] = field(default_factory=list)  # verified proofs the dataset is malformed
     extra_scope: str = ""             # what the returned ``extra`` was recomputed over
     restarts: int = 0                 # times the query moved to a newer dataset version (seq hints)
     verdict: str = ""

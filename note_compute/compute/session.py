@@ -83,6 +83,7 @@ from .reconcile import (
 )
 from .result import QueryResult, Verification, decide_verdict
 from .server import ProgramCode
+from .session_faults import PublisherFaults
 from .session_fetch import Fetches
 from .session_state import AuditJob, ShardTask, agreement, fp_shard, with_guards
 from .verify import (
@@ -93,11 +94,12 @@ from .verify import (
     run_program,
     verify_answer,
 )
+from .wellformed import MALFORMED
 
 __all__ = ["Action", "Ask", "Executor", "FindPeers", "LoadShard", "QuerySession", "Refresh", "peer_id_of"]
 
 
-class QuerySession(Fetches):
+class QuerySession(Fetches, PublisherFaults):
     """See the module docstring."""
 
     def __init__(self, manifest: Manifest, program: ProgramCode, args: bytes, *, executor: Executor,
@@ -141,6 +143,7 @@ class QuerySession(Fetches):
         self.certificates: dict[int, Any] = {}  # shard -> QuorumCertificate of its settled answer
         self._shards: dict[bytes, list[bytes]] = {}                          # whole shards loaded (by blob)
         self._awaiting: dict[bytes, list[tuple[FraudProof, Any]]] = {}       # accusations waiting for a shard
+        self._wf_checked: set[int] = set()                                  # shards checked after a refusal
 
     # ------------------------------------------------------------------ driving
     @property
@@ -178,6 +181,8 @@ class QuerySession(Fetches):
                 self._on_refresh(value)
             elif kind == "shard":
                 self._on_shard(ctx, value)
+            elif kind == "wellformed":
+                self._on_wellformed(ctx, value)
         except NoteError as exc:  # anything a peer sent that we could not use: its failure, never ours
             self._fail_ctx(kind, ctx, exc)
         except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:  # hostile shapes
@@ -207,6 +212,8 @@ class QuerySession(Fetches):
             self.v.failures.append(f"shard {ctx}: finding more replicas failed: {exc}")
         elif kind == "refresh":
             self._on_refresh(None)
+        elif kind == "wellformed":
+            self.v.failures.append(f"shard {ctx}: loading it to check a malformed-dataset refusal failed: {exc}")
         elif kind == "shard":
             dropped = self._awaiting.pop(ctx, [])
             self.v.failures.append(f"loading a shard to check {len(dropped)} accusation(s) failed: {exc}")
@@ -344,6 +351,10 @@ class QuerySession(Fetches):
         t = self.tasks[shard]
         t.inflight -= 1
         self.v.failures.append(f"shard {shard}: {type(exc).__name__}: {exc}")
+        if getattr(exc, "reason", None) == MALFORMED and shard not in self._wf_checked:
+            # A peer says the publisher's shard is malformed: check it ourselves on the whole shard.
+            self._wf_checked.add(shard)
+            self._out.append(LoadShard(self._new_tag("wellformed", shard), self.manifest.shards[shard].blob))
         if getattr(exc, "reason", None) == "seq-mismatch":
             m = SEQ_HINT.search(str(getattr(exc, "message", exc)))
             hinted = int(m.group(1)) if m else None
@@ -374,6 +385,7 @@ class QuerySession(Fetches):
 
     def _on_reply(self, shard: int, peer: Any, reply: Any) -> None:
         t = self.tasks[shard]
+        self._publisher_fault(reply)
         if not self._ok_peer(peer):  # convicted meanwhile: its answer is dropped
             t.inflight -= 1
             return

@@ -18,7 +18,7 @@ from ..merkle import BatchProof, verify_batch
 from .actions import Ask, peer_id_of, peer_key
 from .audit import chunks
 from .dataset import Manifest, decode_shard
-from .fraud import KIND_SUBSET, Evidence, FraudProof
+from .fraud import KIND_SUBSET, Evidence, FraudProof, shard_proof
 from .protocol import RecordsRequest, parse_records_response
 from .result import Verification
 from .session_state import AuditJob, ShardTask
@@ -102,6 +102,10 @@ class Fetches:
             pid = peer_id_of(job.peer)
             self.v.failures.append(f"shard {job.shard}: {why}; the answer of {pid.hex()[:16] if pid else 'a peer'} "
                                    "is dropped (a refused audit is a failure to answer)")
+            # Refusing the sample hides nothing from the whole shard (a content-addressed blob anyone
+            # can fetch): the signed claim is checked there, and a lie convicts (``.fraud``, 5.0).
+            self._convict(shard_proof(job.answer.claim.fraud(KIND_SUBSET), self.manifest.shards[job.shard].blob),
+                          job.peer)
 
     def _on_shard(self, blob: bytes, data: Any) -> None:
         """A whole shard arrived: check it is the manifest's, then the accusations waiting for it."""

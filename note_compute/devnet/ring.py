@@ -101,7 +101,7 @@ def expected_replicas(node_ids: list[bytes], key: bytes, r: int = 3) -> list[byt
 
 async def holders(client: object, peers: list[PeerRef], key: bytes, timeout: float = 2.0) -> set[bytes]:
     """Ids of the peers that answer ``store.get`` for ``key`` with an entry."""
-    from ..node.storage import get_msg
+    from ..wire.storage import get_msg
 
     out: set[bytes] = set()
 

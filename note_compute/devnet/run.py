@@ -27,6 +27,7 @@ import trio
 from .. import localnet
 from ..errors import NoteError, NotFound
 from ..localnet import DevnetRunning, acquire_lock
+from ..relay import serve_relay
 from .ring import wait_stable
 from .supervisor import Devnet
 
@@ -177,6 +178,14 @@ async def run_devnet(n: int | None, base_dir: Path | None, timeout: float, *, fr
             os.close(lock_fd)
 
 
+async def _hold_client(open_client: Any, bootstrap: list[str], *,
+                       task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    """Open the supervisor's own client and keep it open for the network's life (the relay uses its host)."""
+    async with open_client(bootstrap) as client:
+        task_status.started(client)
+        await trio.sleep_forever()
+
+
 async def _supervise(net: Devnet, n: int, base_dir: Path, timeout: float, had: int, say: Any,
                      open_client: Any) -> None:
     t0 = time.monotonic()
@@ -191,8 +200,14 @@ async def _supervise(net: Devnet, n: int, base_dir: Path, timeout: float, had: i
 
                 nursery.start_soon(watch)
                 await net.start(timeout=timeout)
-                async with open_client(net.bootstrap) as client:
-                    await wait_stable(net, client, timeout)
+                client = await nursery.start(_hold_client, open_client, net.bootstrap)
+                await wait_stable(net, client, timeout)
+                # Short-lived commands send their requests through our host (no libp2p import for them).
+                try:
+                    await nursery.start(serve_relay, localnet.relay_path(), client.host)
+                    net.relay = str(localnet.relay_path())
+                except OSError as exc:  # e.g. a socket path over the 108-byte limit: commands dial directly
+                    say(f"devnet: no relay for commands ({exc}); they will open their own libp2p host")
                 path = net.write_manifest()
                 kept = f" (kept from an earlier run: {min(had, n)} nodes' data)" if had else ""
                 say(f"devnet: {n} nodes stable in {time.monotonic() - t0:.1f} s; bootstrap {net.bootstrap[0]}; "

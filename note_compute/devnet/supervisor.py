@@ -79,6 +79,7 @@ class Devnet:
         self.node_args = list(node_args or [])
         self.env = dict(os.environ if env is None else env)
         self.nodes = [NodeProcess(i, self.base_dir / f"node-{i:02d}") for i in range(n)]
+        self.relay: str | None = None  # the relay socket a supervisor serves (recorded in the state file)
         self._locks: dict[Path, int] = {}  # NOTE_HOME -> its lock, held while our state file is published there
 
     def hold_lock(self, fd: int, home: Path | None = None) -> None:
@@ -203,6 +204,7 @@ class Devnet:
             "pid": os.getpid(),
             "dir": str(self.base_dir),
             "started": int(time.time()),
+            **({"relay": self.relay} if self.relay else {}),
             "nodes": [
                 {"index": n.index, "pid": n.info.get("pid"), "data_dir": str(n.data_dir),
                  "addrs": n.info.get("addrs", []), "node_id": n.info.get("node_id")}

@@ -13,7 +13,7 @@ so ``import note_compute.net`` stays cheap.
 
 from __future__ import annotations
 
-from .envelope import error_reply, raise_if_error
+from ..wire.envelope import error_reply, raise_if_error
 from .framing import (
     HEADER_SIZE,
     MAX_FRAME_SIZE,

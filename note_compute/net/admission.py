@@ -40,7 +40,7 @@ class InboundLimits:
     """Inbound connections held at once from one source IP."""
     max_pending: int = 64
     """Inbound connections that have not finished the Noise + muxer handshake."""
-    max_pending_per_ip: int = 8
+    max_pending_per_ip: int = 32
     """Unfinished handshakes from one source IP."""
     handshake_timeout: float = 5.0
     """Seconds an inbound connection has to finish its handshake before it is closed."""

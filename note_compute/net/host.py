@@ -42,9 +42,7 @@ import trio
 from .. import transport as _transport
 from ..errors import InternalError, LocalProtocolError, NoteError, PeerUnreachable, RemoteProtocolError, Timeout
 from ..ring.ids import PeerRef, id_to_bytes, node_id
-from . import _p2p
-from .admission import Admission, FrameBudget, InboundLimits
-from .envelope import (
+from ..wire.envelope import (
     ENVELOPE_OVERHEAD,
     error_reply,
     fatal_frame,
@@ -56,6 +54,8 @@ from .envelope import (
     reply_frame,
     request_frame,
 )
+from . import _p2p
+from .admission import Admission, FrameBudget, InboundLimits
 from .framing import MAX_FRAME_SIZE, MAX_REQUEST_FRAME_SIZE, FrameDecoder, encode_frame
 
 __all__ = ["PROTOCOL_ID", "NetConfig", "NetHost", "Handler", "open_host", "node_id_of_public_key", "error_reply"]

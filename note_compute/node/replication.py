@@ -25,7 +25,8 @@ When it runs:
   replica set as soon as stabilization has repaired its successor list.
 * **Strays**, every few rounds: entries we hold outside our ``held`` arc
   (we were responsible before a join) are synced to the key's current
-  replica set (found in our neighbourhood, or by lookup), and kept.
+  replica set (found in our neighbourhood, or by lookup), and deleted here
+  once every member of that set holds them (:meth:`Replicator.collect_strays`).
 * **Hand-off** on graceful leave: :meth:`run_transfers` on the core's
   ``Handoff``.
 """
@@ -34,20 +35,18 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import trio
 
 from ..errors import NoteError, NotFound, PeerUnreachable, RateLimited, Timeout
-from ..ring import JOINED, PeerRef, Range, ResponsibilityChanged, Transfer
+from ..ring import JOINED, PeerRef, Range, ResponsibilityChanged, RingCore, Transfer
 from ..ring.ids import id_to_bytes
-from ..store import Digest
-from .storage import MAX_SYNC_ENTRIES, get_msg, parse_get_reply, parse_sync_reply, put_msg, sync_msg
+from ..store import Digest, Store
+from ..wire.storage import MAX_SYNC_ENTRIES, get_msg, parse_get_reply, parse_sync_reply, put_msg, sync_msg
+from .storage import StorageService
 
-if TYPE_CHECKING:
-    from .runtime import Node
-
-__all__ = ["Replicator"]
+__all__ = ["Replicator", "ReplicaNode"]
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +56,44 @@ _STRAY_LOOKUPS = 64  # lookups per stray round, at most
 _PARALLEL = 8
 
 
+class _ReplicateConfig(Protocol):
+    @property
+    def replicate_interval(self) -> float: ...
+    @property
+    def replicas(self) -> int: ...
+
+
+class ReplicaNode(Protocol):
+    """What replication needs of its node (the runtime's ``Node`` is one; declared here so the
+    runtime imports replication and not the other way round)."""
+
+    @property
+    def core(self) -> RingCore: ...
+    @property
+    def config(self) -> _ReplicateConfig: ...
+    @property
+    def me(self) -> PeerRef: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def storage(self) -> StorageService: ...
+
+    async def lookup(self, key: bytes, timeout: float = ...) -> tuple[PeerRef, ...]: ...
+
+    async def request(self, peer: PeerRef, msg: dict[str, Any], timeout: float | None = ...) -> dict[str, Any]: ...
+
+
 class Replicator:
     """Runs a node's replication (see the module docstring)."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: ReplicaNode) -> None:
         self.node = node
         self._pending: list[Transfer] = []
         self._wake = trio.Event()
         self.rounds = 0
         self.pushed = 0
         self.pulled = 0
+        self.collected = 0
 
     def responsibility_changed(self, rc: ResponsibilityChanged) -> None:
         """Queue the change's transfers and wake the replication task."""
@@ -124,6 +151,7 @@ class Replicator:
         if held is None or held.full:
             return
         groups: dict[PeerRef, list[Digest]] = defaultdict(list)
+        homes: dict[bytes, set[int]] = {}  # stray key -> ids of its replica set (collectable ones only)
         lookups = 0
         lo, hi = id_to_bytes(held.end), id_to_bytes(held.start)  # the complement arc (me, p_r]
         for d in self.node.store.digests(lo, hi, limit=_STRAY_BATCH):
@@ -136,18 +164,42 @@ class Replicator:
                     peers = await self.node.lookup(d.key)
                 except NoteError:
                     continue
+            others = {p.id for p in peers if p.id != self.node.me.id}
+            if len(others) == len(peers) >= self.node.config.replicas:
+                homes[d.key] = others  # we are not a replica: collectable once all of them hold it
             for p in peers:
                 if p.id != self.node.me.id:
                     groups[p].append(d)
+        confirmed: dict[bytes, set[int]] = defaultdict(set)
         async with trio.open_nursery() as nursery:
             for peer, digests in groups.items():
-                nursery.start_soon(self._sync_digests_safe, peer, digests)
+                nursery.start_soon(self._sync_digests_safe, peer, digests, confirmed)
+        self.collect_strays(homes, confirmed)
 
-    async def _sync_digests_safe(self, peer: PeerRef, digests: list[Digest]) -> None:
+    def collect_strays(self, homes: dict[bytes, set[int]], confirmed: dict[bytes, set[int]]) -> int:
+        """Delete strays that every member of their replica set now holds; returns how many.
+
+        A stray pushed home used to stay here for good (out of range, never
+        served, never collected). It goes once each of the r nodes of its
+        replica set (a set that does not include us) answered a sync with
+        the entry held, as new as ours or newer, or took our push.
+        """
+        gone = 0
+        for key, members in homes.items():
+            if members <= confirmed.get(key, set()) and self.node.store.delete(key):
+                gone += 1
+        self.collected += gone
+        return gone
+
+    async def _sync_digests_safe(self, peer: PeerRef, digests: list[Digest],
+                                 confirmed: dict[bytes, set[int]] | None = None) -> None:
         try:
             for i in range(0, len(digests), MAX_SYNC_ENTRIES):
                 page = digests[i : i + MAX_SYNC_ENTRIES]
-                await self._sync_page(peer, page[0].key, page[-1].key, page)
+                held = await self._sync_page(peer, page[0].key, page[-1].key, page)
+                if confirmed is not None:
+                    for key in held:
+                        confirmed[key].add(peer.id)
         except NoteError as exc:
             log.debug("stray sync with %s stopped: %s", peer.addr, exc)
 
@@ -177,9 +229,12 @@ class Replicator:
                 return
             after = digests[-1].key
 
-    async def _sync_page(self, peer: PeerRef, lo: bytes, hi: bytes, digests: list[Digest]) -> None:
+    async def _sync_page(self, peer: PeerRef, lo: bytes, hi: bytes, digests: list[Digest]) -> set[bytes]:
+        """Sync one page of digests with ``peer``; returns the keys ``peer`` now holds (as new as ours)."""
         reply = await self.node.request(peer, sync_msg(lo, hi, digests))
         want, newer = parse_sync_reply(reply)
+        wanted = set(want)
+        held = {d.key for d in digests if d.key not in wanted}
         limit = trio.CapacityLimiter(_PARALLEL)
         failed: list[NoteError] = []
 
@@ -192,6 +247,7 @@ class Replicator:
                 try:
                     await self.node.request(peer, put_msg(entry.kind, key, entry.data))
                     self.pushed += 1
+                    held.add(key)
                 except (PeerUnreachable, Timeout, RateLimited) as exc:
                     failed.append(exc)
                 except NoteError as exc:  # stale, equivocation, quota: this entry only
@@ -215,3 +271,4 @@ class Replicator:
                 nursery.start_soon(pull, k)
         if failed:
             raise failed[0]
+        return held

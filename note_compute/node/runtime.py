@@ -38,6 +38,7 @@ from typing import Any
 
 import trio
 
+from ..compute.evidence import FRAUD_EVIDENCE
 from ..crypto import SigningKey
 from ..errors import LocalProtocolError, NoteError, NotFound, PeerUnreachable, RemoteProtocolError, Timeout
 from ..ring import (
@@ -121,6 +122,9 @@ class Node:
         self.compute_limiter = RateLimiter(config.compute_rate, config.compute_burst)
         """A second budget for ops served by registered handlers (compute runs programs: CPU-bound)."""
         self.storage = StorageService(store, limiter=self.limiter)
+        self.storage.replica_push = self._is_replica_push
+        self.clock: Callable[[], float] = time.monotonic
+        """Seconds for the request budgets (monotonic; tests substitute a fixed clock)."""
         self.replicator = Replicator(self)
         self.joined = trio.Event()
         self._handlers: dict[str, RequestHandler] = {}
@@ -278,13 +282,23 @@ class Node:
             await trio.sleep(delay)
             self._execute(self.core.tick(trio.current_time()))
 
+    def _is_replica_push(self, sender_id: bytes, key: bytes) -> bool:
+        """A put from a ring node we know, for a key we must hold: replication, not the sender's data.
+
+        Replication pushes used to be charged to the pushing node's per-peer
+        quota, so a node holding more than 256 MiB for its neighbourhood
+        could not hand it over. A ring member can still fill our range only
+        within the store's total cap and its request budget.
+        """
+        return self.core.must_hold(key) and int.from_bytes(sender_id, "big") in self.core.table
+
     async def _handle(self, sender: PeerRef, msg: dict[str, Any]) -> dict[str, Any]:
         op = msg.get("op")
         if not isinstance(op, str):
             raise RemoteProtocolError("a request needs a text op", reason="no-op")
         if op in STORAGE_OPS:
             return await self.storage.handle(sender.id_bytes, msg)  # spends from self.limiter by size
-        now = time.monotonic()
+        now = self.clock()
         if op.startswith("ring."):
             # Their own bucket: a neighbour busy syncing storage must still get its pings answered.
             self.ring_limiter.check(sender.id_bytes, now)
@@ -317,7 +331,7 @@ async def open_node(config: NodeConfig, *, leave_on_exit: bool = True) -> AsyncI
     bootstrap = [peer_ref_from_multiaddr(a) for a in config.bootstrap]  # bad addresses fail here, early
     dd = DataDir(Path(config.data_dir))
     seed = dd.load_or_create_seed()
-    store = Store.in_dir(dd.path, limits=config.limits)
+    store = Store.in_dir(dd.path, limits=config.limits, evidence=FRAUD_EVIDENCE)
     try:
         async with open_host(seed, config.listen) as host:
             node = Node(config, host, store, seed)

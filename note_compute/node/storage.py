@@ -29,15 +29,33 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from ..compute import evidence as _evidence
 from ..errors import RemoteProtocolError
-from ..store import EVIDENCE, KINDS, MERGED_KINDS, RECORD, Digest, PutResult, RateLimiter, Store
-from ..store.limits import MAX_ENTRY_SIZE
+from ..store import EVIDENCE, MERGED_KINDS, RECORD, PutResult, RateLimiter, Store
+from ..wire.storage import (
+    GET,
+    MAX_SYNC_ENTRIES,
+    PUT,
+    STORAGE_OPS,
+    SYNC,
+    PutRequest,
+    SyncRequest,
+    get_msg,
+    get_reply,
+    parse_get,
+    parse_get_reply,
+    parse_put,
+    parse_sync,
+    parse_sync_reply,
+    put_msg,
+    put_reply,
+    sync_msg,
+    sync_reply,
+)
 
 __all__ = [
+    # the messages are declared in note_compute.wire.storage; re-exported for the node's users
     "PUT",
     "GET",
     "SYNC",
@@ -57,132 +75,8 @@ __all__ = [
     "EvidenceVerifier",
 ]
 
-PUT = "store.put"
-GET = "store.get"
-SYNC = "store.sync"
-STORAGE_OPS = (PUT, GET, SYNC)
-MAX_SYNC_ENTRIES = 1024
-"""Most digests in one ``store.sync`` (about 80 KB on the wire)."""
-
-_KINDS = KINDS
-
 EvidenceVerifier = Callable[[bytes, list[bytes]], Awaitable[None]]
 """``await verifier(key, proofs)``: convict each encoded proof (already past the cheap check) or raise."""
-
-
-def _bad(message: str, reason: str) -> RemoteProtocolError:
-    return RemoteProtocolError(message, reason=reason)
-
-
-def _fields(msg: Any, op: str, required: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
-    if not isinstance(msg, dict):
-        raise _bad(f"a {op} request is a map", "not-a-map")
-    extra = [k for k in msg if k != "op" and k not in required and k not in optional]
-    if extra:
-        raise _bad(f"unexpected field in {op}: {str(extra[0])[:64]!r}", "unexpected-field")
-    for name in required:
-        if name not in msg:
-            raise _bad(f"{op} lacks field {name!r}", "missing-field")
-    return msg
-
-
-def _key(value: Any, name: str = "key") -> bytes:
-    if not isinstance(value, bytes) or len(value) != 32:
-        raise _bad(f"field {name!r} must be 32 bytes", "bad-key")
-    return value
-
-
-def _uint(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**64:
-        raise _bad(f"field {name!r} must be an unsigned 64-bit integer", "bad-int")
-    return value
-
-
-@dataclass(frozen=True)
-class PutRequest:
-    kind: str
-    key: bytes
-    data: bytes
-
-
-@dataclass(frozen=True)
-class SyncRequest:
-    lo: bytes
-    hi: bytes
-    digests: tuple[tuple[bytes, int, bytes], ...]
-
-
-def parse_put(msg: Any) -> PutRequest:
-    """Validate ``{"op": "store.put", "kind", "key", "data"}``."""
-    m = _fields(msg, PUT, {"kind", "key", "data"})
-    if m["kind"] not in _KINDS:
-        raise _bad(f"kind must be one of {_KINDS}", "bad-kind")
-    data = m["data"]
-    if not isinstance(data, bytes):
-        raise _bad("field 'data' must be bytes", "bad-data")
-    if len(data) > MAX_ENTRY_SIZE:
-        raise _bad(f"data is {len(data)} bytes, over the {MAX_ENTRY_SIZE}-byte cap", "too-large")
-    return PutRequest(m["kind"], _key(m["key"]), data)
-
-
-def parse_get(msg: Any) -> bytes:
-    """Validate ``{"op": "store.get", "key"}``; returns the key."""
-    return _key(_fields(msg, GET, {"key"})["key"])
-
-
-def parse_sync(msg: Any) -> SyncRequest:
-    """Validate ``{"op": "store.sync", "range": [lo, hi], "digests": [[key, seq, hash], ...]}``."""
-    m = _fields(msg, SYNC, {"range", "digests"})
-    rng = m["range"]
-    if not isinstance(rng, list) or len(rng) != 2:
-        raise _bad("range is [lo, hi] (32 bytes each)", "bad-range")
-    lo, hi = _key(rng[0], "range"), _key(rng[1], "range")
-    ds = m["digests"]
-    if not isinstance(ds, list) or len(ds) > MAX_SYNC_ENTRIES:
-        raise _bad(f"digests is a list of at most {MAX_SYNC_ENTRIES} entries", "bad-digests")
-    out = []
-    for d in ds:
-        if not isinstance(d, list) or len(d) != 3:
-            raise _bad("a digest is [key, seq, hash]", "bad-digest")
-        out.append((_key(d[0]), _uint(d[1], "seq"), _key(d[2], "hash")))
-    return SyncRequest(lo, hi, tuple(out))
-
-
-def put_msg(kind: str, key: bytes, data: bytes) -> dict[str, Any]:
-    """A ``store.put`` request."""
-    return {"op": PUT, "kind": kind, "key": key, "data": data}
-
-
-def get_msg(key: bytes) -> dict[str, Any]:
-    """A ``store.get`` request."""
-    return {"op": GET, "key": key}
-
-
-def sync_msg(lo: bytes, hi: bytes, digests: list[Digest]) -> dict[str, Any]:
-    """A ``store.sync`` request for the arc ``(lo, hi]``."""
-    return {"op": SYNC, "range": [lo, hi], "digests": [[d.key, d.seq, d.hash] for d in digests]}
-
-
-def parse_get_reply(reply: Any, key: bytes) -> tuple[str, bytes]:
-    """Validate a ``store.get.reply``; returns ``(kind, data)`` (data not yet verified)."""
-    if not isinstance(reply, dict) or reply.get("op") != GET + ".reply":
-        raise _bad("expected a store.get.reply", "wrong-reply")
-    kind, data = reply.get("kind"), reply.get("data")
-    if kind not in _KINDS or not isinstance(data, bytes):
-        raise _bad("store.get.reply needs kind and data", "bad-reply")
-    return kind, data
-
-
-def parse_sync_reply(reply: Any) -> tuple[list[bytes], list[bytes]]:
-    """Validate a ``store.sync.reply``; returns ``(want, newer)`` key lists."""
-    if not isinstance(reply, dict) or reply.get("op") != SYNC + ".reply":
-        raise _bad("expected a store.sync.reply", "wrong-reply")
-    want, newer = reply.get("want"), reply.get("newer")
-    if not isinstance(want, list) or not isinstance(newer, list):
-        raise _bad("store.sync.reply needs want and newer lists", "bad-reply")
-    if len(want) > MAX_SYNC_ENTRIES or len(newer) > MAX_SYNC_ENTRIES:
-        raise _bad("store.sync.reply lists are too long", "bad-reply")
-    return [_key(k) for k in want], [_key(k) for k in newer]
 
 
 def request_cost(msg: dict[str, Any]) -> float:
@@ -219,6 +113,10 @@ class StorageService:
         self.limiter = limiter if limiter is not None else RateLimiter(rate=2000.0, burst=4000.0)
         self.clock = clock
         self.wall = wall
+        self.replica_push: Callable[[bytes, bytes], bool] | None = None
+        """``replica_push(sender_id, key)``: True when a put is replication between ring members (a known
+        ring node pushing a key this node must hold). Such entries are the node's own, not charged to the
+        pusher's quota (installed by the node runtime)."""
         self.evidence_verifier: EvidenceVerifier | None = None
         """Installed by ``attach_compute``: evidence is convicted, not only checked, before it is stored."""
 
@@ -231,7 +129,7 @@ class StorageService:
         raises, e.g. InvalidProof reason ``not-fraud``; nothing is stored).
         """
         if kind == EVIDENCE and self.evidence_verifier is not None:
-            incoming = _evidence.validate_entry(key, data)  # the cheap check first: never run junk
+            incoming = self.store.check_evidence(key, data)  # the cheap check first: never run junk
             held = set(self.store.get_evidence(key))
             fresh = [p for p in incoming if p not in held]
             if fresh:
@@ -244,15 +142,17 @@ class StorageService:
         self.limiter.check(sender_id, self.clock(), request_cost(msg))
         if op == PUT:
             req = parse_put(msg)
-            result = await self.put(req.kind, req.key, req.data, peer=sender_id, now=int(self.wall()))
-            return {"op": PUT + ".reply", "result": result}
+            replica = self.replica_push is not None and self.replica_push(sender_id, req.key)
+            result = await self.put(req.kind, req.key, req.data, peer=None if replica else sender_id,
+                                    now=int(self.wall()))
+            return put_reply(result)
         if op == GET:
             key = parse_get(msg)
             entry = self.store.get(key)
-            return {"op": GET + ".reply", "kind": entry.kind, "data": entry.data}
+            return get_reply(entry.kind, entry.data)
         if op == SYNC:
             return self._sync(parse_sync(msg))
-        raise _bad(f"unknown storage op {str(op)[:64]!r}", "unknown-op")
+        raise RemoteProtocolError(f"unknown storage op {str(op)[:64]!r}", reason="unknown-op")
 
     def _sync(self, req: SyncRequest) -> dict[str, Any]:
         """Compare the sender's digests with what we hold (``want`` / ``newer``, see the module docstring)."""
@@ -277,4 +177,4 @@ class StorageService:
                 # so both converge.
                 want.append(key)
                 newer.append(key)
-        return {"op": SYNC + ".reply", "want": want, "newer": newer}
+        return sync_reply(want, newer)

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
 
-from ..errors import LocalProtocolError, RemoteProtocolError
+from ..errors import LocalProtocolError
+from ..wire.ring import MAX_ADDR_LEN as _MAX_ADDR_LEN
+from ..wire.ring import check_peer
 
 __all__ = [
     "ID_BITS",
@@ -41,7 +43,7 @@ __all__ = [
 ID_BITS = 256
 ID_BYTES = 32
 RING = 1 << ID_BITS
-MAX_ADDR_LEN = 512  # bytes of UTF-8 in PeerRef.addr
+MAX_ADDR_LEN = _MAX_ADDR_LEN  # bytes of UTF-8 in PeerRef.addr
 
 
 def node_id(public_key: bytes) -> int:
@@ -195,26 +197,15 @@ class PeerRef:
     @classmethod
     def from_wire(cls, obj: Any) -> PeerRef:
         """Parse a peer received from the network; raises RemoteProtocolError with a reason."""
-        if not isinstance(obj, dict):
-            raise RemoteProtocolError("a peer is a map {id, addr}", reason="bad-peer")
-        if len(obj) != 2 or "id" not in obj or "addr" not in obj:
-            raise RemoteProtocolError("a peer has exactly the fields id and addr", reason="bad-peer")
-        pid, addr = obj["id"], obj["addr"]
-        if not isinstance(pid, bytes) or len(pid) != ID_BYTES:
-            raise RemoteProtocolError("peer id must be 32 bytes", reason="bad-peer-id")
-        if (
-            not isinstance(addr, str)
-            or not addr
-            or len(addr) > MAX_ADDR_LEN
-            or len(addr.encode("utf-8", "surrogatepass")) > MAX_ADDR_LEN
-        ):
-            raise RemoteProtocolError(
-                f"peer addr must be non-empty text of at most {MAX_ADDR_LEN} bytes", reason="bad-peer-addr"
-            )
-        return _peer_from_wire(pid, addr)
+        return _peer_from_wire(*check_peer(obj))
 
     def __repr__(self) -> str:
         return f"PeerRef({self.id:064x}"[:18] + f"…, {self.addr!r})"
+
+
+def peer_from_checked(pid: bytes, addr: str) -> PeerRef:
+    """The PeerRef of a peer already checked by :func:`note_compute.wire.ring.check_peer`."""
+    return _peer_from_wire(pid, addr)
 
 
 @lru_cache(maxsize=8192)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RemoteProtocolError
-from .ids import ID_BYTES, PeerRef
+from ..wire import ring as wr
+from .ids import ID_BYTES, PeerRef, peer_from_checked
 
 __all__ = [
     "PING",
@@ -39,38 +40,12 @@ __all__ = [
     "reply_op",
 ]
 
-PING = "ring.ping"
-FIND = "ring.find"
-NEIGHBOURS = "ring.neighbours"
-NOTIFY = "ring.notify"
-LEAVE = "ring.leave"
-REQUEST_OPS = (PING, FIND, NEIGHBOURS, NOTIFY, LEAVE)
-
-MAX_PEERS = 32  # longest peer list in any message
-MAX_FIND_COUNT = 32  # largest "count" a ring.find may ask for
-
-
-def reply_op(op: str) -> str:
-    """The op of the reply to a request with op ``op``."""
-    return op + ".reply"
-
-
-# Request schemas: field -> (kind, required). "from" is the requester's own
-# PeerRef (absent for clients that are not ring members).
-_REQUEST_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
-    PING: {"from": ("peer", False)},
-    FIND: {"from": ("peer", False), "key": ("id", True), "count": ("count", True)},
-    NEIGHBOURS: {"from": ("peer", False)},
-    NOTIFY: {"from": ("peer", True)},
-    LEAVE: {"from": ("peer", True), "predecessors": ("peers", True), "successors": ("peers", True)},
-}
-_REPLY_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
-    reply_op(PING): {"id": ("id", True)},
-    reply_op(FIND): {"successors": ("peers", True), "closer": ("peers", True)},
-    reply_op(NEIGHBOURS): {"predecessors": ("peers", True), "successors": ("peers", True)},
-    reply_op(NOTIFY): {},
-    reply_op(LEAVE): {},
-}
+# The schemas live in note_compute.wire.ring; these names stay for the ring's users.
+PING, FIND, NEIGHBOURS, NOTIFY, LEAVE = wr.PING, wr.FIND, wr.NEIGHBOURS, wr.NOTIFY, wr.LEAVE
+REQUEST_OPS = wr.REQUEST_OPS
+MAX_PEERS = wr.MAX_PEERS
+MAX_FIND_COUNT = wr.MAX_FIND_COUNT
+reply_op = wr.reply_op
 
 
 @dataclass(frozen=True)
@@ -85,54 +60,30 @@ class Request:
         return self.fields.get(name, default)
 
 
-def _field(kind: str, name: str, value: Any) -> Any:
-    if kind == "peer":
-        return PeerRef.from_wire(value)
-    if kind == "id":
-        if not isinstance(value, bytes) or len(value) != ID_BYTES:
-            raise RemoteProtocolError(f"field {name!r} must be 32 bytes", reason="bad-id")
-        return int.from_bytes(value, "big")
-    if kind == "count":
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_FIND_COUNT:
-            raise RemoteProtocolError(f"field {name!r} must be an integer in [1, {MAX_FIND_COUNT}]", reason="bad-count")
-        return value
-    if kind == "peers":
-        if not isinstance(value, list) or len(value) > MAX_PEERS:
-            raise RemoteProtocolError(f"field {name!r} must be a list of at most {MAX_PEERS} peers", reason="bad-peers")
-        return tuple(PeerRef.from_wire(p) for p in value)
-    raise AssertionError(kind)  # pragma: no cover - schema tables are static
-
-
-def _parse(msg: Any, schemas: dict[str, dict[str, tuple[str, bool]]], what: str) -> Request:
-    if not isinstance(msg, dict):
-        raise RemoteProtocolError(f"a ring {what} is a map", reason="not-a-map")
-    op = msg.get("op")
-    if not isinstance(op, str):
-        raise RemoteProtocolError(f"a ring {what} needs a text op", reason="no-op")
-    schema = schemas.get(op)
-    if schema is None:
-        raise RemoteProtocolError(f"unknown ring {what} op {op[:64]!r}", reason="unknown-op")
-    extra = [k for k in msg if k != "op" and k not in schema]
-    if extra:
-        raise RemoteProtocolError(f"unexpected field in {op}: {str(extra[0])[:64]!r}", reason="unexpected-field")
+def _typed(op: str, raw: dict[str, Any]) -> Request:
+    kinds = wr.KINDS[op]
     fields: dict[str, Any] = {}
-    for name, (kind, required) in schema.items():
-        if name not in msg:
-            if required:
-                raise RemoteProtocolError(f"{op} lacks field {name!r}", reason="missing-field")
-            continue
-        fields[name] = _field(kind, name, msg[name])
+    for name, value in raw.items():
+        kind = kinds[name]
+        if kind == "peer":
+            fields[name] = peer_from_checked(*value)
+        elif kind == "peers":
+            fields[name] = tuple(peer_from_checked(*p) for p in value)
+        elif kind == "id":
+            fields[name] = int.from_bytes(value, "big")
+        else:
+            fields[name] = value
     return Request(op, fields)
 
 
 def parse_request(msg: Any) -> Request:
     """Validate a received ring request; raises RemoteProtocolError(reason=...)."""
-    return _parse(msg, _REQUEST_FIELDS, "request")
+    return _typed(*wr.parse(msg, wr.REQUESTS, "request"))
 
 
 def parse_reply(msg: Any, request_op: str | None = None) -> Request:
     """Validate a received ring reply (to ``request_op`` when given); raises RemoteProtocolError."""
-    rep = _parse(msg, _REPLY_FIELDS, "reply")
+    rep = _typed(*wr.parse(msg, wr.REPLIES, "reply"))
     if request_op is not None and rep.op != reply_op(request_op):
         raise RemoteProtocolError(f"expected {reply_op(request_op)}, got {rep.op}", reason="wrong-reply")
     return rep

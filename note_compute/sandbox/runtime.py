@@ -47,7 +47,8 @@ MEMORY_CACHE_BYTES = 256 * 1024 * 1024  # ... and at most this many bytes of com
 MAX_WASM_SIZE = 4 * 1024 * 1024  # bytes of wasm binary accepted for compilation
 INLINE_COMPILE_BYTES = 256 * 1024  # larger modules compile in a child process with limits (compile_worker)
 COMPILE_MEMORY_LIMIT = 1024 * 1024 * 1024  # address space of that child
-COMPILE_TIMEOUT_S = 30  # wall-clock (and CPU) seconds of that child
+COMPILE_TIMEOUT_S = 30  # CPU seconds of that child (RLIMIT_CPU) ...
+COMPILE_WALL_TIMEOUT_S = 120  # ... and wall-clock seconds before it is killed (a loaded machine is slow to start it)
 MEMORY_LIMIT_MARGIN = 1 / 16  # a trap with memory within this fraction of the cap is labelled memory-limit
 MAX_FUEL = 2**63 - 1
 MAX_DEADLINE_MS = 600_000
@@ -305,9 +306,9 @@ class Sandbox:
         cmd = [sys.executable, "-m", "note_compute.sandbox.compile_worker", str(COMPILE_MEMORY_LIMIT),
                str(COMPILE_TIMEOUT_S)]
         try:
-            done = subprocess.run(cmd, input=wasm, capture_output=True, timeout=COMPILE_TIMEOUT_S, check=False)
+            done = subprocess.run(cmd, input=wasm, capture_output=True, timeout=COMPILE_WALL_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
-            raise SandboxError(f"compiling the module took over {COMPILE_TIMEOUT_S} s",
+            raise SandboxError(f"compiling the module took over {COMPILE_WALL_TIMEOUT_S} s",
                                reason=abi.REASON_INVALID_MODULE) from None
         if done.returncode == 0 and done.stdout:
             return done.stdout

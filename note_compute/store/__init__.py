@@ -27,6 +27,7 @@ from .db import (
     StoreStats,
 )
 from .limits import MAX_ENTRY_SIZE, RateLimiter, StoreLimits
+from .policy import EvidencePolicy
 
 __all__ = [
     "Store",
@@ -44,4 +45,5 @@ __all__ = [
     "StoreLimits",
     "RateLimiter",
     "MAX_ENTRY_SIZE",
+    "EvidencePolicy",
 ]

@@ -48,14 +48,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from .. import domains as _domains
 from .. import inbox as _inbox
 from .. import records, urls
-from ..compute import evidence as _evidence
 from ..errors import Equivocation, InvalidRecord, InvalidURL, NotFound, QuotaExceeded, StorageError
+from ..wire.storage import EVIDENCE, INBOX, KINDS, MERGED_KINDS, RECORD, VALUE, Kind, PutResult
 from .limits import StoreLimits
+from .policy import EvidencePolicy
 from .schema import COLUMNS as _COLUMNS
 from .schema import MAX_SQL_INT as _MAX_SQL_INT
 from .schema import TOTAL as _TOTAL
@@ -64,20 +65,10 @@ from .schema import setup
 __all__ = ["Store", "Entry", "Digest", "StoreStats", "PutResult", "RECORD", "VALUE", "EVIDENCE", "INBOX", "KINDS",
            "MERGED_KINDS", "DB_FILE"]
 
-RECORD: Literal["record"] = "record"
-VALUE: Literal["value"] = "value"
-EVIDENCE: Literal["evidence"] = "evidence"
-INBOX: Literal["inbox"] = "inbox"
-Kind = Literal["record", "value", "evidence", "inbox"]
-KINDS: tuple[Kind, ...] = (RECORD, VALUE, EVIDENCE, INBOX)
-MERGED_KINDS: tuple[Kind, ...] = (EVIDENCE, INBOX)
-"""Kinds that are unordered sets: a put merges into the held set (replica sync moves them both ways)."""
 DB_FILE = "store.sqlite"
 """File name of the database inside a node's data directory."""
 
-PutResult = Literal["stored", "replaced", "merged", "unchanged"]
-"""What a successful put did: new key, newer record replaced the held one, evidence
-merged into the held set, or nothing new (already held)."""
+# The entry kinds and put results are wire values, declared in note_compute.wire.storage.
 
 _KIND_CODE = {RECORD: 1, VALUE: 2, EVIDENCE: 3, INBOX: 4}
 _KIND_NAME: dict[int, Kind] = {1: RECORD, 2: VALUE, 3: EVIDENCE, 4: INBOX}
@@ -174,9 +165,12 @@ class Store:
     context manager or call :meth:`close`.
     """
 
-    def __init__(self, path: Path | str, *, limits: StoreLimits | None = None) -> None:
+    def __init__(self, path: Path | str, *, limits: StoreLimits | None = None,
+                 evidence: EvidencePolicy | None = None) -> None:
         self.path = Path(path)
         self.limits = limits or StoreLimits()
+        self.evidence = evidence
+        """How evidence sets are checked and merged (None: evidence writes are refused)."""
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         try:
@@ -186,11 +180,12 @@ class Store:
             raise
 
     @classmethod
-    def in_dir(cls, data_dir: Path | str, *, limits: StoreLimits | None = None) -> Store:
+    def in_dir(cls, data_dir: Path | str, *, limits: StoreLimits | None = None,
+               evidence: EvidencePolicy | None = None) -> Store:
         """Open the store of the node whose data directory is ``data_dir`` (created if needed)."""
         d = Path(data_dir)
         d.mkdir(parents=True, exist_ok=True)
-        return cls(d / DB_FILE, limits=limits)
+        return cls(d / DB_FILE, limits=limits, evidence=evidence)
 
     def close(self) -> None:
         """Close the database (idempotent)."""
@@ -303,9 +298,11 @@ class Store:
     ) -> PutResult:
         """Check a set of fraud proofs against the peer of ``key`` and merge it into the held set.
 
-        ``data`` is :func:`~note_compute.compute.evidence.encode_set` of one or
-        more proofs. Every proof must pass
-        :func:`~note_compute.compute.evidence.check_proof`; one bad proof
+        The store's :attr:`evidence` policy checks and merges (nodes hand it
+        :data:`~note_compute.compute.evidence.FRAUD_EVIDENCE`: ``data`` is
+        ``encode_set`` of one or more proofs, every proof must pass
+        ``check_proof``); a store without a policy refuses every evidence
+        write (InvalidRecord reason ``no-evidence-policy``). One bad proof
         refuses the whole put (InvalidRecord / InvalidProof /
         InvalidSignature / InvalidEncoding) and nothing is written. Returns
         ``"stored"`` (new key), ``"merged"`` (the held set grew or changed)
@@ -316,18 +313,19 @@ class Store:
         key = _key(key)
         data = bytes(data)
         self._check_size(data)
-        incoming = _evidence.validate_entry(key, data)
+        policy = self._policy()
+        incoming = policy.validate_entry(key, data)
         now = int(time.time()) if now is None else now
         owner = _peer(peer)
         with self._lock:
             row = self._db.execute("SELECT data, owner, size, kind FROM entries WHERE key=?", (key,)).fetchone()
             if row is not None and row[3] != _KIND_CODE[EVIDENCE]:
                 raise InvalidRecord("another kind of entry is held at this key", reason="kind-conflict")
-            held = _evidence.decode_set(row[0]) if row is not None else []
-            merged = _evidence.merge(held, incoming)
+            held = policy.decode_set(row[0]) if row is not None else []
+            merged = policy.merge(held, incoming)
             if merged == held:
                 return "unchanged"
-            out = _evidence.encode_set(merged)
+            out = policy.encode_set(merged)
             self._check_size(out)
             old_owner, old_size = (row[1], row[2]) if row is not None else (None, 0)
             self._check_quota(owner, len(out), old_owner, old_size, replacing=row is not None)
@@ -393,7 +391,16 @@ class Store:
             return []
         if e.kind != EVIDENCE:
             return []
-        return _evidence.decode_set(e.data)
+        return self._policy().decode_set(e.data)
+
+    def check_evidence(self, key: bytes, data: bytes) -> list[bytes]:
+        """The items of an evidence set sent for ``key``, each checked by the policy (nothing stored)."""
+        return self._policy().validate_entry(_key(key), bytes(data))
+
+    def _policy(self) -> EvidencePolicy:
+        if self.evidence is None:
+            raise InvalidRecord("this store was given no evidence policy", reason="no-evidence-policy")
+        return self.evidence
 
     def put(
         self, kind: str, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None

@@ -16,11 +16,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from ..errors import RateLimited
+from ..wire.storage import MAX_ENTRY_SIZE as _MAX_ENTRY_SIZE
 
 __all__ = ["StoreLimits", "RateLimiter", "MAX_ENTRY_SIZE"]
 
-MAX_ENTRY_SIZE = 1024 * 1024
-"""Largest single entry (record encoding or content-addressed value): 1 MiB."""
+MAX_ENTRY_SIZE = _MAX_ENTRY_SIZE
+"""Largest single entry (record encoding or content-addressed value): 1 MiB (a wire limit)."""
 
 
 @dataclass(frozen=True)

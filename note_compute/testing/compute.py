@@ -452,7 +452,7 @@ class ComputeNetwork:
         if self._evidence is None:
             from ..store import Store
 
-            self._evidence = Store(":memory:")
+            self._evidence = Store(":memory:", evidence=evidence.FRAUD_EVIDENCE)
         return self._evidence
 
     async def put_evidence(self, peer_id: bytes, proof: bytes) -> int:

@@ -37,11 +37,12 @@ from note_compute.compute.fraud import KIND_SUBSET, Evidence, FraudProof  # noqa
 from note_compute.crypto import SigningKey  # noqa: E402
 from note_compute.errors import NotFound, QuotaExceeded, RemoteProtocolError  # noqa: E402
 from note_compute.merkle import MerkleTree  # noqa: E402
-from note_compute.net import envelope, framing  # noqa: E402
-from note_compute.node import storage as sm  # noqa: E402
+from note_compute.net import framing  # noqa: E402
 from note_compute.ring import messages as rm  # noqa: E402
 from note_compute.ring.ids import PeerRef, node_id  # noqa: E402
 from note_compute.store import Digest  # noqa: E402
+from note_compute.wire import envelope
+from note_compute.wire import storage as sm  # noqa: E402
 
 OUT = Path(__file__).with_name("wire_samples.json")
 
@@ -138,7 +139,7 @@ def messages() -> list[tuple[str, str, Callable[[], Any]]]:
         ("envelope: hello", "cbor", lambda: envelope.hello_frame(A.addr)),
         ("envelope: request frame", "cbor", lambda: envelope.request_frame(1, get_req)),
         ("envelope: reply frame", "cbor",
-         lambda: envelope.reply_frame(1, {"op": "store.get.reply", "kind": "record", "data": rec.encode()})),
+         lambda: envelope.reply_frame(1, sm.get_reply("record", rec.encode()))),
         ("envelope: fatal frame", "cbor",
          lambda: envelope.fatal_frame(RemoteProtocolError("a request frame is {id, req}", reason="bad-envelope"))),
         ("error: not-found", "cbor", lambda: envelope.error_reply(NotFound("no such key", reason=None))),
@@ -147,12 +148,12 @@ def messages() -> list[tuple[str, str, Callable[[], Any]]]:
         ("frame: ring.ping", "frame", lambda: rm.ping(A)),
         # -- storage RPC ----------------------------------------------------------------------
         ("store.put request", "cbor", lambda: sm.put_msg("record", rec.address, rec.encode())),
-        ("store.put reply", "cbor", lambda: {"op": "store.put.reply", "result": "stored"}),
+        ("store.put reply", "cbor", lambda: sm.put_reply("stored")),
         ("store.get request", "cbor", lambda: get_req),
-        ("store.get reply", "cbor", lambda: {"op": "store.get.reply", "kind": "record", "data": rec.encode()}),
+        ("store.get reply", "cbor", lambda: sm.get_reply("record", rec.encode())),
         ("store.sync request", "cbor", lambda: sm.sync_msg(b"\x00" * 32, b"\xff" * 32, _digests())),
         ("store.sync reply", "cbor",
-         lambda: {"op": "store.sync.reply", "want": [_digests()[1].key], "newer": [rec.address]}),
+         lambda: sm.sync_reply([_digests()[1].key], [rec.address])),
         # -- ring -----------------------------------------------------------------------------
         ("ring.ping anonymous", "cbor", lambda: rm.ping(None)),
         ("ring.ping", "cbor", lambda: rm.ping(A)),

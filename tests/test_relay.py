@@ -1,0 +1,98 @@
+"""The local relay: a ring request and its typed error cross the unix socket unchanged; bad input refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from note_compute import encoding
+from note_compute.errors import NotFound, PeerUnreachable, RemoteProtocolError
+from note_compute.relay import RelayHost, serve_relay
+from note_compute.ring.ids import PeerRef
+
+PEER = PeerRef(12345, "/ip4/127.0.0.1/tcp/1/p2p/x")
+
+
+class FakeHost:
+    def __init__(self) -> None:
+        self.seen: list[tuple[PeerRef, dict[str, Any], float]] = []
+
+    async def request(self, peer: PeerRef, msg: dict[str, Any], timeout: float) -> dict[str, Any]:
+        self.seen.append((peer, msg, timeout))
+        if msg.get("op") == "missing":
+            raise NotFound("no record at that key", reason="missing-key")
+        if msg.get("op") == "bug":
+            raise ZeroDivisionError("a bug in the host")
+        return {"op": "pong", "echo": msg.get("data", b"")}
+
+
+async def test_request_reply_and_typed_errors(tmp_path: Path) -> None:
+    host = FakeHost()
+    sock = tmp_path / "r.sock"
+    async with trio.open_nursery() as nursery:
+        await nursery.start(serve_relay, sock, host)
+        assert sock.stat().st_mode & 0o777 == 0o600
+        relay = RelayHost(sock)
+        big = bytes(range(256)) * 4096  # 1 MiB crosses in pieces
+        assert await relay.request(PEER, {"op": "ping", "data": big}, 2.0) == {"op": "pong", "echo": big}
+        assert host.seen[0][0] == PEER and host.seen[0][2] == 2.0
+        with pytest.raises(NotFound) as ei:
+            await relay.request(PEER, {"op": "missing"}, 1.0)
+        assert ei.value.reason == "missing-key" and ei.value.message == "no record at that key"
+        with pytest.raises(Exception) as ei2:  # a host bug becomes an error reply; the relay stays up
+            await relay.request(PEER, {"op": "bug"}, 1.0)
+        assert "a bug in the host" in str(ei2.value)
+        # Garbage and an oversized length prefix: refused, the relay keeps serving.
+        stream = await trio.open_unix_socket(str(sock))
+        await stream.send_all((5).to_bytes(4, "big") + b"\xff\xff\xff\xff\xff")
+        await stream.aclose()
+        stream = await trio.open_unix_socket(str(sock))
+        await stream.send_all((2**31).to_bytes(4, "big"))
+        await stream.aclose()
+        stream = await trio.open_unix_socket(str(sock))
+        data = encoding.encode({"id": b"short", "addr": 7, "msg": {}, "ms": 1})
+        await stream.send_all(len(data).to_bytes(4, "big") + data)
+        n = int.from_bytes(await stream.receive_some(4), "big")
+        reply = encoding.decode(await stream.receive_some(n))
+        assert reply["err"][0] == "remote-protocol"
+        await stream.aclose()
+        assert await relay.request(PEER, {"op": "ping"}, 1.0) == {"op": "pong", "echo": b""}
+        nursery.cancel_scope.cancel()
+    assert not sock.exists()
+
+
+async def test_no_relay_is_unreachable(tmp_path: Path) -> None:
+    with pytest.raises(PeerUnreachable) as ei:
+        await RelayHost(tmp_path / "none.sock").request(PEER, {"op": "ping"}, 1.0)
+    assert ei.value.reason == "relay"
+
+
+async def test_malformed_reply_refused(tmp_path: Path) -> None:
+    sock = tmp_path / "bad.sock"
+
+    async def liar(stream: trio.SocketStream) -> None:
+        data = encoding.encode({"weird": 1})
+        await stream.send_all(len(data).to_bytes(4, "big") + data)
+
+    s = trio.socket.socket(trio.socket.AF_UNIX)
+    await s.bind(str(sock))
+    s.listen(1)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, liar, [trio.SocketListener(s)])
+        with pytest.raises(RemoteProtocolError):
+            await RelayHost(sock).request(PEER, {"op": "ping"}, 1.0)
+        nursery.cancel_scope.cancel()
+
+
+def test_commands_import_libp2p_only_for_their_own_host() -> None:
+    """What a relayed command imports (the ring client, the compute client, the CLI) pulls in no libp2p."""
+    import subprocess
+    import sys
+
+    code = ("import sys, note_compute.cli, note_compute.cli.ops, note_compute.client, note_compute.relay, "
+            "note_compute.compute.client\nprint(sorted(m for m in sys.modules if m.startswith('libp2p'))[:3])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
