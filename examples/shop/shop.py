@@ -317,13 +317,15 @@ class Shop:
 _SEARCH_FIELDS = ("w1", "w2", "w3", "ck", "nk")
 
 
-async def _all(fn: Callable[[Any], Awaitable[None]], items: Sequence[Any]) -> None:
-    """Run ``fn`` on every item concurrently; the first error (ShopError or NoteError) is raised as itself."""
+async def _all(fn: Callable[[Any], Awaitable[None]], items: Sequence[Any], parallel: int = 16) -> None:
+    """Run ``fn`` on every item, ``parallel`` at once; the first error (ShopError or NoteError) is raised as itself."""
     errors: list[Exception] = []
+    limit = trio.CapacityLimiter(parallel)
 
     async def one(x: Any) -> None:
         try:
-            await fn(x)
+            async with limit:
+                await fn(x)
         except (ShopError, NoteError) as exc:
             errors.append(exc)
 
