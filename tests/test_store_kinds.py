@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from note_compute import domains, records, urls
-from note_compute.compute.evidence import encode_set, evidence_key
+from note_compute.compute.evidence import FRAUD_EVIDENCE, encode_set, evidence_key
 from note_compute.crypto import SigningKey
 from note_compute.errors import Equivocation, InvalidRecord, StorageError
 from note_compute.node.storage import StorageService, put_msg
@@ -24,7 +24,7 @@ AUTHOR = SigningKey(b"\x09" * 32)
 
 def test_a_value_cannot_squat_on_an_evidence_address(tmp_path: Path) -> None:
     """The accused stored FRAUD_INDEX || its id as a value: every proof against it was then refused."""
-    with Store(tmp_path / "s.sqlite") as store:
+    with Store(tmp_path / "s.sqlite", evidence=FRAUD_EVIDENCE) as store:
         squat = domains.FRAUD_INDEX + PID
         assert hashlib.sha256(squat).digest() == evidence_key(PID)
         with pytest.raises(InvalidRecord) as e:
