@@ -39,6 +39,7 @@ __all__ = [
     "verify_record",
     "decode_verified",
     "select",
+    "next_seq",
     "freshest",
     "MAX_VALUE_SIZE",
     "MAX_REFS",
@@ -270,6 +271,14 @@ def decode_verified(data: bytes, *, now: int | None = None) -> Record:
     record = Record.decode(data)
     verify_record(record, now=now)
     return record
+
+
+def next_seq(previous: int | None, now_ms: int) -> int:
+    """The seq of an authority's next record at a URL: ``max(previous + 1, now_ms)``.
+
+    Always forward, and readable as a time in milliseconds.
+    """
+    return now_ms if previous is None else max(previous + 1, now_ms)
 
 
 def select(current: Record | None, incoming: Record) -> Record:

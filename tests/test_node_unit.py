@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from note_compute.cli.ops import next_seq
 from note_compute.devnet import expected_replicas, ring_is_stable
 from note_compute.errors import KeyStoreError, RemoteProtocolError
 from note_compute.node.datadir import DataDir
@@ -24,6 +23,7 @@ from note_compute.node.storage import (
     put_msg,
     sync_msg,
 )
+from note_compute.records import next_seq
 from note_compute.store import Digest
 
 K = b"\x11" * 32

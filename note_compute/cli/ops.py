@@ -8,14 +8,9 @@ from .. import records, urls
 from ..errors import InvalidRecord, NotFound
 from ..ring.ids import RING, Range, id_from_bytes
 
-__all__ = ["put_file", "get_file", "ring_status", "next_seq"]
+__all__ = ["put_file", "get_file", "ring_status"]
 
 INLINE_MAX = records.MAX_VALUE_SIZE
-
-
-def next_seq(previous: int | None, now_ms: int) -> int:
-    """``max(previous + 1, now_ms)``: always forward, and readable as a time."""
-    return now_ms if previous is None else max(previous + 1, now_ms)
 
 
 async def put_file(url: str, data: bytes, key_name: str, media_type: str,
@@ -35,7 +30,7 @@ async def put_file(url: str, data: bytes, key_name: str, media_type: str,
         except NotFound:
             previous = None
         now = time.time()
-        seq = next_seq(previous, int(now * 1000))
+        seq = records.next_seq(previous, int(now * 1000))
         if len(data) <= INLINE_MAX:
             rec = records.sign_record(key, url, seq=seq, value=data, created=int(now))
         else:

@@ -23,7 +23,7 @@ from .. import records, site, urls
 from ..crypto import SigningKey
 from ..errors import InvalidRecord, NotFound, PeerUnreachable, Timeout
 
-__all__ = ["PublishedSite", "fetch_manifest", "manifest_url", "next_seq", "publish_site"]
+__all__ = ["PublishedSite", "fetch_manifest", "manifest_url", "publish_site"]
 
 T = TypeVar("T")
 _PARALLEL = 8
@@ -44,11 +44,6 @@ async def _retry(fn: Callable[[], Awaitable[T]]) -> T:
 
 def manifest_url(authority: str) -> str:
     return urls.make_url(authority, site.MANIFEST_PATH)
-
-
-def next_seq(previous: int | None, now_ms: int) -> int:
-    """Seqs move forward and read as times: max(previous + 1, now in ms)."""
-    return max((previous or 0) + 1, now_ms)
 
 
 @dataclass
@@ -121,7 +116,7 @@ async def publish_site(client: Any, key: SigningKey, root: Path, *,
                 old = (await client.get_record(url)).seq
             except NotFound:
                 old = None
-            rec = records.sign_record(key, url, seq=next_seq(old, int(now() * 1000)),
+            rec = records.sign_record(key, url, seq=records.next_seq(old, int(now() * 1000)),
                                       refs=[entry.blob.address], created=created)
             await _retry(partial(client.put_record, rec))
         result.bytes_uploaded += entry.size
@@ -135,7 +130,7 @@ async def publish_site(client: Any, key: SigningKey, root: Path, *,
             nursery.start_soon(upload, path)
 
     body = manifest.encode()
-    seq = next_seq(prev_seq, int(now() * 1000))
+    seq = records.next_seq(prev_seq, int(now() * 1000))
     if len(body) <= records.MAX_VALUE_SIZE:
         rec = records.sign_record(key, result.url, seq=seq, value=body, created=created)
     else:

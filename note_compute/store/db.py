@@ -327,17 +327,7 @@ class Store:
                 return "unchanged"
             out = policy.encode_set(merged)
             self._check_size(out)
-            old_owner, old_size = (row[1], row[2]) if row is not None else (None, 0)
-            self._check_quota(owner, len(out), old_owner, old_size, replacing=row is not None)
-            values = (3, None, hashlib.sha256(out).digest(), out, len(out), owner, now, None)
-            if row is None:
-                self._db.execute(f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (key, *values))
-                return "stored"
-            self._db.execute(
-                "UPDATE entries SET kind=?, seq=?, hash=?, data=?, size=?, owner=?, stored_at=?, expires=? WHERE key=?",
-                (*values, key),
-            )
-        return "merged"
+            return self._write_merged(key, EVIDENCE, out, row, owner, now)
 
     @_typed_storage_errors
     def put_inbox(
@@ -371,16 +361,20 @@ class Store:
             if row is not None and out == row[0]:
                 return "unchanged"
             self._check_size(out)
-            old_owner, old_size = (row[1], row[2]) if row is not None else (None, 0)
-            self._check_quota(owner, len(out), old_owner, old_size, replacing=row is not None)
-            values = (4, None, hashlib.sha256(out).digest(), out, len(out), owner, now, None)
-            if row is None:
-                self._db.execute(f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (key, *values))
-                return "stored"
-            self._db.execute(
-                "UPDATE entries SET kind=?, seq=?, hash=?, data=?, size=?, owner=?, stored_at=?, expires=? WHERE key=?",
-                (*values, key),
-            )
+            return self._write_merged(key, INBOX, out, row, owner, now)
+
+    def _write_merged(self, key: bytes, kind: str, out: bytes, row: Any, owner: bytes | None, now: int) -> PutResult:
+        """Write a merged set (evidence, inbox) over ``row`` (the held entry or None); call under the lock."""
+        old_owner, old_size = (row[1], row[2]) if row is not None else (None, 0)
+        self._check_quota(owner, len(out), old_owner, old_size, replacing=row is not None)
+        values = (_KIND_CODE[kind], None, hashlib.sha256(out).digest(), out, len(out), owner, now, None)
+        if row is None:
+            self._db.execute(f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (key, *values))
+            return "stored"
+        self._db.execute(
+            "UPDATE entries SET kind=?, seq=?, hash=?, data=?, size=?, owner=?, stored_at=?, expires=? WHERE key=?",
+            (*values, key),
+        )
         return "merged"
 
     def get_evidence(self, key: bytes | int) -> list[bytes]:
