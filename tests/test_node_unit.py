@@ -84,6 +84,14 @@ def test_ring_is_stable_checks_every_pointer() -> None:
     half = {k: {**v, "held": [k, k]} for k, v in good.items()}  # predecessors not all known yet
     assert ring_is_stable(half) and not ring_is_stable(half, 3)
     assert ring_is_stable({s[0]: {"successor": None, "predecessor": None}})
+    # A successor list that still names a dead node (or skips a live one) is not stable yet.
+    listed = {nid: {**v, "successors": [{"id": s[(i + k) % 5], "addr": ""} for k in (1, 2, 3)]}
+              for i, (nid, v) in enumerate(sorted(good.items()))}
+    assert ring_is_stable(listed, 3)
+    stale = dict(listed)
+    stale[s[1]] = {**listed[s[1]], "successors": [{"id": s[2], "addr": ""}, {"id": bytes(32), "addr": ""},
+                                                  {"id": s[3], "addr": ""}]}
+    assert ring_is_stable(stale) and not ring_is_stable(stale, 3)
 
 
 def test_expected_replicas_wraps_around() -> None:

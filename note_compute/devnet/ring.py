@@ -26,7 +26,9 @@ def ring_is_stable(statuses: dict[bytes, dict[str, Any]], replicas: int | None =
     correct when, in sorted id order, every node's successor is the next
     node and its predecessor the previous one (wrapping around). With
     ``replicas`` (r), each node must also know its ``held`` arc exactly,
-    ``(p_r, me]`` (so replication pushes exactly the right keys).
+    ``(p_r, me]`` (so replication pushes exactly the right keys), and, when
+    the reply lists ``successors``, its first r successors must be the next r
+    live nodes (a graceful leave hands records to exactly those).
     """
     ids = sorted(statuses)
     n = len(ids)
@@ -39,7 +41,18 @@ def ring_is_stable(statuses: dict[bytes, dict[str, Any]], replicas: int | None =
         if replicas is not None and n > replicas:
             if st.get("held") != [ids[(i - replicas) % n], nid]:
                 return False
+            if not _successors_ok(ids, i, st, replicas):
+                return False
     return True
+
+
+def _successors_ok(ids: list[bytes], i: int, st: dict[str, Any], replicas: int) -> bool:
+    """True unless the reply lists ``successors`` and its first r are not the next r nodes."""
+    succs = st.get("successors")
+    if succs is None:
+        return True
+    want = [ids[(i + k) % len(ids)] for k in range(1, min(replicas, len(ids) - 1) + 1)]
+    return [p.get("id") if isinstance(p, dict) else None for p in succs[: len(want)]] == want
 
 
 def devnet_peers(net: Devnet) -> list[PeerRef]:
@@ -83,7 +96,9 @@ def describe_ring(peers: list[PeerRef], statuses: dict[bytes, dict[str, Any]], r
             continue
         want = (ids[(i + 1) % n], ids[i - 1], [ids[(i - replicas) % n], nid] if n > replicas else None)
         got = (st.get("successor"), st.get("predecessor"), st.get("held") if n > replicas else None)
-        if want != got:
+        if want == got and not _successors_ok(ids, i, st, replicas):
+            bad.append(f"{nid.hex()[:8]}: successor list {[_short(p.get('id')) for p in st['successors']]}")
+        elif want != got:
             bad.append(f"{nid.hex()[:8]} ({st.get('state')}): succ {_short(got[0])} want {_short(want[0])}, "
                        f"pred {_short(got[1])} want {_short(want[1])}"
                        + ("" if got[2] == want[2]
