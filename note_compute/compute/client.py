@@ -240,6 +240,11 @@ class ComputeClient:
             out.append(p)
         return out
 
+    async def accused(self, peer_id: bytes) -> bool:
+        """True when the registry holds a fraud proof against ``peer_id`` that this client
+        verified itself; the peer is then blocked for the client's life (see ``blocked``)."""
+        return await self._is_accused(peer_id)
+
     async def _is_accused(self, pid: bytes, program: ProgramCode | None = None) -> bool:
         """True when the registry holds a fraud proof against ``pid`` that *we* verified.
 

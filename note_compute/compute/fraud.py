@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import encoding
-from ..errors import InvalidEncoding, InvalidProof, NoteError
+from ..errors import InvalidEncoding, InvalidProof, NoteError, RemoteProtocolError
 from ..merkle import (
     BatchProof,
     KeyRangeProof,
@@ -73,6 +73,7 @@ from ..merkle import (
     verify_key_range,
 )
 from ..sandbox.abi import pack_input, unpack_output
+from ..wire.fraud import KIND_RANGE, KIND_SHARD, KIND_SUBSET, KINDS, MAX_FRAUD_PROOF, parse_fraud_proof
 from .dataset import fast_key_of_record
 from .keys import normalize_bound
 from .protocol import Receipt, args_digest, digest_of_claim, record_digests
@@ -83,11 +84,6 @@ __all__ = ["DEFAULT_FUEL", "KINDS", "KIND_RANGE", "KIND_SHARD", "KIND_SUBSET", "
            "OUTPUT_NOT_REPRODUCED", "Evidence", "FraudProof", "claim_omitted", "shard_needed", "shard_proof",
            "verify_fraud_proof", "without_claim"]
 
-KIND_RANGE = "range"
-KIND_SUBSET = "subset"
-KIND_SHARD = "shard"
-KINDS = (KIND_RANGE, KIND_SUBSET, KIND_SHARD)
-MAX_FRAUD_PROOF = 8 * 1024 * 1024
 OUTPUT_NOT_REPRODUCED = "output-not-reproduced"
 DEFAULT_FUEL = 2_000_000_000
 
@@ -147,34 +143,15 @@ class FraudProof:
 
     @classmethod
     def decode(cls, data: bytes) -> FraudProof:
-        """Strict structural decode; raises InvalidEncoding / InvalidProof (reason ``malformed``)."""
-        v = encoding.decode(data, max_size=MAX_FRAUD_PROOF, max_depth=6)
-
-        def need(cond: bool, what: str) -> None:
-            if not cond:
-                raise InvalidProof(f"malformed fraud proof: {what}", reason="malformed")
-
-        base = {"type", "v", "kind", "receipt", "args", "indices", "digests", "extra", "evidence", "range_proof"}
-        need(isinstance(v, dict) and v.get("kind") in KINDS, "kind")
-        need(set(v) == base | {"blob"} or (set(v) == base and v["kind"] != KIND_SHARD), "fields")
-        need(v["type"] == "fraud" and type(v["v"]) is int and v["v"] == 1, "type/version")
-        need(all(type(v[f]) is bytes for f in ("receipt", "args", "extra", "range_proof")), "byte fields")
-        need("blob" not in v or (type(v["blob"]) is bytes and len(v["blob"]) == 32 and v["kind"] != KIND_SUBSET),
-             "blob")
-        need(isinstance(v["indices"], list) and all(type(i) is int and i >= 0 for i in v["indices"]), "indices")
-        need(isinstance(v["digests"], list) and len(v["digests"]) == len(v["indices"])
-             and all(type(d) is bytes and len(d) == 32 for d in v["digests"]), "digests")
-        need(isinstance(v["evidence"], list), "evidence")
-        ev = []
-        for e in v["evidence"]:
-            need(isinstance(e, dict) and set(e) == {"indices", "records", "proof"}, "evidence fields")
-            need(isinstance(e["indices"], list) and isinstance(e["records"], list)
-                 and len(e["indices"]) == len(e["records"]) and type(e["proof"]) is bytes, "evidence shape")
-            need(all(type(i) is int and i >= 0 for i in e["indices"]) and all(type(r) is bytes for r in e["records"]),
-                 "evidence items")
-            ev.append(Evidence(e["indices"], e["records"], e["proof"]))
-        return cls(v["kind"], v["receipt"], v["args"], v["indices"], v["digests"], v["extra"], ev, v["range_proof"],
-                   v.get("blob", b""))
+        """Strict decode, checked by :data:`note_compute.wire.fraud.FRAUD_PROOF`; raises InvalidEncoding /
+        InvalidProof (reason ``malformed``)."""
+        try:
+            m = parse_fraud_proof(encoding.decode(data, max_size=MAX_FRAUD_PROOF, max_depth=6))
+        except RemoteProtocolError as exc:
+            raise InvalidProof(f"malformed fraud proof: {exc.message}", reason="malformed") from None
+        ev = [Evidence(e["indices"], e["records"], e["proof"]) for e in m["evidence"]]
+        return cls(m["kind"], m["receipt"], m["args"], m["indices"], m["digests"], m["extra"], ev, m["range_proof"],
+                   m.get("blob", b""))
 
 
 def claim_omitted(proof: FraudProof) -> bool:
