@@ -89,10 +89,12 @@ from .session_fetch import Fetches
 from .session_hints import SeqHints
 from .session_state import AuditJob, ShardTask, agreement, fp_shard, with_guards
 from .verify import (
+    OtherRange,
     OutputMismatch,
     ShardAnswer,
     UnprovenClaim,
     check_output,
+    other_range_proof,
     run_program,
     verify_answer,
 )
@@ -375,6 +377,10 @@ class QuerySession(Fetches, PublisherFaults, SeqHints):
                 t.pending.append((exc.claim, peer))
             else:
                 self._accuse_subset(t, exc.claim, peer)
+            return
+        except OtherRange as exc:  # not an answer, but a signed statement: false for its own range convicts
+            self._query_failed(shard, peer, exc)
+            self._convict(other_range_proof(exc, reply, t.req, self.manifest.shards[shard].blob), peer)
             return
         except NoteError as exc:
             self._query_failed(shard, peer, exc)

@@ -29,7 +29,10 @@ nodes' checks and merge rule. Each :class:`ComputePeer` runs the real
                    request (the audit fetch that would expose it)
 ``no_records``     answer queries honestly, refuse every ``compute.records`` request
 ``loose``          sign the receipt with ``true`` where the request's range has ``1``
-                   (a receipt for another query; loose equality would accept it), hiding one match
+                   (a receipt for another query; loose equality would accept it), hiding one match:
+                   a lie about the range it names too (counted in ``signed_lies`` when it is one)
+``other_range``    answer truthfully for another range than asked (the request's ``1`` read as
+                   ``true``): refused, but no lie (never convicted)
 ``newer_hint``     claim a newer dataset version exists (``seq-mismatch``, seq + 1), no record attached
 ``forged_hint``    the same, attaching the dataset record altered to seq + 1 (its signature fails)
 ``replay_hint``    the same, attaching the dataset's *first* signed record (an old version replayed)
@@ -90,7 +93,7 @@ __all__ = [
 
 MODES = ("honest", "hide_one", "hide_all", "forge", "stale", "wrong_program", "truncate", "false_receipt",
          "bad_signature", "refuse", "timeout", "everything", "extra", "refuse_audit", "no_records", "loose",
-         "newer_hint", "forged_hint", "replay_hint", "other_hint")
+         "newer_hint", "other_range", "forged_hint", "replay_hint", "other_hint")
 HINT_LIES = ("newer_hint", "forged_hint", "replay_hint", "other_hint")
 
 SIGNED_LIE_MODES = ("hide_one", "hide_all", "forge", "wrong_program", "truncate", "everything", "extra",
@@ -296,6 +299,11 @@ class ComputePeer:
         manifest = await src.manifest(req.dataset, req.seq)
         program = await src.program(req.program, req.program_hash)
         shard = await src.shard(manifest, req.shard)
+        named = _loosened(req.range)
+        if mode == "other_range" and named is not None:  # the honest answer for the range it names
+            return execute(self.key, self.server.sandbox, QueryRequest(
+                req.program, req.program_hash, req.dataset, req.seq, req.shard, req.args, named), program, manifest,
+                shard)
         if mode == "wrong_program":
             assert self.alt_wasm is not None
             honest = execute(self.key, self.server.sandbox, req, program, manifest, shard)
@@ -323,10 +331,15 @@ class ComputePeer:
             indices, records = list(range(len(shard.records))), list(shard.records)
         elif mode == "loose":
             indices, records = indices[self.hide:], records[self.hide:]
-            if ranged and req.range is not None:
-                loose = [None if b is None else [True if v == 1 and type(v) is int else v for v in b]
-                         for b in req.range]
-                receipt = Receipt(dict(receipt.body, range=loose), receipt.sig)
+            if named is not None:
+                receipt = Receipt(dict(receipt.body, range=named), receipt.sig)
+                honest_named = execute(self.key, self.server.sandbox, QueryRequest(
+                    req.program, req.program_hash, req.dataset, req.seq, req.shard, req.args, named), program,
+                    manifest, shard)
+                if result_digest(indices, records, extra) != Receipt.decode(honest_named["receipt"])["result"]:
+                    self.signed_lies += 1  # false for the range it names: a lie, convictable
+            elif indices != list(reply["indices"]):
+                self.signed_lies += 1  # a predicate query: a hidden match, signed
         elif mode in ("hide_one", "refuse_audit"):
             indices, records = indices[self.hide:], records[self.hide:]
         elif mode == "hide_all":
@@ -376,6 +389,14 @@ class ComputePeer:
             real = [i for i in indices if i < len(shard.records)]
             out["proof"] = shard.tree.batch_proof(sorted(real)).encode() if real else b""
         return out
+
+
+def _loosened(rng: list[Any] | None) -> list[Any] | None:
+    """The range with every integer 1 read as ``true`` (None when that changes nothing)."""
+    if rng is None:
+        return None
+    out = [None if b is None else [True if v == 1 and type(v) is int else v for v in b] for b in rng]
+    return out if encoding.encode(out) != encoding.encode(rng) else None
 
 
 def _sign(key: SigningKey, body: dict[str, Any]) -> bytes:
