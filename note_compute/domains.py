@@ -8,8 +8,12 @@ version in it and regenerate ``specs/vectors``.
 
 Deliberate exceptions, fixed by the protocol:
 
-* content addresses are plain ``SHA-256(bytes)`` (anyone can check a blob);
-* URL storage addresses are plain ``SHA-256(normalised URL)``;
+* content addresses are plain ``SHA-256(bytes)`` (anyone can check a blob;
+  they double as the names signed into receipts, manifests and records'
+  refs). They are the one store address space without a prefix: every
+  *derived* store address is ``SHA-256(DOMAIN || key)`` with a domain from
+  :data:`ADDRESS_DOMAINS`, and a value whose bytes begin with one of those
+  domains is refused, so no value's address is ever a derived address;
 * Merkle hashing uses RFC 6962's one-byte prefixes (``MERKLE_LEAF`` and
   ``MERKLE_NODE`` below), so that trees match Certificate Transparency.
 """
@@ -32,10 +36,17 @@ BLS_QUORUM = b"note-compute/v1/quorum\x00"
 HASH_ARGS = b"note-compute/v1/args\x00"
 HASH_RESULT = b"note-compute/v1/result\x00"
 HASH_RECORD_BODY = b"note-compute/v1/record-body\x00"
+# Store addresses derived from a key, one domain per store kind (``ADDRESS_DOMAINS``).
+# Ring key of a record: SHA-256(ADDR_RECORD || normal-form URL, ASCII).
+ADDR_RECORD = b"note-compute/v1/addr-record\x00"
 # Ring key of the fraud evidence held against a peer: SHA-256(FRAUD_INDEX || accused node id).
 FRAUD_INDEX = b"note-compute/v1/fraud-index\x00"
 # Ring key of an inbox: SHA-256(INBOX || owner public key || name).
 INBOX = b"note-compute/v1/inbox\x00"
+
+ADDRESS_DOMAINS = (ADDR_RECORD, FRAUD_INDEX, INBOX)
+"""Every derived store address is SHA-256 over one of these plus its key (records, evidence, inboxes);
+values are SHA-256(bytes) and may not begin with one (``store.md`` section 1)."""
 
 # RFC 6962 Merkle prefixes (one byte each, by that RFC).
 MERKLE_LEAF = b"\x00"
@@ -53,5 +64,5 @@ DATING_PROFILE = b"note-compute/v1/dating-profile\x00"
 
 SIGNATURE_DOMAINS = (SIG_RECORD, SIG_RECEIPT, SIG_NODE, SIG_BLS_KEY, SIG_INBOX_ITEM, SIG_INBOX_REMOVE,
                      SIG_DATING_CARD)
-HASH_DOMAINS = (HASH_ARGS, HASH_RESULT, HASH_RECORD_BODY, FRAUD_INDEX, INBOX, PSI_HASH_TO_GROUP, DATING_PAIR,
-                DATING_ROUND, DATING_PROFILE)
+HASH_DOMAINS = (HASH_ARGS, HASH_RESULT, HASH_RECORD_BODY, ADDR_RECORD, FRAUD_INDEX, INBOX, PSI_HASH_TO_GROUP,
+                DATING_PAIR, DATING_ROUND, DATING_PROFILE)

@@ -27,8 +27,10 @@ in short, :func:`normalize` applies, in this order:
    root ``/``): resources are not directories, ``/a/`` and ``/a`` are one;
 7. the normal form may be at most :data:`MAX_URL_LENGTH` bytes.
 
-:func:`address` is ``SHA-256(normal form as UTF-8)`` (plain SHA-256, no
-domain prefix, by the protocol). The normal form is pure ASCII.
+:func:`address` is ``SHA-256(ADDR_RECORD || normal form as UTF-8)``
+(``domains.ADDR_RECORD``, the record kind's address domain: no value, no
+evidence set and no inbox can sit at a record's address). The normal form is
+pure ASCII.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import re
 from dataclasses import dataclass
 
 from .crypto import AUTHORITY_LENGTH, public_key_of_authority
+from .domains import ADDR_RECORD
 from .errors import InvalidURL
 
 __all__ = [
@@ -90,8 +93,8 @@ class NoteURL:
 
     @property
     def address(self) -> bytes:
-        """32-byte storage address: SHA-256 of the normal form."""
-        return hashlib.sha256(str(self).encode("ascii")).digest()
+        """32-byte storage address: SHA-256(ADDR_RECORD || normal form)."""
+        return hashlib.sha256(ADDR_RECORD + str(self).encode("ascii")).digest()
 
 
 def is_normal(url: str) -> bool:
@@ -119,7 +122,7 @@ def normalize(url: str) -> str:
 
 
 def address(url: str) -> bytes:
-    """The 32-byte storage address of ``url``: SHA-256(normal form, UTF-8)."""
+    """The 32-byte storage address of ``url``: SHA-256(ADDR_RECORD || normal form, UTF-8)."""
     return parse(url).address
 
 

@@ -18,7 +18,7 @@ import trio.testing
 
 from note_compute import encoding, records, urls
 from note_compute.compute.dataset import build_dataset
-from note_compute.compute.prefetch import PrefetchLimits, Prefetcher
+from note_compute.compute.prefetch import Prefetcher, PrefetchLimits
 from note_compute.compute.source import RingSource, manifest_from_record
 from note_compute.crypto import SigningKey
 from note_compute.errors import InvalidRecord, InvalidSignature, NotFound, RemoteProtocolError

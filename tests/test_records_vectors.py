@@ -45,7 +45,9 @@ def test_generator_reproduces_the_committed_file() -> None:
 def test_url_vectors(vec: dict[str, str]) -> None:
     assert urls.normalize(vec["input"]) == vec["normal"]
     assert urls.address(vec["input"]).hex() == vec["address"]
-    assert hashlib.sha256(vec["normal"].encode()).hexdigest() == vec["address"]
+    domain = bytes.fromhex(DOC["address_domain"])
+    assert domain == b"note-compute/v1/addr-record\x00"  # specs/records.md 2.3.2
+    assert hashlib.sha256(domain + vec["normal"].encode()).hexdigest() == vec["address"]
 
 
 @pytest.mark.parametrize("vec", DOC["url_refusals"], ids=lambda v: v["reason"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from note_compute import records, urls
+from note_compute import domains, records, urls
 from note_compute.crypto import SigningKey
 from note_compute.errors import (
     Equivocation,
@@ -430,23 +430,47 @@ def test_seq_rule_property(puts: list[tuple[int, bytes]]) -> None:
     s.close()
 
 
-def test_url_bytes_cannot_squat_on_a_record_address(store: Store) -> None:
+def test_url_bytes_are_an_ordinary_value_apart_from_the_record(store: Store) -> None:
+    """Record addresses are SHA-256(ADDR_RECORD || URL): a URL's bytes stored as a value land elsewhere
+    (they used to hash to the record's address and lock the record out with kind-conflict)."""
     r = rec(1)
     url_bytes = r.url.encode("ascii")
-    assert hashlib.sha256(url_bytes).digest() == r.address  # the collision this guards against
-    with pytest.raises(InvalidRecord) as e:
-        store.put_value(url_bytes, peer=PEER_A)
-    assert e.value.reason == "reserved-address"
-    assert store.count() == 0
-    store.put_value(b"note://not a url at all")  # other bytes starting like a URL are fine
-    # a value already sitting there (stored before the check existed) gives way to the record
-    store._db.execute(
-        "INSERT INTO entries VALUES (?, 2, NULL, ?, ?, ?, ?, 0, NULL)",
-        (r.address, r.address, url_bytes, len(url_bytes), PEER_A),
-    )
-    assert store.put_record(r.encode(), peer=PEER_B, now=NOW) == "replaced"
+    assert hashlib.sha256(url_bytes).digest() != r.address
+    assert r.address == hashlib.sha256(domains.ADDR_RECORD + url_bytes).digest()
+    assert store.put_value(url_bytes, peer=PEER_A) == "stored"
+    assert store.put_record(r.encode(), peer=PEER_B, now=NOW) == "stored"
     assert store.get_record(r.address) == r
-    assert store.usage(PEER_A) == (0, 0) and store.usage(PEER_B)[1] == 1
+    assert store.get(hashlib.sha256(url_bytes).digest()).data == url_bytes
+    # The preimage of the record's address is refused as a value (values never begin with a domain).
+    with pytest.raises(InvalidRecord) as e:
+        store.put_value(domains.ADDR_RECORD + url_bytes, peer=PEER_A)
+    assert e.value.reason == "reserved-address"
+    assert store.count() == 2
+
+
+def test_an_old_store_moves_its_records_to_their_domain(tmp_path: Path) -> None:
+    """Schema 5 kept records at SHA-256(URL); opening it re-keys them (and their equivocation proofs)."""
+    import sqlite3
+
+    r = rec(1)
+    with Store(tmp_path / "old.sqlite") as s:
+        s.put_record(r.encode(), peer=PEER_A, now=NOW)
+        with pytest.raises(Equivocation):
+            s.put_record(rec(1, b"fork").encode(), now=NOW)
+        s.put_value(b"a value", now=NOW)
+    old = hashlib.sha256(r.url.encode()).digest()
+    db = sqlite3.connect(tmp_path / "old.sqlite")
+    db.execute("UPDATE entries SET key=? WHERE key=?", (old, r.address))
+    db.execute("UPDATE equivocations SET key=? WHERE key=?", (old, r.address))
+    db.execute("UPDATE meta SET v = 5 WHERE k = 'schema'")
+    db.commit()
+    db.close()
+    with Store(tmp_path / "old.sqlite") as s:
+        assert s.get_record(r.address) == r
+        assert not s.has(old)
+        assert len(s.equivocations(r.address)) == 1 and s.equivocations(old) == []
+        assert s.get(hashlib.sha256(b"a value").digest()).data == b"a value"
+        assert s.usage(PEER_A)[1] == 1
 
 
 def test_non_bytes_refused(store: Store) -> None:

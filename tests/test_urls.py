@@ -50,7 +50,7 @@ def test_normalisation_table(raw: str, normal: str) -> None:
     assert urls.normalize(raw) == normal
     assert urls.normalize(normal) == normal  # idempotent
     assert urls.is_normal(normal)
-    assert urls.address(raw) == hashlib.sha256(normal.encode()).digest()
+    assert urls.address(raw) == hashlib.sha256(b"note-compute/v1/addr-record\x00" + normal.encode()).digest()
     u = urls.parse(raw)
     assert str(u) == normal and u.authority == A and u.public_key == KEY.public_key
 

@@ -17,6 +17,9 @@ VECTORS_DIR = Path(__file__).resolve().parents[1] / "specs" / "vectors"
 DOC = json.loads((VECTORS_DIR / "urls.json").read_text())
 
 
+ADDR_RECORD = b"note-compute/v1/addr-record\x00"  # specs/records.md 2.3.2, written out
+
+
 def _input(vec: dict[str, Any]) -> str:
     if "input" in vec:
         return str(vec["input"])
@@ -41,7 +44,7 @@ def test_url_vector(vec: dict[str, Any]) -> None:
     else:
         assert str(len(normal)) == vec["normal"]["length"]
         assert hashlib.sha256(normal.encode()).hexdigest() == vec["normal"]["sha256"]
-    assert urls.address(raw).hex() == vec["address"] == hashlib.sha256(normal.encode()).hexdigest()
+    assert urls.address(raw).hex() == vec["address"] == hashlib.sha256(ADDR_RECORD + normal.encode()).hexdigest()
     assert urls.is_normal(normal) and urls.normalize(normal) == normal
 
 

@@ -10,8 +10,8 @@ on the simulated ring, under trio's virtual clock in tests). One query:
 2. find each shard's replicas (skipping peers proven to have lied);
 3. run the session: perform its actions (requests with a timeout, replica
    lookups, manifest refreshes), feed their outcomes back, until it is
-   done; when a peer's ``seq-mismatch`` hint leads to a newer manifest, start
-   over on it;
+   done; when a peer's ``seq-mismatch`` refusal proves a newer version (its
+   signed record, :mod:`.hints`), start over on it;
 4. publish the fraud proofs the session produced; return its merged result
    with its verdict (:mod:`.result`).
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 import trio
 
-from .. import encoding, programs, urls
+from .. import encoding, programs, records, urls
 from ..errors import NoteError, RemoteProtocolError, StaleRecord, Timeout
 from .accuse import AccusationChecker
 from .dataset import Manifest
@@ -98,6 +98,17 @@ class ComputeClient:
         if newest is not None and m.seq < newest:
             raise StaleRecord(f"the ring returned seq {m.seq} for {m.url}, older than seq {newest} seen before "
                               "(rollback refused)", reason="stale")
+        self.freshness.saw(m.url, m.seq)
+        return m
+
+    async def follow_hint(self, record: bytes) -> Manifest:
+        """The manifest a peer's newer-seq hint proves (its signed record, already checked by the session):
+        expiry checked, the shard table fetched when not inline, never older than seen (``.hints``)."""
+        m = await self.source.manifest_of_record(records.decode_verified(record, now=int(time.time())))
+        newest = self.freshness.newest(m.url)
+        if newest is not None and m.seq < newest:
+            raise StaleRecord(f"a hint names seq {m.seq} of {m.url}, older than seq {newest} seen before",
+                              reason="stale")
         self.freshness.saw(m.url, m.seq)
         return m
 
@@ -190,7 +201,8 @@ class ComputeClient:
                     value = await self.transport.get_blob(action.blob)
                 elif isinstance(action, Refresh):
                     try:
-                        value = await self.latest_manifest(action.dataset)
+                        value = await self.follow_hint(action.record) if action.record is not None else \
+                            await self.latest_manifest(action.dataset)
                     except NoteError:
                         value = None
                 else:  # pragma: no cover
@@ -239,6 +251,11 @@ class ComputeClient:
                 continue
             out.append(p)
         return out
+
+    async def accused(self, peer_id: bytes) -> bool:
+        """True when the registry holds a fraud proof against ``peer_id`` that this client
+        verified itself; the peer is then blocked for the client's life (see ``blocked``)."""
+        return await self._is_accused(peer_id)
 
     async def _is_accused(self, pid: bytes, program: ProgramCode | None = None) -> bool:
         """True when the registry holds a fraud proof against ``pid`` that *we* verified.

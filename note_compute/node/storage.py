@@ -32,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..errors import RemoteProtocolError
+from ..errors import NoteError, RemoteProtocolError
 from ..store import EVIDENCE, MERGED_KINDS, RECORD, PutResult, RateLimiter, Store
 from ..wire.storage import (
     GET,
@@ -128,20 +128,37 @@ class StorageService:
         block; an exception in it is logged, never refuses the put."""
 
     async def put(self, kind: str, key: bytes, data: bytes, *, peer: bytes | int | None = None,
-                  now: int | None = None) -> PutResult:
+                  now: int | None = None, replica: bool = False) -> PutResult:
         """Store an entry that came from a peer (``store.put``, replica sync).
 
         Like ``Store.put``; for evidence with an :attr:`evidence_verifier`
         installed, the proofs not already held are first convicted by it (it
         raises, e.g. InvalidProof reason ``not-fraud``; nothing is stored).
+        A ``replica`` set (anti-entropy) is filtered instead: the proofs that
+        convict here are merged, the others left out, so one replica's proof
+        that does not convict (it ran no compute) cannot keep a genuine one
+        it also holds from the replicas that do.
         """
         if kind == EVIDENCE and self.evidence_verifier is not None:
             incoming = self.store.check_evidence(key, data)  # the cheap check first: never run junk
             held = set(self.store.get_evidence(key))
             fresh = [p for p in incoming if p not in held]
-            if fresh:
+            if fresh and not replica:
                 await self.evidence_verifier(key, fresh)
-        result = self.store.put(kind, key, data, peer=peer, now=now)
+            elif fresh:
+                convicting = []
+                for p in fresh:
+                    try:
+                        await self.evidence_verifier(key, [p])
+                    except NoteError:
+                        continue  # tried again at the next sync round (it may be a fetch that failed)
+                    convicting.append(p)
+                if not convicting:
+                    return "unchanged"
+                policy = self.store.evidence
+                assert policy is not None  # check_evidence passed
+                data = policy.encode_set([p for p in incoming if p in held or p in convicting])
+        result = self.store.put(kind, key, data, peer=peer, now=now, replica=replica)
         if self.on_stored is not None and result in ("stored", "replaced"):
             try:
                 self.on_stored(kind, key, data)
@@ -157,7 +174,7 @@ class StorageService:
             req = parse_put(msg)
             replica = self.replica_push is not None and self.replica_push(sender_id, req.key)
             result = await self.put(req.kind, req.key, req.data, peer=None if replica else sender_id,
-                                    now=int(self.wall()))
+                                    now=int(self.wall()), replica=replica)
             return put_reply(result)
         if op == GET:
             key = parse_get(msg)

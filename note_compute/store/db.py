@@ -52,8 +52,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from .. import domains as _domains
 from .. import inbox as _inbox
-from .. import records, urls
-from ..errors import Equivocation, InvalidRecord, InvalidURL, NotFound, QuotaExceeded, StorageError
+from .. import records
+from ..errors import Equivocation, InvalidRecord, NotFound, QuotaExceeded, StorageError
 from ..wire.storage import EVIDENCE, INBOX, KINDS, MERGED_KINDS, RECORD, VALUE, Kind, PutResult
 from .limits import StoreLimits
 from .policy import EvidencePolicy
@@ -227,8 +227,8 @@ class Store:
         owner = _peer(peer)
         with self._lock:
             row = self._db.execute("SELECT data, owner, size, kind FROM entries WHERE key=?", (addr,)).fetchone()
-            # A value at a record's address (its bytes were the URL itself) is not a
-            # held record: the record takes the address (put_value refuses such values).
+            # A value at a record's address (impossible since addresses are domain-separated,
+            # short of a SHA-256 collision) is not a held record: the record takes the address.
             current = records.Record.decode(row[0]) if row is not None and row[3] == _KIND_CODE[RECORD] else None
             if current is not None:
                 try:
@@ -277,8 +277,6 @@ class Store:
                 f"value hashes to {h.hex()[:16]}..., not to the key {bytes(key).hex()[:16]}...",
                 reason="hash-mismatch",
             )
-        if data[:7] == b"note://":
-            _refuse_url_bytes(data, h)
         _refuse_address_preimage(data)
         now = int(time.time()) if now is None else now
         owner = _peer(peer)
@@ -294,7 +292,8 @@ class Store:
 
     @_typed_storage_errors
     def put_evidence(
-        self, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None
+        self, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None,
+        replica: bool = False,
     ) -> PutResult:
         """Check a set of fraud proofs against the peer of ``key`` and merge it into the held set.
 
@@ -306,7 +305,9 @@ class Store:
         refuses the whole put (InvalidRecord / InvalidProof /
         InvalidSignature / InvalidEncoding) and nothing is written. Returns
         ``"stored"`` (new key), ``"merged"`` (the held set grew or changed)
-        or ``"unchanged"``. Raises QuotaExceeded.
+        or ``"unchanged"``. Raises QuotaExceeded. ``replica``: ``data`` is
+        another replica's held set (anti-entropy), merged with the policy's
+        replica room (``compute.evidence.merge``: replicas converge).
         """
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise InvalidRecord("evidence is sent as bytes", reason="schema")
@@ -322,7 +323,7 @@ class Store:
             if row is not None and row[3] != _KIND_CODE[EVIDENCE]:
                 raise InvalidRecord("another kind of entry is held at this key", reason="kind-conflict")
             held = policy.decode_set(row[0]) if row is not None else []
-            merged = policy.merge(held, incoming)
+            merged = policy.merge(held, incoming, replica=replica)
             if merged == held:
                 return "unchanged"
             out = policy.encode_set(merged)
@@ -397,16 +398,17 @@ class Store:
         return self.evidence
 
     def put(
-        self, kind: str, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None
+        self, kind: str, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None,
+        replica: bool = False,
     ) -> PutResult:
         """Store an entry of ``kind`` (``"record"``, ``"value"``, ``"evidence"`` or ``"inbox"``) sent for ``key``
-        (replica sync, hand-off)."""
+        (replica sync, hand-off; ``replica``: it is another replica's entry, see :meth:`put_evidence`)."""
         if kind == RECORD:
             return self.put_record(data, peer=peer, now=now, key=key)
         if kind == VALUE:
             return self.put_value(data, key=key, peer=peer, now=now)
         if kind == EVIDENCE:
-            return self.put_evidence(key, data, peer=peer, now=now)
+            return self.put_evidence(key, data, peer=peer, now=now, replica=replica)
         if kind == INBOX:
             return self.put_inbox(key, data, peer=peer, now=now)
         raise InvalidRecord(f"unknown entry kind {kind!r}", reason="bad-kind")
@@ -630,18 +632,19 @@ class Store:
         return out
 
 
-ADDRESS_DOMAINS = (_domains.FRAUD_INDEX, _domains.INBOX)
-"""Prefixes of the preimages of derived ring addresses (evidence, inboxes): ``SHA-256(PREFIX || ...)``."""
+ADDRESS_DOMAINS = _domains.ADDRESS_DOMAINS
+"""Prefixes of the preimages of derived ring addresses (records, evidence, inboxes): ``SHA-256(PREFIX || key)``."""
 
 
 def _refuse_address_preimage(data: bytes) -> None:
-    """A value is stored at ``SHA-256(its bytes)``; derived addresses are ``SHA-256(DOMAIN || ...)``.
+    """A value is stored at ``SHA-256(its bytes)``; every other kind at ``SHA-256(DOMAIN || key)``.
 
-    Values whose bytes begin with an address domain are refused, so the two
-    address spaces are disjoint (a collision would need a SHA-256
-    collision): a plain value can never occupy an evidence or inbox address
-    and lock its genuine contents out with ``kind-conflict``. The domains
-    end with a NUL byte; no text and no CBOR value starts with one.
+    Values whose bytes begin with an address domain are refused, so the
+    value space is disjoint from every derived one (a collision would need
+    a SHA-256 collision): a plain value can never occupy a record, evidence
+    or inbox address and lock its genuine contents out with
+    ``kind-conflict``. The domains end with a NUL byte; no text and no CBOR
+    value starts with one.
     """
     for prefix in ADDRESS_DOMAINS:
         if data.startswith(prefix):
@@ -649,20 +652,6 @@ def _refuse_address_preimage(data: bytes) -> None:
                 f"value bytes may not begin with the address domain {prefix[:-1].decode()!r}",
                 reason="reserved-address",
             )
-
-
-def _refuse_url_bytes(data: bytes, h: bytes) -> None:
-    """Content addresses and URL addresses are both plain SHA-256: the bytes of a
-    normal-form note URL hash to that URL's record address. Storing them as a
-    value would squat on the address and lock the record out, so it is refused."""
-    try:
-        taken = urls.address(data.decode("ascii")) == h
-    except (InvalidURL, UnicodeDecodeError):
-        return
-    if taken:
-        raise InvalidRecord(
-            "these bytes are a note URL: their hash is that URL's record address", reason="reserved-address"
-        )
 
 
 def _arc(lo: bytes, hi: bytes) -> tuple[str, tuple[bytes, ...]]:

@@ -4,7 +4,9 @@ Version history: 1 = entries, equivocations, meta; 2 = + ``usage`` table and
 triggers (per-peer and whole-store totals); 3 = + ``entries.expires``; 4 = entry
 kind 3 (``evidence``: merged fraud-proof sets), no table change, but older code
 cannot read such entries, so it must refuse the store; 5 = entry kind 4
-(``inbox``), likewise no table change.
+(``inbox``), likewise no table change; 6 = record keys moved to
+``SHA-256(ADDR_RECORD || URL)`` (domain-separated store addresses): records
+are re-keyed on open (and their equivocation proofs with them).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ CREATE TRIGGER IF NOT EXISTS usage_update AFTER UPDATE OF size, owner ON entries
         ON CONFLICT(owner) DO UPDATE SET bytes = bytes + NEW.size, entries = entries + 1;
 END;
 """
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 MAX_SQL_INT = 2**63 - 1
 COLUMNS = "key, kind, seq, hash, data, size, owner, stored_at, expires"
 TOTAL = b"\xff"
@@ -73,7 +75,7 @@ def setup(db: sqlite3.Connection) -> None:
     db.executescript(SCHEMA)
     row = db.execute("SELECT v FROM meta WHERE k='schema'").fetchone()
     version = None if row is None else row[0]
-    if version not in (None, 1, 2, 3, 4, SCHEMA_VERSION):
+    if version not in (None, 1, 2, 3, 4, 5, SCHEMA_VERSION):
         raise InvalidRecord(f"store schema {version} is not {SCHEMA_VERSION}", reason="schema-version")
     if version != SCHEMA_VERSION:
         db.execute("BEGIN IMMEDIATE")
@@ -103,3 +105,8 @@ def _migrate(db: sqlite3.Connection, version: int | None) -> None:
         db.execute(
             "INSERT INTO usage SELECT owner, SUM(size), COUNT(*) FROM entries WHERE owner IS NOT NULL GROUP BY owner"
         )
+    if version is not None and version < 6:  # records were at SHA-256(URL): move them to their domain
+        for key, data in db.execute("SELECT key, data FROM entries WHERE kind = 1").fetchall():
+            new = records.Record.decode(data).address
+            db.execute("UPDATE entries SET key=? WHERE key=?", (new, key))
+            db.execute("UPDATE equivocations SET key=? WHERE key=?", (new, key))

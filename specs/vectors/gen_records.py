@@ -98,12 +98,14 @@ def build() -> dict[str, Any]:
             "command": ".venv/bin/python specs/vectors/gen_records.py",
             "spec": "specs/records.md",
             "independent_checks": "signatures are Ed25519 (libsodium via PyNaCl, itself checked against RFC 8032 "
-            "section 7.1 in specs/vectors/rfc8032_ed25519.json); addresses are plain SHA-256 of the normal-form URL",
+            "section 7.1 in specs/vectors/rfc8032_ed25519.json); record addresses are SHA-256 of the record address "
+            "domain (address_domain) || the normal-form URL (specs/records.md 2.3.2)",
             "key": "seed = SHA-256('note-compute/test-vectors/records/key-1'); a test key, never use it for real data",
             "integers": "every integer is a decimal string (seq and times are u64: a JSON number would lose precision)",
         },
         "key": {"seed": SEED.hex(), "public_key": key.public_key.hex(), "authority": a},
         "signature_domain": "6e6f74652d636f6d707574652f76312f7265636f726400",
+        "address_domain": b"note-compute/v1/addr-record\x00".hex(),
         "urls": url_vectors,
         "url_refusals": refusals,
         "records": record_vectors,

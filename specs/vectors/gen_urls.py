@@ -42,6 +42,10 @@ A = SigningKey(SEED).authority
 BASE = f"note://{A}"
 
 
+# The record kind's address domain (specs/records.md 2.3.2), written out, not taken from the package.
+ADDR_RECORD = b"note-compute/v1/addr-record\x00"
+
+
 def _parts(prefix: str, repeat: str, times: int, suffix: str) -> dict[str, str]:
     return {"prefix": prefix, "repeat": repeat, "times": str(times), "suffix": suffix}
 
@@ -144,7 +148,7 @@ def build_urls() -> list[dict[str, Any]]:
             assert normal.isascii()
             vec["normal"] = normal if len(normal) <= 256 else {"length": str(len(normal)),
                                                                 "sha256": hashlib.sha256(normal.encode()).hexdigest()}
-            vec["address"] = hashlib.sha256(normal.encode()).hexdigest()
+            vec["address"] = hashlib.sha256(ADDR_RECORD + normal.encode()).hexdigest()
         else:
             vec["reason"] = expected
         out.append(vec)
@@ -227,7 +231,8 @@ def build() -> dict[str, Any]:
             "generator": "specs/vectors/gen_urls.py",
             "command": "python specs/vectors/gen_urls.py",
             "spec": "specs/records.md 2.3, 2.3.1 (URLs) and 5.1 (media types)",
-            "independent_checks": "addresses recomputed with hashlib.sha256 of the normal form; every expected "
+            "independent_checks": "addresses recomputed with hashlib.sha256 of 'note-compute/v1/addr-record' NUL "
+            "|| the normal form (the domain written out here, not imported); every expected "
             "result asserted against note_compute before writing; ASCII-only folding checked against Python's "
             "Unicode case mapping (only U+212A lower-cases to ASCII)",
             "key": "authority of seed SHA-256('note-compute/test-vectors/records/key-1') (the records.json key)",
