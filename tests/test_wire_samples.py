@@ -88,7 +88,14 @@ def _ring_request(v: Any) -> Any:
 
 
 def _ring_reply(v: Any) -> Any:
-    return _ring_to_wire(rm.parse_reply(v))
+    rep = rm.parse_reply(v)
+    built = {rm.reply_op(rm.PING): lambda: rm.ping_reply(PeerRef(rep.get("id"), "x")),
+             rm.reply_op(rm.FIND): lambda: rm.find_reply(rep.get("successors"), rep.get("closer")),
+             rm.reply_op(rm.NEIGHBOURS): lambda: rm.neighbours_reply(rep.get("predecessors"), rep.get("successors")),
+             rm.reply_op(rm.NOTIFY): rm.notify_reply,
+             rm.reply_op(rm.LEAVE): rm.leave_reply}[rep.op]()
+    assert built == _ring_to_wire(rep)
+    return built
 
 
 def _error(v: Any) -> Any:
