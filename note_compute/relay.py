@@ -16,7 +16,9 @@ lying relay is a lying network, which verification exists for).
 Wire (one request per connection): 4-byte big-endian length, then canonical
 CBOR. Request ``{"id": bytes(32), "addr": multiaddr, "msg": map, "ms":
 timeout in ms}``; reply ``{"ok": map}`` or ``{"err": [code, message,
-reason or null]}`` (the peer's or the relay host's typed error).
+reason or null]}`` (the peer's or the relay host's typed error); an error
+reply that carries fields beside ``"error"`` (a seq hint's signed record)
+comes whole as ``{"ok": error reply}``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import trio
 from . import encoding
 from .errors import NoteError, PeerUnreachable, RemoteProtocolError, Timeout, error_from_code
 from .ring.ids import PeerRef
+from .wire.envelope import raise_if_error
 
 __all__ = ["RELAY_SOCKET", "RelayHost", "serve_relay", "MAX_MESSAGE"]
 
@@ -81,7 +84,7 @@ class RelayHost:
                                   reason="relay") from None
         if isinstance(reply, dict) and isinstance(reply.get("ok"), dict):
             ok: dict[str, Any] = reply["ok"]
-            return ok
+            return raise_if_error(ok)  # an error reply with attached fields comes whole
         err = reply.get("err") if isinstance(reply, dict) else None
         if isinstance(err, list) and len(err) == 3 and isinstance(err[0], str) and isinstance(err[1], str):
             raise error_from_code(err[0], err[1], err[2] if isinstance(err[2], str) else None)
@@ -115,6 +118,9 @@ async def serve_relay(path: Path, host: Any, *, task_status: Any = trio.TASK_STA
                     reply = {"ok": await host.request(peer, msg, timeout)}
                 except NoteError as exc:
                     reply = {"err": [exc.code, exc.message, exc.reason]}
+                    if exc.attached:  # fields beside "error" (a seq hint's record): the error reply, whole
+                        reply = {"ok": {**exc.attached, "error": {"code": exc.code, "message": exc.message,
+                                                                  "reason": exc.reason}}}
                 except Exception as exc:  # a bug here must not take the local network down with it
                     reply = {"err": ["internal", f"relay failed: {type(exc).__name__}: {exc}", "relay"]}
             try:

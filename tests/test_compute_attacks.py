@@ -279,13 +279,14 @@ async def test_seq_hint_leads_to_the_newer_version(sandbox, wasm, autojump_clock
     assert v.ok and v.seq == 2 and v.restarts == 1 and res.records == expected("red")
 
 
-async def test_unresolvable_seq_hint_fails_clearly(sandbox, wasm, autojump_clock) -> None:
+async def test_a_lagging_ring_view_still_reaches_the_newer_version(sandbox, wasm, autojump_clock) -> None:
+    """The client's reads of the ring are stuck at seq 1; peers prove seq 2 with its signed record
+    (self-proving hints, tests/test_seq_hints.py): followed, never a stale answer."""
     net, purl, durl = await world(sandbox, wasm)
     net.stale_reads[durl] = 10**6  # the client's view of the ring is stuck at seq 1
     res = await ComputeClient(net, sandbox).query(purl, durl, "red", range=[[0], [160]])
     v = res.verification
-    assert not v.ok and v.verdict == "failed" and any("seq 2" in s for s in v.suspicions)
-    assert res.records != expected("red", version=1) or not v.ok
+    assert v.ok and v.seq == 2 and v.restarts == 1 and res.records == expected("red")
 
 
 async def test_freshness_is_remembered_across_runs(sandbox, wasm, tmp_path, autojump_clock) -> None:
@@ -345,7 +346,8 @@ async def test_merge_fuel_scales_and_everything_liar_is_convicted(sandbox, wasm,
 # ---------------------------------------------------------------- random liars (property)
 
 CONVICTABLE = ("hide_one", "hide_all", "forge", "wrong_program", "truncate", "everything", "refuse_audit")
-ROUTED = ("stale", "false_receipt", "bad_signature", "refuse", "loose", "newer_hint", "extra", "no_records")
+ROUTED = ("stale", "false_receipt", "bad_signature", "refuse", "loose", "newer_hint", "extra", "no_records",
+          "forged_hint", "replay_hint", "other_hint")
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -371,7 +373,8 @@ def test_random_liars_right_answer_or_clear_failure(sandbox, wasm, modes, honest
             assert res.records == want, v.summary
         else:
             assert v.errors and v.verdict == "failed"
-        # every signed lie is convicted (predicate extra lies too: audit 1.0 covers the whole shard)
+        # every signed lie is convicted (predicate extra lies too: audit 1.0 covers the whole shard); false
+        # newer-seq hints are ignored
         check_invariants(net, res)
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))

@@ -26,6 +26,10 @@ class FakeHost:
             raise NotFound("no record at that key", reason="missing-key")
         if msg.get("op") == "bug":
             raise ZeroDivisionError("a bug in the host")
+        if msg.get("op") == "hint":  # an error reply with a field beside "error" (a seq hint's record)
+            exc = RemoteProtocolError("this peer holds seq 3, not 2", reason="seq-mismatch")
+            exc.attached = {"manifest": b"signed record bytes"}
+            raise exc
         return {"op": "pong", "echo": msg.get("data", b"")}
 
 
@@ -42,6 +46,10 @@ async def test_request_reply_and_typed_errors(tmp_path: Path) -> None:
         with pytest.raises(NotFound) as ei:
             await relay.request(PEER, {"op": "missing"}, 1.0)
         assert ei.value.reason == "missing-key" and ei.value.message == "no record at that key"
+        assert ei.value.attached == {}
+        with pytest.raises(RemoteProtocolError) as eh:  # the attached hint crosses the relay too
+            await relay.request(PEER, {"op": "hint"}, 1.0)
+        assert eh.value.reason == "seq-mismatch" and eh.value.attached == {"manifest": b"signed record bytes"}
         with pytest.raises(Exception) as ei2:  # a host bug becomes an error reply; the relay stays up
             await relay.request(PEER, {"op": "bug"}, 1.0)
         assert "a bug in the host" in str(ei2.value)

@@ -10,8 +10,9 @@ outcome in with :meth:`~QuerySession.on_result` / :meth:`~QuerySession.on_error`
 ``Ask(tag, peer, msg)``          send ``msg`` (query, batch, records) to ``peer``
 ``FindPeers(tag, shard, blob, count)``  more candidates for a shard: the ring's
                                   first ``count`` replicas of the shard blob
-``Refresh(tag, dataset, hinted)`` a peer says seq ``hinted`` exists: fetch the
-                                  freshest manifest and feed it back
+``Refresh(tag, dataset, hinted, record)`` a peer proved seq ``hinted`` exists: its
+                                  signed record (checked here, ``.hints``); feed
+                                  back the Manifest it names
 ``LoadShard(tag, blob)``         fetch a whole shard blob: a program-dependent
                                   accusation convicts only when re-run on the
                                   whole shard (``.fraud``, "Eligibility")
@@ -47,7 +48,6 @@ from typing import Any
 
 from ..errors import NoteError, RemoteProtocolError
 from .actions import (
-    SEQ_HINT,
     Action,
     Ask,
     Executor,
@@ -67,6 +67,7 @@ from .fraud import (
     shard_proof,
     verify_fraud_proof,
 )
+from .hints import SEQ_MISMATCH
 from .keys import normalize_bound
 from .protocol import (
     MAX_BATCH,
@@ -85,6 +86,7 @@ from .result import QueryResult, Verification, decide_verdict
 from .server import ProgramCode
 from .session_faults import PublisherFaults
 from .session_fetch import Fetches
+from .session_hints import SeqHints
 from .session_state import AuditJob, ShardTask, agreement, fp_shard, with_guards
 from .verify import (
     OtherRange,
@@ -102,7 +104,7 @@ from .wellformed import MALFORMED
 __all__ = ["Action", "Ask", "Executor", "FindPeers", "LoadShard", "QuerySession", "Refresh", "peer_id_of"]
 
 
-class QuerySession(Fetches, PublisherFaults):
+class QuerySession(Fetches, PublisherFaults, SeqHints):
     """See the module docstring."""
 
     def __init__(self, manifest: Manifest, program: ProgramCode, args: bytes, *, executor: Executor,
@@ -372,33 +374,8 @@ class QuerySession(Fetches, PublisherFaults):
             # A peer says the publisher's shard is malformed: check it ourselves on the whole shard.
             self._wf_checked.add(shard)
             self._out.append(LoadShard(self._new_tag("wellformed", shard), self.manifest.shards[shard].blob))
-        if getattr(exc, "reason", None) == "seq-mismatch":
-            m = SEQ_HINT.search(str(getattr(exc, "message", exc)))
-            hinted = int(m.group(1)) if m else None
-            if hinted is not None and hinted > self.manifest.seq:
-                self._want_refresh(hinted, peer)
-
-    def _want_refresh(self, hinted: int, peer: Any) -> None:
-        pid = peer_id_of(peer)
-        who = pid.hex()[:16] if pid else "a peer"
-        if self._hint is None or hinted > self._hint[0]:
-            self._hint = (hinted, who)
-        if self._refreshing is None or hinted > self._refreshing:
-            self._refreshing = hinted
-            self._out.append(Refresh(self._new_tag("refresh", hinted), self.manifest.url, hinted))
-
-    def _on_refresh(self, manifest: Manifest | None) -> None:
-        self._refreshing = None
-        if manifest is not None and manifest.seq > self.manifest.seq:
-            self.newer = manifest
-            return
-        if self._hint is not None and self._hint[0] > self.manifest.seq:
-            found = manifest.seq if manifest is not None else self.manifest.seq
-            self.v.suspicions.append(f"peer {self._hint[1]} reports dataset seq {self._hint[0]}, the newest found "
-                                     f"is {found}: the answer may be stale")
-            self.v.ok = False
-            self.v.errors.append(f"a newer dataset version (seq {self._hint[0]}) is reported but could not be found")
-            self._hint = None
+        if getattr(exc, "reason", None) == SEQ_MISMATCH:
+            self._seq_hint(exc, peer)
 
     def _on_reply(self, shard: int, peer: Any, reply: Any) -> None:
         t = self.tasks[shard]

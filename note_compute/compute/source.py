@@ -17,6 +17,7 @@ from .. import programs, urls
 from ..errors import InvalidRecord, NotFound, RemoteProtocolError
 from ..records import Record
 from .dataset import Manifest, encode_shard, parse_manifest, shard_table_value
+from .hints import seq_mismatch
 from .server import LoadedShard, ProgramCode, load_shard
 from .wellformed import MalformedDataset
 
@@ -55,8 +56,11 @@ class RingSource:
     async def latest_manifest(self, url: str) -> Manifest:
         """The freshest manifest the ring returns for ``url`` (verified)."""
         url = urls.normalize(url)
-        record = await self.client.get_record(url)
-        key = (url, record.seq)
+        return await self.manifest_of_record(await self.client.get_record(url))
+
+    async def manifest_of_record(self, record: Record) -> Manifest:
+        """The manifest of a verified dataset record (the shard table fetched when not inline); cached."""
+        key = (urls.normalize(record.url), record.seq)
         if key in self._manifests:
             return self._manifests[key]
         table = None
@@ -76,8 +80,8 @@ class RingSource:
         if (url, seq) in self._manifests:
             return self._manifests[(url, seq)]
         m = await self.latest_manifest(url)
-        if m.seq != seq:
-            raise RemoteProtocolError(f"this peer finds seq {m.seq} for {url}, not {seq}", reason="seq-mismatch")
+        if m.seq != seq:  # newer: the refusal carries the signed record (a self-proving hint)
+            raise seq_mismatch(url, m, seq)
         return m
 
     async def program(self, url: str, program_hash: bytes) -> ProgramCode:

@@ -16,6 +16,15 @@ Replies carry no ``op`` and are open (a newer peer may add fields such as
     records:          {"records": [bytes], "proof": bytes}
     batch:            {"replies": [query reply or error reply, ...]}   (same order as the queries)
 
+An error reply may carry fields beside ``"error"``: a ``seq-mismatch``
+refusal from a peer holding a *newer* version carries that version's signed
+dataset record, the self-proving hint (``specs/compute.md`` 3.3)::
+
+    {"error": {"code": "remote-protocol", "message": "this peer holds seq N, not S", "reason": "seq-mismatch"},
+     "manifest": bytes (Record.encode() of the dataset record at seq N)}
+
+and a ``malformed-dataset`` refusal a publisher-fault proof (``"fault": bytes``).
+
 The signed receipt's body (``RECEIPT_BODY``, reason ``bad-receipt``) is
 declared here too; signing and verifying it is :mod:`note_compute.compute.protocol`'s.
 """
@@ -48,7 +57,11 @@ __all__ = [
     "RECEIPT_BODY",
     "QueryRequest",
     "RecordsRequest",
+    "HINT_FIELD",
+    "MAX_HINT",
+    "SEQ_MISMATCH",
     "check_range",
+    "parse_hint",
     "parse_batch",
     "parse_batch_reply",
     "parse_reply_fields",
@@ -64,6 +77,11 @@ MAX_SAMPLE = 4096
 MAX_URL = 2048
 MAX_LIST = 1 << 20
 _U63 = (1 << 63) - 1
+SEQ_MISMATCH = "seq-mismatch"
+HINT_FIELD = "manifest"
+"""The field of a ``seq-mismatch`` error reply that carries the newer signed dataset record."""
+MAX_HINT = 64 * 1024 + 2048 + 1024
+"""Largest hint record accepted: ``records.MAX_RECORD_SIZE`` (64 KiB inline value, URL, header, signature)."""
 
 
 def check_range(rng: Any, reason: str) -> list[Any]:
@@ -238,3 +256,14 @@ def parse_batch_reply(msg: Any, n: int) -> list[Any]:
     if len(replies) != n:
         raise bad(f"a batch reply carries {n} replies", "bad-response")
     return replies
+
+
+def parse_hint(v: Any) -> bytes:
+    """The bytes of a hint's record (``HINT_FIELD``): bytes, at most :data:`MAX_HINT` (reason ``bad-hint``).
+
+    Shape only; the record is decoded and checked against the dataset by
+    :func:`note_compute.compute.hints.check_hint`.
+    """
+    if type(v) is not bytes or not 0 < len(v) <= MAX_HINT:
+        raise bad(f"a seq hint's record is 1..{MAX_HINT} bytes", "bad-hint")
+    return v
