@@ -30,6 +30,7 @@ from .. import encoding, programs, records, urls
 from ..errors import NoteError, RemoteProtocolError, StaleRecord, Timeout
 from .accuse import AccusationChecker
 from .dataset import Manifest
+from .fault_index import faults_for
 from .fraud import FraudProof
 from .freshness import Freshness
 from .result import QueryResult, Verification
@@ -143,6 +144,7 @@ class ComputeClient:
             session = QuerySession(manifest, program, args_bytes, executor=self.sandbox, rng=self.rng, range=range,
                                    audit=audit, replicas=replicas, blocked=self.blocked, batch=self.batch,
                                    quorum=quorum)
+            await self._indexed_faults(session)
             counters: dict[str, Any] = {"bytes": 0, "verify": 0.0}
             await self._run(session, program, counters)
             if session.newer is None or restarts >= MAX_RESTARTS:
@@ -162,7 +164,51 @@ class ComputeClient:
         v.resolve_seconds = resolved
         v.total_seconds = time.perf_counter() - t0
         await self.publish_frauds(result.frauds)
+        await self.publish_faults(v)
         return result
+
+    async def _indexed_faults(self, s: QuerySession) -> None:
+        """Consult the ring's publisher-fault index for the session's dataset version (``.fault_index``).
+
+        Every indexed proof is re-checked here. One for a shard the query uses
+        is reported at once (``Verification.publisher_faults``, an error: that
+        shard has no honest answer); one for another shard is noted under
+        ``checked`` (the answer does not depend on it).
+        """
+        lookup = getattr(self.registry, "lookup_faults", None)
+        if lookup is None:
+            return
+        try:
+            items = await lookup(s.manifest.url)
+        except NoteError:
+            return
+        v = s.v
+        for fault, defect in faults_for(items, s.manifest):
+            if any((f["shard"], f["defect"]) == (str(fault.shard), defect) for f in v.publisher_faults):
+                continue
+            v.publisher_faults.append({"shard": str(fault.shard), "defect": defect, "proof": fault.encode().hex(),
+                                       "source": "ring index"})
+            if fault.shard in s.tasks:
+                v.ok = False
+                v.errors.append(f"shard {fault.shard} of the dataset is malformed by its publisher ({defect}; "
+                                "a proof indexed in the ring, checked here): peers refuse to serve it and "
+                                "nobody is convicted")
+            else:
+                v.checked.append(f"publisher fault indexed for shard {fault.shard} ({defect}) of this version; "
+                                 "this query does not use that shard")
+
+    async def publish_faults(self, v: Verification) -> None:
+        """Index the publisher faults this query found (verified by the session) in the ring, through the registry."""
+        publish = getattr(self.registry, "publish_fault", None)
+        if publish is None:
+            return
+        for f in v.publisher_faults:
+            if f.get("source") == "ring index":
+                continue
+            try:
+                await publish(bytes.fromhex(f["proof"]))
+            except NoteError:
+                pass
 
     async def _run(self, s: QuerySession, program: ProgramCode, counters: dict[str, Any]) -> None:
         """Perform the session's actions concurrently and feed their outcomes back until it is done."""

@@ -28,6 +28,7 @@ import trio
 from .. import blobs, records, urls
 from ..errors import Equivocation, InvalidRecord, NoteError, NotFound, StaleRecord
 from .dataset import decode_shard
+from .fault_index import is_fault
 from .fraud import FraudProof, shard_needed, verify_fraud_proof
 from .prefetch import OP_PREPARE, Prefetcher
 from .protocol import Receipt
@@ -133,6 +134,8 @@ def evidence_verifier(access: NodeRingAccess, sandbox: Any,
     async def verify(key: bytes, proofs: list[bytes]) -> None:
         binaries: dict[bytes, bytes] = {}
         for data in proofs:
+            if is_fault(data):  # an indexed publisher fault: checked in full by the cheap check, nobody to convict
+                continue
             proof = FraudProof.decode(data)
             program = Receipt.decode(proof.receipt)["program"]
             if program not in binaries:

@@ -501,6 +501,22 @@ class ComputeNetwork:
         self.evidence_store.put_evidence(key, evidence.encode_set([proof]))
         return self.r
 
+    async def put_publisher_fault(self, fault: bytes) -> int:
+        """Index a publisher-fault proof under its dataset (checked and merged as a node does)."""
+        from ..compute import fault_index
+        from ..compute.wellformed import PublisherFault
+
+        key = fault_index.fault_key(PublisherFault.decode(fault).url)
+        self.evidence_store.put_evidence(key, evidence.encode_set([fault]))
+        return self.r
+
+    async def get_publisher_faults(self, dataset_url: str) -> list[bytes]:
+        """The publisher-fault proofs indexed against ``dataset_url`` ([] if none)."""
+        from ..compute import fault_index
+
+        faults: list[bytes] = self.evidence_store.get_evidence(fault_index.fault_key(dataset_url))
+        return faults
+
     async def get_evidence(self, peer_id: bytes) -> list[bytes]:
         """The encoded fraud proofs held against ``peer_id`` ([] if none)."""
         proofs: list[bytes] = self.evidence_store.get_evidence(evidence.evidence_key(peer_id))
