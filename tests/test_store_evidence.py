@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 from note_compute import encoding
 from note_compute.compute.evidence import (
     FRAUD_EVIDENCE,
+    MAX_HELD,
+    MAX_PAIR_HELD,
     MAX_PER_PAIR,
     MAX_PROOF_SIZE,
     MAX_PROOFS,
@@ -145,8 +147,8 @@ def test_one_pair_gets_at_most_max_per_pair_slots(store: Store) -> None:
     held = store.get_evidence(KEY)
     assert len(held) == MAX_PER_PAIR and held == union(same[:MAX_PER_PAIR])
     assert store.put_evidence(KEY, encode_set([PROOFS[0]])) == "merged"  # other pairs still have room
-    with pytest.raises(InvalidRecord) as e:  # a set that breaks the per-pair cap is malformed
-        validate_entry(KEY, encoding.encode(union(same)))
+    with pytest.raises(InvalidRecord) as e:  # a set that breaks the per-pair cap (a replica's) is malformed
+        validate_entry(KEY, encoding.encode(union([_same_pair(i) for i in range(MAX_PAIR_HELD + 1)])))
     assert e.value.reason == "bad-evidence"
 
 
@@ -218,7 +220,7 @@ def test_bad_proofs_refuse_the_whole_put(store: Store, name: str, exc: type[Exce
         encoding.encode([1, 2]),
         encoding.encode(SMALLEST[:2][::-1]),  # not sorted by hash
         encoding.encode([PROOFS[0], PROOFS[0]]),  # duplicate
-        encoding.encode(SMALLEST[: MAX_PROOFS + 1]),  # over the cap
+        encoding.encode(union([signed_claim_proof(ACCUSED, 100 + i).encode() for i in range(MAX_HELD + 1)])),  # over
     ],
 )
 def test_malformed_sets_are_refused(store: Store, data: bytes) -> None:

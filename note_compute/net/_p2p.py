@@ -17,6 +17,7 @@ import trio
 
 from ..errors import LocalProtocolError
 from ..ring.ids import node_id
+from ._mplex import bulk_mplex  # py-libp2p's mplex with bulk-sized frames (its internals too)
 from .admission import Admission, InboundLimits
 
 __all__ = [
@@ -75,7 +76,7 @@ def build_host(
     admission = admission or Admission(InboundLimits())
     key_pair = create_new_key_pair(seed)
     noise = _safe_noise_transport(hook)(key_pair, noise_privkey=create_x25519().private_key)
-    mplex = (MPLEX_PROTOCOL_ID, _contained_muxer(Mplex, hook))
+    mplex = (MPLEX_PROTOCOL_ID, _contained_muxer(bulk_mplex(Mplex), hook))  # bulk frames: _mplex.py
     yamux = (YAMUX_PROTOCOL_ID, _contained_muxer(Yamux, hook))
     muxers: dict[Any, type[Any]] = dict([mplex, yamux] if muxer == "mplex" else [yamux, mplex])
     host = new_host(

@@ -7,8 +7,9 @@ digests of our entries on an arc to a peer (``store.sync``), push what it
 *wants* (``store.put``) and pull what it holds *newer* (``store.get``, then
 our own validated ``Store.put``). Only entries that differ move. Fraud
 evidence sets (kind ``"evidence"``) are both wanted and newer when their
-hashes differ: each side merges the other's set, so both end with the same
-capped union (``Store.put_evidence``).
+hashes differ: each side merges the other's set with the room kept for
+replicas (``compute.evidence.merge(..., replica=True)``), so both end with
+the same set: the union of what each admitted from puts.
 
 When it runs:
 
@@ -257,7 +258,8 @@ class Replicator:
             async with limit:
                 try:
                     kind, data = parse_get_reply(await self.node.request(peer, get_msg(key)), key)
-                    await self.node.storage.put(kind, key, data, peer=None)  # evidence: convicted if we run compute
+                    # evidence: convicted if we run compute, merged with replica room (replicas converge)
+                    await self.node.storage.put(kind, key, data, peer=None, replica=True)
                     self.pulled += 1
                 except (PeerUnreachable, Timeout, RateLimited) as exc:
                     failed.append(exc)

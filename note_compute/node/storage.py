@@ -27,11 +27,12 @@ anything is stored: one proof that does not convict refuses the whole put.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..errors import RemoteProtocolError
+from ..errors import NoteError, RemoteProtocolError
 from ..store import EVIDENCE, MERGED_KINDS, RECORD, PutResult, RateLimiter, Store
 from ..wire.storage import (
     GET,
@@ -53,6 +54,8 @@ from ..wire.storage import (
     sync_msg,
     sync_reply,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     # the messages are declared in note_compute.wire.storage; re-exported for the node's users
@@ -119,22 +122,49 @@ class StorageService:
         pusher's quota (installed by the node runtime)."""
         self.evidence_verifier: EvidenceVerifier | None = None
         """Installed by ``attach_compute``: evidence is convicted, not only checked, before it is stored."""
+        self.on_stored: Callable[[str, bytes, bytes], None] | None = None
+        """``on_stored(kind, key, data)`` after an entry from a peer (a put or a replication pull) was stored or
+        replaced (installed by ``attach_compute``: a dataset record starts the shard prefetch). It must not
+        block; an exception in it is logged, never refuses the put."""
 
     async def put(self, kind: str, key: bytes, data: bytes, *, peer: bytes | int | None = None,
-                  now: int | None = None) -> PutResult:
+                  now: int | None = None, replica: bool = False) -> PutResult:
         """Store an entry that came from a peer (``store.put``, replica sync).
 
         Like ``Store.put``; for evidence with an :attr:`evidence_verifier`
         installed, the proofs not already held are first convicted by it (it
         raises, e.g. InvalidProof reason ``not-fraud``; nothing is stored).
+        A ``replica`` set (anti-entropy) is filtered instead: the proofs that
+        convict here are merged, the others left out, so one replica's proof
+        that does not convict (it ran no compute) cannot keep a genuine one
+        it also holds from the replicas that do.
         """
         if kind == EVIDENCE and self.evidence_verifier is not None:
             incoming = self.store.check_evidence(key, data)  # the cheap check first: never run junk
             held = set(self.store.get_evidence(key))
             fresh = [p for p in incoming if p not in held]
-            if fresh:
+            if fresh and not replica:
                 await self.evidence_verifier(key, fresh)
-        return self.store.put(kind, key, data, peer=peer, now=now)
+            elif fresh:
+                convicting = []
+                for p in fresh:
+                    try:
+                        await self.evidence_verifier(key, [p])
+                    except NoteError:
+                        continue  # tried again at the next sync round (it may be a fetch that failed)
+                    convicting.append(p)
+                if not convicting:
+                    return "unchanged"
+                policy = self.store.evidence
+                assert policy is not None  # check_evidence passed
+                data = policy.encode_set([p for p in incoming if p in held or p in convicting])
+        result = self.store.put(kind, key, data, peer=peer, now=now, replica=replica)
+        if self.on_stored is not None and result in ("stored", "replaced"):
+            try:
+                self.on_stored(kind, key, data)
+            except Exception:  # a bug in a hook: log it loudly, the entry is stored
+                log.exception("on_stored hook failed")
+        return result
 
     async def handle(self, sender_id: bytes, msg: dict[str, Any]) -> dict[str, Any]:
         """Answer one storage request from the peer whose 32-byte id is ``sender_id``."""
@@ -144,7 +174,7 @@ class StorageService:
             req = parse_put(msg)
             replica = self.replica_push is not None and self.replica_push(sender_id, req.key)
             result = await self.put(req.kind, req.key, req.data, peer=None if replica else sender_id,
-                                    now=int(self.wall()))
+                                    now=int(self.wall()), replica=replica)
             return put_reply(result)
         if op == GET:
             key = parse_get(msg)

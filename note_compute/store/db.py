@@ -292,7 +292,8 @@ class Store:
 
     @_typed_storage_errors
     def put_evidence(
-        self, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None
+        self, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None,
+        replica: bool = False,
     ) -> PutResult:
         """Check a set of fraud proofs against the peer of ``key`` and merge it into the held set.
 
@@ -304,7 +305,9 @@ class Store:
         refuses the whole put (InvalidRecord / InvalidProof /
         InvalidSignature / InvalidEncoding) and nothing is written. Returns
         ``"stored"`` (new key), ``"merged"`` (the held set grew or changed)
-        or ``"unchanged"``. Raises QuotaExceeded.
+        or ``"unchanged"``. Raises QuotaExceeded. ``replica``: ``data`` is
+        another replica's held set (anti-entropy), merged with the policy's
+        replica room (``compute.evidence.merge``: replicas converge).
         """
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise InvalidRecord("evidence is sent as bytes", reason="schema")
@@ -320,7 +323,7 @@ class Store:
             if row is not None and row[3] != _KIND_CODE[EVIDENCE]:
                 raise InvalidRecord("another kind of entry is held at this key", reason="kind-conflict")
             held = policy.decode_set(row[0]) if row is not None else []
-            merged = policy.merge(held, incoming)
+            merged = policy.merge(held, incoming, replica=replica)
             if merged == held:
                 return "unchanged"
             out = policy.encode_set(merged)
@@ -395,16 +398,17 @@ class Store:
         return self.evidence
 
     def put(
-        self, kind: str, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None
+        self, kind: str, key: bytes, data: bytes, *, peer: bytes | int | None = None, now: int | None = None,
+        replica: bool = False,
     ) -> PutResult:
         """Store an entry of ``kind`` (``"record"``, ``"value"``, ``"evidence"`` or ``"inbox"``) sent for ``key``
-        (replica sync, hand-off)."""
+        (replica sync, hand-off; ``replica``: it is another replica's entry, see :meth:`put_evidence`)."""
         if kind == RECORD:
             return self.put_record(data, peer=peer, now=now, key=key)
         if kind == VALUE:
             return self.put_value(data, key=key, peer=peer, now=now)
         if kind == EVIDENCE:
-            return self.put_evidence(key, data, peer=peer, now=now)
+            return self.put_evidence(key, data, peer=peer, now=now, replica=replica)
         if kind == INBOX:
             return self.put_inbox(key, data, peer=peer, now=now)
         raise InvalidRecord(f"unknown entry kind {kind!r}", reason="bad-kind")

@@ -27,8 +27,11 @@ class EvidencePolicy(Protocol):
         """The items of a stored set."""
         ...
 
-    def merge(self, held: Iterable[bytes], *incoming: Iterable[bytes]) -> list[bytes]:
-        """The held set with the incoming ones merged in, by the policy's rule and cap."""
+    def merge(self, held: Iterable[bytes], *incoming: Iterable[bytes], replica: bool = False) -> list[bytes]:
+        """The held set with the incoming ones merged in, by the policy's rule and cap.
+
+        ``replica``: the incoming set is another replica's (anti-entropy), not a peer's put; the policy
+        may give it more room so that replicas converge on the union of what each admitted."""
         ...
 
     def encode_set(self, proofs: Iterable[bytes]) -> bytes:
