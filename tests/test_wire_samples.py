@@ -28,6 +28,7 @@ from note_compute.ring import messages as rm
 from note_compute.ring.ids import ID_BYTES, PeerRef
 from note_compute.store import Digest
 from note_compute.wire import envelope
+from note_compute.wire import relay as wrelay
 from note_compute.wire import storage as sm
 from note_compute.wire.compute import HINT_FIELD, parse_hint
 
@@ -118,6 +119,12 @@ def _request_frame(v: Any) -> Any:
     return envelope.request_frame(rid, sm.get_msg(sm.parse_get(req)))
 
 
+def _relay_forward(v: Any) -> Any:
+    rid, req = envelope.parse_request(v)
+    pid, addr, msg, ms = wrelay.parse_forward(req)
+    return envelope.request_frame(rid, wrelay.forward_msg(pid, addr, _ring_request(msg), ms))
+
+
 def _get_reply(v: Any) -> Any:
     kind, data = sm.parse_get_reply(v)
     return sm.get_reply(kind, data)
@@ -185,6 +192,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "error: quota": _error,
     "frame: request store.get": _request_frame,
     "frame: ring.ping": _ring_request,
+    "frame: relay.forward": _relay_forward,
     "store.put request": lambda v: sm.put_msg(*(lambda r: (r.kind, r.key, r.data))(sm.parse_put(v))),
     "store.put reply": _put_reply,
     "store.get request": lambda v: sm.get_msg(sm.parse_get(v)),

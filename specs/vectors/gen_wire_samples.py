@@ -45,6 +45,7 @@ from note_compute.ring import messages as rm  # noqa: E402
 from note_compute.ring.ids import PeerRef, node_id  # noqa: E402
 from note_compute.store import Digest  # noqa: E402
 from note_compute.wire import envelope
+from note_compute.wire import relay as wrelay  # noqa: E402
 from note_compute.wire import storage as sm  # noqa: E402
 
 OUT = Path(__file__).with_name("wire_samples.json")
@@ -181,6 +182,9 @@ def messages() -> list[tuple[str, str, Callable[[], Any]]]:
         ("ring.notify reply", "cbor", rm.notify_reply),
         ("ring.leave", "cbor", lambda: rm.leave(A, [B], [C])),
         ("ring.leave reply", "cbor", rm.leave_reply),
+        # -- local relay (transport.md section 8) -----------------------------------------------
+        ("frame: relay.forward", "frame",
+         lambda: envelope.request_frame(1, wrelay.forward_msg(B.id_bytes, B.addr, rm.ping(A), 2000))),
         # -- compute --------------------------------------------------------------------------
         ("compute.query request", "cbor", lambda: _query_request().to_msg()),
         ("compute.query request, range and qc", "cbor", lambda: _query_request(ranged=True, qc=True).to_msg()),
