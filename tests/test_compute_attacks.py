@@ -168,9 +168,27 @@ async def test_forged_extra_never_reaches_the_user(sandbox, wasm, ranged, autoju
     assert res.verification.ok and b"forged" not in res.extra
     pool = [r for a in res.answers for r in (a.range_records if ranged else a.records)]
     assert res.extra == run_program(sandbox, wasm[0], encoding.encode("red"), pool, 10**8)[1]
-    # range receipts cover extra exactly: the liar is convicted; predicate receipts do not (documented)
-    check_invariants(net, res, exempt=() if ranged else ("extra",))
-    assert bool(res.frauds) == ranged
+    # every receipt signs its extra: a range answer's is re-run on the proven range; a predicate answer's is
+    # re-run when the audit covered the whole shard (here, audit 1.0): either way the liar is convicted
+    check_invariants(net, res)
+    assert res.frauds and {f["lie"] for f in res.verification.fraud} == {"wrong-output"}
+    for fp in res.frauds:  # a third party convicts with the proof (and the shard it names, if any)
+        evidence.check_proof(fp.encode(), evidence.evidence_key(fp.peer))
+        shard = decode_shard(net.blobs[fp.blob]) if fp.blob else None
+        assert verify_fraud_proof(fp, sandbox, wasm[0], shard=shard) == "wrong-output"
+
+
+async def test_forged_extra_in_agreeing_replicas_is_convicted(sandbox, wasm, autojump_clock) -> None:
+    """replicas=2, no audit: answers with the same records but different signed outputs (the extra) cannot
+    both be true; each is re-run on the whole shard, the liars are convicted, the honest never. (One liar
+    per replica set: two liars signing the same false extra agree, the collusion 3.2 does not stop.)"""
+    net, purl, durl = await world(sandbox, wasm)
+    liars(net, "extra", {1, 4})
+    res = await ComputeClient(net, sandbox, shuffle=False).query(purl, durl, "red", replicas=2)
+    v = res.verification
+    assert v.ok and res.records == expected("red") and v.replicas_agreeing >= 2 and b"forged" not in res.extra
+    assert res.frauds and {f["lie"] for f in v.fraud} == {"wrong-output"}
+    check_invariants(net, res)
 
 
 # ---------------------------------------------------------------- audits on large shards
@@ -239,7 +257,10 @@ async def test_refused_audit_everywhere_is_a_failure_to_answer(sandbox, wasm, au
     for i, p in enumerate(net.peers):
         if i not in {1, 2, 4, 5, 7}:
             net.set_mode(p, "no_records")
-    res = await ComputeClient(net, sandbox, shuffle=False).query(purl, durl, "red", audit=0.5)
+    # a seeded sample: with an unseeded one, about 1 run in 20 drew an empty sample for some shard (10 other
+    # leaves at p = 0.5), whose answer then rightly stood, unaudited, beside the failed shards
+    client = ComputeClient(net, sandbox, shuffle=False, rng=random.Random(1))
+    res = await client.query(purl, durl, "red", audit=0.5)
     v = res.verification
     assert not v.ok and v.verdict == "failed" and res.records == []
     assert not {a.peer for a in res.answers} & bad
@@ -352,8 +373,9 @@ def test_random_liars_right_answer_or_clear_failure(sandbox, wasm, modes, honest
             assert res.records == want, v.summary
         else:
             assert v.errors and v.verdict == "failed"
-        # extra lies are convictable only in range receipts; false newer-seq hints are ignored
-        check_invariants(net, res, exempt=() if ranged else ("extra",))
+        # every signed lie is convicted (predicate extra lies too: audit 1.0 covers the whole shard); false
+        # newer-seq hints are ignored
+        check_invariants(net, res)
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 

@@ -94,6 +94,7 @@ from .verify import (
     ShardAnswer,
     UnprovenClaim,
     check_output,
+    covers_shard,
     other_range_proof,
     run_program,
     verify_answer,
@@ -327,10 +328,24 @@ class QuerySession(Fetches, PublisherFaults, SeqHints):
         if len(digests) > 1:
             t.disagreement = True  # nobody convictable: ask further replicas
             return
+        self._dispute_outputs(t, seen)
         t.disagreement = False
         if t.good and (short_ok or len(t.good) >= self.k):
             t.final, t.agreeing = t.good[0][0], len(t.good)
             self._after_settle(t)
+
+    def _dispute_outputs(self, t: ShardTask, seen: frozenset[Any]) -> None:
+        """Predicate answers that agree on their records but sign different outputs (the ``extra``, which the
+        client never uses): at most one is true, so each is re-run on the whole shard (``LoadShard``, 5.0)
+        and whoever signed a false one is convicted."""
+        if self.range is not None or t.disputed == seen:
+            return
+        if len({bytes(a.claim.receipt["result"]) for a, _ in t.good}) < 2:
+            return
+        t.disputed = seen
+        blob = self.manifest.shards[t.index].blob
+        for a, peer in list(t.good):
+            self._convict(shard_proof(a.claim.fraud(KIND_SUBSET), blob), peer)
 
     def _after_settle(self, t: ShardTask) -> None:
         assert t.final is not None
@@ -506,7 +521,7 @@ class QuerySession(Fetches, PublisherFaults, SeqHints):
             if not self._ok_peer(peer):  # convicted while an earlier shard was re-checked: dropped
                 merged = None
                 continue
-            if i in passed:
+            if i in passed and not covers_shard(a, a.sample):
                 t.good.append((a, peer))
             else:
                 merged = None

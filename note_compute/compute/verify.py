@@ -57,6 +57,7 @@ __all__ = [
     "check_declared_bounds",
     "check_output",
     "check_receipt",
+    "covers_shard",
     "other_range_proof",
     "run_program",
     "verify_answer",
@@ -293,8 +294,22 @@ def check_output(answer: ShardAnswer, sandbox: Any, wasm: bytes, fuel: int, *,
     if not pool:
         return
     order = sorted(pool)
-    rel, _extra = run_program(sandbox, wasm, claim.args, [pool[i] for i in order], fuel)
+    rel, extra = run_program(sandbox, wasm, claim.args, [pool[i] for i in order], fuel)
     got = [order[j] for j in rel]
     if not same(got, list(claim.indices)):
         raise OutputMismatch("re-running the program on proven records disagrees with the peer",
                              fraud=claim.fraud(KIND_SUBSET, evidence=evidence), reason="subset-output")
+    if covers_shard(answer, sample) and not same(
+            digest_of_claim(got, record_digests([pool[i] for i in got]), extra), claim.receipt["result"]):
+        # The records seen are the whole shard: this run *is* the peer's, so its signed output (extra
+        # included, which the client never uses) must be reproduced exactly; a wrong one is a signed lie.
+        raise OutputMismatch("re-running the program on the whole shard does not reproduce the signed output",
+                             fraud=claim.fraud(KIND_SUBSET, evidence=evidence), reason="shard-output")
+
+
+def covers_shard(answer: ShardAnswer, sample: list[Evidence] | None) -> bool:
+    """True when a predicate answer's returned records plus its audit sample are every leaf of the shard."""
+    seen = set(answer.claim.indices)
+    for e in sample or []:
+        seen.update(e.indices)
+    return len(seen) == int(answer.claim.receipt["count"])
