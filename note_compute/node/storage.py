@@ -173,8 +173,10 @@ class StorageService:
         if op == PUT:
             req = parse_put(msg)
             replica = self.replica_push is not None and self.replica_push(sender_id, req.key)
+            # Replica room for evidence (``replica=True``) only on this node's own pulls from the sync partners
+            # it chose (``Replicator``), never on a push: any ring member may push, the accused included.
             result = await self.put(req.kind, req.key, req.data, peer=None if replica else sender_id,
-                                    now=int(self.wall()), replica=replica)
+                                    now=int(self.wall()))
             return put_reply(result)
         if op == GET:
             key = parse_get(msg)
