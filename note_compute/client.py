@@ -66,7 +66,7 @@ __all__ = ["Client", "PeerRef", "open_client", "peer_ref_from_multiaddr"]
 T = TypeVar("T")
 
 _GET_GRACE = 0.25  # after the first good answer, how long to wait for the other replicas
-_DIRECT_TIMEOUT = 0.5  # a direct (lookup-free) get gives up this soon and falls back to a lookup
+_HEDGE = 0.5  # a direct get also asks the next replica when no answer came this soon (or 3x the usual time)
 _MAX_KNOWN = 4096
 
 
@@ -105,6 +105,7 @@ class Client:
         self._seeds = list(seeds)
         self.last_hops = 0
         self.last_errors: list[NoteError] = []
+        self._direct_latency = 0.0  # moving average of direct gets' answer time (seconds)
 
     # -- public API ------------------------------------------------------------
 
@@ -116,6 +117,29 @@ class Client:
     async def request(self, peer: PeerRef, msg: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         """Send a raw request to ``peer`` and return its reply (typed errors raise)."""
         return await self.host.request(peer, msg, timeout)
+
+    async def keep_alive(self, limit: int = 16) -> int:
+        """Ping up to ``limit`` of the peers this client knows, all at once; returns how many answered.
+
+        Keeps their connections (and pooled streams) open, so the next request
+        after a pause does not pay for a new connection; a long-lived process
+        (the gateway) calls it every few seconds. A peer that is unreachable
+        or does not answer within the client's timeout is forgotten.
+        """
+        answered = 0
+
+        async def one(peer: PeerRef) -> None:
+            nonlocal answered
+            try:
+                await self._request(peer, ring_msgs.ping(None))
+                answered += 1
+            except NoteError:
+                pass
+
+        async with trio.open_nursery() as nursery:
+            for peer in list(self._known.values())[:limit]:
+                nursery.start_soon(one, peer)
+        return answered
 
     async def put_record(self, record: records.Record) -> int:
         """Store ``record`` at the r replicas of its address; returns how many acknowledged.
@@ -163,21 +187,18 @@ class Client:
 
         ``prefer`` rotates which replica is asked first (spreads chunk fetches).
         ``direct``: when the client already knows enough of the ring, first ask
-        the replica it computes from what it knows, skipping the lookup (one
-        round trip instead of two; the bytes are checked against their hash
-        either way); on any failure, the usual lookup follows.
+        the replicas it computes from what it knows, skipping the lookup (one
+        round trip instead of two): the preferred one, and the next one too
+        when it has not answered within the hedge delay (a slow replica is not
+        abandoned: the first good answer wins; a wrong guess answers NotFound
+        at once and the next is asked). The bytes are checked against their
+        hash either way; when none of those replicas has them, the usual
+        lookup follows.
         """
         if direct and len(self._known) >= 2 * self.r:
-            target = id_from_bytes(address)
-            guessed = sorted(self._known.values(), key=lambda p: distance(target, p.id))[: self.r]
-            peer = guessed[prefer % len(guessed)]
-            try:
-                kind, data = await self._get_entry(peer, address, timeout=min(self.timeout, _DIRECT_TIMEOUT))
-                if kind == VALUE:
-                    blobs.verify_chunk(address, data)
-                    return data
-            except NoteError:
-                pass  # a wrong guess, a slow or dead peer: the lookup below finds the replicas
+            data = await self._get_direct(address, prefer)
+            if data is not None:
+                return data
         peers = list(await self._lookup(address, self.r + 2))
         if peers:
             k = prefer % min(len(peers), self.r)
@@ -193,6 +214,46 @@ class Client:
             except NoteError as exc:
                 errors.append(exc)
         raise self._not_found(f"no replica holds value {address.hex()[:16]}...", errors)
+
+    async def _get_direct(self, address: bytes, prefer: int) -> bytes | None:
+        """The value from the replicas computed from the known ring (hedged, see get_value), or None."""
+        target = id_from_bytes(address)
+        guessed = sorted(self._known.values(), key=lambda p: distance(target, p.id))[: self.r]
+        k = prefer % len(guessed)
+        found: list[bytes] = []
+        wrong_guess = False
+        started = trio.current_time()
+
+        async def ask(peer: PeerRef, settled: trio.Event, scope: trio.CancelScope) -> None:
+            nonlocal wrong_guess
+            try:
+                kind, data = parse_get_reply(await self.host.request(peer, get_msg(address), self.timeout), address)
+                if kind == VALUE:
+                    blobs.verify_chunk(address, data)
+                    found.append(data)
+                    scope.cancel()
+            except NotFound:
+                wrong_guess = True  # our view of the ring is off here: the lookup finds the replicas
+            except PeerUnreachable:
+                self._forget(peer)
+            except NoteError:
+                pass  # a bad answer, or none in time: the next computed replica
+            finally:
+                settled.set()
+
+        async with trio.open_nursery() as nursery:
+            for peer in guessed[k:] + guessed[:k]:
+                if found or wrong_guess:
+                    break
+                settled = trio.Event()
+                nursery.start_soon(ask, peer, settled, nursery.cancel_scope)
+                with trio.move_on_after(max(_HEDGE, 3 * self._direct_latency)):
+                    await settled.wait()
+        if not found:
+            return None
+        # Under load every answer is slower (this process's own queue included): hedge later, not more.
+        self._direct_latency += 0.2 * (trio.current_time() - started - self._direct_latency)
+        return found[0]
 
     async def put_blob(self, data: bytes, media_type: str = blobs.DEFAULT_MEDIA_TYPE) -> bytes:
         """Chunk ``data``, store every chunk and the manifest; returns the manifest address."""
