@@ -294,7 +294,31 @@ class Client:
         """
         from .compute import evidence
 
-        key = evidence.evidence_key(peer_id)
+        return await self._evidence_at(evidence.evidence_key(peer_id), f"the evidence against {peer_id.hex()[:16]}...")
+
+    async def put_publisher_fault(self, fault: bytes) -> int:
+        """Index an encoded publisher-fault proof (``compute.wellformed``) under its dataset in the ring.
+
+        Checked here first as the nodes will (``compute.fault_index.check_fault``: the signed manifest,
+        the records' proof and the defect); returns how many replicas acknowledged.
+        """
+        from .compute import evidence, fault_index
+        from .compute.wellformed import PublisherFault
+
+        key = fault_index.fault_key(PublisherFault.decode(fault).url)
+        fault_index.check_fault(fault, key)
+        return await self._put(EVIDENCE, key, evidence.encode_set([fault]))
+
+    async def get_publisher_faults(self, dataset_url: str) -> list[bytes]:
+        """The publisher-fault proofs the ring indexes against the dataset at ``dataset_url`` ([] if none):
+        the union of the replicas' (checked) sets, like :meth:`get_evidence`."""
+        from .compute import fault_index
+
+        return await self._evidence_at(fault_index.fault_key(dataset_url), f"the faults indexed for {dataset_url}")
+
+    async def _evidence_at(self, key: bytes, what: str) -> list[bytes]:
+        from .compute import evidence
+
         peers = await self._lookup(key, self.r)
 
         async def fetch(peer: PeerRef) -> list[bytes]:
@@ -308,7 +332,7 @@ class Client:
 
         found, errors = await self._gather(fetch, list(peers), grace=None)
         if not found:
-            raise self._not_found(f"no replica of the evidence against {peer_id.hex()[:16]}... answered", errors)
+            raise self._not_found(f"no replica of {what} answered", errors)
         return evidence.union(*found)  # every replica's proofs: a reader keeps them all
 
     async def put_inbox(self, owner: bytes, name: str, item: inbox.InboxItem) -> int:

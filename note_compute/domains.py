@@ -43,9 +43,11 @@ ADDR_RECORD = b"note-compute/v1/addr-record\x00"
 FRAUD_INDEX = b"note-compute/v1/fraud-index\x00"
 # Ring key of an inbox: SHA-256(INBOX || owner public key || name).
 INBOX = b"note-compute/v1/inbox\x00"
+# Ring key of the publisher faults indexed against a dataset: SHA-256(PUBLISHER_FAULTS || dataset URL).
+PUBLISHER_FAULTS = b"note-compute/v1/publisher-faults\x00"
 
-ADDRESS_DOMAINS = (ADDR_RECORD, FRAUD_INDEX, INBOX)
-"""Every derived store address is SHA-256 over one of these plus its key (records, evidence, inboxes);
+ADDRESS_DOMAINS = (ADDR_RECORD, FRAUD_INDEX, INBOX, PUBLISHER_FAULTS)
+"""Every derived store address is SHA-256 over one of these plus its key (records, evidence, faults, inboxes);
 values are SHA-256(bytes) and may not begin with one (``store.md`` section 1)."""
 
 # RFC 6962 Merkle prefixes (one byte each, by that RFC).
@@ -64,5 +66,6 @@ DATING_PROFILE = b"note-compute/v1/dating-profile\x00"
 
 SIGNATURE_DOMAINS = (SIG_RECORD, SIG_RECEIPT, SIG_NODE, SIG_BLS_KEY, SIG_INBOX_ITEM, SIG_INBOX_REMOVE,
                      SIG_DATING_CARD)
-HASH_DOMAINS = (HASH_ARGS, HASH_RESULT, HASH_RECORD_BODY, ADDR_RECORD, FRAUD_INDEX, INBOX, PSI_HASH_TO_GROUP,
+HASH_DOMAINS = (HASH_ARGS, HASH_RESULT, HASH_RECORD_BODY, ADDR_RECORD, FRAUD_INDEX, INBOX, PUBLISHER_FAULTS,
+                PSI_HASH_TO_GROUP,
                 DATING_PAIR, DATING_ROUND, DATING_PROFILE)

@@ -50,6 +50,8 @@ class NoteError(Exception):
         self.message = message or (self.__class__.__doc__ or self.code).strip().splitlines()[0]
         super().__init__(self.message)
         self.reason = reason
+        self.attached: dict[str, object] = {}
+        """Fields an error reply carried beside ``"error"`` (e.g. a seq hint's signed record), unchecked."""
 
     def __str__(self) -> str:
         if self.reason:

@@ -30,7 +30,8 @@ from typing import Any
 
 from . import domains, encoding, urls
 from .crypto import AUTHORITY_LENGTH, SIGNATURE_SIZE, SigningKey, ed25519_verify, public_key_of_authority
-from .errors import Equivocation, InvalidRecord, InvalidURL, StaleRecord
+from .errors import Equivocation, InvalidRecord, RemoteProtocolError, StaleRecord
+from .wire.record import HASH_SIZE, MAX_REFS, MAX_VALUE_SIZE, check_fields, parse_record_map
 
 __all__ = [
     "Record",
@@ -47,27 +48,15 @@ __all__ = [
     "HASH_SIZE",
 ]
 
-MAX_VALUE_SIZE = 64 * 1024
-MAX_REFS = 256
-HASH_SIZE = 32
-MAX_SEQ = 2**64 - 1
-MAX_TIME = 2**64 - 1
 # Largest possible encoding: value + URL + fixed fields, rounded up generously.
 MAX_RECORD_SIZE = MAX_VALUE_SIZE + urls.MAX_URL_LENGTH + 1024
 MAX_PROOF_SIZE = 2 * MAX_RECORD_SIZE + 64
 
 _SIG_ENTRY_SIZE = 4 + 2 + SIGNATURE_SIZE
-_KEYS = frozenset({"u", "s", "c", "v", "r", "e", "sig"})
-_REQUIRED = ("u", "s", "c", "sig")
 
 
 def _invalid(message: str, reason: str) -> InvalidRecord:
     return InvalidRecord(message, reason=reason)
-
-
-def _check_uint(name: str, v: object, maximum: int) -> None:
-    if type(v) is not int or not 0 <= v <= maximum:
-        raise _invalid(f"{name} must be an integer in [0, {maximum}]", "schema")
 
 
 @dataclass(frozen=True)
@@ -91,47 +80,11 @@ class Record:
     _body: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if type(self.url) is not str:
-            raise _invalid("url must be text", "schema")
-        if not urls.is_normal(self.url):
-            try:
-                urls.parse(self.url)
-            except InvalidURL as exc:
-                raise _invalid(f"bad url: {exc}", "url") from exc
-            raise _invalid("url is not in normal form", "url")
-        try:
-            public_key = public_key_of_authority(self.url[7 : 7 + AUTHORITY_LENGTH])
-        except ValueError as exc:
-            raise _invalid("bad url: the authority is not a public key", "url") from exc
-        object.__setattr__(self, "_public_key", public_key)
-        _check_uint("seq", self.seq, MAX_SEQ)
-        _check_uint("created", self.created, MAX_TIME)
-        if self.expires is not None:
-            _check_uint("expires", self.expires, MAX_TIME)
-            if self.expires < self.created:
-                raise _invalid("expires is before created", "schema")
-        if type(self.refs) is not tuple:
-            raise _invalid("refs must be a tuple of 32-byte hashes", "schema")
-        if self.value is not None:
-            if type(self.value) is not bytes:
-                raise _invalid("value must be bytes", "schema")
-            if len(self.value) > MAX_VALUE_SIZE:
-                raise _invalid(
-                    f"inline value is {len(self.value)} bytes, over the {MAX_VALUE_SIZE}-byte cap (use blobs and refs)",
-                    "too-large",
-                )
-            if self.refs:
-                raise _invalid("a record has a value or refs, not both", "schema")
-        else:
-            if not self.refs:
-                raise _invalid("a record needs a value or at least one ref", "schema")
-            if len(self.refs) > MAX_REFS:
-                raise _invalid(f"more than {MAX_REFS} refs", "too-large")
-            for ref in self.refs:
-                if type(ref) is not bytes or len(ref) != HASH_SIZE:
-                    raise _invalid("each ref must be a 32-byte hash", "schema")
-        if type(self.signature) is not bytes or len(self.signature) != SIGNATURE_SIZE:
-            raise _invalid("signature must be 64 bytes", "schema")
+        try:  # the field checks of the wire module (wire/record.py), in their stated order
+            check_fields(self.url, self.seq, self.created, self.value, self.refs, self.expires, self.signature)
+        except RemoteProtocolError as exc:
+            raise _invalid(exc.message, exc.reason or "schema") from None
+        object.__setattr__(self, "_public_key", public_key_of_authority(self.url[7 : 7 + AUTHORITY_LENGTH]))
 
     # -- derived -----------------------------------------------------------
     @property
@@ -181,30 +134,19 @@ class Record:
 
     @classmethod
     def _from_map(cls, m: Any) -> Record:
-        if type(m) is not dict:
-            raise _invalid("a record is a CBOR map", "schema")
-        keys = m.keys()
-        if not keys <= _KEYS:
-            extra = sorted(str(k) for k in keys - _KEYS)
-            raise _invalid(f"unknown record field(s): {', '.join(extra)[:100]}", "schema")
-        for k in _REQUIRED:
-            if k not in m:
-                raise _invalid(f"missing record field {k!r}", "schema")
-        refs = m.get("r")
-        if refs is None:
-            refs_t: tuple[bytes, ...] = ()
-        elif type(refs) is list and refs:
-            refs_t = tuple(refs)
-        else:
-            raise _invalid("refs must be a non-empty array when present", "schema")
+        try:  # the shape (wire/record.py's RECORD); the field checks run in the constructor
+            f = parse_record_map(m)
+        except RemoteProtocolError as exc:
+            raise _invalid(exc.message, exc.reason or "schema") from None
+        refs = f.get("r")
         return cls(
-            url=m["u"],
-            seq=m["s"],
-            created=m["c"],
-            value=m.get("v"),
-            refs=refs_t,
-            expires=m.get("e"),
-            signature=m["sig"],
+            url=f["u"],
+            seq=f["s"],
+            created=f["c"],
+            value=f.get("v"),
+            refs=() if refs is None else tuple(refs),
+            expires=f.get("e"),
+            signature=f["sig"],
         )
 
 

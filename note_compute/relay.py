@@ -13,10 +13,11 @@ Trust: none is added. The relay only moves bytes; the command verifies
 every record, proof and receipt exactly as it does over its own host (a
 lying relay is a lying network, which verification exists for).
 
-Wire (one request per connection): 4-byte big-endian length, then canonical
-CBOR. Request ``{"id": bytes(32), "addr": multiaddr, "msg": map, "ms":
-timeout in ms}``; reply ``{"ok": map}`` or ``{"err": [code, message,
-reason or null]}`` (the peer's or the relay host's typed error).
+Wire (one request per connection): the transport's frames and envelope
+(``specs/transport.md`` sections 2, 3 and 8) carrying one ``relay.forward``
+request (:mod:`note_compute.wire.relay`); the reply is the peer's reply or
+typed error reply, whole (fields beside ``"error"``, such as a seq hint's
+signed record, included), read like any other reply.
 """
 
 from __future__ import annotations
@@ -27,20 +28,37 @@ from typing import Any
 
 import trio
 
-from . import encoding
-from .errors import NoteError, PeerUnreachable, RemoteProtocolError, Timeout, error_from_code
+from .errors import InternalError, NoteError, PeerUnreachable, RemoteProtocolError, Timeout
+from .net.framing import HEADER_SIZE, decode_payload, encode_frame
 from .ring.ids import PeerRef
+from .wire.envelope import (
+    error_reply,
+    fatal_frame,
+    parse_reply,
+    parse_request,
+    raise_if_error,
+    reply_frame,
+    request_frame,
+)
+from .wire.relay import forward_msg, parse_forward
 
 __all__ = ["RELAY_SOCKET", "RelayHost", "serve_relay", "MAX_MESSAGE"]
 
 RELAY_SOCKET = "relay.sock"
 MAX_MESSAGE = 64 * 1024 * 1024 + 4096
-"""Largest relayed message (a shard blob chunk reply is far below)."""
+"""Largest relayed frame (a shard blob chunk reply is far below)."""
+_RID = 1  # one request per connection
 
 
-async def _send(stream: trio.abc.Stream, value: Any) -> None:
-    data = encoding.encode(value)
-    await stream.send_all(len(data).to_bytes(4, "big") + data)
+async def _answer(stream: trio.SocketStream, frame: dict[str, Any]) -> None:
+    try:
+        await _send(stream, frame)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, NoteError):
+        pass
+
+
+async def _send(stream: trio.abc.Stream, frame: dict[str, Any]) -> None:
+    await stream.send_all(encode_frame(frame, max_size=MAX_MESSAGE))
 
 
 async def _recv_exactly(stream: trio.abc.ReceiveStream, n: int) -> bytes:
@@ -48,16 +66,16 @@ async def _recv_exactly(stream: trio.abc.ReceiveStream, n: int) -> bytes:
     while len(buf) < n:
         chunk = await stream.receive_some(min(n - len(buf), 1 << 20))
         if not chunk:
-            raise RemoteProtocolError("relay connection closed mid-message", reason="relay")
+            raise RemoteProtocolError("relay connection closed mid-frame", reason="frame-truncated")
         buf += chunk
     return bytes(buf)
 
 
-async def _recv(stream: trio.abc.ReceiveStream) -> Any:
-    n = int.from_bytes(await _recv_exactly(stream, 4), "big")
+async def _recv(stream: trio.abc.ReceiveStream) -> dict[str, Any]:
+    n = int.from_bytes(await _recv_exactly(stream, HEADER_SIZE), "big")
     if n > MAX_MESSAGE:
-        raise RemoteProtocolError(f"relay message of {n} bytes is over the cap", reason="relay")
-    return encoding.decode(await _recv_exactly(stream, n), max_size=MAX_MESSAGE)
+        raise RemoteProtocolError(f"relay frame of {n} bytes is over the cap", reason="frame-too-large")
+    return decode_payload(await _recv_exactly(stream, n), max_size=MAX_MESSAGE)
 
 
 class RelayHost:
@@ -67,25 +85,19 @@ class RelayHost:
         self.path = Path(path)
 
     async def request(self, peer: PeerRef, msg: dict[str, Any], timeout: float) -> dict[str, Any]:
-        req = {"id": peer.id.to_bytes(32, "big"), "addr": peer.addr, "msg": msg, "ms": max(1, int(timeout * 1000))}
+        req = request_frame(_RID, forward_msg(peer.id.to_bytes(32, "big"), peer.addr, msg, int(timeout * 1000)))
         try:
             with trio.fail_after(timeout + 2.0):
                 stream = await trio.open_unix_socket(str(self.path))
                 async with stream:
                     await _send(stream, req)
-                    reply = await _recv(stream)
+                    frame = await _recv(stream)
         except trio.TooSlowError:
             raise Timeout("the local network's relay did not answer in time", reason="timeout") from None
         except OSError as exc:
             raise PeerUnreachable(f"the local network's relay ({self.path}) is not answering: {exc.strerror}",
                                   reason="relay") from None
-        if isinstance(reply, dict) and isinstance(reply.get("ok"), dict):
-            ok: dict[str, Any] = reply["ok"]
-            return ok
-        err = reply.get("err") if isinstance(reply, dict) else None
-        if isinstance(err, list) and len(err) == 3 and isinstance(err[0], str) and isinstance(err[1], str):
-            raise error_from_code(err[0], err[1], err[2] if isinstance(err[2], str) else None)
-        raise RemoteProtocolError("malformed relay reply", reason="relay")
+        return raise_if_error(parse_reply(frame, _RID))  # the peer's typed error (attached fields kept) raises
 
 
 async def serve_relay(path: Path, host: Any, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -103,24 +115,20 @@ async def serve_relay(path: Path, host: Any, *, task_status: Any = trio.TASK_STA
     async def handle(stream: trio.SocketStream) -> None:
         async with stream:
             try:
-                req = await _recv(stream)
-                peer = PeerRef(int.from_bytes(req["id"], "big"), req["addr"])
-                msg, timeout = req["msg"], req["ms"] / 1000
-                if not isinstance(msg, dict) or len(req["id"]) != 32:
-                    raise ValueError("bad request")
-            except (NoteError, KeyError, TypeError, ValueError, AttributeError):
-                reply: Any = {"err": ["remote-protocol", "malformed relay request", "relay"]}
-            else:
-                try:
-                    reply = {"ok": await host.request(peer, msg, timeout)}
-                except NoteError as exc:
-                    reply = {"err": [exc.code, exc.message, exc.reason]}
-                except Exception as exc:  # a bug here must not take the local network down with it
-                    reply = {"err": ["internal", f"relay failed: {type(exc).__name__}: {exc}", "relay"]}
+                rid, body = parse_request(await _recv(stream))
+            except NoteError as exc:  # not a frame, or not a request envelope: a fatal frame, as a node sends
+                await _answer(stream, fatal_frame(exc))
+                return
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # the command went away
             try:
-                await _send(stream, reply)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, NoteError):
-                pass
+                pid, addr, msg, ms = parse_forward(body)
+                reply = await host.request(PeerRef(int.from_bytes(pid, "big"), addr), msg, ms / 1000)
+            except NoteError as exc:  # the peer's typed error (with what it attached), or a bad relay.forward
+                reply = {**exc.attached, **error_reply(exc)}
+            except Exception as exc:  # a bug here must not take the local network down with it
+                reply = error_reply(InternalError(f"relay failed: {type(exc).__name__}: {exc}", reason="relay"))
+            await _answer(stream, reply_frame(rid, reply))
 
     try:
         await trio.serve_listeners(handle, [trio.SocketListener(sock)], task_status=task_status)

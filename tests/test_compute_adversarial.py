@@ -224,7 +224,8 @@ async def test_unverifiable_evidence_does_not_block(sandbox, programs) -> None:
     liars, _ = corrupt(net, "hide_one", programs[1])
     res = await ComputeClient(net, sandbox, shuffle=False).query(purl, durl, "red", range=[[0], None])
     fp = res.frauds[0]
-    bogus = replace(fp, range_proof=b"")  # same signed receipt and claim, no proof of the lie
+    assert fp.range_proof == b"" and fp.blob  # the published form: the verifier cuts the window from the blob
+    bogus = replace(fp, blob=b"")  # same signed receipt and claim, nothing to re-run it on
     with pytest.raises(InvalidProof):
         verify_fraud_proof(bogus, sandbox, programs[0])
     await net.put_evidence(fp.peer, bogus.encode())

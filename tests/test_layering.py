@@ -21,7 +21,7 @@ PURE = [
     "note_compute.compute.dataset", "note_compute.compute.protocol", "note_compute.compute.verify",
     "note_compute.compute.fraud", "note_compute.compute.audit", "note_compute.compute.evidence",
     "note_compute.inbox", "note_compute.wire", "note_compute.transport", "note_compute.store.policy",
-    "note_compute.compute.session", "note_compute.compute.actions",
+    "note_compute.compute.session", "note_compute.compute.actions", "note_compute.compute.hints",
     "note_compute.compute.reconcile", "note_compute.compute.result", "note_compute.compute.session_state",
     "note_compute.compute.session_fetch", "note_compute.program_interface", "note_compute.localnet",
 ]

@@ -8,12 +8,28 @@ from typing import Any
 import pytest
 import trio
 
-from note_compute import encoding
 from note_compute.errors import NotFound, PeerUnreachable, RemoteProtocolError
+from note_compute.net.framing import FrameDecoder, encode_frame
 from note_compute.relay import RelayHost, serve_relay
 from note_compute.ring.ids import PeerRef
+from note_compute.wire import envelope
 
 PEER = PeerRef(12345, "/ip4/127.0.0.1/tcp/1/p2p/x")
+PEER_WIRE = {"id": (12345).to_bytes(32, "big"), "addr": PEER.addr}
+
+
+async def _raw(sock: Path, frame: dict[str, Any]) -> dict[str, Any]:
+    """Send one frame to the relay by hand; its one reply frame."""
+    stream = await trio.open_unix_socket(str(sock))
+    async with stream:
+        await stream.send_all(encode_frame(frame))
+        dec = FrameDecoder()
+        while True:
+            data = await stream.receive_some(1 << 16)
+            assert data, "the relay closed without answering"
+            got = dec.feed(data)
+            if got:
+                return got[0]
 
 
 class FakeHost:
@@ -26,6 +42,10 @@ class FakeHost:
             raise NotFound("no record at that key", reason="missing-key")
         if msg.get("op") == "bug":
             raise ZeroDivisionError("a bug in the host")
+        if msg.get("op") == "hint":  # an error reply with a field beside "error" (a seq hint's record)
+            exc = RemoteProtocolError("this peer holds seq 3, not 2", reason="seq-mismatch")
+            exc.attached = {"manifest": b"signed record bytes"}
+            raise exc
         return {"op": "pong", "echo": msg.get("data", b"")}
 
 
@@ -42,6 +62,10 @@ async def test_request_reply_and_typed_errors(tmp_path: Path) -> None:
         with pytest.raises(NotFound) as ei:
             await relay.request(PEER, {"op": "missing"}, 1.0)
         assert ei.value.reason == "missing-key" and ei.value.message == "no record at that key"
+        assert ei.value.attached == {}
+        with pytest.raises(RemoteProtocolError) as eh:  # the attached hint crosses the relay too
+            await relay.request(PEER, {"op": "hint"}, 1.0)
+        assert eh.value.reason == "seq-mismatch" and eh.value.attached == {"manifest": b"signed record bytes"}
         with pytest.raises(Exception) as ei2:  # a host bug becomes an error reply; the relay stays up
             await relay.request(PEER, {"op": "bug"}, 1.0)
         assert "a bug in the host" in str(ei2.value)
@@ -52,13 +76,19 @@ async def test_request_reply_and_typed_errors(tmp_path: Path) -> None:
         stream = await trio.open_unix_socket(str(sock))
         await stream.send_all((2**31).to_bytes(4, "big"))
         await stream.aclose()
-        stream = await trio.open_unix_socket(str(sock))
-        data = encoding.encode({"id": b"short", "addr": 7, "msg": {}, "ms": 1})
-        await stream.send_all(len(data).to_bytes(4, "big") + data)
-        n = int.from_bytes(await stream.receive_some(4), "big")
-        reply = encoding.decode(await stream.receive_some(n))
-        assert reply["err"][0] == "remote-protocol"
-        await stream.aclose()
+        # Not a request envelope (the old relay's own format): a fatal frame, as a node sends.
+        reply = await _raw(sock, {"id": b"short", "addr": 7, "msg": {}, "ms": 1})
+        assert reply["fatal"]["code"] == "remote-protocol" and reply["fatal"]["reason"] == "bad-envelope"
+        # A request envelope around a bad relay.forward: an error reply, reason relay; nothing forwarded.
+        seen = len(host.seen)
+        for bad in ({"op": "relay.forward", "peer": {"id": b"short", "addr": "a"}, "msg": {}, "ms": 1},
+                    {"op": "relay.forward", "peer": PEER_WIRE, "msg": [], "ms": 1},
+                    {"op": "relay.forward", "peer": PEER_WIRE, "msg": {}, "ms": 0},
+                    {"op": "relay.forward", "peer": PEER_WIRE, "msg": {}, "ms": 1, "extra": 1},
+                    {"op": "ring.ping"}):
+            reply = await _raw(sock, envelope.request_frame(1, bad))
+            assert reply["id"] == 1 and reply["rep"]["error"]["reason"] == "relay", bad
+        assert len(host.seen) == seen
         assert await relay.request(PEER, {"op": "ping"}, 1.0) == {"op": "pong", "echo": b""}
         nursery.cancel_scope.cancel()
     assert not sock.exists()
@@ -70,20 +100,26 @@ async def test_no_relay_is_unreachable(tmp_path: Path) -> None:
     assert ei.value.reason == "relay"
 
 
-async def test_malformed_reply_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sent", "reason"), [
+    ({"weird": 1}, "bad-envelope"),                                   # not a reply frame
+    ({"id": 2, "rep": {"op": "pong"}}, "bad-envelope"),               # another request's id
+    ({"id": 1, "rep": {"error": "boom"}}, "bad-error-reply"),         # a malformed error reply
+    ({"fatal": {"code": "internal", "message": "x", "reason": None}}, "peer-fatal"),
+])
+async def test_malformed_reply_refused(tmp_path: Path, sent: dict[str, Any], reason: str) -> None:
     sock = tmp_path / "bad.sock"
 
     async def liar(stream: trio.SocketStream) -> None:
-        data = encoding.encode({"weird": 1})
-        await stream.send_all(len(data).to_bytes(4, "big") + data)
+        await stream.send_all(encode_frame(sent))
 
     s = trio.socket.socket(trio.socket.AF_UNIX)
     await s.bind(str(sock))
     s.listen(1)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(trio.serve_listeners, liar, [trio.SocketListener(s)])
-        with pytest.raises(RemoteProtocolError):
+        with pytest.raises(RemoteProtocolError) as ei:
             await RelayHost(sock).request(PEER, {"op": "ping"}, 1.0)
+        assert ei.value.reason == reason
         nursery.cancel_scope.cancel()
 
 

@@ -57,7 +57,8 @@ def test_every_kind_has_its_own_address_domain() -> None:
     assert evidence_key(PID) == hashlib.sha256(domains.FRAUD_INDEX + PID).digest()
     assert inbox_key(AUTHOR.public_key, "x") == hashlib.sha256(domains.INBOX + AUTHOR.public_key + b"x").digest()
     assert urls.address(url) != hashlib.sha256(url.encode()).digest()  # no longer a value's address
-    assert set(domains.ADDRESS_DOMAINS) == {domains.ADDR_RECORD, domains.FRAUD_INDEX, domains.INBOX}
+    assert set(domains.ADDRESS_DOMAINS) == {domains.ADDR_RECORD, domains.FRAUD_INDEX, domains.INBOX,
+                                            domains.PUBLISHER_FAULTS}
     for a in domains.ADDRESS_DOMAINS:  # prefix-free: no preimage of one domain is a preimage of another
         assert a.endswith(b"\x00") and a.count(b"\x00") == 1
         assert not any(b != a and b.startswith(a) for b in domains.ADDRESS_DOMAINS)

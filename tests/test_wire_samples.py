@@ -21,13 +21,16 @@ import pytest
 from note_compute import encoding, records
 from note_compute.compute import protocol as cp
 from note_compute.compute.fraud import FraudProof
+from note_compute.compute.hints import hint_of
 from note_compute.errors import NoteError, RemoteProtocolError
 from note_compute.net import framing
 from note_compute.ring import messages as rm
 from note_compute.ring.ids import ID_BYTES, PeerRef
 from note_compute.store import Digest
 from note_compute.wire import envelope
+from note_compute.wire import relay as wrelay
 from note_compute.wire import storage as sm
+from note_compute.wire.compute import HINT_FIELD, parse_hint
 
 VECTORS = Path(__file__).resolve().parents[1] / "specs" / "vectors"
 DATA = json.loads((VECTORS / "wire_samples.json").read_text())
@@ -86,7 +89,14 @@ def _ring_request(v: Any) -> Any:
 
 
 def _ring_reply(v: Any) -> Any:
-    return _ring_to_wire(rm.parse_reply(v))
+    rep = rm.parse_reply(v)
+    built = {rm.reply_op(rm.PING): lambda: rm.ping_reply(PeerRef(rep.get("id"), "x")),
+             rm.reply_op(rm.FIND): lambda: rm.find_reply(rep.get("successors"), rep.get("closer")),
+             rm.reply_op(rm.NEIGHBOURS): lambda: rm.neighbours_reply(rep.get("predecessors"), rep.get("successors")),
+             rm.reply_op(rm.NOTIFY): rm.notify_reply,
+             rm.reply_op(rm.LEAVE): rm.leave_reply}[rep.op]()
+    assert built == _ring_to_wire(rep)
+    return built
 
 
 def _error(v: Any) -> Any:
@@ -107,6 +117,12 @@ def _fatal(v: Any) -> Any:
 def _request_frame(v: Any) -> Any:
     rid, req = envelope.parse_request(v)
     return envelope.request_frame(rid, sm.get_msg(sm.parse_get(req)))
+
+
+def _relay_forward(v: Any) -> Any:
+    rid, req = envelope.parse_request(v)
+    pid, addr, msg, ms = wrelay.parse_forward(req)
+    return envelope.request_frame(rid, wrelay.forward_msg(pid, addr, _ring_request(msg), ms))
 
 
 def _get_reply(v: Any) -> Any:
@@ -151,6 +167,14 @@ def _batch_reply(v: Any) -> Any:
     return {"replies": out}
 
 
+def _hint_error(v: Any) -> Any:
+    with pytest.raises(NoteError) as info:
+        envelope.raise_if_error(v)
+    assert info.value.reason == "seq-mismatch"
+    record = records.Record.decode(parse_hint(hint_of(info.value)))
+    return {**envelope.error_reply(info.value), HINT_FIELD: record.encode()}
+
+
 def _records_reply(v: Any) -> Any:
     recs, proof = cp.parse_records_response(v, 2)
     return {"records": recs, "proof": proof}
@@ -168,6 +192,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "error: quota": _error,
     "frame: request store.get": _request_frame,
     "frame: ring.ping": _ring_request,
+    "frame: relay.forward": _relay_forward,
     "store.put request": lambda v: sm.put_msg(*(lambda r: (r.kind, r.key, r.data))(sm.parse_put(v))),
     "store.put reply": _put_reply,
     "store.get request": lambda v: sm.get_msg(sm.parse_get(v)),
@@ -183,6 +208,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "compute.batch request": lambda v: {"op": cp.OP_BATCH,
                                         "queries": [cp.QueryRequest.from_msg(q).to_msg() for q in cp.parse_batch(v)]},
     "compute.batch reply": _batch_reply,
+    "compute.query error, seq-mismatch with the newer record": _hint_error,
 }
 for _name in SAMPLES:
     if _name.startswith("ring.") and _name not in PARSERS:

@@ -32,9 +32,13 @@ class FindPeers:
 
 @dataclass(frozen=True)
 class Refresh:
+    """Move to seq ``hinted`` of ``dataset``: ``record`` is its signed dataset record, checked by the session
+    (``.hints``); the driver fetches the shard table if any, checks expiry and freshness, feeds back a Manifest."""
+
     tag: int
     dataset: str
     hinted: int
+    record: bytes | None = None
 
 
 @dataclass(frozen=True)

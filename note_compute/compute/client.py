@@ -10,8 +10,8 @@ on the simulated ring, under trio's virtual clock in tests). One query:
 2. find each shard's replicas (skipping peers proven to have lied);
 3. run the session: perform its actions (requests with a timeout, replica
    lookups, manifest refreshes), feed their outcomes back, until it is
-   done; when a peer's ``seq-mismatch`` hint leads to a newer manifest, start
-   over on it;
+   done; when a peer's ``seq-mismatch`` refusal proves a newer version (its
+   signed record, :mod:`.hints`), start over on it;
 4. publish the fraud proofs the session produced; return its merged result
    with its verdict (:mod:`.result`).
 """
@@ -26,10 +26,11 @@ from typing import Any
 
 import trio
 
-from .. import encoding, programs, urls
+from .. import encoding, programs, records, urls
 from ..errors import NoteError, RemoteProtocolError, StaleRecord, Timeout
 from .accuse import AccusationChecker
 from .dataset import Manifest
+from .fault_index import faults_for
 from .fraud import FraudProof
 from .freshness import Freshness
 from .result import QueryResult, Verification
@@ -101,6 +102,17 @@ class ComputeClient:
         self.freshness.saw(m.url, m.seq)
         return m
 
+    async def follow_hint(self, record: bytes) -> Manifest:
+        """The manifest a peer's newer-seq hint proves (its signed record, already checked by the session):
+        expiry checked, the shard table fetched when not inline, never older than seen (``.hints``)."""
+        m = await self.source.manifest_of_record(records.decode_verified(record, now=int(time.time())))
+        newest = self.freshness.newest(m.url)
+        if newest is not None and m.seq < newest:
+            raise StaleRecord(f"a hint names seq {m.seq} of {m.url}, older than seq {newest} seen before",
+                              reason="stale")
+        self.freshness.saw(m.url, m.seq)
+        return m
+
     async def query(self, program_url: str, dataset_url: str, args: Any, *, range: list[Any] | None = None,
                     audit: float = 0.0, replicas: int = 1, quorum: bool = False) -> QueryResult:
         """Run a verified query. ``args`` is a value (encoded here) or canonical CBOR bytes."""
@@ -132,6 +144,7 @@ class ComputeClient:
             session = QuerySession(manifest, program, args_bytes, executor=self.sandbox, rng=self.rng, range=range,
                                    audit=audit, replicas=replicas, blocked=self.blocked, batch=self.batch,
                                    quorum=quorum)
+            await self._indexed_faults(session)
             counters: dict[str, Any] = {"bytes": 0, "verify": 0.0}
             await self._run(session, program, counters)
             if session.newer is None or restarts >= MAX_RESTARTS:
@@ -151,7 +164,51 @@ class ComputeClient:
         v.resolve_seconds = resolved
         v.total_seconds = time.perf_counter() - t0
         await self.publish_frauds(result.frauds)
+        await self.publish_faults(v)
         return result
+
+    async def _indexed_faults(self, s: QuerySession) -> None:
+        """Consult the ring's publisher-fault index for the session's dataset version (``.fault_index``).
+
+        Every indexed proof is re-checked here. One for a shard the query uses
+        is reported at once (``Verification.publisher_faults``, an error: that
+        shard has no honest answer); one for another shard is noted under
+        ``checked`` (the answer does not depend on it).
+        """
+        lookup = getattr(self.registry, "lookup_faults", None)
+        if lookup is None:
+            return
+        try:
+            items = await lookup(s.manifest.url)
+        except NoteError:
+            return
+        v = s.v
+        for fault, defect in faults_for(items, s.manifest):
+            if any((f["shard"], f["defect"]) == (str(fault.shard), defect) for f in v.publisher_faults):
+                continue
+            v.publisher_faults.append({"shard": str(fault.shard), "defect": defect, "proof": fault.encode().hex(),
+                                       "source": "ring index"})
+            if fault.shard in s.tasks:
+                v.ok = False
+                v.errors.append(f"shard {fault.shard} of the dataset is malformed by its publisher ({defect}; "
+                                "a proof indexed in the ring, checked here): peers refuse to serve it and "
+                                "nobody is convicted")
+            else:
+                v.checked.append(f"publisher fault indexed for shard {fault.shard} ({defect}) of this version; "
+                                 "this query does not use that shard")
+
+    async def publish_faults(self, v: Verification) -> None:
+        """Index the publisher faults this query found (verified by the session) in the ring, through the registry."""
+        publish = getattr(self.registry, "publish_fault", None)
+        if publish is None:
+            return
+        for f in v.publisher_faults:
+            if f.get("source") == "ring index":
+                continue
+            try:
+                await publish(bytes.fromhex(f["proof"]))
+            except NoteError:
+                pass
 
     async def _run(self, s: QuerySession, program: ProgramCode, counters: dict[str, Any]) -> None:
         """Perform the session's actions concurrently and feed their outcomes back until it is done."""
@@ -190,7 +247,8 @@ class ComputeClient:
                     value = await self.transport.get_blob(action.blob)
                 elif isinstance(action, Refresh):
                     try:
-                        value = await self.latest_manifest(action.dataset)
+                        value = await self.follow_hint(action.record) if action.record is not None else \
+                            await self.latest_manifest(action.dataset)
                     except NoteError:
                         value = None
                 else:  # pragma: no cover

@@ -17,8 +17,9 @@ set comes from:
   fewer than :data:`MAX_PROOFS` (16), fewer than :data:`MAX_PER_PAIR` (4)
   for the proof's (program, dataset) pair, and at most :data:`PUT_BYTES`
   (a third of an entry) in all;
-* a **replica's set** (``replica=True``: another replica pushing during
-  anti-entropy, or this node pulling) is admitted up to the room the union
+* a **replica's set** (``replica=True``: this node pulling a sync
+  partner's set during anti-entropy; never a push, which any ring member
+  can send) is admitted up to the room the union
   of :data:`REPLICAS` put-filled sets needs: :data:`MAX_HELD` (48) proofs,
   :data:`MAX_PAIR_HELD` (12) per pair, :data:`SET_BYTES` (an entry).
 
@@ -42,6 +43,11 @@ What a node checks (:func:`check_proof`, cheap: no program is run):
   can plant evidence against a peer that never signed anything;
 * the proof's arguments and claimed output are the ones the receipt signs.
 
+The same entries, at ``fault_index.fault_key(dataset URL)``, index
+publisher faults against a dataset (:mod:`.fault_index`): an item whose
+``type`` is ``publisher-fault`` is checked in full by
+:func:`.fault_index.check_fault` instead, grouped by the dataset version.
+
 Conviction (re-running the program on the proven records,
 :func:`~note_compute.compute.fraud.verify_fraud_proof`) is done by the
 clients, and before storing by nodes that run compute
@@ -62,6 +68,7 @@ from .. import domains, encoding
 from ..crypto import domain_hash
 from ..errors import InvalidEncoding, InvalidProof, InvalidRecord, NoteError
 from ..wire.storage import MAX_ENTRY_SIZE
+from .fault_index import check_fault, fault_pair, is_fault
 from .fraud import FraudProof
 from .protocol import Receipt, args_digest, digest_of_claim
 
@@ -146,7 +153,12 @@ def decode_set(data: bytes) -> list[bytes]:
 
 
 def pair_of(proof: bytes) -> tuple[bytes, str]:
-    """The (program hash, dataset URL) a proof's receipt names: its slot group (raises on a bad proof)."""
+    """The (program hash, dataset URL) a proof's receipt names: its slot group (raises on a bad proof).
+
+    An indexed publisher fault (:mod:`.fault_index`) is grouped by the dataset version it proves malformed.
+    """
+    if is_fault(proof):
+        return fault_pair(proof)
     r = Receipt.decode(FraudProof.decode(proof).receipt)
     return r["program"], r["dataset"]
 
@@ -208,15 +220,20 @@ def union(*sets: Iterable[bytes]) -> list[bytes]:
 def validate_entry(key: bytes, data: bytes) -> list[bytes]:
     """Decode an evidence entry sent for ``key`` and check every proof in it; returns the proofs.
 
-    One bad proof refuses the whole entry (the error of :func:`check_proof`),
+    One bad proof refuses the whole entry (the error of :func:`check_proof`,
+    or of :func:`.fault_index.check_fault` for an indexed publisher fault),
     as does a set with more than :data:`MAX_PAIR_HELD` proofs for one pair.
     """
     proofs = decode_set(data)
     pairs: dict[tuple[bytes, str], int] = {}
     for p in proofs:
-        proof = check_proof(p, key)
-        r = Receipt.decode(proof.receipt)
-        pair = (r["program"], r["dataset"])
+        if is_fault(p):  # a publisher fault indexed against a dataset (.fault_index): checked in full
+            check_fault(p, key)
+            pair = fault_pair(p)
+        else:
+            proof = check_proof(p, key)
+            r = Receipt.decode(proof.receipt)
+            pair = (r["program"], r["dataset"])
         pairs[pair] = pairs.get(pair, 0) + 1
         if pairs[pair] > MAX_PAIR_HELD:
             raise InvalidRecord(f"evidence holds more than {MAX_PAIR_HELD} proofs for one (program, dataset)",

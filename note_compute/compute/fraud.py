@@ -57,6 +57,7 @@ Every signed value is compared by canonical encoding (:mod:`.strict`).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -79,9 +80,11 @@ from .protocol import Receipt, args_digest, digest_of_claim, record_digests
 from .strict import same
 from .wellformed import MALFORMED, MalformedDataset, check_order
 
-__all__ = ["DEFAULT_FUEL", "KINDS", "KIND_RANGE", "KIND_SHARD", "KIND_SUBSET", "MAX_FRAUD_PROOF", "Evidence",
-           "FraudProof", "shard_needed", "shard_proof", "verify_fraud_proof"]
+__all__ = ["DEFAULT_FUEL", "KINDS", "KIND_RANGE", "KIND_SHARD", "KIND_SUBSET", "MAX_FRAUD_PROOF",
+           "OUTPUT_NOT_REPRODUCED", "Evidence", "FraudProof", "claim_omitted", "shard_needed", "shard_proof",
+           "verify_fraud_proof", "without_claim"]
 
+OUTPUT_NOT_REPRODUCED = "output-not-reproduced"
 DEFAULT_FUEL = 2_000_000_000
 
 
@@ -151,6 +154,26 @@ class FraudProof:
                    m.get("blob", b""))
 
 
+def claim_omitted(proof: FraudProof) -> bool:
+    """True for a re-execution proof (``range`` / ``shard`` naming a blob) that leaves the claimed output out.
+
+    Re-execution compares the re-run's digest with the receipt's signed
+    ``result`` directly, so the claim (indices, digests, extra: ~35 bytes per
+    returned index) is needed only to *name* the lie; leaving it out
+    (all three empty) keeps a proof about a large answer under the evidence
+    cap. An empty claim that does hash to the signed result is the real claim.
+    """
+    return (proof.kind in (KIND_RANGE, KIND_SHARD) and len(proof.blob) == 32 and not proof.indices
+            and not proof.digests and proof.extra == b"")
+
+
+def without_claim(proof: FraudProof) -> FraudProof:
+    """The same re-execution proof with its claimed output left out (:func:`claim_omitted`)."""
+    if proof.kind not in (KIND_RANGE, KIND_SHARD) or len(proof.blob) != 32:
+        raise ValueError("only a range or shard proof naming its blob can leave its claim out")
+    return FraudProof(proof.kind, proof.receipt, proof.args, [], [], b"", [], b"", proof.blob)
+
+
 def shard_needed(proof: FraudProof) -> bytes | None:
     """The shard blob address a verifier must load before :func:`verify_fraud_proof` (kinds ``range`` and
     ``shard``), or None."""
@@ -160,9 +183,9 @@ def shard_needed(proof: FraudProof) -> bytes | None:
 def shard_proof(proof: FraudProof, blob: bytes) -> FraudProof:
     """The same accusation, checkable on the whole shard stored at ``blob``: a ``range`` proof naming the
     blob, or (whole-shard receipts) a ``shard`` proof without evidence."""
-    if proof.kind == KIND_RANGE:
+    if proof.kind == KIND_RANGE:  # the verifier cuts the window from the shard: no key-range proof needed
         return FraudProof(KIND_RANGE, proof.receipt, proof.args, list(proof.indices), list(proof.digests),
-                          proof.extra, [], proof.range_proof, blob)
+                          proof.extra, [], b"", blob)
     return FraudProof(KIND_SHARD, proof.receipt, proof.args, list(proof.indices), list(proof.digests), proof.extra,
                       [], b"", blob)
 
@@ -185,8 +208,10 @@ def _run(sandbox: Any, wasm: bytes, args: bytes, records: list[bytes], fuel: int
         raise _not_fraud(f"re-running the program failed: {exc}") from exc
 
 
-def _name_lie(proof: FraudProof, got: list[int], true_digests: list[bytes], extra: bytes) -> str:
+def _name_lie(proof: FraudProof, got: list[int], true_digests: list[bytes], extra: bytes, signed: bytes) -> str:
     """What differs between the true output and the signed claim (which are known to differ)."""
+    if claim_omitted(proof) and not same(digest_of_claim([], [], b""), signed):
+        return OUTPUT_NOT_REPRODUCED  # no claim to compare with, only the signed digest the re-run missed
     if set(got) - set(proof.indices):
         return "hidden-match"
     if set(proof.indices) - set(got):
@@ -207,12 +232,12 @@ def _rerun(proof: FraudProof, receipt: Receipt, sandbox: Any, wasm: bytes, fuel:
     digests = record_digests([inputs[j] for j in rel])
     if same(digest_of_claim(got, digests, extra), receipt["result"]):
         raise _not_fraud("re-running the program on the peer's exact input reproduces the signed result")
-    return _name_lie(proof, got, digests, extra)
+    return _name_lie(proof, got, digests, extra, receipt["result"])
 
 
-def _check_well_formed(records: Sequence[bytes], fields: list[str], first: int) -> None:
+def _check_well_formed(records: Sequence[bytes], fields: list[str], first: int) -> list[Any]:
     try:
-        check_order(records, fields, first=first)
+        return check_order(records, fields, first=first)
     except MalformedDataset as exc:
         raise _not_fraud(f"the data is not well formed (the publisher's fault, never a peer's): {exc.message}",
                          MALFORMED) from exc
@@ -241,7 +266,8 @@ def verify_fraud_proof(proof: FraudProof, sandbox: Any, program_wasm: bytes, *, 
         raise _not_fraud("the arguments are not the ones the receipt names")
     if len(proof.digests) != len(proof.indices):
         raise _not_fraud("claimed output is inconsistent")
-    if not same(digest_of_claim(proof.indices, proof.digests, proof.extra), receipt["result"]):
+    if not same(digest_of_claim(proof.indices, proof.digests, proof.extra), receipt["result"]) \
+            and not claim_omitted(proof):
         raise _not_fraud("the claimed output is not the one the receipt signs")
     root, count = receipt["shard_root"], receipt["count"]
     if proof.kind == KIND_RANGE:
@@ -279,8 +305,21 @@ def verify_fraud_proof(proof: FraudProof, sandbox: Any, program_wasm: bytes, *, 
     return _rerun(proof, receipt, sandbox, program_wasm, fuel, records, 0)
 
 
+def _window(records: list[bytes], keys: list[Any], lo: Any, hi: Any) -> tuple[int, list[bytes]]:
+    """The leaves of a well-formed shard whose keys fall in ``[lo, hi)``, as :func:`.server.range_span` cuts them."""
+    start = bisect.bisect_left(keys, lo)
+    end = max(start, bisect.bisect_left(keys, hi))
+    return start, records[start:end]
+
+
 def _verify_range(proof: FraudProof, receipt: Receipt, sandbox: Any, wasm: bytes, fuel: int,
                   shard: Sequence[bytes] | None) -> str:
+    """Re-execute the range the receipt *names* on the whole shard (well formed: the window is unique).
+
+    ``range_proof`` is optional: the window is cut from the loaded shard, so a
+    receipt for a range nobody asked (a ``loose`` receipt) is judged on the
+    range it signs. When present, the key-range proof must verify for that range.
+    """
     rng = receipt["range"]
     if rng is None:
         raise _not_fraud("a range proof needs a range receipt")
@@ -290,13 +329,19 @@ def _verify_range(proof: FraudProof, receipt: Receipt, sandbox: Any, wasm: bytes
     try:
         lo = normalize_bound(rng[0], fields, upper=False)
         hi = normalize_bound(rng[1], fields, upper=True)
-        krp = KeyRangeProof.decode(proof.range_proof)
-        start, leaves = verify_key_range(receipt["shard_root"], receipt["count"], lo, hi, krp,
-                                         lambda leaf: fast_key_of_record(leaf, fields))
     except NoteError as exc:
-        raise _not_fraud(f"range evidence does not verify: {exc}") from exc
-    # The window is the only one for its range only if the whole shard is well formed: in an unsorted
-    # shard one range can have two windows that both verify, and the peer may have run on the other.
-    _check_well_formed(list(krp.leaves), fields, krp.first)  # cheap, before loading anything
-    _check_well_formed(_load(shard, receipt, KIND_RANGE), fields, 0)
-    return _rerun(proof, receipt, sandbox, wasm, fuel, list(leaves), start)
+        raise _not_fraud(f"the receipt's range is not a range: {exc}") from exc
+    if hi < lo:
+        raise _not_fraud("the receipt's range is empty by construction (hi < lo): no honest peer signs it")
+    if proof.range_proof:
+        try:
+            krp = KeyRangeProof.decode(proof.range_proof)
+            verify_key_range(receipt["shard_root"], receipt["count"], lo, hi, krp,
+                             lambda leaf: fast_key_of_record(leaf, fields))
+        except NoteError as exc:
+            raise _not_fraud(f"range evidence does not verify: {exc}") from exc
+        # In an unsorted shard one range can have two windows that both verify: such data convicts nobody.
+        _check_well_formed(list(krp.leaves), fields, krp.first)  # cheap, before loading anything
+    records = _load(shard, receipt, KIND_RANGE)
+    start, leaves = _window(records, _check_well_formed(records, fields, 0), lo, hi)
+    return _rerun(proof, receipt, sandbox, wasm, fuel, leaves, start)

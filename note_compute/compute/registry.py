@@ -10,6 +10,11 @@ that run compute also convict each new proof before storing it
 (:func:`.fraud.verify_fraud_proof`) before believing it; pass ``check`` to
 have :meth:`RingFraudRegistry.lookup` drop the proofs it refuses.
 (:class:`~.client.ComputeClient` verifies what ``lookup`` returns itself.)
+
+Publisher faults (:mod:`.fault_index`) go the same way under their dataset:
+:meth:`RingFraudRegistry.publish_fault` / :meth:`RingFraudRegistry.lookup_faults`
+(over ``put_publisher_fault`` / ``get_publisher_faults``; a client without
+them indexes nothing).
 """
 
 from __future__ import annotations
@@ -48,4 +53,18 @@ class RingFraudRegistry:
             except NoteError:
                 continue
             found.append(proof)
+        return found
+
+    async def publish_fault(self, fault: bytes) -> None:
+        """Index a verified publisher-fault proof under its dataset (a no-op on a client without the index)."""
+        put = getattr(self.client, "put_publisher_fault", None)
+        if put is not None:
+            await put(fault)
+
+    async def lookup_faults(self, dataset_url: str) -> list[bytes]:
+        """The publisher-fault proofs indexed against ``dataset_url`` (unchecked: see ``fault_index.faults_for``)."""
+        get = getattr(self.client, "get_publisher_faults", None)
+        if get is None:
+            return []
+        found: list[bytes] = await get(dataset_url)
         return found

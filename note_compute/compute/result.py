@@ -62,6 +62,7 @@ class Verification:
     publisher_faults: list[dict[str, str]] = field(default_factory=list)  # verified proofs the dataset is malformed
     extra_scope: str = ""             # what the returned ``extra`` was recomputed over
     restarts: int = 0                 # times the query moved to a newer dataset version (seq hints)
+    hints_ignored: int = 0            # newer-seq claims without a valid signed record (or replays): not followed
     verdict: str = ""
     checked: list[str] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=list)

@@ -22,6 +22,7 @@ from ..errors import InvalidRecord, NoteError, NotFound, RemoteProtocolError
 from ..merkle import MerkleTree
 from ..sandbox.abi import pack_input, unpack_output
 from .dataset import Manifest, decode_shard
+from .hints import SeqMismatch, seq_mismatch
 from .keys import Key, normalize_bound
 from .protocol import (
     OP_BATCH,
@@ -105,7 +106,7 @@ def execute(key: SigningKey, sandbox: Any, req: QueryRequest, program: ProgramCo
     if req.program_hash != program.hash:
         raise RemoteProtocolError("program hash does not match the program record", reason="program-hash")
     if req.seq != manifest.seq:
-        raise RemoteProtocolError(f"this peer holds seq {manifest.seq}, not {req.seq}", reason="seq-mismatch")
+        raise seq_mismatch(req.dataset, manifest, req.seq)
     ranged = req.range is not None
     proof = None
     if ranged:
@@ -146,7 +147,7 @@ def execute(key: SigningKey, sandbox: Any, req: QueryRequest, program: ProgramCo
 def serve_records(req: RecordsRequest, manifest: Manifest, shard: LoadedShard) -> dict[str, Any]:
     """Answer a ``compute.records`` request: the records at ``indices`` and one batch proof."""
     if req.seq != manifest.seq:
-        raise RemoteProtocolError(f"this peer holds seq {manifest.seq}, not {req.seq}", reason="seq-mismatch")
+        raise seq_mismatch(req.dataset, manifest, req.seq)
     n = len(shard.records)
     if any(i >= n for i in req.indices):
         raise RemoteProtocolError(f"shard has {n} records", reason="index-range")
@@ -177,6 +178,8 @@ class ComputeServer:
         self.deadline_ms = deadline_ms
         self.node_id = hashlib.sha256(key.public_key).digest()
         self.served = 0
+        self.prefetcher: Any = None
+        """The node's :class:`~.prefetch.Prefetcher` when ``attach_compute`` installed one."""
 
     def register(self, node: Any) -> None:
         """Register both ops on a node runtime (``node.register_handler``)."""
@@ -199,6 +202,10 @@ class ComputeServer:
                 shard = await self.source.shard(manifest, req.shard)
                 return serve_records(req, manifest, shard)
             raise RemoteProtocolError(f"unknown op {op!r}", reason="unknown-op")
+        except SeqMismatch as exc:  # holding a newer version: the signed record goes with the refusal
+            reply = error_reply(exc)
+            reply.update(exc.attached)
+            return reply
         except MalformedDataset as exc:
             reply = error_reply(exc)
             if exc.fault is not None:  # the publisher's fault, provable by anyone: hand it to the client

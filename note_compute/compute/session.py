@@ -10,8 +10,9 @@ outcome in with :meth:`~QuerySession.on_result` / :meth:`~QuerySession.on_error`
 ``Ask(tag, peer, msg)``          send ``msg`` (query, batch, records) to ``peer``
 ``FindPeers(tag, shard, blob, count)``  more candidates for a shard: the ring's
                                   first ``count`` replicas of the shard blob
-``Refresh(tag, dataset, hinted)`` a peer says seq ``hinted`` exists: fetch the
-                                  freshest manifest and feed it back
+``Refresh(tag, dataset, hinted, record)`` a peer proved seq ``hinted`` exists: its
+                                  signed record (checked here, ``.hints``); feed
+                                  back the Manifest it names
 ``LoadShard(tag, blob)``         fetch a whole shard blob: a program-dependent
                                   accusation convicts only when re-run on the
                                   whole shard (``.fraud``, "Eligibility")
@@ -47,7 +48,6 @@ from typing import Any
 
 from ..errors import NoteError, RemoteProtocolError
 from .actions import (
-    SEQ_HINT,
     Action,
     Ask,
     Executor,
@@ -67,6 +67,7 @@ from .fraud import (
     shard_proof,
     verify_fraud_proof,
 )
+from .hints import SEQ_MISMATCH
 from .keys import normalize_bound
 from .protocol import (
     MAX_BATCH,
@@ -85,12 +86,16 @@ from .result import QueryResult, Verification, decide_verdict
 from .server import ProgramCode
 from .session_faults import PublisherFaults
 from .session_fetch import Fetches
+from .session_hints import SeqHints
 from .session_state import AuditJob, ShardTask, agreement, fp_shard, with_guards
 from .verify import (
+    OtherRange,
     OutputMismatch,
     ShardAnswer,
     UnprovenClaim,
     check_output,
+    covers_shard,
+    other_range_proof,
     run_program,
     verify_answer,
 )
@@ -99,7 +104,7 @@ from .wellformed import MALFORMED
 __all__ = ["Action", "Ask", "Executor", "FindPeers", "LoadShard", "QuerySession", "Refresh", "peer_id_of"]
 
 
-class QuerySession(Fetches, PublisherFaults):
+class QuerySession(Fetches, PublisherFaults, SeqHints):
     """See the module docstring."""
 
     def __init__(self, manifest: Manifest, program: ProgramCode, args: bytes, *, executor: Executor,
@@ -323,10 +328,24 @@ class QuerySession(Fetches, PublisherFaults):
         if len(digests) > 1:
             t.disagreement = True  # nobody convictable: ask further replicas
             return
+        self._dispute_outputs(t, seen)
         t.disagreement = False
         if t.good and (short_ok or len(t.good) >= self.k):
             t.final, t.agreeing = t.good[0][0], len(t.good)
             self._after_settle(t)
+
+    def _dispute_outputs(self, t: ShardTask, seen: frozenset[Any]) -> None:
+        """Predicate answers that agree on their records but sign different outputs (the ``extra``, which the
+        client never uses): at most one is true, so each is re-run on the whole shard (``LoadShard``, 5.0)
+        and whoever signed a false one is convicted."""
+        if self.range is not None or t.disputed == seen:
+            return
+        if len({bytes(a.claim.receipt["result"]) for a, _ in t.good}) < 2:
+            return
+        t.disputed = seen
+        blob = self.manifest.shards[t.index].blob
+        for a, peer in list(t.good):
+            self._convict(shard_proof(a.claim.fraud(KIND_SUBSET), blob), peer)
 
     def _after_settle(self, t: ShardTask) -> None:
         assert t.final is not None
@@ -355,33 +374,8 @@ class QuerySession(Fetches, PublisherFaults):
             # A peer says the publisher's shard is malformed: check it ourselves on the whole shard.
             self._wf_checked.add(shard)
             self._out.append(LoadShard(self._new_tag("wellformed", shard), self.manifest.shards[shard].blob))
-        if getattr(exc, "reason", None) == "seq-mismatch":
-            m = SEQ_HINT.search(str(getattr(exc, "message", exc)))
-            hinted = int(m.group(1)) if m else None
-            if hinted is not None and hinted > self.manifest.seq:
-                self._want_refresh(hinted, peer)
-
-    def _want_refresh(self, hinted: int, peer: Any) -> None:
-        pid = peer_id_of(peer)
-        who = pid.hex()[:16] if pid else "a peer"
-        if self._hint is None or hinted > self._hint[0]:
-            self._hint = (hinted, who)
-        if self._refreshing is None or hinted > self._refreshing:
-            self._refreshing = hinted
-            self._out.append(Refresh(self._new_tag("refresh", hinted), self.manifest.url, hinted))
-
-    def _on_refresh(self, manifest: Manifest | None) -> None:
-        self._refreshing = None
-        if manifest is not None and manifest.seq > self.manifest.seq:
-            self.newer = manifest
-            return
-        if self._hint is not None and self._hint[0] > self.manifest.seq:
-            found = manifest.seq if manifest is not None else self.manifest.seq
-            self.v.suspicions.append(f"peer {self._hint[1]} reports dataset seq {self._hint[0]}, the newest found "
-                                     f"is {found}: the answer may be stale")
-            self.v.ok = False
-            self.v.errors.append(f"a newer dataset version (seq {self._hint[0]}) is reported but could not be found")
-            self._hint = None
+        if getattr(exc, "reason", None) == SEQ_MISMATCH:
+            self._seq_hint(exc, peer)
 
     def _on_reply(self, shard: int, peer: Any, reply: Any) -> None:
         t = self.tasks[shard]
@@ -398,6 +392,10 @@ class QuerySession(Fetches, PublisherFaults):
                 t.pending.append((exc.claim, peer))
             else:
                 self._accuse_subset(t, exc.claim, peer)
+            return
+        except OtherRange as exc:  # not an answer, but a signed statement: false for its own range convicts
+            self._query_failed(shard, peer, exc)
+            self._convict(other_range_proof(exc, reply, t.req, self.manifest.shards[shard].blob), peer)
             return
         except NoteError as exc:
             self._query_failed(shard, peer, exc)
@@ -523,7 +521,7 @@ class QuerySession(Fetches, PublisherFaults):
             if not self._ok_peer(peer):  # convicted while an earlier shard was re-checked: dropped
                 merged = None
                 continue
-            if i in passed:
+            if i in passed and not covers_shard(a, a.sample):
                 t.good.append((a, peer))
             else:
                 merged = None

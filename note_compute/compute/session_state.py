@@ -44,6 +44,7 @@ class ShardTask:
     failed: str | None = None
     disagreement: bool = False
     tried: frozenset[Any] = frozenset()  # the answers conflicts were last turned into proofs for
+    disputed: frozenset[Any] = frozenset()  # the answers whose differing signed outputs were last re-run
 
     @property
     def settled(self) -> bool:

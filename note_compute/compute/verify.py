@@ -30,12 +30,13 @@ from ..errors import (
     InvalidProof,
     InvalidRecord,
     InvalidSignature,
+    NoteError,
     RemoteProtocolError,
 )
 from ..merkle import BatchProof, KeyRangeProof, verify_batch, verify_key_range
 from ..sandbox.abi import pack_input, unpack_output
 from .dataset import Manifest, fast_key_of_record
-from .fraud import KIND_RANGE, KIND_SUBSET, Evidence, FraudProof
+from .fraud import KIND_RANGE, KIND_SHARD, KIND_SUBSET, Evidence, FraudProof, without_claim
 from .keys import normalize_bound
 from .protocol import (
     QueryRequest,
@@ -49,12 +50,15 @@ from .strict import same
 
 __all__ = [
     "Claim",
+    "OtherRange",
     "OutputMismatch",
     "ShardAnswer",
     "UnprovenClaim",
     "check_declared_bounds",
     "check_output",
     "check_receipt",
+    "covers_shard",
+    "other_range_proof",
     "run_program",
     "verify_answer",
 ]
@@ -117,6 +121,46 @@ class OutputMismatch(InvalidProof):
         self.fraud = fraud
 
 
+class OtherRange(RemoteProtocolError):
+    """A valid receipt by the peer asked, for this query except its range (reason ``receipt-range``).
+
+    Not an answer (refused: a failure to answer), but a signed statement about
+    the range it names: :func:`other_range_proof` turns it into a re-execution
+    proof on that range, which convicts only if the output is false there.
+    """
+
+    def __init__(self, message: str, *, receipt: Receipt) -> None:
+        super().__init__(message, reason="receipt-range")
+        self.receipt = receipt
+
+
+def other_range_proof(exc: OtherRange, msg: Any, req: QueryRequest, blob: bytes) -> FraudProof:
+    """The re-execution proof for a receipt naming another range than asked (``range``, or ``shard`` when it
+    names the whole shard), checked on the shard at ``blob``. The claimed output is read from the reply when
+    it hashes to the signed result (the returned records, or the carried leaves of a key-range proof), else
+    left out (:func:`.fraud.claim_omitted`): re-execution needs only the signed digest."""
+    receipt = exc.receipt
+    kind = KIND_RANGE if receipt["range"] is not None else KIND_SHARD
+    claim: tuple[list[int], list[bytes], bytes] | None = None
+    try:
+        indices, extra = list(msg["indices"]), msg["extra"]
+        if "records" in msg:
+            recs = list(msg["records"])
+        else:
+            krp = KeyRangeProof.decode(msg["range_proof"])
+            if not all(0 <= i - krp.first < len(krp.leaves) for i in indices):
+                raise IndexError("a claimed index outside the carried leaves")
+            recs = [krp.leaves[i - krp.first] for i in indices]
+        digests = record_digests(recs)
+        if len(recs) == len(indices) and same(digest_of_claim(indices, digests, extra), receipt["result"]):
+            claim = (indices, digests, extra)
+    except (NoteError, KeyError, IndexError, TypeError, ValueError):
+        claim = None
+    if claim is None:
+        return without_claim(FraudProof(kind, receipt.encode(), req.args, [], [], b"", [], b"", blob))
+    return FraudProof(kind, receipt.encode(), req.args, claim[0], claim[1], claim[2], [], b"", blob)
+
+
 def _bad(msg: str, reason: str) -> RemoteProtocolError:
     return RemoteProtocolError(msg, reason=reason)
 
@@ -127,13 +171,16 @@ def check_receipt(receipt: Receipt, req: QueryRequest, manifest: Manifest, *, pe
     info = manifest.shards[req.shard]
     want = {"program": req.program_hash, "dataset": req.dataset, "seq": manifest.seq, "shard": req.shard,
             "shard_root": info.root, "count": info.count, "sort_key": list(manifest.sort_key),
-            "args": args_digest(req.args), "range": req.range}
+            "args": args_digest(req.args)}
     for name, value in want.items():
         # By canonical encoding, never Python equality (True == 1, 1 == 1.0): the fraud check reads strictly.
         if not same(receipt[name], value):
             raise _bad(f"receipt {name} does not match the request/manifest", f"receipt-{name.replace('_', '-')}")
     if peer_id is not None and receipt.peer != peer_id:
         raise InvalidSignature("receipt is signed by another peer than the one asked", reason="peer-id")
+    if not same(receipt["range"], req.range):  # last: everything else is this query's, only the range differs
+        raise OtherRange("receipt range does not match the request: a signed statement about another range",
+                         receipt=receipt)
 
 
 def verify_answer(req: QueryRequest, msg: Any, manifest: Manifest, *, peer_id: bytes | None = None) -> ShardAnswer:
@@ -247,8 +294,22 @@ def check_output(answer: ShardAnswer, sandbox: Any, wasm: bytes, fuel: int, *,
     if not pool:
         return
     order = sorted(pool)
-    rel, _extra = run_program(sandbox, wasm, claim.args, [pool[i] for i in order], fuel)
+    rel, extra = run_program(sandbox, wasm, claim.args, [pool[i] for i in order], fuel)
     got = [order[j] for j in rel]
     if not same(got, list(claim.indices)):
         raise OutputMismatch("re-running the program on proven records disagrees with the peer",
                              fraud=claim.fraud(KIND_SUBSET, evidence=evidence), reason="subset-output")
+    if covers_shard(answer, sample) and not same(
+            digest_of_claim(got, record_digests([pool[i] for i in got]), extra), claim.receipt["result"]):
+        # The records seen are the whole shard: this run *is* the peer's, so its signed output (extra
+        # included, which the client never uses) must be reproduced exactly; a wrong one is a signed lie.
+        raise OutputMismatch("re-running the program on the whole shard does not reproduce the signed output",
+                             fraud=claim.fraud(KIND_SUBSET, evidence=evidence), reason="shard-output")
+
+
+def covers_shard(answer: ShardAnswer, sample: list[Evidence] | None) -> bool:
+    """True when a predicate answer's returned records plus its audit sample are every leaf of the shard."""
+    seen = set(answer.claim.indices)
+    for e in sample or []:
+        seen.update(e.indices)
+    return len(seen) == int(answer.claim.receipt["count"])

@@ -286,32 +286,28 @@ class RingCore:
         if frm is not None and self.state != LEFT and req.op != m.LEAVE:
             # Learn the requester after answering, so that it never hears about itself.
             self.table.add(frm)
-        reply["op"] = m.reply_op(req.op)
         self._check_plan()
         return reply
 
     def _h_ping(self, frm: PeerRef | None, req: m.Request, now: float) -> dict[str, Any]:
-        return {"id": self.me.id_bytes}
+        return m.ping_reply(self.me)
 
     def _h_find(self, frm: PeerRef | None, req: m.Request, now: float) -> dict[str, Any]:
         return self.find_reply(req.get("key"), req.get("count"))
 
     def _h_neighbours(self, frm: PeerRef | None, req: m.Request, now: float) -> dict[str, Any]:
-        return {
-            "predecessors": [p.to_wire() for p in self.table.predecessors],
-            "successors": [p.to_wire() for p in self.table.successors],
-        }
+        return m.neighbours_reply(self.table.predecessors, self.table.successors)
 
     def _h_notify(self, frm: PeerRef | None, req: m.Request, now: float) -> dict[str, Any]:
         assert frm is not None  # required by the schema
         if self.state != JOINED:
-            return {}
+            return m.notify_reply()
         pred = self.table.predecessor
         if pred is None or between_open(frm.id, pred.id, self.me.id):
             self.table.set_predecessors([frm, *self.table.predecessors])
         if not self.table.successors:
             self.table.set_successors([frm])
-        return {}
+        return m.notify_reply()
 
     def _h_leave(self, frm: PeerRef | None, req: m.Request, now: float) -> dict[str, Any]:
         assert frm is not None
@@ -319,15 +315,15 @@ class RingCore:
         was_pred = any(p.id == frm.id for p in self.table.predecessors)
         self.table.remove(frm.id)
         if self.state != JOINED:
-            return {}
+            return m.leave_reply()
         if was_succ:
             self.table.set_successors([*self.table.successors, *req.get("successors")])
         if was_pred:
             self.table.set_predecessors([*self.table.predecessors, *req.get("predecessors")])
-        return {}
+        return m.leave_reply()
 
     def find_reply(self, key: int, count: int) -> dict[str, Any]:
-        """Our answer to ``ring.find`` (without ``op``): successors if we know them, else closer peers."""
+        """Our ``ring.find.reply`` (:func:`.messages.find_reply`): successors if we know them, else closer peers."""
         count = max(1, min(count, m.MAX_FIND_COUNT))
         succ: list[PeerRef] = []
         closer: list[PeerRef] = []
@@ -341,7 +337,7 @@ class RingCore:
             closer = self.table.closest_preceding(key, count)
             if not closer and self.state == JOINED and self.table.successors:
                 closer = self.table.successors[:count]
-        return {"successors": [p.to_wire() for p in succ], "closer": [p.to_wire() for p in closer]}
+        return m.find_reply(succ, closer)
 
     # ---------------------------------------------------------------- outcomes
     def on_reply(self, request_id: int, reply: Any, now: float) -> list[Action]:
@@ -485,7 +481,7 @@ class RingCore:
             # needed): after churn the few closest may all be dead.
             seeds if seeds is not None else self.table.peers(),
             me=self.me,
-            local_reply=({"op": m.reply_op(m.FIND), **self.find_reply(key, count)} if local else None),
+            local_reply=(self.find_reply(key, count) if local else None),
             alpha=self.alpha,
             replicas=self.replicas,
             count=count,

@@ -5,6 +5,10 @@ Requests: ``ring.ping``, ``ring.find``, ``ring.neighbours``, ``ring.notify``,
 ``ring.leave``. The reply to request ``X`` has op ``X + ".reply"``. Peers
 travel as ``{"id": <32 bytes>, "addr": <text>}``.
 
+Each request and its reply are built here, side by side (``ping`` /
+``ping_reply``, ...), and checked by the schemas of
+:mod:`note_compute.wire.ring`, so a message changes in one place.
+
 ``parse_request`` / ``parse_reply`` accept only exactly the documented fields
 with the documented types and limits; anything else raises
 :class:`~note_compute.errors.RemoteProtocolError` with a ``reason``. No other
@@ -13,6 +17,7 @@ exception escapes them, whatever the input.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +42,11 @@ __all__ = [
     "neighbours",
     "notify",
     "leave",
+    "ping_reply",
+    "find_reply",
+    "neighbours_reply",
+    "notify_reply",
+    "leave_reply",
     "reply_op",
 ]
 
@@ -115,13 +125,45 @@ def notify(sender: PeerRef) -> dict[str, Any]:
     return _with_from({"op": NOTIFY}, sender)
 
 
-def leave(sender: PeerRef, predecessors: list[PeerRef], successors: list[PeerRef]) -> dict[str, Any]:
+def leave(sender: PeerRef, predecessors: Sequence[PeerRef], successors: Sequence[PeerRef]) -> dict[str, Any]:
     """``ring.leave``: I am leaving; here are my neighbours so you can close the gap."""
     return _with_from(
         {
             "op": LEAVE,
-            "predecessors": [p.to_wire() for p in predecessors[:MAX_PEERS]],
-            "successors": [p.to_wire() for p in successors[:MAX_PEERS]],
+            "predecessors": _peers(predecessors),
+            "successors": _peers(successors),
         },
         sender,
     )
+
+
+# -- replies (built by the answering core; the schemas are wire.ring.REPLIES) ---------------------
+
+
+def _peers(peers: Sequence[PeerRef]) -> list[dict[str, Any]]:
+    return [p.to_wire() for p in peers[:MAX_PEERS]]
+
+
+def ping_reply(me: PeerRef) -> dict[str, Any]:
+    """``ring.ping.reply``: the responder's id."""
+    return {"op": reply_op(PING), "id": me.id_bytes}
+
+
+def find_reply(successors: Sequence[PeerRef], closer: Sequence[PeerRef]) -> dict[str, Any]:
+    """``ring.find.reply``: the key's successors if the responder knows them, else peers closer to it."""
+    return {"op": reply_op(FIND), "successors": _peers(successors), "closer": _peers(closer)}
+
+
+def neighbours_reply(predecessors: Sequence[PeerRef], successors: Sequence[PeerRef]) -> dict[str, Any]:
+    """``ring.neighbours.reply``: the responder's predecessor and successor lists."""
+    return {"op": reply_op(NEIGHBOURS), "predecessors": _peers(predecessors), "successors": _peers(successors)}
+
+
+def notify_reply() -> dict[str, Any]:
+    """``ring.notify.reply`` (empty: the notice was taken, or ignored)."""
+    return {"op": reply_op(NOTIFY)}
+
+
+def leave_reply() -> dict[str, Any]:
+    """``ring.leave.reply`` (empty)."""
+    return {"op": reply_op(LEAVE)}

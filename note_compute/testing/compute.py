@@ -29,8 +29,14 @@ nodes' checks and merge rule. Each :class:`ComputePeer` runs the real
                    request (the audit fetch that would expose it)
 ``no_records``     answer queries honestly, refuse every ``compute.records`` request
 ``loose``          sign the receipt with ``true`` where the request's range has ``1``
-                   (a receipt for another query; loose equality would accept it), hiding one match
-``newer_hint``     claim a newer dataset version exists (``seq-mismatch``, seq + 1)
+                   (a receipt for another query; loose equality would accept it), hiding one match:
+                   a lie about the range it names too (counted in ``signed_lies`` when it is one)
+``other_range``    answer truthfully for another range than asked (the request's ``1`` read as
+                   ``true``): refused, but no lie (never convicted)
+``newer_hint``     claim a newer dataset version exists (``seq-mismatch``, seq + 1), no record attached
+``forged_hint``    the same, attaching the dataset record altered to seq + 1 (its signature fails)
+``replay_hint``    the same, attaching the dataset's *first* signed record (an old version replayed)
+``other_hint``     the same, attaching a validly signed record of the liar's own dataset at a high seq
 
 The peers live on the shared simulated ring (:mod:`note_compute.testing.sim`:
 one :class:`~note_compute.ring.core.RingCore` per peer, converged tables):
@@ -50,6 +56,7 @@ most 23 bytes; selects the records whose bytes contain it) and
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -86,7 +93,8 @@ __all__ = [
 
 MODES = ("honest", "hide_one", "hide_all", "forge", "stale", "wrong_program", "truncate", "false_receipt",
          "bad_signature", "refuse", "timeout", "everything", "extra", "refuse_audit", "no_records", "loose",
-         "newer_hint")
+         "newer_hint", "other_range", "forged_hint", "replay_hint", "other_hint")
+HINT_LIES = ("newer_hint", "forged_hint", "replay_hint", "other_hint")
 
 SIGNED_LIE_MODES = ("hide_one", "hide_all", "forge", "wrong_program", "truncate", "everything", "extra",
                     "refuse_audit")
@@ -254,18 +262,31 @@ class ComputePeer:
             return {"replies": [await self.handle(q) for q in msg["queries"]]}
         if msg.get("op") != "compute.query" or mode in ("honest", "no_records"):
             return await self.server.handle(None, msg)
-        if mode == "newer_hint" and isinstance(msg.get("seq"), int):
-            return {
-                "error": {
-                    "code": "bad-request",
-                    "message": f"this peer holds seq {msg['seq'] + 1}, not {msg['seq']}",
-                    "reason": "seq-mismatch",
-                }
-            }
+        if mode in HINT_LIES and isinstance(msg.get("seq"), int):
+            return self._false_hint(msg, mode)
         try:
             return await self._lie(QueryRequest.from_msg(msg), mode)
         except RemoteProtocolError as exc:
             return {"error": {"code": exc.code, "message": exc.message, "reason": exc.reason}}
+
+    def _false_hint(self, msg: dict[str, Any], mode: str) -> dict[str, Any]:
+        """A ``seq-mismatch`` refusal claiming seq + 1, with a record that does not prove it (or none)."""
+        seq = msg["seq"]
+        reply: dict[str, Any] = {"error": {"code": "remote-protocol", "reason": "seq-mismatch",
+                                           "message": f"this peer holds seq {seq + 1}, not {seq}"}}
+        versions = cast(Any, self.server.source).client.net.records.get(msg.get("dataset"), [])
+        if not versions or mode == "newer_hint":
+            return reply
+        if mode == "forged_hint":
+            rec = versions[-1]
+            reply["manifest"] = dataclasses.replace(rec, seq=seq + 1).encode()  # the old signature
+        elif mode == "replay_hint":
+            reply["manifest"] = versions[0].encode()
+        else:
+            url = f"note://{self.key.authority}/datasets/other"
+            reply["manifest"] = sign_record(self.key, url, seq=seq + 100, value=versions[-1].value,
+                                            created=1_700_000_000).encode()
+        return reply
 
     async def _lie(self, req: QueryRequest, mode: str) -> dict[str, Any]:
         src: Any = self.server.source
@@ -278,6 +299,11 @@ class ComputePeer:
         manifest = await src.manifest(req.dataset, req.seq)
         program = await src.program(req.program, req.program_hash)
         shard = await src.shard(manifest, req.shard)
+        named = _loosened(req.range)
+        if mode == "other_range" and named is not None:  # the honest answer for the range it names
+            return execute(self.key, self.server.sandbox, QueryRequest(
+                req.program, req.program_hash, req.dataset, req.seq, req.shard, req.args, named), program, manifest,
+                shard)
         if mode == "wrong_program":
             assert self.alt_wasm is not None
             honest = execute(self.key, self.server.sandbox, req, program, manifest, shard)
@@ -305,10 +331,15 @@ class ComputePeer:
             indices, records = list(range(len(shard.records))), list(shard.records)
         elif mode == "loose":
             indices, records = indices[self.hide:], records[self.hide:]
-            if ranged and req.range is not None:
-                loose = [None if b is None else [True if v == 1 and type(v) is int else v for v in b]
-                         for b in req.range]
-                receipt = Receipt(dict(receipt.body, range=loose), receipt.sig)
+            if named is not None:
+                receipt = Receipt(dict(receipt.body, range=named), receipt.sig)
+                honest_named = execute(self.key, self.server.sandbox, QueryRequest(
+                    req.program, req.program_hash, req.dataset, req.seq, req.shard, req.args, named), program,
+                    manifest, shard)
+                if result_digest(indices, records, extra) != Receipt.decode(honest_named["receipt"])["result"]:
+                    self.signed_lies += 1  # false for the range it names: a lie, convictable
+            elif indices != list(reply["indices"]):
+                self.signed_lies += 1  # a predicate query: a hidden match, signed
         elif mode in ("hide_one", "refuse_audit"):
             indices, records = indices[self.hide:], records[self.hide:]
         elif mode == "hide_all":
@@ -358,6 +389,14 @@ class ComputePeer:
             real = [i for i in indices if i < len(shard.records)]
             out["proof"] = shard.tree.batch_proof(sorted(real)).encode() if real else b""
         return out
+
+
+def _loosened(rng: list[Any] | None) -> list[Any] | None:
+    """The range with every integer 1 read as ``true`` (None when that changes nothing)."""
+    if rng is None:
+        return None
+    out = [None if b is None else [True if v == 1 and type(v) is int else v for v in b] for b in rng]
+    return out if encoding.encode(out) != encoding.encode(rng) else None
 
 
 def _sign(key: SigningKey, body: dict[str, Any]) -> bytes:
@@ -461,6 +500,22 @@ class ComputeNetwork:
         evidence.check_proof(proof, key)
         self.evidence_store.put_evidence(key, evidence.encode_set([proof]))
         return self.r
+
+    async def put_publisher_fault(self, fault: bytes) -> int:
+        """Index a publisher-fault proof under its dataset (checked and merged as a node does)."""
+        from ..compute import fault_index
+        from ..compute.wellformed import PublisherFault
+
+        key = fault_index.fault_key(PublisherFault.decode(fault).url)
+        self.evidence_store.put_evidence(key, evidence.encode_set([fault]))
+        return self.r
+
+    async def get_publisher_faults(self, dataset_url: str) -> list[bytes]:
+        """The publisher-fault proofs indexed against ``dataset_url`` ([] if none)."""
+        from ..compute import fault_index
+
+        faults: list[bytes] = self.evidence_store.get_evidence(fault_index.fault_key(dataset_url))
+        return faults
 
     async def get_evidence(self, peer_id: bytes) -> list[bytes]:
         """The encoded fraud proofs held against ``peer_id`` ([] if none)."""

@@ -5,7 +5,8 @@
 - :mod:`.ring`: ``ring.*`` requests and replies;
 - :mod:`.storage`: ``store.*`` requests and replies, entry kinds, the entry size cap;
 - :mod:`.compute`: ``compute.*`` requests and replies, the receipt body;
-- :mod:`.fraud`: the fraud proof map.
+- :mod:`.fraud`: the fraud proof map;
+- :mod:`.record`: the signed record map (shape and field checks).
 
 Clients and servers both build and parse with these modules; the byte
 layout of each is frozen in ``specs/vectors/wire_samples.json``.
@@ -13,6 +14,6 @@ layout of each is frozen in ``specs/vectors/wire_samples.json``.
 
 from __future__ import annotations
 
-from . import compute, envelope, fraud, ring, schema, storage
+from . import compute, envelope, fraud, record, ring, schema, storage
 
-__all__ = ["compute", "envelope", "fraud", "ring", "schema", "storage"]
+__all__ = ["compute", "envelope", "fraud", "record", "ring", "schema", "storage"]

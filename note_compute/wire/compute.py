@@ -6,6 +6,8 @@ Requests (closed: an unknown field is refused, reason ``bad-request``)::
      "shard": uint, "args": bytes (canonical CBOR), "range"?: [lo | null, hi | null], "qc"?: true}
     {"op": "compute.records", "dataset", "seq", "shard", "indices": [uint, ...]}   (1..4096 distinct)
     {"op": "compute.batch", "queries": [compute.query request, ...]}              (1..64)
+    {"op": "compute.prepare", "record": bytes, "wait"?: true}   (a signed dataset record: load your shards now;
+                                                                  with wait, reply once they are loaded)
 
 Replies carry no ``op`` and are open (a newer peer may add fields such as
 ``qc``); a defect is reason ``bad-response``; an error reply is handled by
@@ -15,6 +17,16 @@ Replies carry no ``op`` and are open (a newer peer may add fields such as
     query, range:     {"receipt": bytes, "indices": [uint], "extra": bytes, "range_proof": bytes}
     records:          {"records": [bytes], "proof": bytes}
     batch:            {"replies": [query reply or error reply, ...]}   (same order as the queries)
+    prepare:          {"queued": bool, "ready": bool}
+
+An error reply may carry fields beside ``"error"``: a ``seq-mismatch``
+refusal from a peer holding a *newer* version carries that version's signed
+dataset record, the self-proving hint (``specs/compute.md`` 3.3)::
+
+    {"error": {"code": "remote-protocol", "message": "this peer holds seq N, not S", "reason": "seq-mismatch"},
+     "manifest": bytes (Record.encode() of the dataset record at seq N)}
+
+and a ``malformed-dataset`` refusal a publisher-fault proof (``"fault": bytes``).
 
 The signed receipt's body (``RECEIPT_BODY``, reason ``bad-receipt``) is
 declared here too; signing and verifying it is :mod:`note_compute.compute.protocol`'s.
@@ -34,6 +46,11 @@ __all__ = [
     "OP_QUERY",
     "OP_RECORDS",
     "OP_BATCH",
+    "OP_PREPARE",
+    "MAX_PREPARE_RECORD",
+    "PREPARE",
+    "prepare_msg",
+    "parse_prepare",
     "MAX_BATCH",
     "MAX_ARGS",
     "MAX_SAMPLE",
@@ -48,7 +65,11 @@ __all__ = [
     "RECEIPT_BODY",
     "QueryRequest",
     "RecordsRequest",
+    "HINT_FIELD",
+    "MAX_HINT",
+    "SEQ_MISMATCH",
     "check_range",
+    "parse_hint",
     "parse_batch",
     "parse_batch_reply",
     "parse_reply_fields",
@@ -58,12 +79,20 @@ __all__ = [
 OP_QUERY = "compute.query"
 OP_RECORDS = "compute.records"
 OP_BATCH = "compute.batch"
+OP_PREPARE = "compute.prepare"
+MAX_PREPARE_RECORD = 80 * 1024
+"""Largest signed record a ``compute.prepare`` carries (a record's value is at most 64 KiB)."""
 MAX_BATCH = 64
 MAX_ARGS = 64 * 1024
 MAX_SAMPLE = 4096
 MAX_URL = 2048
 MAX_LIST = 1 << 20
 _U63 = (1 << 63) - 1
+SEQ_MISMATCH = "seq-mismatch"
+HINT_FIELD = "manifest"
+"""The field of a ``seq-mismatch`` error reply that carries the newer signed dataset record."""
+MAX_HINT = 64 * 1024 + 2048 + 1024
+"""Largest hint record accepted: ``records.MAX_RECORD_SIZE`` (64 KiB inline value, URL, header, signature)."""
 
 
 def check_range(rng: Any, reason: str) -> list[Any]:
@@ -112,6 +141,9 @@ RECORDS = Schema(OP_RECORDS, {
     "shard": Field(_UINT),
     "indices": Field(list_of(_UINT, "bad-request", min_len=1, max_len=MAX_SAMPLE, distinct=True)),
 }, op=OP_RECORDS, reason="bad-request", what="request")
+PREPARE = Schema(OP_PREPARE, {"record": Field(any_bytes("bad-request", max_len=MAX_PREPARE_RECORD)),
+                              "wait": Field(true("bad-request"), required=False)},
+                 op=OP_PREPARE, reason="bad-request", what="request")
 BATCH = Schema(OP_BATCH, {"queries": Field(list_of(_query_map, "bad-request", min_len=1, max_len=MAX_BATCH))},
                op=OP_BATCH, reason="bad-request", what="request")
 
@@ -238,3 +270,29 @@ def parse_batch_reply(msg: Any, n: int) -> list[Any]:
     if len(replies) != n:
         raise bad(f"a batch reply carries {n} replies", "bad-response")
     return replies
+
+
+def prepare_msg(record: bytes, *, wait: bool = False) -> dict[str, Any]:
+    """``compute.prepare``: the signed dataset record (``Record.encode()``) whose shards the receiver should load;
+    ``wait``: the reply comes once they are loaded (or the receiver's wait bound passed)."""
+    msg: dict[str, Any] = {"op": OP_PREPARE, "record": record}
+    if wait:
+        msg["wait"] = True
+    return msg
+
+
+def parse_prepare(msg: Any) -> tuple[bytes, bool]:
+    """``(record bytes, wait)`` of a ``compute.prepare`` request (raises RemoteProtocolError, ``bad-request``)."""
+    m = validate(msg, PREPARE)
+    return m["record"], bool(m.get("wait", False))
+
+
+def parse_hint(v: Any) -> bytes:
+    """The bytes of a hint's record (``HINT_FIELD``): bytes, at most :data:`MAX_HINT` (reason ``bad-hint``).
+
+    Shape only; the record is decoded and checked against the dataset by
+    :func:`note_compute.compute.hints.check_hint`.
+    """
+    if type(v) is not bytes or not 0 < len(v) <= MAX_HINT:
+        raise bad(f"a seq hint's record is 1..{MAX_HINT} bytes", "bad-hint")
+    return v

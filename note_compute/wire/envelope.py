@@ -44,7 +44,11 @@ def error_reply(exc: NoteError) -> dict[str, Any]:
 
 
 def raise_if_error(reply: dict[str, Any]) -> dict[str, Any]:
-    """Return ``reply``, or raise the typed error it carries (RemoteProtocolError if malformed)."""
+    """Return ``reply``, or raise the typed error it carries (RemoteProtocolError if malformed).
+
+    Fields the error reply carries beside ``"error"`` (a ``seq-mismatch``'s signed record, a
+    publisher-fault proof) travel on the raised error as ``attached``, unchecked.
+    """
     if "error" not in reply:
         return reply
     err = reply["error"]  # present means an error reply, whatever else the map holds (transport.md 4)
@@ -55,7 +59,9 @@ def raise_if_error(reply: dict[str, Any]) -> dict[str, Any]:
         or not isinstance(err.get("reason"), (str, type(None)))
     ):
         raise RemoteProtocolError("malformed error reply", reason="bad-error-reply")
-    raise error_from_code(err["code"], err.get("message", ""), err.get("reason"))
+    exc = error_from_code(err["code"], err.get("message", ""), err.get("reason"))
+    exc.attached = {k: v for k, v in reply.items() if k != "error"}  # e.g. a seq hint's record (unchecked)
+    raise exc
 
 
 def hello_frame(addr: str) -> dict[str, Any]:

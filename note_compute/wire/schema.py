@@ -17,14 +17,17 @@ is fixed:
 
 A schema with a ``reason`` reports every defect with that one reason (the
 compute messages say ``bad-request`` / ``bad-response``; the message text
-still names the defect). Nothing but RemoteProtocolError escapes, whatever
-the input.
+still names the defect). A schema with a ``shape_reason`` reports steps 1, 3
+and 4 with that reason and leaves each field check its own (records say
+``schema`` for a shape defect, ``url`` / ``too-large`` from their checks).
+Nothing but RemoteProtocolError escapes, whatever the input.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..errors import RemoteProtocolError
@@ -75,9 +78,14 @@ class Schema:
     open: bool = False
     reason: str | None = None
     what: str = field(default="message")
+    shape_reason: str | None = None
 
     def names(self) -> frozenset[str]:
         """Every field name a message of this schema may carry (``op`` included)."""
+        return self._names
+
+    @cached_property
+    def _names(self) -> frozenset[str]:
         return frozenset(self.fields) | ({"op"} if self.op is not None else frozenset())
 
 
@@ -92,16 +100,17 @@ def validate(msg: Any, schema: Schema) -> dict[str, Any]:
 
 
 def _validate(msg: Any, schema: Schema) -> dict[str, Any]:
+    shape = schema.shape_reason
     if not isinstance(msg, dict):
-        raise bad(f"a {schema.name} {schema.what} is a map", "not-a-map")
+        raise bad(f"a {schema.name} {schema.what} is a map", shape or "not-a-map")
     if not schema.open:
         allowed = schema.names()
-        extra = [k for k in msg if k not in allowed]
-        if extra:
-            raise bad(f"unexpected field in {schema.name}: {str(extra[0])[:64]!r}", "unexpected-field")
+        if not msg.keys() <= allowed:
+            extra = [k for k in msg if k not in allowed]
+            raise bad(f"unexpected field in {schema.name}: {str(extra[0])[:64]!r}", shape or "unexpected-field")
     for name, f in schema.fields.items():
         if f.required and name not in msg:
-            raise bad(f"{schema.name} lacks field {name!r}", "missing-field")
+            raise bad(f"{schema.name} lacks field {name!r}", shape or "missing-field")
     out: dict[str, Any] = {}
     for name, f in schema.fields.items():
         if name in msg:

@@ -22,6 +22,7 @@ changing is a wire break and needs a spec change first.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sys
@@ -33,7 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from note_compute import encoding, records  # noqa: E402
 from note_compute.compute import protocol as cp  # noqa: E402
+from note_compute.compute.dataset import build_dataset, parse_manifest  # noqa: E402
 from note_compute.compute.fraud import KIND_SUBSET, Evidence, FraudProof  # noqa: E402
+from note_compute.compute.hints import seq_mismatch  # noqa: E402
 from note_compute.crypto import SigningKey  # noqa: E402
 from note_compute.errors import NotFound, QuotaExceeded, RemoteProtocolError  # noqa: E402
 from note_compute.merkle import MerkleTree  # noqa: E402
@@ -42,6 +45,7 @@ from note_compute.ring import messages as rm  # noqa: E402
 from note_compute.ring.ids import PeerRef, node_id  # noqa: E402
 from note_compute.store import Digest  # noqa: E402
 from note_compute.wire import envelope
+from note_compute.wire import relay as wrelay  # noqa: E402
 from note_compute.wire import storage as sm  # noqa: E402
 
 OUT = Path(__file__).with_name("wire_samples.json")
@@ -109,6 +113,16 @@ def _range_reply() -> dict[str, Any]:
             "range_proof": tree.key_range_proof([[100 * i] for i in range(len(recs))], [100], [400]).encode()}
 
 
+def _seq_hint_reply() -> dict[str, Any]:
+    """A ``seq-mismatch`` refusal from a peer holding seq 8: the error plus seq 8's signed dataset record."""
+    dataset = _query_request().dataset
+    built = build_dataset(_shard()[0], name="products", sort_key=["price", "id"], shard_records=5)
+    rec = records.sign_record(PUBLISHER, dataset, seq=8, value=built.value, created=CREATED)
+    held = parse_manifest(built.value, url=dataset, seq=8)
+    exc = seq_mismatch(dataset, dataclasses.replace(held, record=rec.encode()), 7)
+    return {**envelope.error_reply(exc), **exc.attached}
+
+
 def _fraud_proof() -> FraudProof:
     recs, tree = _shard()
     claimed = [1, 3]
@@ -157,17 +171,20 @@ def messages() -> list[tuple[str, str, Callable[[], Any]]]:
         # -- ring -----------------------------------------------------------------------------
         ("ring.ping anonymous", "cbor", lambda: rm.ping(None)),
         ("ring.ping", "cbor", lambda: rm.ping(A)),
-        ("ring.ping reply", "cbor", lambda: {"op": "ring.ping.reply", "id": A.id_bytes}),
+        ("ring.ping reply", "cbor", lambda: rm.ping_reply(A)),
         ("ring.find", "cbor", lambda: rm.find(A, RING_KEY, 8)),
         ("ring.find reply", "cbor",
-         lambda: {"op": "ring.find.reply", "successors": [B.to_wire(), C.to_wire()], "closer": []}),
+         lambda: rm.find_reply([B, C], [])),
         ("ring.neighbours", "cbor", lambda: rm.neighbours(A)),
         ("ring.neighbours reply", "cbor",
-         lambda: {"op": "ring.neighbours.reply", "predecessors": [B.to_wire()], "successors": [C.to_wire()]}),
+         lambda: rm.neighbours_reply([B], [C])),
         ("ring.notify", "cbor", lambda: rm.notify(A)),
-        ("ring.notify reply", "cbor", lambda: {"op": "ring.notify.reply"}),
+        ("ring.notify reply", "cbor", rm.notify_reply),
         ("ring.leave", "cbor", lambda: rm.leave(A, [B], [C])),
-        ("ring.leave reply", "cbor", lambda: {"op": "ring.leave.reply"}),
+        ("ring.leave reply", "cbor", rm.leave_reply),
+        # -- local relay (transport.md section 8) -----------------------------------------------
+        ("frame: relay.forward", "frame",
+         lambda: envelope.request_frame(1, wrelay.forward_msg(B.id_bytes, B.addr, rm.ping(A), 2000))),
         # -- compute --------------------------------------------------------------------------
         ("compute.query request", "cbor", lambda: _query_request().to_msg()),
         ("compute.query request, range and qc", "cbor", lambda: _query_request(ranged=True, qc=True).to_msg()),
@@ -179,6 +196,7 @@ def messages() -> list[tuple[str, str, Callable[[], Any]]]:
          lambda: {"records": [_shard()[0][0], _shard()[0][4]], "proof": _shard()[1].batch_proof([0, 4]).encode()}),
         ("compute.batch request", "cbor",
          lambda: {"op": cp.OP_BATCH, "queries": [_query_request().to_msg(), _query_request(ranged=True).to_msg()]}),
+        ("compute.query error, seq-mismatch with the newer record", "cbor", _seq_hint_reply),
         ("compute.batch reply", "cbor",
          lambda: {"replies": [_query_reply(), cp.error_reply(NotFound("shard not held", reason="shard"))]}),
     ]
