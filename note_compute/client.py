@@ -119,27 +119,11 @@ class Client:
         return await self.host.request(peer, msg, timeout)
 
     async def keep_alive(self, limit: int = 16) -> int:
-        """Ping up to ``limit`` of the peers this client knows, all at once; returns how many answered.
-
-        Keeps their connections (and pooled streams) open, so the next request
-        after a pause does not pay for a new connection; a long-lived process
-        (the gateway) calls it every few seconds. A peer that is unreachable
-        or does not answer within the client's timeout is forgotten.
-        """
-        answered = 0
-
-        async def one(peer: PeerRef) -> None:
-            nonlocal answered
-            try:
-                await self._request(peer, ring_msgs.ping(None))
-                answered += 1
-            except NoteError:
-                pass
-
-        async with trio.open_nursery() as nursery:
-            for peer in list(self._known.values())[:limit]:
-                nursery.start_soon(one, peer)
-        return answered
+        """Ping up to ``limit`` known peers at once so their connections stay open (a long-lived process
+        calls it every few seconds); a peer that does not answer is forgotten. Returns how many answered."""
+        ping = ring_msgs.ping(None)
+        answered, _ = await self._gather(lambda p: self._request(p, ping), list(self._known.values())[:limit], None)
+        return len(answered)
 
     async def put_record(self, record: records.Record) -> int:
         """Store ``record`` at the r replicas of its address; returns how many acknowledged.
@@ -186,14 +170,11 @@ class Client:
         """Fetch content-addressed bytes and check their hash; raises NotFound.
 
         ``prefer`` rotates which replica is asked first (spreads chunk fetches).
-        ``direct``: when the client already knows enough of the ring, first ask
-        the replicas it computes from what it knows, skipping the lookup (one
-        round trip instead of two): the preferred one, and the next one too
-        when it has not answered within the hedge delay (a slow replica is not
-        abandoned: the first good answer wins; a wrong guess answers NotFound
-        at once and the next is asked). The bytes are checked against their
-        hash either way; when none of those replicas has them, the usual
-        lookup follows.
+        ``direct``: when the client knows enough of the ring, first ask the
+        replicas it computes (no lookup: one round trip instead of two), the
+        preferred one, then the next too if no answer came within the hedge
+        delay (the first good answer wins); NotFound or no answer from them:
+        the usual lookup. The bytes are checked against their hash either way.
         """
         if direct and len(self._known) >= 2 * self.r:
             data = await self._get_direct(address, prefer)
@@ -234,10 +215,9 @@ class Client:
                     scope.cancel()
             except NotFound:
                 wrong_guess = True  # our view of the ring is off here: the lookup finds the replicas
-            except PeerUnreachable:
-                self._forget(peer)
-            except NoteError:
-                pass  # a bad answer, or none in time: the next computed replica
+            except NoteError as exc:  # a bad answer, or none in time: the next computed replica
+                if isinstance(exc, PeerUnreachable):
+                    self._forget(peer)
             finally:
                 settled.set()
 
@@ -412,12 +392,12 @@ class Client:
             raise self._not_found(f"no replica accepted the {kind}", errors, cls=PeerUnreachable)
         return len(done)
 
-    async def _get_entry(self, peer: PeerRef, key: bytes, *, timeout: float | None = None) -> tuple[str, bytes]:
-        return parse_get_reply(await self._request(peer, get_msg(key), timeout=timeout), key)
+    async def _get_entry(self, peer: PeerRef, key: bytes) -> tuple[str, bytes]:
+        return parse_get_reply(await self._request(peer, get_msg(key)), key)
 
-    async def _request(self, peer: PeerRef, msg: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+    async def _request(self, peer: PeerRef, msg: dict[str, Any]) -> dict[str, Any]:
         try:
-            return await self.host.request(peer, msg, self.timeout if timeout is None else timeout)
+            return await self.host.request(peer, msg, self.timeout)
         except (PeerUnreachable, Timeout):
             self._forget(peer)
             raise
