@@ -35,7 +35,7 @@ from note_compute.compute.fraud import FraudProof
 from note_compute.compute.protocol import QueryRequest, digest_of_claim, make_receipt
 from note_compute.crypto import SigningKey
 from note_compute.errors import InvalidProof
-from note_compute.node.storage import StorageService
+from note_compute.node.storage import StorageService, put_msg
 from note_compute.store import EVIDENCE, Store
 from note_compute.testing.compute import signed_claim_proof
 
@@ -179,3 +179,15 @@ async def test_a_replica_pull_keeps_the_proofs_that_convict(tmp_path: Path) -> N
         assert await svc.put(EVIDENCE, KEY, mixed, replica=True) == "stored"
         assert store.get_evidence(KEY) == [GENUINE]
         assert await svc.put(EVIDENCE, KEY, encode_set([bogus]), replica=True) == "unchanged"
+
+
+async def test_a_push_from_a_ring_member_gets_only_a_puts_room(tmp_path: Path) -> None:
+    """Any ring member may push (the accused included): only this node's own pulls get the replica room."""
+    flood = [signed_claim_proof(ACCUSED, 900 + i).encode() for i in range(MAX_HELD)]
+    with Store(tmp_path / "s.sqlite", evidence=FRAUD_EVIDENCE) as store:
+        svc = StorageService(store)
+        svc.replica_push = lambda sender, key: True  # a known ring node pushing a key we hold
+        await svc.handle(PID, put_msg(EVIDENCE, KEY, encode_set(flood)))
+        assert len(store.get_evidence(KEY)) == MAX_PROOFS
+        assert await svc.put(EVIDENCE, KEY, encode_set(flood), replica=True) == "merged"  # our own pull
+        assert len(store.get_evidence(KEY)) == MAX_HELD

@@ -13,6 +13,7 @@ from test_node_replication import _ring
 
 from note_compute.client import Client
 from note_compute.compute.evidence import MAX_PROOFS, encode_set, evidence_key, merge
+from note_compute.compute.evidence import union as union_of
 from note_compute.compute.fault_index import fault_key
 from note_compute.compute.wellformed import PublisherFault
 from note_compute.crypto import SigningKey
@@ -66,6 +67,23 @@ async def test_replicas_converge_on_the_union_and_clients_use_it(tmp_path: Path)
             assert await client.get_publisher_faults(furl) == [fault]
             with pytest.raises(InvalidProof):  # filed under another dataset: every node refuses it
                 await client._put("evidence", fault_key(furl + "x"), encode_set([fault]))
+
+        # Two replicas filled up from puts with different proofs (each to the put cap): anti-entropy
+        # leaves all three holding the union (before, each kept its own 16 for good).
+        other = SigningKey(hashlib.sha256(b"node-evidence-accused-2").digest())
+        key2 = evidence_key(hashlib.sha256(other.public_key).digest())
+        reps2 = [by_id[i] for i in expected_replicas(list(by_id), key2)]
+        mine = [[signed_claim_proof(other, 100 * k + i).encode() for i in range(MAX_PROOFS)] for k in (1, 2)]
+        for rep, proofs in zip(reps2, mine, strict=False):
+            for p in proofs:
+                rep.store.put_evidence(key2, encode_set([p]), peer=b"\x09" * 32)
+        assert reps2[0].store.get_evidence(key2) != reps2[1].store.get_evidence(key2)
+        both = union_of(*mine)
+
+        async def united() -> bool:
+            return all(r.store.get_evidence(key2) == both for r in reps2)
+
+        await wait_until(united, 30, 0.1, "every replica holding the union of two full sets")
 
 
 def _publisher_fault() -> bytes:

@@ -17,8 +17,9 @@ set comes from:
   fewer than :data:`MAX_PROOFS` (16), fewer than :data:`MAX_PER_PAIR` (4)
   for the proof's (program, dataset) pair, and at most :data:`PUT_BYTES`
   (a third of an entry) in all;
-* a **replica's set** (``replica=True``: another replica pushing during
-  anti-entropy, or this node pulling) is admitted up to the room the union
+* a **replica's set** (``replica=True``: this node pulling a sync
+  partner's set during anti-entropy; never a push, which any ring member
+  can send) is admitted up to the room the union
   of :data:`REPLICAS` put-filled sets needs: :data:`MAX_HELD` (48) proofs,
   :data:`MAX_PAIR_HELD` (12) per pair, :data:`SET_BYTES` (an entry).
 

@@ -30,9 +30,10 @@ from ..errors import Equivocation, InvalidRecord, NoteError, NotFound, StaleReco
 from .dataset import decode_shard
 from .fault_index import is_fault
 from .fraud import FraudProof, shard_needed, verify_fraud_proof
+from .prefetch import OP_PREPARE, Prefetcher
 from .protocol import Receipt
 from .scheduler import FairScheduler
-from .server import ComputeServer
+from .server import ComputeServer, LoadedShard
 from .source import RingSource
 
 __all__ = ["NodeRingAccess", "attach_compute", "evidence_verifier"]
@@ -57,7 +58,8 @@ class NodeRingAccess:
                     return found
         except NoteError:
             pass
-        peers = [p for p in await self.node.lookup(key) if p.id_bytes != self.node.node_id]
+        known = self.node.core.replica_set(key)  # our neighbourhood shows it: no lookup round trips
+        peers = [p for p in (known or await self.node.lookup(key)) if p.id_bytes != self.node.node_id]
 
         async def one(peer: Any) -> None:
             try:
@@ -105,10 +107,14 @@ class NodeRingAccess:
                 continue
         raise NotFound(f"no replica holds value {address.hex()[:16]}", reason="no-entry")
 
-    async def get_blob(self, address: bytes) -> bytes:
+    async def get_blob(self, address: bytes, *, max_size: int | None = None) -> bytes:
+        """The blob at ``address`` (every chunk hash-checked); ``max_size``: refuse a larger one, reason
+        ``too-large``, before fetching any chunk (its manifest, at the address, declares the size)."""
         manifest = blobs.BlobManifest.decode(await self.get_value(address))
         if manifest.address != address:
             raise InvalidRecord("manifest does not hash to the blob address", reason="hash")
+        if max_size is not None and manifest.size > max_size:
+            raise InvalidRecord(f"blob is {manifest.size} bytes, over the {max_size}-byte cap", reason="too-large")
         chunks = [await self.get_value(c) for c in manifest.chunks]  # shards are one or two chunks
         return blobs.join_blob(manifest, chunks)
 
@@ -152,10 +158,13 @@ def evidence_verifier(access: NodeRingAccess, sandbox: Any,
     return verify
 
 
-def attach_compute(node: Any, *, sandbox: Any = None, cache_dir: Path | None = None) -> ComputeServer:
+def attach_compute(node: Any, *, sandbox: Any = None, cache_dir: Path | None = None,
+                   prefetch: bool = True) -> ComputeServer:
     """Serve ``compute.query`` and ``compute.records`` on ``node``; returns the server.
 
-    Also installs :func:`evidence_verifier` on the node's storage service.
+    Also installs :func:`evidence_verifier` on the node's storage service and, with ``prefetch``, the shard
+    prefetch (:mod:`.prefetch`: shards loaded when a dataset manifest lands; ``compute.prepare`` served;
+    ``server.prefetcher``). The node must have started (its nursery runs the prefetch).
     """
     if sandbox is None:
         from ..sandbox import Sandbox
@@ -164,7 +173,19 @@ def attach_compute(node: Any, *, sandbox: Any = None, cache_dir: Path | None = N
     # Programs run in worker threads (one per core), fairly across requesting peers.
     scheduler = FairScheduler()
     access = NodeRingAccess(node)
-    server = ComputeServer(node.signing_key, sandbox, RingSource(access), scheduler=scheduler)
+    checks = trio.CapacityLimiter(1)  # shard checks: one worker thread, apart from the programs' workers
+
+    async def check_off_loop(fn: Callable[[], LoadedShard]) -> LoadedShard:
+        # abandon_on_cancel: a cancelled prefetch does not wait for the check (mypy misreads the Unpack signature)
+        return await trio.to_thread.run_sync(fn, limiter=checks, abandon_on_cancel=True)  # type: ignore[call-arg]
+
+    source = RingSource(access, offload=check_off_loop)
+    server = ComputeServer(node.signing_key, sandbox, source, scheduler=scheduler)
     server.register(node)
     node.storage.evidence_verifier = evidence_verifier(access, sandbox, scheduler.offload)
+    if prefetch:
+        server.prefetcher = Prefetcher(node, source)
+        node.register_handler(OP_PREPARE, server.prefetcher.handle)
+        node.storage.on_stored = server.prefetcher.record_stored
+        node.spawn(server.prefetcher.run)
     return server

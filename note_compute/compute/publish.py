@@ -10,8 +10,9 @@ from typing import Any
 import trio
 
 from ..crypto import SigningKey
-from ..errors import NotFound
+from ..errors import NoteError, NotFound
 from ..records import Record, sign_record
+from ..wire.compute import parse_prepare_reply, prepare_msg
 from .dataset import DEFAULT_SHARD_BYTES, BuiltDataset, Manifest, build_dataset, shard_table_value
 from .source import DATASETS_PREFIX, manifest_from_record
 
@@ -30,6 +31,10 @@ class Published:
     uploaded: int
     acks: int
     previous: Manifest | None
+    ready: int = 0
+    """Shard replicas that answered ``compute.prepare`` ready (with ``ready_timeout``)."""
+    asked: int = 0
+    """Shard replicas asked (with ``ready_timeout``)."""
 
 
 async def _previous(client: Any, url: str) -> Manifest | None:
@@ -48,11 +53,15 @@ async def _previous(client: Any, url: str) -> Manifest | None:
 async def publish_dataset(client: Any, key: SigningKey, records: Sequence[bytes], *, name: str,
                           sort_key: Sequence[str], shard_bytes: int | None = DEFAULT_SHARD_BYTES,
                           shard_records: int | None = None, now_ms: int | None = None, parallel: int = 8,
-                          progress: Callable[[int, int], None] | None = None) -> Published:
+                          progress: Callable[[int, int], None] | None = None,
+                          ready_timeout: float = 0.0) -> Published:
     """Build, upload the shards that changed since the previous version, then sign and store the manifest.
 
     ``seq`` follows ``note-compute put``: ``max(previous seq + 1, now in ms)``.
     ``progress(done_bytes, total_bytes)`` is called as shards upload.
+    ``ready_timeout`` > 0: then send every shard replica ``compute.prepare`` with ``wait`` and return once
+    they have loaded and checked their shards (or after that many seconds): the first query finds them ready.
+    Nodes start the same loading on their own when the manifest lands; this only waits for it.
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     url = dataset_url(key.authority, name)
@@ -82,7 +91,47 @@ async def publish_dataset(client: Any, key: SigningKey, records: Sequence[bytes]
     seq = max((prev.seq + 1) if prev else 1, now_ms)
     record = sign_record(key, url, seq=seq, value=built.value, created=now_ms // 1000)
     acks = await client.put_record(record)
-    return Published(record, built, len(todo), acks, prev)
+    pub = Published(record, built, len(todo), acks, prev)
+    if ready_timeout > 0:
+        pub.ready, pub.asked = await await_ready(client, record, built.manifest, ready_timeout, parallel=parallel)
+    return pub
+
+
+async def await_ready(client: Any, record: Record, manifest: Manifest, timeout: float, *,
+                      parallel: int = 8, max_shards: int = 256) -> tuple[int, int]:
+    """Ask the replicas of (at most ``max_shards``) shards to load them now and wait for their answers, at most
+    ``timeout`` seconds in all; returns ``(ready, asked)``. A client without ``replicas``/``request`` (or a
+    node that does not know ``compute.prepare``) makes this a no-op for those peers, never an error."""
+    if not (hasattr(client, "replicas") and hasattr(client, "request")):
+        return 0, 0
+    limiter = trio.CapacityLimiter(parallel)
+    peers: dict[Any, Any] = {}
+    ready = 0
+    msg = prepare_msg(record.encode(), wait=True)
+
+    async def find(blob: bytes) -> None:
+        async with limiter:
+            try:
+                for p in await client.replicas(blob):
+                    peers[getattr(p, "id_bytes", p)] = p
+            except NoteError:
+                pass
+
+    async def ask(peer: Any) -> None:
+        nonlocal ready
+        try:
+            ready += parse_prepare_reply(await client.request(peer, msg, timeout=timeout))[1]
+        except NoteError:
+            pass
+
+    with trio.move_on_after(timeout):
+        async with trio.open_nursery() as nursery:
+            for s in manifest.shards[:max_shards]:
+                nursery.start_soon(find, s.blob)
+        async with trio.open_nursery() as nursery:
+            for p in peers.values():
+                nursery.start_soon(ask, p)
+    return ready, len(peers)
 
 
 # -- checks before publishing ------------------------------------------------------------------------------------

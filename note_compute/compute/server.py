@@ -178,6 +178,8 @@ class ComputeServer:
         self.deadline_ms = deadline_ms
         self.node_id = hashlib.sha256(key.public_key).digest()
         self.served = 0
+        self.prefetcher: Any = None
+        """The node's :class:`~.prefetch.Prefetcher` when ``attach_compute`` installed one."""
 
     def register(self, node: Any) -> None:
         """Register both ops on a node runtime (``node.register_handler``)."""

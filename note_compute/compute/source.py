@@ -5,13 +5,21 @@
 against its hashes): the real libp2p client or the in-memory test ring. It
 caches by content (manifest by URL and seq, program by URL and binary hash, shard by root),
 so a peer pays the fetch and the Merkle build once per shard.
+
+A node's source also checks shards off the event loop (``offload``: the
+well-formedness check is pure-Python CPU, ~60 ms for a 240 KiB shard) and
+loads each shard once at a time: a query that asks for a shard a prefetch
+(:mod:`.prefetch`) is loading waits for that load instead of starting its own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+import trio
 
 from .. import programs, urls
 from ..errors import InvalidRecord, NotFound, RemoteProtocolError
@@ -41,9 +49,14 @@ def manifest_from_record(record: Record, table: bytes | None = None) -> Manifest
 class RingSource:
     """A :class:`~.server.ComputeSource` (and client-side resolver) over a ring client."""
 
-    def __init__(self, client: Any, *, max_shards: int = 256) -> None:
+    def __init__(self, client: Any, *, max_shards: int = 256,
+                 offload: Callable[[Callable[[], LoadedShard]], Awaitable[LoadedShard]] | None = None) -> None:
+        """``offload(fn)`` runs a shard's decode and well-formedness check (a node passes a worker-thread
+        runner so the check never stalls its event loop); None runs it inline."""
         self.client = client
         self.max_shards = max_shards
+        self.offload = offload
+        self._loading: dict[tuple[bytes, int], trio.Event] = {}
         self._manifests: dict[tuple[str, int], Manifest] = {}
         # Keyed by (program URL, binary hash): fuel and limits come from the record asked for,
         # never from another authority's record for the same binary. Bounded by wasm bytes.
@@ -108,34 +121,61 @@ class RingSource:
             self._program_bytes -= len(old.wasm)
         return code
 
-    async def shard(self, manifest: Manifest, index: int) -> LoadedShard:
+    def has_shard(self, manifest: Manifest, index: int) -> bool:
+        """True when shard ``index`` of ``manifest`` is loaded, checked and indexed (no fetch needed)."""
+        info = manifest.shards[index]
+        return (info.root, info.count) in self._shards
+
+    async def shard(self, manifest: Manifest, index: int, *, max_bytes: int | None = None) -> LoadedShard:
+        """The checked, indexed shard ``index`` of ``manifest`` (fetched and checked once, then cached).
+
+        ``max_bytes``: refuse (reason ``too-large``) a blob whose manifest declares more bytes, before any
+        chunk is fetched (the prefetch's per-dataset and per-authority caps; needs a ``get_blob`` that takes
+        ``max_size``, as :class:`~.node_source.NodeRingAccess` does).
+        """
         if not 0 <= index < len(manifest.shards):
             raise NotFound(f"no shard {index}", reason="no-shard")
         info = manifest.shards[index]
         key = (info.root, info.count)
         where = (manifest.url, manifest.seq, index)
-        bad = self._malformed.get(where)
-        if bad is not None:  # a malformed shard stays malformed: refuse without refetching
-            raise bad
-        if key in self._shards:
-            self._shards.move_to_end(key)
-            shard = self._shards[key]
-            # Order was checked on load; the bounds are this manifest's own (another manifest may reuse the shard).
-            lo, hi = manifest.shard_range_keys(index)
-            if shard.keys and not (lo <= shard.keys[0] and shard.keys[-1] <= hi):
-                shard = load_shard(manifest, index, encode_shard(shard.records))  # raises with the fault proof
-            if shard.index != index:
-                shard = LoadedShard(index, shard.root, shard.records, shard.tree, shard.keys)
-            return shard
-        blob = await self.client.get_blob(info.blob)
+        while True:
+            bad = self._malformed.get(where)
+            if bad is not None:  # a malformed shard stays malformed: refuse without refetching
+                raise bad
+            if key in self._shards:
+                self._shards.move_to_end(key)
+                shard = self._shards[key]
+                # Order was checked on load; the bounds are this manifest's own (another manifest may reuse it).
+                lo, hi = manifest.shard_range_keys(index)
+                if shard.keys and not (lo <= shard.keys[0] and shard.keys[-1] <= hi):
+                    shard = load_shard(manifest, index, encode_shard(shard.records))  # raises with the fault proof
+                if shard.index != index:
+                    shard = LoadedShard(index, shard.root, shard.records, shard.tree, shard.keys)
+                return shard
+            pending = self._loading.get(key)
+            if pending is None:
+                break
+            await pending.wait()  # loaded (cached above), malformed (refused above) or failed: load it ourselves
+        done = self._loading[key] = trio.Event()
         try:
-            shard = load_shard(manifest, index, blob)
-        except MalformedDataset as exc:
-            self._malformed[where] = exc
-            while len(self._malformed) > self.max_shards:
-                self._malformed.pop(next(iter(self._malformed)))
-            raise
-        self._shards[key] = shard
-        while len(self._shards) > self.max_shards:
-            self._shards.popitem(last=False)
-        return shard
+            if max_bytes is None:
+                blob = await self.client.get_blob(info.blob)
+            else:
+                blob = await self.client.get_blob(info.blob, max_size=max_bytes)
+            try:
+                if self.offload is None:
+                    shard = load_shard(manifest, index, blob)
+                else:
+                    shard = await self.offload(lambda: load_shard(manifest, index, blob))
+            except MalformedDataset as exc:
+                self._malformed[where] = exc
+                while len(self._malformed) > self.max_shards:
+                    self._malformed.pop(next(iter(self._malformed)))
+                raise
+            self._shards[key] = shard
+            while len(self._shards) > self.max_shards:
+                self._shards.popitem(last=False)
+            return shard
+        finally:
+            del self._loading[key]
+            done.set()

@@ -7,9 +7,10 @@ digests of our entries on an arc to a peer (``store.sync``), push what it
 *wants* (``store.put``) and pull what it holds *newer* (``store.get``, then
 our own validated ``Store.put``). Only entries that differ move. Fraud
 evidence sets (kind ``"evidence"``) are both wanted and newer when their
-hashes differ: each side merges the other's set with the room kept for
-replicas (``compute.evidence.merge(..., replica=True)``), so both end with
-the same set: the union of what each admitted from puts.
+hashes differ: each side pulls the other's set and merges it with the room
+kept for replicas (``compute.evidence.merge(..., replica=True)``; pushes get
+a put's room), so both end with the same set: the union of what each
+admitted from puts.
 
 When it runs:
 

@@ -153,6 +153,13 @@ class Node:
             raise ValueError(f"op {op!r} is empty or reserved")
         self._handlers[op] = handler
 
+    def spawn(self, task: Callable[[], Awaitable[None]]) -> None:
+        """Run ``task`` in the node's nursery: background work (the compute layer's shard prefetch) that
+        stops with the node. Raises LocalProtocolError before the node has started."""
+        if self._nursery is None:
+            raise LocalProtocolError("the node has not started", reason="not-started")
+        self._nursery.start_soon(task)
+
     async def lookup(self, key: bytes, timeout: float = 10.0) -> tuple[PeerRef, ...]:
         """The replica set of a 32-byte key (its successor first), through the ring core."""
         lid, actions = self.core.lookup(key, trio.current_time())

@@ -27,6 +27,7 @@ anything is stored: one proof that does not convict refuses the whole put.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -53,6 +54,8 @@ from ..wire.storage import (
     sync_msg,
     sync_reply,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     # the messages are declared in note_compute.wire.storage; re-exported for the node's users
@@ -119,6 +122,10 @@ class StorageService:
         pusher's quota (installed by the node runtime)."""
         self.evidence_verifier: EvidenceVerifier | None = None
         """Installed by ``attach_compute``: evidence is convicted, not only checked, before it is stored."""
+        self.on_stored: Callable[[str, bytes, bytes], None] | None = None
+        """``on_stored(kind, key, data)`` after an entry from a peer (a put or a replication pull) was stored or
+        replaced (installed by ``attach_compute``: a dataset record starts the shard prefetch). It must not
+        block; an exception in it is logged, never refuses the put."""
 
     async def put(self, kind: str, key: bytes, data: bytes, *, peer: bytes | int | None = None,
                   now: int | None = None, replica: bool = False) -> PutResult:
@@ -151,7 +158,13 @@ class StorageService:
                 policy = self.store.evidence
                 assert policy is not None  # check_evidence passed
                 data = policy.encode_set([p for p in incoming if p in held or p in convicting])
-        return self.store.put(kind, key, data, peer=peer, now=now, replica=replica)
+        result = self.store.put(kind, key, data, peer=peer, now=now, replica=replica)
+        if self.on_stored is not None and result in ("stored", "replaced"):
+            try:
+                self.on_stored(kind, key, data)
+            except Exception:  # a bug in a hook: log it loudly, the entry is stored
+                log.exception("on_stored hook failed")
+        return result
 
     async def handle(self, sender_id: bytes, msg: dict[str, Any]) -> dict[str, Any]:
         """Answer one storage request from the peer whose 32-byte id is ``sender_id``."""
@@ -160,8 +173,10 @@ class StorageService:
         if op == PUT:
             req = parse_put(msg)
             replica = self.replica_push is not None and self.replica_push(sender_id, req.key)
+            # Replica room for evidence (``replica=True``) only on this node's own pulls from the sync partners
+            # it chose (``Replicator``), never on a push: any ring member may push, the accused included.
             result = await self.put(req.kind, req.key, req.data, peer=None if replica else sender_id,
-                                    now=int(self.wall()), replica=replica)
+                                    now=int(self.wall()))
             return put_reply(result)
         if op == GET:
             key = parse_get(msg)

@@ -45,16 +45,24 @@ import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-from .. import domains as _domains
 from .. import inbox as _inbox
 from .. import records
-from ..errors import Equivocation, InvalidRecord, NotFound, QuotaExceeded, StorageError
-from ..wire.storage import EVIDENCE, INBOX, KINDS, MERGED_KINDS, RECORD, VALUE, Kind, PutResult
+from ..errors import Equivocation, InvalidRecord, NotFound, QuotaExceeded
+from ..wire.storage import EVIDENCE, INBOX, KINDS, MERGED_KINDS, RECORD, VALUE, PutResult
+from .entries import KIND_CODE as _KIND_CODE
+from .entries import KIND_NAME as _KIND_NAME
+from .entries import Digest, Entry, StoreStats
+from .entries import arc as _arc
+from .entries import as_key as _key
+from .entries import as_peer as _peer
+from .entries import entry_of_row as _entry
+from .entries import seq_of as _seq
+from .entries import typed_storage_errors as _typed_storage_errors
+from .kinds import held_of_kind, merged_evidence, merged_inbox, value_address
 from .limits import StoreLimits
 from .policy import EvidencePolicy
 from .schema import COLUMNS as _COLUMNS
@@ -68,93 +76,13 @@ __all__ = ["Store", "Entry", "Digest", "StoreStats", "PutResult", "RECORD", "VAL
 DB_FILE = "store.sqlite"
 """File name of the database inside a node's data directory."""
 
-# The entry kinds and put results are wire values, declared in note_compute.wire.storage.
+# The entry kinds and put results are wire values, declared in note_compute.wire.storage; the entry
+# types and row codecs are in .entries, the per-kind put rules (values, merged sets) in .kinds.
 
-_KIND_CODE = {RECORD: 1, VALUE: 2, EVIDENCE: 3, INBOX: 4}
-_KIND_NAME: dict[int, Kind] = {1: RECORD, 2: VALUE, 3: EVIDENCE, 4: INBOX}
 _BATCH = 256
 EQUIVOCATIONS_PER_KEY = 1
 """Equivocation proofs filed per record address (one convicts the authority)."""
 
-
-
-@dataclass(frozen=True)
-class Digest:
-    """What replica sync compares: key, kind, seq (0 for values), SHA-256 of the bytes."""
-
-    key: bytes
-    kind: Kind
-    seq: int
-    hash: bytes
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One stored entry. ``owner`` is the peer it is charged to (None: the node)."""
-
-    key: bytes
-    kind: Kind
-    data: bytes
-    seq: int
-    hash: bytes
-    owner: bytes | None
-    stored_at: int
-
-    @property
-    def digest(self) -> Digest:
-        return Digest(self.key, self.kind, self.seq, self.hash)
-
-
-@dataclass(frozen=True)
-class StoreStats:
-    """Counts and bytes held."""
-
-    entries: int
-    records: int
-    values: int
-    bytes: int
-    evidence: int = 0
-    inboxes: int = 0
-
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _typed_storage_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """SQLite failures of a write (disk full, I/O error) become StorageError, not a crash of the handler."""
-
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return fn(*args, **kwargs)
-        except sqlite3.OperationalError as exc:
-            full = "full" in str(exc).lower()
-            raise StorageError(
-                f"the node could not write to its store: {exc}", reason="disk-full" if full else "io-error"
-            ) from exc
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(f"the node's store failed: {exc}", reason="io-error") from exc
-
-    wrapper.__name__, wrapper.__doc__, wrapper.__qualname__ = fn.__name__, fn.__doc__, fn.__qualname__
-    return wrapper
-
-
-def _key(k: bytes | int) -> bytes:
-    if isinstance(k, int) and not isinstance(k, bool):
-        if not 0 <= k < 2**256:
-            raise ValueError("ring position out of range")
-        return k.to_bytes(32, "big")
-    if not isinstance(k, (bytes, bytearray)) or len(k) != 32:
-        raise InvalidRecord("a key is 32 bytes", reason="bad-key")
-    return bytes(k)
-
-
-def _peer(p: bytes | int | None) -> bytes | None:
-    if p is None:
-        return None
-    if isinstance(p, int) and not isinstance(p, bool):
-        return p.to_bytes(32, "big")
-    return bytes(p)
 
 
 class Store:
@@ -271,13 +199,7 @@ class Store:
             raise InvalidRecord("a value is bytes", reason="schema")
         data = bytes(data)
         self._check_size(data)
-        h = hashlib.sha256(data).digest()
-        if key is not None and _key(key) != h:
-            raise InvalidRecord(
-                f"value hashes to {h.hex()[:16]}..., not to the key {bytes(key).hex()[:16]}...",
-                reason="hash-mismatch",
-            )
-        _refuse_address_preimage(data)
+        h = value_address(data, key)
         now = int(time.time()) if now is None else now
         owner = _peer(peer)
         with self._lock:
@@ -320,13 +242,9 @@ class Store:
         owner = _peer(peer)
         with self._lock:
             row = self._db.execute("SELECT data, owner, size, kind FROM entries WHERE key=?", (key,)).fetchone()
-            if row is not None and row[3] != _KIND_CODE[EVIDENCE]:
-                raise InvalidRecord("another kind of entry is held at this key", reason="kind-conflict")
-            held = policy.decode_set(row[0]) if row is not None else []
-            merged = policy.merge(held, incoming, replica=replica)
-            if merged == held:
+            out = merged_evidence(policy, held_of_kind(row, EVIDENCE), incoming, replica=replica)
+            if out is None:
                 return "unchanged"
-            out = policy.encode_set(merged)
             self._check_size(out)
             return self._write_merged(key, EVIDENCE, out, row, owner, now)
 
@@ -354,12 +272,8 @@ class Store:
         owner = _peer(peer)
         with self._lock:
             row = self._db.execute("SELECT data, owner, size, kind FROM entries WHERE key=?", (key,)).fetchone()
-            if row is not None and row[3] != _KIND_CODE[INBOX]:
-                raise InvalidRecord("another kind of entry is held at this key", reason="kind-conflict")
-            held = _inbox.decode_set(key, row[0]) if row is not None else None
-            merged = _inbox.check_append(held, incoming, now, strict=owner is not None)
-            out = _inbox.encode_set(merged)
-            if row is not None and out == row[0]:
+            out = merged_inbox(key, held_of_kind(row, INBOX), incoming, now, strict=owner is not None)
+            if out is None:
                 return "unchanged"
             self._check_size(out)
             return self._write_merged(key, INBOX, out, row, owner, now)
@@ -630,39 +544,3 @@ class Store:
                 )
                 out.extend(self._db.execute(sql, args).fetchall())
         return out
-
-
-ADDRESS_DOMAINS = _domains.ADDRESS_DOMAINS
-"""Prefixes of the preimages of derived ring addresses (records, evidence, inboxes): ``SHA-256(PREFIX || key)``."""
-
-
-def _refuse_address_preimage(data: bytes) -> None:
-    """A value is stored at ``SHA-256(its bytes)``; every other kind at ``SHA-256(DOMAIN || key)``.
-
-    Values whose bytes begin with an address domain are refused, so the
-    value space is disjoint from every derived one (a collision would need
-    a SHA-256 collision): a plain value can never occupy a record, evidence
-    or inbox address and lock its genuine contents out with
-    ``kind-conflict``. The domains end with a NUL byte; no text and no CBOR
-    value starts with one.
-    """
-    for prefix in ADDRESS_DOMAINS:
-        if data.startswith(prefix):
-            raise InvalidRecord(
-                f"value bytes may not begin with the address domain {prefix[:-1].decode()!r}",
-                reason="reserved-address",
-            )
-
-
-def _arc(lo: bytes, hi: bytes) -> tuple[str, tuple[bytes, ...]]:
-    if lo < hi:
-        return "key > ? AND key <= ?", (lo, hi)
-    return "(key > ? OR key <= ?)", (lo, hi)
-
-
-def _seq(b: bytes | None) -> int:
-    return 0 if b is None else int.from_bytes(b, "big")
-
-
-def _entry(r: tuple[Any, ...]) -> Entry:
-    return Entry(r[0], _KIND_NAME[r[1]], r[2], _seq(r[3]), r[4], r[5], r[6])

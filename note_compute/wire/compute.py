@@ -6,6 +6,8 @@ Requests (closed: an unknown field is refused, reason ``bad-request``)::
      "shard": uint, "args": bytes (canonical CBOR), "range"?: [lo | null, hi | null], "qc"?: true}
     {"op": "compute.records", "dataset", "seq", "shard", "indices": [uint, ...]}   (1..4096 distinct)
     {"op": "compute.batch", "queries": [compute.query request, ...]}              (1..64)
+    {"op": "compute.prepare", "record": bytes, "wait"?: true}   (a signed dataset record: load your shards now;
+                                                                  with wait, reply once they are loaded)
 
 Replies carry no ``op`` and are open (a newer peer may add fields such as
 ``qc``); a defect is reason ``bad-response``; an error reply is handled by
@@ -15,6 +17,7 @@ Replies carry no ``op`` and are open (a newer peer may add fields such as
     query, range:     {"receipt": bytes, "indices": [uint], "extra": bytes, "range_proof": bytes}
     records:          {"records": [bytes], "proof": bytes}
     batch:            {"replies": [query reply or error reply, ...]}   (same order as the queries)
+    prepare:          {"queued": bool, "ready": bool}
 
 An error reply may carry fields beside ``"error"``: a ``seq-mismatch``
 refusal from a peer holding a *newer* version carries that version's signed
@@ -43,6 +46,14 @@ __all__ = [
     "OP_QUERY",
     "OP_RECORDS",
     "OP_BATCH",
+    "OP_PREPARE",
+    "MAX_PREPARE_RECORD",
+    "PREPARE",
+    "PREPARE_REPLY",
+    "prepare_msg",
+    "parse_prepare",
+    "prepare_reply",
+    "parse_prepare_reply",
     "MAX_BATCH",
     "MAX_ARGS",
     "MAX_SAMPLE",
@@ -71,6 +82,9 @@ __all__ = [
 OP_QUERY = "compute.query"
 OP_RECORDS = "compute.records"
 OP_BATCH = "compute.batch"
+OP_PREPARE = "compute.prepare"
+MAX_PREPARE_RECORD = 80 * 1024
+"""Largest signed record a ``compute.prepare`` carries (a record's value is at most 64 KiB)."""
 MAX_BATCH = 64
 MAX_ARGS = 64 * 1024
 MAX_SAMPLE = 4096
@@ -130,6 +144,9 @@ RECORDS = Schema(OP_RECORDS, {
     "shard": Field(_UINT),
     "indices": Field(list_of(_UINT, "bad-request", min_len=1, max_len=MAX_SAMPLE, distinct=True)),
 }, op=OP_RECORDS, reason="bad-request", what="request")
+PREPARE = Schema(OP_PREPARE, {"record": Field(any_bytes("bad-request", max_len=MAX_PREPARE_RECORD)),
+                              "wait": Field(true("bad-request"), required=False)},
+                 op=OP_PREPARE, reason="bad-request", what="request")
 BATCH = Schema(OP_BATCH, {"queries": Field(list_of(_query_map, "bad-request", min_len=1, max_len=MAX_BATCH))},
                op=OP_BATCH, reason="bad-request", what="request")
 
@@ -148,6 +165,14 @@ RANGE_REPLY = Schema("compute.query range reply", {"receipt": _RECEIPT,
                      reason="bad-response", what="reply")
 RECORDS_REPLY = Schema("compute.records reply", {"records": Field(_BLOBS), "proof": Field(_RBYTES)}, open=True,
                        reason="bad-response", what="reply")
+def _bool(v: Any, name: str) -> bool:
+    if type(v) is not bool:
+        raise bad(f"field {name!r} must be true or false", "bad-response")
+    return v
+
+
+PREPARE_REPLY = Schema("compute.prepare reply", {"queued": Field(_bool), "ready": Field(_bool)},
+                       open=True, reason="bad-response", what="reply")
 BATCH_REPLY = Schema("compute.batch reply", {"replies": Field(list_of(lambda v, n: v, "bad-response",
                                                                       max_len=MAX_BATCH))},
                      open=True, reason="bad-response", what="reply")
@@ -256,6 +281,34 @@ def parse_batch_reply(msg: Any, n: int) -> list[Any]:
     if len(replies) != n:
         raise bad(f"a batch reply carries {n} replies", "bad-response")
     return replies
+
+
+def prepare_msg(record: bytes, *, wait: bool = False) -> dict[str, Any]:
+    """``compute.prepare``: the signed dataset record (``Record.encode()``) whose shards the receiver should load;
+    ``wait``: the reply comes once they are loaded (or the receiver's wait bound passed)."""
+    msg: dict[str, Any] = {"op": OP_PREPARE, "record": record}
+    if wait:
+        msg["wait"] = True
+    return msg
+
+
+def parse_prepare(msg: Any) -> tuple[bytes, bool]:
+    """``(record bytes, wait)`` of a ``compute.prepare`` request (raises RemoteProtocolError, ``bad-request``)."""
+    m = validate(msg, PREPARE)
+    return m["record"], bool(m.get("wait", False))
+
+
+def prepare_reply(queued: bool, ready: bool) -> dict[str, Any]:
+    """The ``compute.prepare`` reply: taken up now (``queued``); the load has ended (``ready``)."""
+    return {"queued": queued, "ready": ready}
+
+
+def parse_prepare_reply(msg: Any) -> tuple[bool, bool]:
+    """``(queued, ready)`` of a ``compute.prepare`` reply (or the peer's typed error; ``bad-response``)."""
+    if isinstance(msg, dict):
+        raise_if_error(msg)
+    m = validate(msg, PREPARE_REPLY)
+    return m["queued"], m["ready"]
 
 
 def parse_hint(v: Any) -> bytes:
