@@ -66,7 +66,7 @@ __all__ = ["Client", "PeerRef", "open_client", "peer_ref_from_multiaddr"]
 T = TypeVar("T")
 
 _GET_GRACE = 0.25  # after the first good answer, how long to wait for the other replicas
-_DIRECT_TIMEOUT = 0.5  # a direct (lookup-free) get gives up this soon and falls back to a lookup
+_HEDGE = 0.5  # a direct get also asks the next replica when no answer came this soon (or 3x the usual time)
 _MAX_KNOWN = 4096
 
 
@@ -105,6 +105,7 @@ class Client:
         self._seeds = list(seeds)
         self.last_hops = 0
         self.last_errors: list[NoteError] = []
+        self._direct_latency = 0.0  # moving average of direct gets' answer time (seconds)
 
     # -- public API ------------------------------------------------------------
 
@@ -116,6 +117,13 @@ class Client:
     async def request(self, peer: PeerRef, msg: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         """Send a raw request to ``peer`` and return its reply (typed errors raise)."""
         return await self.host.request(peer, msg, timeout)
+
+    async def keep_alive(self, limit: int = 16) -> int:
+        """Ping up to ``limit`` known peers at once so their connections stay open (a long-lived process
+        calls it every few seconds); a peer that does not answer is forgotten. Returns how many answered."""
+        ping = ring_msgs.ping(None)
+        answered, _ = await self._gather(lambda p: self._request(p, ping), list(self._known.values())[:limit], None)
+        return len(answered)
 
     async def put_record(self, record: records.Record) -> int:
         """Store ``record`` at the r replicas of its address; returns how many acknowledged.
@@ -162,22 +170,16 @@ class Client:
         """Fetch content-addressed bytes and check their hash; raises NotFound.
 
         ``prefer`` rotates which replica is asked first (spreads chunk fetches).
-        ``direct``: when the client already knows enough of the ring, first ask
-        the replica it computes from what it knows, skipping the lookup (one
-        round trip instead of two; the bytes are checked against their hash
-        either way); on any failure, the usual lookup follows.
+        ``direct``: when the client knows enough of the ring, first ask the
+        replicas it computes (no lookup: one round trip instead of two), the
+        preferred one, then the next too if no answer came within the hedge
+        delay (the first good answer wins); NotFound or no answer from them:
+        the usual lookup. The bytes are checked against their hash either way.
         """
         if direct and len(self._known) >= 2 * self.r:
-            target = id_from_bytes(address)
-            guessed = sorted(self._known.values(), key=lambda p: distance(target, p.id))[: self.r]
-            peer = guessed[prefer % len(guessed)]
-            try:
-                kind, data = await self._get_entry(peer, address, timeout=min(self.timeout, _DIRECT_TIMEOUT))
-                if kind == VALUE:
-                    blobs.verify_chunk(address, data)
-                    return data
-            except NoteError:
-                pass  # a wrong guess, a slow or dead peer: the lookup below finds the replicas
+            data = await self._get_direct(address, prefer)
+            if data is not None:
+                return data
         peers = list(await self._lookup(address, self.r + 2))
         if peers:
             k = prefer % min(len(peers), self.r)
@@ -193,6 +195,45 @@ class Client:
             except NoteError as exc:
                 errors.append(exc)
         raise self._not_found(f"no replica holds value {address.hex()[:16]}...", errors)
+
+    async def _get_direct(self, address: bytes, prefer: int) -> bytes | None:
+        """The value from the replicas computed from the known ring (hedged, see get_value), or None."""
+        target = id_from_bytes(address)
+        guessed = sorted(self._known.values(), key=lambda p: distance(target, p.id))[: self.r]
+        k = prefer % len(guessed)
+        found: list[bytes] = []
+        wrong_guess = False
+        started = trio.current_time()
+
+        async def ask(peer: PeerRef, settled: trio.Event, scope: trio.CancelScope) -> None:
+            nonlocal wrong_guess
+            try:
+                kind, data = parse_get_reply(await self.host.request(peer, get_msg(address), self.timeout), address)
+                if kind == VALUE:
+                    blobs.verify_chunk(address, data)
+                    found.append(data)
+                    scope.cancel()
+            except NotFound:
+                wrong_guess = True  # our view of the ring is off here: the lookup finds the replicas
+            except NoteError as exc:  # a bad answer, or none in time: the next computed replica
+                if isinstance(exc, PeerUnreachable):
+                    self._forget(peer)
+            finally:
+                settled.set()
+
+        async with trio.open_nursery() as nursery:
+            for peer in guessed[k:] + guessed[:k]:
+                if found or wrong_guess:
+                    break
+                settled = trio.Event()
+                nursery.start_soon(ask, peer, settled, nursery.cancel_scope)
+                with trio.move_on_after(max(_HEDGE, 3 * self._direct_latency)):
+                    await settled.wait()
+        if not found:
+            return None
+        # Under load every answer is slower (this process's own queue included): hedge later, not more.
+        self._direct_latency += 0.2 * (trio.current_time() - started - self._direct_latency)
+        return found[0]
 
     async def put_blob(self, data: bytes, media_type: str = blobs.DEFAULT_MEDIA_TYPE) -> bytes:
         """Chunk ``data``, store every chunk and the manifest; returns the manifest address."""
@@ -351,12 +392,12 @@ class Client:
             raise self._not_found(f"no replica accepted the {kind}", errors, cls=PeerUnreachable)
         return len(done)
 
-    async def _get_entry(self, peer: PeerRef, key: bytes, *, timeout: float | None = None) -> tuple[str, bytes]:
-        return parse_get_reply(await self._request(peer, get_msg(key), timeout=timeout), key)
+    async def _get_entry(self, peer: PeerRef, key: bytes) -> tuple[str, bytes]:
+        return parse_get_reply(await self._request(peer, get_msg(key)), key)
 
-    async def _request(self, peer: PeerRef, msg: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+    async def _request(self, peer: PeerRef, msg: dict[str, Any]) -> dict[str, Any]:
         try:
-            return await self.host.request(peer, msg, self.timeout if timeout is None else timeout)
+            return await self.host.request(peer, msg, self.timeout)
         except (PeerUnreachable, Timeout):
             self._forget(peer)
             raise

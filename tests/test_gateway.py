@@ -340,3 +340,87 @@ async def test_stale_while_revalidate_within_max_stale(tmp_path: Path, key: Sign
     await publish_site(ring, key, root)
     now[0] = 30.0  # past max_stale: the request waits for the fresh manifest
     assert (await _call(app, "/", host=host))[2] == b"v3"
+
+
+async def _stream_call(app: Gateway, path: str, host: str,
+                       sent: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every ASGI message the app sends, into ``sent`` (kept when the call raises)."""
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
+             "headers": [(b"host", host.encode())]}
+    sent = [] if sent is None else sent
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(msg: dict[str, Any]) -> None:
+        sent.append(msg)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_a_file_too_big_to_keep_streams_chunk_by_chunk_each_verified(tmp_path: Path, key: SigningKey) -> None:
+    """The same chunk fetcher streams a large file: status first, each chunk once it is checked; a chunk
+    that fails after the status line aborts the connection; nothing streamed is kept."""
+    import trio
+
+    ring = MemoryRing()
+    root = _site_dir(tmp_path)
+    await publish_site(ring, key, root)
+    _, manifest = await fetch_manifest(ring, key.authority)
+    big = manifest.files["/big.bin"]
+    host = f"{key.authority}.localhost"
+    app = Gateway(ring, cache_bytes=4 * blobs.CHUNK_SIZE)  # big.bin (3 chunks) is over a quarter of it
+    sent = await _stream_call(app, "/big.bin", host)
+    assert sent[0]["status"] == 200 and [m.get("more_body") for m in sent[1:]] == [True, True, False]
+    assert b"".join(m["body"] for m in sent[1:]) == (root / "big.bin").read_bytes()
+    assert app.cache.get(big.sha256) is None and app.stats["cache_hits"] == 0
+    ring.tamper.add(big.chunks[0])  # fails before anything is sent: a proper 502
+    sent = await _stream_call(app, "/big.bin", host)
+    assert sent[0]["status"] == 502
+    # The last chunk comes in (tampered) only after the first two went out: the connection is aborted.
+    ring.tamper = {big.chunks[2]}
+    two_sent = trio.Event()
+    plain_get = ring.get_value
+
+    async def late_last(address: bytes, **kw: Any) -> bytes:
+        if address == big.chunks[2]:
+            await two_sent.wait()
+        return await plain_get(address, **kw)
+
+    ring.get_value = late_last  # type: ignore[method-assign]
+    sent: list[dict[str, Any]] = []
+
+    async def send(msg: dict[str, Any]) -> None:
+        sent.append(msg)
+        if len(sent) == 3:
+            two_sent.set()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "GET", "path": "/big.bin", "raw_path": b"/big.bin",
+             "headers": [(b"host", host.encode())]}
+    with pytest.raises(trio.BrokenResourceError):
+        await app(scope, receive, send)
+    assert sent[0]["status"] == 200 and len(sent) == 3 and sent[-1]["more_body"] is True
+
+
+async def test_a_streamed_file_whose_whole_hash_lies_is_aborted(key: SigningKey) -> None:
+    """Every chunk matches its address but the authority signed another SHA-256 for the whole: the
+    stream is cut before its end, never completed."""
+    import trio
+
+    ring = MemoryRing()
+    chunks = [os.urandom(blobs.CHUNK_SIZE), os.urandom(100)]
+    addrs = tuple([await ring.put_value(c) for c in chunks])
+    lie = site.SiteFile(hashlib.sha256(b"something else").digest(), sum(map(len, chunks)),
+                        "application/octet-stream", addrs)
+    rec = records.sign_record(key, manifest_url(key.authority), seq=1, created=1,
+                              value=site.SiteManifest({"/x.bin": lie}).encode())
+    await ring.put_record(rec)
+    sent: list[dict[str, Any]] = []
+    with pytest.raises(trio.BrokenResourceError):
+        await _stream_call(Gateway(ring, cache_bytes=blobs.CHUNK_SIZE), "/x.bin", f"{key.authority}.localhost", sent)
+    # The status and the first chunk went out; the last one never did, so the response is never complete.
+    assert sent[0]["status"] == 200 and len(sent) == 2 and sent[1]["more_body"] is True

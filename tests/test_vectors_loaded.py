@@ -40,6 +40,8 @@ LOADED_BY: dict[str, str] = {
     "inbox.json": "tests/test_inbox_vectors.py",
     "gen_inbox.py": "tests/test_inbox_vectors.py",
     "gen_wire_samples.py": "tests/test_wire_samples.py",
+    "wire_refusals.json": "tests/test_vectors_wire_refusals.py",
+    "gen_wire_refusals.py": "tests/test_vectors_wire_refusals.py",
 }
 
 

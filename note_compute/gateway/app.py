@@ -230,29 +230,86 @@ class Gateway:
                 return data
         ev = self._fetching[entry.sha256] = trio.Event()
         try:
-            self.stats["ring_fetches"] += 1
-            got: list[bytes] = [b""] * len(entry.chunks)
-            failure: list[NoteError] = []
-
-            async def one(i: int) -> None:
-                try:
-                    got[i] = await self.ring.get_value(entry.chunks[i], prefer=i, direct=True)
-                except NoteError as exc:
-                    failure.append(exc)
-
-            async with trio.open_nursery() as nursery:
-                for i in range(len(entry.chunks)):
-                    nursery.start_soon(one, i)
-            if failure:
-                raise _ring_error(failure[0])
-            data = b"".join(got)
-            if len(data) != entry.size or hashlib.sha256(data).digest() != entry.sha256:
-                raise HTTPError(502, "Verification failed", "the file's bytes do not match the signed site manifest")
-            self.cache.put(entry.sha256, data)
-            return data
+            return await self._chunks(entry)
         finally:
             del self._fetching[entry.sha256]
             ev.set()
+
+    async def _chunks(self, entry: site.SiteFile, each: Send | None = None) -> bytes:
+        """The one chunk fetcher: every chunk of ``entry`` at once, the whole checked and cached.
+
+        Each chunk comes from one of its replicas (``prefer`` spreads a file's
+        chunks over them; the ring client checks each against its address).
+        ``each``, if given, is called with every chunk in order as soon as it
+        and those before it are in (streaming a file of several chunks, too
+        big to keep: nothing is returned or cached). A ring failure raises
+        HTTPError, or BrokenResourceError once chunks were handed on; so does
+        a file whose bytes do not match the SHA-256 and size the authority
+        signed (nothing is cached then).
+        """
+        self.stats["ring_fetches"] += 1
+        n = len(entry.chunks)
+        got: list[bytes] = [b""] * n
+        ready = [trio.Event() for _ in range(n)]
+        failure: list[NoteError] = []
+
+        async def one(i: int) -> None:
+            try:
+                got[i] = await self.ring.get_value(entry.chunks[i], prefer=i, direct=True)
+            except NoteError as exc:
+                failure.append(exc)
+            finally:
+                ready[i].set()
+
+        digest = hashlib.sha256()
+        handed = 0
+        gone: Exception | None = None  # the HTTP client went away while streaming
+        async with trio.open_nursery() as nursery:
+            for i in range(n):
+                nursery.start_soon(one, i)
+            for i in range(n):
+                await ready[i].wait()
+                if failure:
+                    nursery.cancel_scope.cancel()
+                    break
+                if n > 1:
+                    digest.update(got[i])
+                if each is not None and i == n - 1 and not self._whole_ok(entry, got, digest):
+                    break  # the last chunk would complete the response: the whole is checked first
+                if each is not None:
+                    try:
+                        await each({"type": "http.response.body", "body": got[i], "more_body": i < n - 1})
+                    except Exception as exc:  # noqa: BLE001 - re-raised below, outside the nursery
+                        gone = exc
+                        nursery.cancel_scope.cancel()
+                        break
+                    handed += 1
+        if gone is not None:
+            raise gone
+        if failure:
+            if handed:
+                raise trio.BrokenResourceError("a chunk failed after the response started")
+            raise _ring_error(failure[0])
+        if not self._whole_ok(entry, got, digest):
+            if handed:
+                raise trio.BrokenResourceError("file hash mismatch after streaming")  # abort the connection
+            raise HTTPError(502, "Verification failed", "the file's bytes do not match the signed site manifest")
+        if each is not None:
+            return b""  # streamed: a file this big is not kept
+        data = got[0] if n == 1 else b"".join(got)
+        self.cache.put(entry.sha256, data)
+        return data
+
+    @staticmethod
+    def _whole_ok(entry: site.SiteFile, got: list[bytes], digest: Any) -> bool:
+        """The file's size and SHA-256 (``digest`` has every chunk when there are several) as signed."""
+        if sum(map(len, got)) != entry.size:
+            return False
+        if len(got) > 1:
+            return bool(digest.copy().digest() == entry.sha256)
+        # One chunk: the ring client checked it against its address; when that is the file's signed
+        # SHA-256 (it always is for an honest manifest), hashing it again would check nothing new.
+        return entry.chunks[0] == entry.sha256 or hashlib.sha256(got[0]).digest() == entry.sha256
 
     def _prefetch(self, st: _Site, path: str, entry: site.SiteFile, data: bytes) -> None:
         """Start fetching what this HTML or CSS document refers to (in the background, budgeted)."""
@@ -278,63 +335,17 @@ class Gateway:
         self._prefetch(st, path, entry, data)  # a stylesheet's fonts and images
 
     async def _stream(self, entry: site.SiteFile, start: dict[str, Any], send: Send) -> None:
-        """Fetch every chunk in parallel and send them in order, each verified first."""
-        self.stats["ring_fetches"] += 1
-        n = len(entry.chunks)
-        got: list[bytes | None] = [None] * n
-        ready = [trio.Event() for _ in range(n)]
-        failure: list[NoteError] = []
-
-        async def fetch(i: int) -> None:
-            try:
-                got[i] = await self.ring.get_value(entry.chunks[i], prefer=i, direct=True)
-            except NoteError as exc:
-                failure.append(exc)
-            ready[i].set()
-
-        digest = hashlib.sha256()
-        parts: list[bytes] = []
-        error: BaseException | None = None
-        async with trio.open_nursery() as nursery:
-            for i in range(n):
-                nursery.start_soon(fetch, i)
-            try:
-                await self._send_in_order(n, ready, got, failure, digest, parts, start, send)
-            except (HTTPError, trio.BrokenResourceError) as exc:
-                error = exc
-                nursery.cancel_scope.cancel()
-        if error is not None:
-            raise error
-        if digest.digest() != entry.sha256 or sum(map(len, parts)) != entry.size:
-            if n == 1:
-                raise HTTPError(502, "Verification failed", "the file's bytes do not match the signed site manifest")
-            raise trio.BrokenResourceError("file hash mismatch after streaming")  # abort the connection
-        data = b"".join(parts)
-        self.cache.put(entry.sha256, data)
-        if n == 1:
-            await send(start)
-            await send({"type": "http.response.body", "body": data})
-
-    @staticmethod
-    async def _send_in_order(n: int, ready: list[trio.Event], got: list[bytes | None], failure: list[NoteError],
-                             digest: Any, parts: list[bytes], start: dict[str, Any], send: Send) -> None:
+        """A file of several chunks too big to keep: the status line, then each chunk once it is verified."""
         started = False
-        for i in range(n):
-            await ready[i].wait()
-            if failure:
-                if not started:
-                    raise _ring_error(failure[0])
-                raise trio.BrokenResourceError("a chunk failed after the response started")
-            chunk = got[i]
-            assert chunk is not None
-            digest.update(chunk)
-            parts.append(chunk)
-            if n == 1:
-                return  # small file: the whole hash is checked before anything is sent
+
+        async def each(msg: dict[str, Any]) -> None:
+            nonlocal started
             if not started:
                 await send(start)
                 started = True
-            await send({"type": "http.response.body", "body": chunk, "more_body": i < n - 1})
+            await send(msg)
+
+        await self._chunks(entry, each)
 
     # -- the site manifest ---------------------------------------------------------
 

@@ -43,16 +43,9 @@ KEEPALIVE = 15.0
 
 
 async def _keep_warm(client: Any) -> None:
-    from ..errors import NoteError
-    from ..ring import messages as ring_msgs
-
     while True:
         await trio.sleep(KEEPALIVE)
-        for peer in list(client._known.values())[:16]:
-            try:
-                await client.request(peer, ring_msgs.ping(None), 2.0)
-            except NoteError:
-                pass
+        await client.keep_alive(16)
 
 
 def load_apps(context: AppContext) -> dict[str, AppHandler]:

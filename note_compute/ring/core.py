@@ -39,7 +39,11 @@ dropping it on timeout). Every ``refresh_interval`` one bucket is refreshed
 by a lookup of a random id in it (round robin over the non-empty range).
 A timed-out peer is evicted (``max_failures``); a dead successor is replaced
 by the next in the list at once. Every peer we hear from directly (a reply,
-or a request carrying ``from``) is added to the routing table.
+or a request carrying ``from``) is added to the routing table. A peer that
+failed us is a *suspect* for ``suspect_hold`` s (:mod:`.suspects`): never
+taken back from another peer's list, nor handed records on leave, until it
+answers a probe or speaks to us. A failure at an address other than the one
+we hold for that id (a stale copy of a restarted peer) evicts nothing.
 
 After every input the replication plan (:mod:`note_compute.ring.plan`) is
 recomputed; if it moved, a :class:`ResponsibilityChanged` is emitted with
@@ -48,7 +52,8 @@ the transfers that make it true.
 API stability: the public names here and in ``actions``/``messages`` are
 the agreed interface for ``note_compute.node``; changes are noted here.
 Additions since the first version (nothing removed or renamed): the
-``outstanding`` property, ``LookupDone.queries``; ``handle_request`` also
+``outstanding`` property, ``LookupDone.queries``, the ``suspect_hold``
+parameter and ``suspects`` (0 turns the screening off); ``handle_request`` also
 raises :class:`~note_compute.errors.NotAMember` (an error reply, like
 RemoteProtocolError) for find/neighbours/notify while not joined; a joined
 node cut off from every peer emits ``JoinFailed("isolated")`` and goes idle.
@@ -68,6 +73,7 @@ from . import plan
 from .actions import Action, Handoff, Joined, JoinFailed, LookupDone, ResponsibilityChanged, Send
 from .ids import RING, PeerRef, Range, between_open, bucket_start, id_from_bytes
 from .lookup import Lookup
+from .suspects import Suspects
 from .table import RoutingTable
 
 __all__ = ["RingCore", "IDLE", "JOINING", "JOINED", "LEFT"]
@@ -110,6 +116,7 @@ class RingCore:
         stabilize_interval: float = 1.0,
         refresh_interval: float | None = None,
         max_failures: int = 1,
+        suspect_hold: float = 30.0,
         rng: random.Random,
     ) -> None:
         if not isinstance(me, PeerRef):
@@ -127,6 +134,7 @@ class RingCore:
         self.table = RoutingTable(
             me, k=k, n_successors=n_successors, n_predecessors=replicas, max_failures=max_failures
         )
+        self.suspects = Suspects(suspect_hold, 2 * stabilize_interval)
         self.state = IDLE
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
@@ -245,7 +253,9 @@ class RingCore:
         if self.state == LEFT:
             return self._finish_call()
         was_joined = self.state == JOINED
-        preds, succs = self.table.predecessors, self.table.successors
+        # Never hand records to (or count on) a peer we know just failed.
+        preds = [p for p in self.table.predecessors if not self.suspects.is_suspect(p.id, now)]
+        succs = [p for p in self.table.successors if not self.suspects.is_suspect(p.id, now)]
         if was_joined:
             msg = m.leave(self.me, preds, succs)
             targets = {p.id: p for p in (preds[:1] + succs[:1])}
@@ -282,6 +292,7 @@ class RingCore:
             # A node that is joining, idle or gone knows no ring: an answer would be a
             # lie (say, an empty neighbourhood that makes us someone's successor).
             raise NotAMember(f"this node is {self.state}, not a ring member", reason=self.state)
+        self.suspects.clear(sender.id)  # it just spoke to us
         reply = _HANDLERS[req.op](self, frm, req, now)
         if frm is not None and self.state != LEFT and req.op != m.LEAVE:
             # Learn the requester after answering, so that it never hears about itself.
@@ -317,9 +328,9 @@ class RingCore:
         if self.state != JOINED:
             return m.leave_reply()
         if was_succ:
-            self.table.set_successors([*self.table.successors, *req.get("successors")])
+            self.table.set_successors([*self.table.successors, *self._screen(req.get("successors"), now)])
         if was_pred:
-            self.table.set_predecessors([*self.table.predecessors, *req.get("predecessors")])
+            self.table.set_predecessors([*self.table.predecessors, *self._screen(req.get("predecessors"), now)])
         return m.leave_reply()
 
     def find_reply(self, key: int, count: int) -> dict[str, Any]:
@@ -350,6 +361,7 @@ class RingCore:
         except RemoteProtocolError:
             return self._failed(pend, now, timeout=False)
         self.table.add(pend.peer)
+        self.suspects.clear(pend.peer.id)
         if pend.kind == _LOOKUP:
             job = self._jobs.get(pend.lookup_id)  # type: ignore[arg-type]
             if job is not None:
@@ -361,7 +373,7 @@ class RingCore:
         elif pend.kind == _PRED:
             self._pred_inflight = False
             if self.table.predecessor is not None and self.table.predecessor.id == pend.peer.id:
-                self.table.set_predecessors([pend.peer, *rep.get("predecessors")])
+                self.table.set_predecessors([pend.peer, *self._screen(rep.get("predecessors"), now)])
         return self._finish_call()
 
     def on_error(self, request_id: int, error: NoteError | None, now: float) -> list[Action]:
@@ -379,7 +391,10 @@ class RingCore:
         return self._failed(pend, now, timeout=True)
 
     def _failed(self, pend: _Pending, now: float, *, timeout: bool) -> list[Action]:
-        self.table.failed(pend.peer.id)
+        known = next((p for p in self.table.peers() if p.id == pend.peer.id), None)
+        stale = known is not None and bool(pend.peer.addr) and known.addr != pend.peer.addr
+        if not stale and (self.table.failed(pend.peer.id) or known is None):
+            self.suspects.mark(pend.peer.id, now)
         if pend.kind == _LOOKUP:
             job = self._jobs.get(pend.lookup_id)  # type: ignore[arg-type]
             if job is not None:
@@ -387,7 +402,9 @@ class RingCore:
                 self._job_progress(pend.lookup_id, now)  # type: ignore[arg-type]
         elif pend.kind == _STAB:
             self._stab_inflight = False
-            self.table.remove(pend.peer.id)  # a successor that fails is replaced at once
+            if not stale:
+                self.table.remove(pend.peer.id)  # a successor that fails is replaced at once
+                self.suspects.mark(pend.peer.id, now)
             self._stabilize(now)
         elif pend.kind == _PRED:
             self._pred_inflight = False
@@ -444,7 +461,8 @@ class RingCore:
         # answer (alive) are merged into our successor list by on_reply, so a dead
         # predecessor the successor has not noticed yet never becomes our successor.
         between_us = [p for p in preds if p.id != self.me.id and between_open(p.id, self.me.id, succ.id)]
-        self.table.set_successors([succ, *succs])
+        # Its successors, minus peers that just failed us (it may not have noticed yet).
+        self.table.set_successors([succ, *self._screen(succs, now)])
         for p in between_us:
             self._send(_NOTIFY, p, m.notify(self.me))
         if between_us and not any(j.purpose == _FIX for j in self._jobs.values()):
@@ -516,7 +534,7 @@ class RingCore:
                 self._outbox.append(JoinFailed(lk.error or "exhausted"))
                 return
             self.state = JOINED
-            self.table.set_successors([*found, *self.table.successors])
+            self.table.set_successors([found[0], *self._screen(found[1:], now), *self.table.successors])
             self._outbox.append(Joined(tuple(self.table.successors)))
             self._arm_timers(now)
             self._send(_NOTIFY, self.table.successors[0], m.notify(self.me))
@@ -528,6 +546,14 @@ class RingCore:
             self._outbox.append(s)
 
     # ----------------------------------------------------------------- helpers
+    def _screen(self, peers: Sequence[PeerRef], now: float) -> list[PeerRef]:
+        """Peers another node named, minus suspects (each probed with a ping now and then)."""
+        kept, probe = self.suspects.screen(peers, now)
+        for p in probe:
+            if p.id != self.me.id and self.state != LEFT:
+                self._send(_PING, p, m.ping(self.me))
+        return kept
+
     def _new_request_id(self) -> int:
         return next(self._ids)
 

@@ -167,13 +167,22 @@ class SimNetwork:
         for node in self.nodes.values():
             self._schedule_tick(node)
 
-    def ring_errors(self) -> list[str]:
+    def ring_errors(self, lists: int = 0) -> list[str]:
         """What is wrong with the live ring: each live node's successor and predecessor
-        must be the next and previous live joined node. Empty when the ring is correct."""
+        must be the next and previous live joined node (and, with ``lists``, its first
+        ``lists`` successors and predecessors the next and previous ones: what a replica
+        set and a graceful leave rely on). Empty when the ring is correct."""
         ids = self.live_ids()
         out: list[str] = []
         for pos, i in enumerate(ids):
             core = self.nodes[i].core
+            depth = min(lists, len(ids) - 1)
+            want_ss = [ids[(pos + j) % len(ids)] for j in range(1, depth + 1)]
+            want_ps = [ids[(pos - j) % len(ids)] for j in range(1, depth + 1)]
+            if [p.id for p in core.successors[:depth]] != want_ss:
+                out.append(f"node #{pos}: successor list wrong")
+            if [p.id for p in core.predecessors[:depth]] != want_ps:
+                out.append(f"node #{pos}: predecessor list wrong")
             want_s, want_p = ids[(pos + 1) % len(ids)], ids[pos - 1]
             s, p = core.successor, core.predecessor
             if len(ids) == 1:
