@@ -383,3 +383,36 @@ async def test_real_nodes_hold_their_shards_once_the_manifest_lands(tmp_path: Pa
             await wait_until(ready, 60, 0.1, "every replica holding its checked shards")
             assert all(s.served == 0 for s in servers)  # no query was ever asked
             assert sum(s.prefetcher.stats.announced for s in servers) >= 1
+
+
+async def test_publisher_waits_for_ready_replicas_and_shrugs_off_bad_replies() -> None:
+    from note_compute.compute.publish import await_ready
+    from note_compute.wire.compute import parse_prepare, parse_prepare_reply
+
+    ring = Ring()
+    rec = ring.publish(SITE, "cat", _recs(60))
+    m = manifest_from_record(rec)
+    peers = [Peer(i) for i in range(1, 6)]
+    replies: dict[bytes, Any] = {
+        peers[0].id_bytes: {"queued": True, "ready": True},
+        peers[1].id_bytes: {"queued": True, "ready": "yes"},  # not a bool: bad-response, not counted
+        peers[2].id_bytes: {"error": {"code": "not-found", "message": "unknown op", "reason": "unknown-op"}},
+        peers[3].id_bytes: {"queued": False, "ready": False},
+        peers[4].id_bytes: {"queued": False, "ready": True, "later": 1},  # replies are open
+    }
+
+    class Client:
+        async def replicas(self, key: bytes) -> list[Peer]:
+            return peers[key[0] % 5:][:3]
+
+        async def request(self, peer: Peer, msg: dict[str, Any], timeout: float = 5.0) -> Any:
+            assert parse_prepare(msg) == (rec.encode(), True)
+            return replies[peer.id_bytes]
+
+    ready, asked = await await_ready(Client(), rec, m, 5.0)
+    asked_ids = {p.id_bytes for b in m.shards for p in await Client().replicas(b.blob)}
+    assert asked == len(asked_ids)
+    assert ready == len(asked_ids & {peers[0].id_bytes, peers[4].id_bytes})
+    with pytest.raises(RemoteProtocolError):
+        parse_prepare_reply({"queued": 1, "ready": True})
+    assert await await_ready(object(), rec, m, 5.0) == (0, 0)  # a client that cannot ask: a no-op

@@ -27,6 +27,7 @@ from note_compute.net import framing
 from note_compute.ring import messages as rm
 from note_compute.ring.ids import ID_BYTES, PeerRef
 from note_compute.store import Digest
+from note_compute.wire import compute as wc
 from note_compute.wire import envelope
 from note_compute.wire import relay as wrelay
 from note_compute.wire import storage as sm
@@ -209,6 +210,8 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
                                         "queries": [cp.QueryRequest.from_msg(q).to_msg() for q in cp.parse_batch(v)]},
     "compute.batch reply": _batch_reply,
     "compute.query error, seq-mismatch with the newer record": _hint_error,
+    "compute.prepare request": lambda v: (lambda r, w: wc.prepare_msg(r, wait=w))(*wc.parse_prepare(v)),
+    "compute.prepare reply": lambda v: wc.prepare_reply(*wc.parse_prepare_reply(v)),
 }
 for _name in SAMPLES:
     if _name.startswith("ring.") and _name not in PARSERS:
@@ -226,7 +229,7 @@ def test_samples_cover_the_wire() -> None:
         assert f"{op} reply" in names
     for op in sm.STORAGE_OPS:
         assert f"{op} request" in names and f"{op} reply" in names
-    for op in (cp.OP_QUERY, cp.OP_RECORDS, cp.OP_BATCH):
+    for op in (cp.OP_QUERY, cp.OP_RECORDS, cp.OP_BATCH, wc.OP_PREPARE):
         assert f"{op} request" in names and f"{op} reply" in names
     assert {"receipt", "fraud proof", "record", "error: not-found"} <= names
     assert any(s["form"] == "frame" for s in DATA["samples"])

@@ -38,6 +38,9 @@ from ._common import (
     status,
 )
 
+READY_TIMEOUT = 30.0
+"""Longest ``dataset publish`` waits for the shard replicas to load their shards (``compute.prepare``)."""
+
 __all__ = ["register", "dataset"]
 
 
@@ -142,7 +145,8 @@ def publish_cmd(file: str, key_name: str, name: str, sort_key: str, program: str
             update(f"publishing {len(records):,} records as {name}")
             return await publish_dataset(client, key, records, name=name, sort_key=fields,
                                          shard_bytes=shard_size or DEFAULT_SHARD_BYTES, shard_records=shard_records,
-                                         progress=lambda d, t: update(f"uploading shards: {d:,} of {t:,} bytes"))
+                                         progress=lambda d, t: update(f"uploading shards: {d:,} of {t:,} bytes"),
+                                         ready_timeout=READY_TIMEOUT)  # the first query finds the shards loaded
 
     with status("connecting") as update:
         pub = run_async(go)

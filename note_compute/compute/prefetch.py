@@ -49,7 +49,7 @@ import trio
 
 from .. import records, urls
 from ..errors import InvalidRecord, NoteError
-from ..wire.compute import OP_PREPARE, parse_prepare, prepare_msg
+from ..wire.compute import OP_PREPARE, parse_prepare, prepare_msg, prepare_reply
 from .dataset import Manifest, shard_table_value
 from .source import DATASETS_PREFIX, RingSource, manifest_from_record
 
@@ -175,7 +175,7 @@ class Prefetcher:
         if wait and done is not None:
             with trio.move_on_after(self.limits.wait):
                 await done.wait()
-        return {"queued": queued, "ready": done is not None and done.is_set()}
+        return prepare_reply(queued, done is not None and done.is_set())
 
     def _offer(self, rec: records.Record, *, announce: bool) -> bool:
         if self._latest.get(rec.url, -1) >= rec.seq:

@@ -12,7 +12,7 @@ import trio
 from ..crypto import SigningKey
 from ..errors import NoteError, NotFound
 from ..records import Record, sign_record
-from ..wire.compute import prepare_msg
+from ..wire.compute import parse_prepare_reply, prepare_msg
 from .dataset import DEFAULT_SHARD_BYTES, BuiltDataset, Manifest, build_dataset, shard_table_value
 from .source import DATASETS_PREFIX, manifest_from_record
 
@@ -120,8 +120,7 @@ async def await_ready(client: Any, record: Record, manifest: Manifest, timeout: 
     async def ask(peer: Any) -> None:
         nonlocal ready
         try:
-            reply = await client.request(peer, msg, timeout=timeout)
-            ready += isinstance(reply, dict) and reply.get("ready") is True
+            ready += parse_prepare_reply(await client.request(peer, msg, timeout=timeout))[1]
         except NoteError:
             pass
 

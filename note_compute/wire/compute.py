@@ -49,8 +49,11 @@ __all__ = [
     "OP_PREPARE",
     "MAX_PREPARE_RECORD",
     "PREPARE",
+    "PREPARE_REPLY",
     "prepare_msg",
     "parse_prepare",
+    "prepare_reply",
+    "parse_prepare_reply",
     "MAX_BATCH",
     "MAX_ARGS",
     "MAX_SAMPLE",
@@ -162,6 +165,14 @@ RANGE_REPLY = Schema("compute.query range reply", {"receipt": _RECEIPT,
                      reason="bad-response", what="reply")
 RECORDS_REPLY = Schema("compute.records reply", {"records": Field(_BLOBS), "proof": Field(_RBYTES)}, open=True,
                        reason="bad-response", what="reply")
+def _bool(v: Any, name: str) -> bool:
+    if type(v) is not bool:
+        raise bad(f"field {name!r} must be true or false", "bad-response")
+    return v
+
+
+PREPARE_REPLY = Schema("compute.prepare reply", {"queued": Field(_bool), "ready": Field(_bool)},
+                       open=True, reason="bad-response", what="reply")
 BATCH_REPLY = Schema("compute.batch reply", {"replies": Field(list_of(lambda v, n: v, "bad-response",
                                                                       max_len=MAX_BATCH))},
                      open=True, reason="bad-response", what="reply")
@@ -285,6 +296,19 @@ def parse_prepare(msg: Any) -> tuple[bytes, bool]:
     """``(record bytes, wait)`` of a ``compute.prepare`` request (raises RemoteProtocolError, ``bad-request``)."""
     m = validate(msg, PREPARE)
     return m["record"], bool(m.get("wait", False))
+
+
+def prepare_reply(queued: bool, ready: bool) -> dict[str, Any]:
+    """The ``compute.prepare`` reply: taken up now (``queued``); the load has ended (``ready``)."""
+    return {"queued": queued, "ready": ready}
+
+
+def parse_prepare_reply(msg: Any) -> tuple[bool, bool]:
+    """``(queued, ready)`` of a ``compute.prepare`` reply (or the peer's typed error; ``bad-response``)."""
+    if isinstance(msg, dict):
+        raise_if_error(msg)
+    m = validate(msg, PREPARE_REPLY)
+    return m["queued"], m["ready"]
 
 
 def parse_hint(v: Any) -> bytes:

@@ -44,6 +44,7 @@ from note_compute.net import framing  # noqa: E402
 from note_compute.ring import messages as rm  # noqa: E402
 from note_compute.ring.ids import PeerRef, node_id  # noqa: E402
 from note_compute.store import Digest  # noqa: E402
+from note_compute.wire import compute as wc  # noqa: E402
 from note_compute.wire import envelope
 from note_compute.wire import relay as wrelay  # noqa: E402
 from note_compute.wire import storage as sm  # noqa: E402
@@ -197,6 +198,8 @@ def messages() -> list[tuple[str, str, Callable[[], Any]]]:
         ("compute.batch request", "cbor",
          lambda: {"op": cp.OP_BATCH, "queries": [_query_request().to_msg(), _query_request(ranged=True).to_msg()]}),
         ("compute.query error, seq-mismatch with the newer record", "cbor", _seq_hint_reply),
+        ("compute.prepare request", "cbor", lambda: wc.prepare_msg(_record().encode(), wait=True)),
+        ("compute.prepare reply", "cbor", lambda: wc.prepare_reply(True, False)),
         ("compute.batch reply", "cbor",
          lambda: {"replies": [_query_reply(), cp.error_reply(NotFound("shard not held", reason="shard"))]}),
     ]
