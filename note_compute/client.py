@@ -146,11 +146,15 @@ class Client:
         records.verify_record(record)
         return await self._put(RECORD, record.address, record.encode())
 
-    async def get_record(self, url: str) -> records.Record:
-        """The freshest verified record at ``url`` among its replicas; raises NotFound."""
+    async def get_record(self, url: str, *, direct: bool = False) -> records.Record:
+        """The freshest verified record at ``url`` among its replicas; raises NotFound.
+
+        ``direct``: as for :meth:`get_value`, the replicas computed from the
+        known ring are asked without a lookup first (a lookup follows when none
+        of them holds the record).
+        """
         url = urls.normalize(url)
         addr = urls.address(url)
-        peers = await self._lookup(addr, self.r + 2)
 
         async def fetch(peer: PeerRef) -> records.Record:
             kind, data = await self._get_entry(peer, addr)
@@ -161,16 +165,20 @@ class Client:
                 raise InvalidRecord("peer returned a record for another URL", reason="address-mismatch")
             return rec
 
-        found, errors = await self._gather(fetch, list(peers[: self.r]), grace=_GET_GRACE)
-        if not found:
-            # Churn: the record may still sit a little further along the ring.
-            more, errs = await self._gather(fetch, list(peers[self.r :]), grace=_GET_GRACE)
-            found, errors = more, errors + errs
-        if not found:
-            raise self._not_found(f"no replica holds {url}", errors)
-        # Highest seq; replicas that equivocate (other bytes at that seq) give the
-        # bytewise-smallest encoding, so every client picks the same record.
-        return records.freshest(found)
+        errors: list[NoteError] = []
+        for lookup in ((False, True) if direct and len(self._known) >= 2 * self.r else (True,)):
+            peers = await self._lookup(addr, self.r + 2) if lookup else self._computed(addr, self.r + 2)
+            found, errs = await self._gather(fetch, list(peers[: self.r]), grace=_GET_GRACE)
+            if not found:
+                # Churn: the record may still sit a little further along the ring.
+                found, more = await self._gather(fetch, list(peers[self.r :]), grace=_GET_GRACE)
+                errs += more
+            errors += errs
+            if found:
+                # Highest seq; replicas that equivocate (other bytes at that seq) give the
+                # bytewise-smallest encoding, so every client picks the same record.
+                return records.freshest(found)
+        raise self._not_found(f"no replica holds {url}", errors)
 
     async def put_value(self, data: bytes) -> bytes:
         """Store content-addressed bytes at SHA-256(data) on r replicas; returns the address."""
@@ -210,8 +218,7 @@ class Client:
 
     async def _get_direct(self, address: bytes, prefer: int) -> bytes | None:
         """The value from the replicas computed from the known ring (hedged, see get_value), or None."""
-        target = id_from_bytes(address)
-        guessed = sorted(self._known.values(), key=lambda p: distance(target, p.id))[: self.r]
+        guessed = self._computed(address, self.r)
         k = prefer % len(guessed)
         found: list[bytes] = []
         wrong_guess = False
@@ -421,6 +428,11 @@ class Client:
         """Closest preceding known peers of ``target`` (where a full lookup starts)."""
         known = list(self._known.values()) or list(self._seeds)
         return sorted(known, key=lambda p: distance(p.id, target))[:6]
+
+    def _computed(self, key: bytes, count: int) -> list[PeerRef]:
+        """The ``count`` known peers at or after ``key`` on the ring: its replicas as far as we know it."""
+        target = id_from_bytes(key)
+        return sorted(self._known.values(), key=lambda p: distance(target, p.id))[:count]
 
     def _guess(self, target: int) -> PeerRef | None:
         """Our best guess of the key's successor: the first known peer at or after it."""
