@@ -21,10 +21,10 @@ from note_compute.compute import evidence
 from note_compute.compute.client import ComputeClient
 from note_compute.compute.compact import CLAIMLESS_OVERHEAD, candidates, compact, single_record
 from note_compute.compute.dataset import decode_shard
-from note_compute.compute.registry import RingFraudRegistry
 from note_compute.compute.fraud import KIND_SUBSET, Evidence, FraudProof, verify_fraud_proof, without_claim
 from note_compute.compute.protocol import MAX_SAMPLE, Receipt, digest_of_claim, make_receipt
 from note_compute.compute.protocol import QueryRequest as Req
+from note_compute.compute.registry import RingFraudRegistry
 from note_compute.compute.verify import run_program
 from note_compute.crypto import SigningKey
 from note_compute.errors import InvalidProof
