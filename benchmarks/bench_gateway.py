@@ -194,14 +194,54 @@ class DelayedHost:
         return reply
 
 
+# -- CPU accounting (Linux /proc): where a cold load's CPU goes ----------------------------
+
+def _proc_cpu(pids: list[int]) -> float:
+    """User + system CPU seconds of ``pids`` so far (processes that are gone count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / tick
+
+
+def _browser_pids() -> list[int]:
+    """Chromium's processes (descendants of this process whose name says so)."""
+    parent: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                head, tail = (d / "stat").read_text().rsplit(")", 1)
+                parent[int(d.name)], names[int(d.name)] = int(tail.split()[1]), head.split("(", 1)[1]
+            except (OSError, IndexError, ValueError):
+                pass
+    mine, me = [], os.getpid()
+    for pid in parent:
+        p = pid
+        while p in parent and p != me and p > 1:
+            p = parent[p]
+        if p == me and ("chrom" in names[pid].lower() or "headless" in names[pid].lower()):
+            mine.append(pid)
+    return mine
+
+
 # -- the browser ------------------------------------------------------------------------
 
-def browse(urls_by_side: dict[str, str], rounds: int, before_cold: dict[str, Any]) -> dict[str, dict[str, list[float]]]:
-    """Cold and warm loads of each side's page, alternating; Navigation Timing in ms."""
+def browse(urls_by_side: dict[str, str], rounds: int, before_cold: dict[str, Any],
+           node_pids: list[int]) -> dict[str, dict[str, list[float]]]:
+    """Cold and warm loads of each side's page, alternating; Navigation Timing in ms, and the CPU
+    (ms) each cold load took in this process (gateway, or plain server and proxy), the ring's node
+    processes and Chromium."""
     from playwright.sync_api import sync_playwright
 
     out: dict[str, dict[str, list[float]]] = {s: {"cold_ttfb": [], "cold_load": [], "warm_ttfb": [],
-                                                   "warm_load": []} for s in urls_by_side}
+                                                   "warm_load": [], "cpu_here": [], "cpu_nodes": [],
+                                                   "cpu_browser": []} for s in urls_by_side}
     timing = ("(() => { const n = performance.getEntriesByType('navigation')[0];"
               " return [n.responseStart - n.startTime, n.loadEventEnd - n.startTime,"
               " performance.getEntriesByType('resource').length]; })()")
@@ -215,7 +255,10 @@ def browse(urls_by_side: dict[str, str], rounds: int, before_cold: dict[str, Any
                     before_cold[side]()
                     ctx = browser.new_context()
                     page = ctx.new_page()
+                    chromium = _browser_pids()
+                    cpu = (time.process_time(), _proc_cpu(node_pids), _proc_cpu(chromium))
                     page.goto(urls_by_side[side], wait_until="load")
+                    cpu = (time.process_time() - cpu[0], _proc_cpu(node_pids) - cpu[1], _proc_cpu(chromium) - cpu[2])
                     ttfb, load, n = page.evaluate(timing)
                     assert n >= 35, f"{side}: only {n} resources loaded"
                     time.sleep(2.2)  # let the gateway's manifest TTL pass: the warm load revalidates it
@@ -227,6 +270,8 @@ def browse(urls_by_side: dict[str, str], rounds: int, before_cold: dict[str, Any
                         out[side]["cold_load"].append(load)
                         out[side]["warm_ttfb"].append(wttfb)
                         out[side]["warm_load"].append(wload)
+                        for k, v in zip(("cpu_here", "cpu_nodes", "cpu_browser"), cpu, strict=True):
+                            out[side][k].append(v * 1000)
         finally:
             browser.close()
     return out
@@ -270,7 +315,8 @@ async def run(rounds: int, nodes: int) -> None:
                 sides = {"gateway": f"http://{key.authority}.localhost:{gw_port}/",
                          "plain": f"http://127.0.0.1:{proxy_port}/"}
                 out = await trio.to_thread.run_sync(browse, sides, rounds,
-                                                    {"gateway": clear_gateway, "plain": lambda: None})
+                                                    {"gateway": clear_gateway, "plain": lambda: None},
+                                                    [n.proc.pid for n in net.nodes if n.proc is not None])
                 nursery.cancel_scope.cancel()
             srv.shutdown()
     finally:
@@ -286,6 +332,12 @@ async def run(rounds: int, nodes: int) -> None:
     print(f"ratio gateway/plain: cold load {g['cold_load'] / p['cold_load']:.2f} (target <= 1.5), "
           f"warm load {g['warm_load'] / p['warm_load']:.2f} (target <= 1.1), "
           f"cold TTFB {g['cold_ttfb'] / p['cold_ttfb']:.2f}, warm TTFB {g['warm_ttfb'] / p['warm_ttfb']:.2f}")
+    print("CPU per cold load, ms (this process: the gateway, or the plain server and its delay proxy; "
+          "the ring's node processes, busy or idle; Chromium):")
+    for s in ("gateway", "plain"):
+        m = med[s]
+        print(f"{s:10} here {m['cpu_here']:7.1f}  nodes {m['cpu_nodes']:7.1f}  chromium {m['cpu_browser']:7.1f}")
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print("all runs:", {s: {k: [round(x, 1) for x in v] for k, v in d.items()} for s, d in out.items()})
 
 

@@ -12,9 +12,8 @@ long-lived stream per peer), and verifies everything it receives:
   (:func:`records.freshest`: highest seq, then smallest encoding);
 * content-addressed values (blob chunks, manifests) against their SHA-256;
 * blobs with :func:`blobs.join_blob` (every chunk hash, length, total size);
-* fraud evidence (proofs stored under the accused peer's id) with
-  :func:`~note_compute.compute.evidence.validate_entry`, the check the
-  nodes make (the client then re-runs the program before believing it);
+* fraud evidence and publisher faults with the :class:`EvidenceIndex` it is
+  handed (``open_client``: compute's ``RING_EVIDENCE``, the nodes' check);
 * inboxes (:mod:`note_compute.inbox`) with
   :func:`~note_compute.inbox.decode_set`: every item's sender signature and
   every removal's owner signature.
@@ -40,10 +39,10 @@ import hashlib
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import trio
 
@@ -87,17 +86,30 @@ def peer_ref_from_multiaddr(addr: str) -> PeerRef:
     return PeerRef(node_id(pk.to_bytes()), addr)
 
 
+class EvidenceIndex(Protocol):
+    """How evidence sets are keyed, checked and united: compute's rules, handed in (as the store's policy is)."""
+
+    def evidence_key(self, peer_id: bytes) -> bytes: ...
+    def fault_key(self, fault: bytes) -> bytes: ...  # the key an encoded publisher fault is indexed under
+    def faults_key(self, dataset_url: str) -> bytes: ...
+    def validate_entry(self, key: bytes, data: bytes) -> list[bytes]: ...  # raises a NoteError on a bad item
+    def encode_set(self, items: Iterable[bytes]) -> bytes: ...
+    def union(self, *sets: Iterable[bytes]) -> list[bytes]: ...  # what a reader keeps of several replicas' sets
+
+
 class Client:
     """A connection to the ring. Create it with :func:`open_client`.
 
     ``host`` is a :class:`~note_compute.net.NetHost`; ``seeds`` the peers to
     start lookups from. ``replicas`` is r (3). ``timeout`` bounds each
-    request to one peer.
+    request to one peer. ``evidence``: the rules of the evidence methods
+    (without them those methods raise InvalidRecord, reason ``no-evidence-policy``).
     """
 
     def __init__(self, host: Requester, seeds: list[PeerRef], *, replicas: int = 3, timeout: float = 2.0,
-                 parallel: int = 8) -> None:
+                 parallel: int = 8, evidence: EvidenceIndex | None = None) -> None:
         self.host = host
+        self.evidence = evidence
         self.r = replicas
         self.timeout = timeout
         self.parallel = parallel
@@ -134,11 +146,15 @@ class Client:
         records.verify_record(record)
         return await self._put(RECORD, record.address, record.encode())
 
-    async def get_record(self, url: str) -> records.Record:
-        """The freshest verified record at ``url`` among its replicas; raises NotFound."""
+    async def get_record(self, url: str, *, direct: bool = False) -> records.Record:
+        """The freshest verified record at ``url`` among its replicas; raises NotFound.
+
+        ``direct``: as for :meth:`get_value`, the replicas computed from the
+        known ring are asked without a lookup first (a lookup follows when none
+        of them holds the record).
+        """
         url = urls.normalize(url)
         addr = urls.address(url)
-        peers = await self._lookup(addr, self.r + 2)
 
         async def fetch(peer: PeerRef) -> records.Record:
             kind, data = await self._get_entry(peer, addr)
@@ -149,16 +165,20 @@ class Client:
                 raise InvalidRecord("peer returned a record for another URL", reason="address-mismatch")
             return rec
 
-        found, errors = await self._gather(fetch, list(peers[: self.r]), grace=_GET_GRACE)
-        if not found:
-            # Churn: the record may still sit a little further along the ring.
-            more, errs = await self._gather(fetch, list(peers[self.r :]), grace=_GET_GRACE)
-            found, errors = more, errors + errs
-        if not found:
-            raise self._not_found(f"no replica holds {url}", errors)
-        # Highest seq; replicas that equivocate (other bytes at that seq) give the
-        # bytewise-smallest encoding, so every client picks the same record.
-        return records.freshest(found)
+        errors: list[NoteError] = []
+        for lookup in ((False, True) if direct and len(self._known) >= 2 * self.r else (True,)):
+            peers = await self._lookup(addr, self.r + 2) if lookup else self._computed(addr, self.r + 2)
+            found, errs = await self._gather(fetch, list(peers[: self.r]), grace=_GET_GRACE)
+            if not found:
+                # Churn: the record may still sit a little further along the ring.
+                found, more = await self._gather(fetch, list(peers[self.r :]), grace=_GET_GRACE)
+                errs += more
+            errors += errs
+            if found:
+                # Highest seq; replicas that equivocate (other bytes at that seq) give the
+                # bytewise-smallest encoding, so every client picks the same record.
+                return records.freshest(found)
+        raise self._not_found(f"no replica holds {url}", errors)
 
     async def put_value(self, data: bytes) -> bytes:
         """Store content-addressed bytes at SHA-256(data) on r replicas; returns the address."""
@@ -198,8 +218,7 @@ class Client:
 
     async def _get_direct(self, address: bytes, prefer: int) -> bytes | None:
         """The value from the replicas computed from the known ring (hedged, see get_value), or None."""
-        target = id_from_bytes(address)
-        guessed = sorted(self._known.values(), key=lambda p: distance(target, p.id))[: self.r]
+        guessed = self._computed(address, self.r)
         k = prefer % len(guessed)
         found: list[bytes] = []
         wrong_guess = False
@@ -251,54 +270,41 @@ class Client:
         return blobs.join_blob(manifest, chunks)
 
     async def put_evidence(self, peer_id: bytes, proof: bytes) -> int:
-        """Store an encoded fraud proof against ``peer_id`` at the r replicas of its evidence key.
-
-        The replicas merge it into the set they hold (``specs/store.md``).
-        Checked here first as the nodes will (raises InvalidProof /
-        InvalidSignature when the proof does not accuse ``peer_id`` with a
-        receipt it signed); returns how many replicas acknowledged.
-        """
-        from .compute import evidence
-
-        key = evidence.evidence_key(peer_id)
-        evidence.check_proof(proof, key)
-        return await self._put(EVIDENCE, key, evidence.encode_set([proof]))
+        """Store an encoded fraud proof against ``peer_id`` at the r replicas of its evidence key (they merge
+        it into their set). Checked here first as the nodes will (InvalidProof / InvalidSignature when it does
+        not accuse ``peer_id`` with a receipt it signed); returns how many replicas acknowledged."""
+        ev = self._evidence()
+        return await self._put_checked(ev, ev.evidence_key(peer_id), proof)
 
     async def get_evidence(self, peer_id: bytes) -> list[bytes]:
-        """The encoded fraud proofs the ring holds against ``peer_id`` ([] if none).
-
-        Asks the key's replicas at once and unites their (checked) sets,
-        sorted by proof hash and capped as the nodes do. A replica whose
-        answer fails the checks is ignored. Raises NotFound only when the
-        lookup fails or no replica answered at all.
-        """
-        from .compute import evidence
-
-        return await self._evidence_at(evidence.evidence_key(peer_id), f"the evidence against {peer_id.hex()[:16]}...")
+        """The encoded fraud proofs the ring holds against ``peer_id`` ([] if none): the union of the replicas'
+        checked sets (a failing replica is ignored). NotFound only when the lookup fails or no replica answers."""
+        ev = self._evidence()
+        return await self._evidence_at(ev, ev.evidence_key(peer_id), f"the evidence against {peer_id.hex()[:16]}...")
 
     async def put_publisher_fault(self, fault: bytes) -> int:
-        """Index an encoded publisher-fault proof (``compute.wellformed``) under its dataset in the ring.
-
-        Checked here first as the nodes will (``compute.fault_index.check_fault``: the signed manifest,
-        the records' proof and the defect); returns how many replicas acknowledged.
-        """
-        from .compute import evidence, fault_index
-        from .compute.wellformed import PublisherFault
-
-        key = fault_index.fault_key(PublisherFault.decode(fault).url)
-        fault_index.check_fault(fault, key)
-        return await self._put(EVIDENCE, key, evidence.encode_set([fault]))
+        """Index an encoded publisher-fault proof under its dataset in the ring (checked here first as the
+        nodes will); returns how many replicas acknowledged."""
+        ev = self._evidence()
+        return await self._put_checked(ev, ev.fault_key(fault), fault)
 
     async def get_publisher_faults(self, dataset_url: str) -> list[bytes]:
         """The publisher-fault proofs the ring indexes against the dataset at ``dataset_url`` ([] if none):
         the union of the replicas' (checked) sets, like :meth:`get_evidence`."""
-        from .compute import fault_index
+        ev = self._evidence()
+        return await self._evidence_at(ev, ev.faults_key(dataset_url), f"the faults indexed for {dataset_url}")
 
-        return await self._evidence_at(fault_index.fault_key(dataset_url), f"the faults indexed for {dataset_url}")
+    def _evidence(self) -> EvidenceIndex:
+        if self.evidence is None:
+            raise InvalidRecord("this client was given no evidence rules", reason="no-evidence-policy")
+        return self.evidence
 
-    async def _evidence_at(self, key: bytes, what: str) -> list[bytes]:
-        from .compute import evidence
+    async def _put_checked(self, ev: EvidenceIndex, key: bytes, item: bytes) -> int:
+        data = ev.encode_set([item])
+        ev.validate_entry(key, data)  # the nodes' check, before anything is sent
+        return await self._put(EVIDENCE, key, data)
 
+    async def _evidence_at(self, ev: EvidenceIndex, key: bytes, what: str) -> list[bytes]:
         peers = await self._lookup(key, self.r)
 
         async def fetch(peer: PeerRef) -> list[bytes]:
@@ -308,12 +314,12 @@ class Client:
                 return []
             if kind != EVIDENCE:
                 raise InvalidRecord("peer returned another kind of entry at an evidence key", reason="kind")
-            return evidence.validate_entry(key, data)
+            return ev.validate_entry(key, data)
 
         found, errors = await self._gather(fetch, list(peers), grace=None)
         if not found:
             raise self._not_found(f"no replica of {what} answered", errors)
-        return evidence.union(*found)  # every replica's proofs: a reader keeps them all
+        return ev.union(*found)  # every replica's proofs: a reader keeps them all
 
     async def put_inbox(self, owner: bytes, name: str, item: inbox.InboxItem) -> int:
         """Append a signed item (:func:`note_compute.inbox.make_item`) to ``owner``'s inbox ``name``.
@@ -422,6 +428,11 @@ class Client:
         """Closest preceding known peers of ``target`` (where a full lookup starts)."""
         known = list(self._known.values()) or list(self._seeds)
         return sorted(known, key=lambda p: distance(p.id, target))[:6]
+
+    def _computed(self, key: bytes, count: int) -> list[PeerRef]:
+        """The ``count`` known peers at or after ``key`` on the ring: its replicas as far as we know it."""
+        target = id_from_bytes(key)
+        return sorted(self._known.values(), key=lambda p: distance(target, p.id))[:count]
 
     def _guess(self, target: int) -> PeerRef | None:
         """Our best guess of the key's successor: the first known peer at or after it."""
@@ -558,16 +569,22 @@ class Client:
 
 @asynccontextmanager
 async def open_client(bootstrap: list[str] | None = None, *, home: Path | None = None,
-                      replicas: int = 3, timeout: float = 2.0) -> AsyncIterator[Client]:
+                      replicas: int = 3, timeout: float = 2.0,
+                      evidence: EvidenceIndex | None = None) -> AsyncIterator[Client]:
     """Open a client bootstrapped from ``bootstrap`` multiaddrs (None: the local network's, see :mod:`.localnet`).
 
     Raises PeerUnreachable if no bootstrap node answers, or (reason
     ``devnet-down``) if no addresses are given and no local network runs.
     With no addresses and a running local network that offers a relay, the
     requests go through its supervisor (:mod:`.relay`: no libp2p import here,
-    everything still verified here).
+    everything still verified here). ``evidence``: the evidence rules (default compute's ``RING_EVIDENCE``).
     """
     from .localnet import read_bootstrap, relay_seeds
+
+    if evidence is None:
+        from .compute.ring_evidence import RING_EVIDENCE
+
+        evidence = RING_EVIDENCE
 
     relay = None
     if bootstrap is None:
@@ -585,7 +602,7 @@ async def open_client(bootstrap: list[str] | None = None, *, home: Path | None =
         seeds = [peer_ref_from_multiaddr(a) for a in bootstrap]
         host_cm = open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"])
     async with host_cm as host:
-        client = Client(host, seeds, replicas=replicas, timeout=timeout)
+        client = Client(host, seeds, replicas=replicas, timeout=timeout, evidence=evidence)
         alive: list[PeerRef] = []
 
         async def ping(p: PeerRef) -> None:

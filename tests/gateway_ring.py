@@ -16,6 +16,7 @@ class MemoryRing:
         self.records: dict[bytes, bytes] = {}
         self.values: dict[bytes, bytes] = {}
         self.gets = 0
+        self.direct_gets = 0
         self.down = False
         self.tamper: set[bytes] = set()
 
@@ -27,8 +28,9 @@ class MemoryRing:
         self.records[record.address] = record.encode()
         return 3
 
-    async def get_record(self, url: str) -> records.Record:
+    async def get_record(self, url: str, *, direct: bool = False) -> records.Record:
         self.gets += 1
+        self.direct_gets += direct
         if self.down:
             raise PeerUnreachable("ring down", reason="test")
         data = self.records.get(urls.address(url))

@@ -153,3 +153,50 @@ async def test_keep_alive_pings_known_peers_and_forgets_dead_ones() -> None:
     assert peers[2].id not in client._known and len(client._known) == 5
     host.sent.clear()
     assert await client.keep_alive(limit=3) == 3 and len(host.sent) == 3
+
+
+class RecordHost:
+    """Answers store.get with records held per peer."""
+
+    def __init__(self, held: dict[int, bytes]) -> None:
+        self.held = held
+        self.asked: list[int] = []
+
+    async def request(self, peer: PeerRef, msg: dict[str, Any], timeout: float) -> dict[str, Any]:
+        self.asked.append(peer.id)
+        data = self.held.get(peer.id)
+        if data is None:
+            raise NotFound("not held", reason="missing")
+        return {"op": "store.get.reply", "kind": "record", "data": data}
+
+
+async def test_direct_record_get_asks_the_computed_replicas_and_keeps_the_freshest() -> None:
+    from note_compute import records, urls
+    from note_compute.crypto import SigningKey
+
+    key = SigningKey.generate()
+    url = urls.make_url(key.authority, "/.note-site")
+    old, new = (records.sign_record(key, url, seq=s, created=1, value=b"v%d" % s) for s in (1, 2))
+    peers = _ring()
+    succ = _successors(peers, urls.address(url))
+    host = RecordHost({succ[0].id: old.encode(), succ[1].id: new.encode(), succ[2].id: old.encode()})
+    client = Client(host, peers)
+
+    async def no_lookup(*a: Any) -> Any:
+        raise AssertionError("a direct get must not look up")
+
+    client._lookup = no_lookup  # type: ignore[method-assign]
+    assert (await client.get_record(url, direct=True)).seq == 2
+    assert sorted(host.asked) == sorted(p.id for p in succ)
+
+    # Our view is off (none of the computed replicas holds it): the lookup finds where it is.
+    elsewhere = [p for p in peers if p not in succ][:3]
+    host = RecordHost({p.id: new.encode() for p in elsewhere})
+    client = Client(host, peers)
+
+    async def lookup(k: bytes, count: int) -> tuple[PeerRef, ...]:
+        return tuple(elsewhere)
+
+    client._lookup = lookup  # type: ignore[method-assign]
+    assert (await client.get_record(url, direct=True)).seq == 2
+    assert set(host.asked[:5]) <= {p.id for p in _successors(peers, urls.address(url), 5)}

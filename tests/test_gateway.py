@@ -106,6 +106,7 @@ async def test_cache_and_conditional_requests_skip_the_ring(tmp_path: Path, key:
     app = Gateway(ring, manifest_ttl=60)
     host = f"{key.authority}.localhost"
     _, hdrs, _ = await _call(app, "/index.html", host=host)
+    assert ring.direct_gets == 1  # the manifest record from its computed replicas, no lookup first
     before = ring.gets
     status, _, body = await _call(app, "/index.html", host=host)
     assert status == 200 and body and ring.gets == before  # served from the verified cache

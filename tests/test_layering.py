@@ -54,7 +54,8 @@ LAYERS: dict[str, int] = {
     "store": 2, "sandbox": 2, "net": 2, "relay": 2,
     # 3: verifiable computation (datasets, protocol, verification, fraud proofs)
     "compute": 3,
-    # 4: the ring client (and the PSI protocol built on compute and the client)
+    # 4: the ring client (handed its evidence rules as a policy; only open_client names compute, for the
+    #    default) and the PSI protocol built on compute and the client
     "client": 4, "psi": 4,
     # 5: the node runtime (storage service, replication)
     "node": 5,
@@ -200,3 +201,19 @@ def test_the_checker_sees_hidden_and_relative_imports() -> None:
         "note_compute.store.db -> note_compute.compute.evidence: store (layer 2) imports compute (layer 3)"
     ]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_ring_client_is_handed_its_evidence_rules() -> None:
+    """client -> compute: only ``open_client`` names compute, for the default evidence rules it hands the
+    client (``compute.ring_evidence``); the ``Client`` class takes them as a policy, as the store does."""
+    edges = _edges()
+    assert {t for t in edges["note_compute.client"] if _unit(t) == "compute"} <= {
+        "note_compute.compute", "note_compute.compute.ring_evidence"}
+    tree = ast.parse(MODULES["note_compute.client"][0].read_text())
+    owners = []
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("compute"):
+                    owners.append(fn.name)
+    assert owners == ["open_client"]

@@ -20,7 +20,7 @@ import trio
 from note_compute import encoding
 from note_compute.errors import PeerUnreachable, RemoteProtocolError
 from note_compute.net import PROTOCOL_ID, NetConfig, NetHost, _p2p, open_host
-from note_compute.net.admission import Admission, FrameBudget, InboundLimits
+from note_compute.net.admission import Admission, FrameBudget, InboundLimits, is_loopback
 from note_compute.net.framing import FrameDecoder
 
 
@@ -51,6 +51,26 @@ def test_admission_counts_and_releases_once() -> None:
     assert adm.held_by("10.0.0.1") == (0, 0)
     assert adm.refused == 4
     assert adm.admit("10.0.0.4") is not None
+
+
+def test_loopback_is_one_source_exempt_from_the_per_ip_caps_by_default() -> None:
+    """A local network of many nodes all dials from 127.0.0.1: per-IP caps would cap the network's size.
+    Loopback counts once (any 127.x.y.z, ::1) against the node-wide caps only, unless told otherwise."""
+    lim = dict(max_inbound=100, max_inbound_per_ip=4, max_pending=100, max_pending_per_ip=2)
+    adm = Admission(InboundLimits(**lim))
+    local = [adm.admit(ip) for ip in ["127.0.0.1"] * 40 + ["127.0.0.2", "::1", "::ffff:127.0.0.1"] * 10]
+    assert all(t is not None for t in local)
+    assert adm.held_by("127.0.0.1") == adm.held_by("::1") == (70, 70)
+    assert adm.admit("10.0.0.1") and adm.admit("10.0.0.1") and adm.admit("10.0.0.1") is None  # still capped
+    assert adm.admit("::ffff:10.0.0.1") is None  # the same host spelled as IPv6
+    for _ in range(28):
+        assert adm.admit("127.0.0.1") is not None
+    assert adm.inbound == 100 and adm.admit("127.0.0.1") is None  # the node-wide caps hold everyone
+    strict = Admission(InboundLimits(**lim, loopback_per_ip=True))
+    assert strict.admit("127.0.0.1") and strict.admit("127.0.0.2")
+    assert strict.admit("::1") is None and strict.admit("127.9.9.9") is None  # one source, two pending
+    assert strict.held_by("127.0.0.5") == (2, 2)
+    assert not is_loopback("") and not is_loopback("not an ip") and not is_loopback("10.0.0.1")
 
 
 def test_bad_limits_refused() -> None:
@@ -119,7 +139,7 @@ async def test_a_node_accepts_new_peers_after_400_short_lived_connections() -> N
 
 @pytest.mark.slow
 async def test_idle_sockets_are_capped_per_ip_and_closed_at_the_handshake_deadline() -> None:
-    limits = InboundLimits(max_pending_per_ip=4, handshake_timeout=0.5)
+    limits = InboundLimits(max_pending_per_ip=4, handshake_timeout=0.5, loopback_per_ip=True)
     async with open_host(os.urandom(32), handler=handler, config=NetConfig(inbound=limits)) as node:
         port = int(node.listen_addrs[0].split("/tcp/")[1].split("/")[0])
         idle = [await trio.open_tcp_stream("127.0.0.1", port) for _ in range(4)]

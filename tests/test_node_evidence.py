@@ -15,6 +15,7 @@ from note_compute.client import Client
 from note_compute.compute.evidence import MAX_PROOFS, encode_set, evidence_key, merge
 from note_compute.compute.evidence import union as union_of
 from note_compute.compute.fault_index import fault_key
+from note_compute.compute.ring_evidence import RING_EVIDENCE
 from note_compute.compute.wellformed import PublisherFault
 from note_compute.crypto import SigningKey
 from note_compute.devnet import expected_replicas, wait_until
@@ -45,7 +46,7 @@ async def test_replicas_converge_on_the_union_and_clients_use_it(tmp_path: Path)
         await wait_until(converged, 20, 0.1, "every replica holding the union")
 
         async with open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"]) as host:
-            client = Client(host, [nodes[0].me])
+            client = Client(host, [nodes[0].me], evidence=RING_EVIDENCE)
             # another reporter adds a proof: the sets are full, and nothing held is evicted for it
             assert await client.put_evidence(PID, PROOFS[16]) == 3
             want = union
@@ -111,7 +112,7 @@ async def test_client_checks_the_evidence_a_replica_returns() -> None:
     async with open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"], handler=liar.handle) as lh, \
             open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"]) as ch:
         liar.me = lh.peer_ref
-        client = Client(ch, [lh.peer_ref])
+        client = Client(ch, [lh.peer_ref], evidence=RING_EVIDENCE)
         assert await client.get_evidence(PID) == []  # nothing held: no evidence
         fp = signed_claim_proof(ACCUSED, 3)
         r = Receipt.decode(fp.receipt)

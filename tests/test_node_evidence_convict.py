@@ -16,6 +16,7 @@ from note_compute.client import Client
 from note_compute.compute.client import ComputeClient
 from note_compute.compute.evidence import encode_set, evidence_key
 from note_compute.compute.node_source import attach_compute
+from note_compute.compute.ring_evidence import RING_EVIDENCE
 from note_compute.crypto import SigningKey
 from note_compute.devnet import expected_replicas
 from note_compute.errors import InvalidProof, NotFound
@@ -61,7 +62,7 @@ async def test_compute_nodes_convict_before_storing(tmp_path: Path) -> None:
         by_id = {n.node_id: n for n in nodes}
         reps = [by_id[i] for i in expected_replicas(list(by_id), key)]
         async with open_host(os.urandom(32), ["/ip4/127.0.0.1/tcp/0"]) as host:
-            client = Client(host, [nodes[0].me])
+            client = Client(host, [nodes[0].me], evidence=RING_EVIDENCE)
             # the accused signs receipts naming a program the nodes cannot fetch: refused, typed
             liar = SigningKey(hashlib.sha256(b"convict-accused").digest())
             lkey = evidence_key(hashlib.sha256(liar.public_key).digest())

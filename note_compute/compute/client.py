@@ -131,9 +131,10 @@ class ComputeClient:
             except NoteError as exc:
                 box[name] = exc
 
-        async with trio.open_nursery() as nursery:  # the freshest manifest and the program, concurrently
+        async with trio.open_nursery() as nursery:  # manifest, program and publisher-fault index, concurrently
             nursery.start_soon(get, "m", self.latest_manifest, dataset_url)
             nursery.start_soon(get, "p", self.resolve_program, program_url)
+            nursery.start_soon(get, "f", self._fault_index, dataset_url)
         for name in ("m", "p"):
             if isinstance(box[name], NoteError):
                 raise box[name]
@@ -144,7 +145,9 @@ class ComputeClient:
             session = QuerySession(manifest, program, args_bytes, executor=self.sandbox, rng=self.rng, range=range,
                                    audit=audit, replicas=replicas, blocked=self.blocked, batch=self.batch,
                                    quorum=quorum)
-            await self._indexed_faults(session)
+            if restarts:  # a newer version: its faults may have been indexed since
+                box["f"] = await self._fault_index(dataset_url)
+            self._indexed_faults(session, box["f"] if isinstance(box["f"], list) else [])
             counters: dict[str, Any] = {"bytes": 0, "verify": 0.0}
             await self._run(session, program, counters)
             if session.newer is None or restarts >= MAX_RESTARTS:
@@ -167,21 +170,25 @@ class ComputeClient:
         await self.publish_faults(v)
         return result
 
-    async def _indexed_faults(self, s: QuerySession) -> None:
-        """Consult the ring's publisher-fault index for the session's dataset version (``.fault_index``).
+    async def _fault_index(self, dataset_url: str) -> list[bytes]:
+        """The publisher-fault proofs the ring indexes for the dataset (unchecked; [] without a registry)."""
+        lookup = getattr(self.registry, "lookup_faults", None)
+        if lookup is None:
+            return []
+        try:
+            found: list[bytes] = await lookup(dataset_url)
+        except NoteError:
+            return []
+        return found
+
+    def _indexed_faults(self, s: QuerySession, items: list[bytes]) -> None:
+        """Apply the ring's publisher-fault index to the session's dataset version (``.fault_index``).
 
         Every indexed proof is re-checked here. One for a shard the query uses
         is reported at once (``Verification.publisher_faults``, an error: that
         shard has no honest answer); one for another shard is noted under
         ``checked`` (the answer does not depend on it).
         """
-        lookup = getattr(self.registry, "lookup_faults", None)
-        if lookup is None:
-            return
-        try:
-            items = await lookup(s.manifest.url)
-        except NoteError:
-            return
         v = s.v
         for fault, defect in faults_for(items, s.manifest):
             if any((f["shard"], f["defect"]) == (str(fault.shard), defect) for f in v.publisher_faults):

@@ -41,7 +41,9 @@ What a node checks (:func:`check_proof`, cheap: no program is run):
   derived from, and it is signed by the accused (Ed25519 over the receipt
   body with ``SIG_RECEIPT``; SHA-256 of the key is the peer id), so nobody
   can plant evidence against a peer that never signed anything;
-* the proof's arguments and claimed output are the ones the receipt signs.
+* the proof's arguments and claimed output are the ones the receipt signs
+  (or, for a ``range`` / ``shard`` proof naming its blob, the claimed
+  output is left out: :func:`~note_compute.compute.fraud.claim_omitted`).
 
 The same entries, at ``fault_index.fault_key(dataset URL)``, index
 publisher faults against a dataset (:mod:`.fault_index`): an item whose
@@ -69,7 +71,7 @@ from ..crypto import domain_hash
 from ..errors import InvalidEncoding, InvalidProof, InvalidRecord, NoteError
 from ..wire.storage import MAX_ENTRY_SIZE
 from .fault_index import check_fault, fault_pair, is_fault
-from .fraud import FraudProof
+from .fraud import FraudProof, claim_omitted
 from .protocol import Receipt, args_digest, digest_of_claim
 
 __all__ = ["MAX_HELD", "MAX_PAIR_HELD", "MAX_PER_PAIR", "MAX_PROOFS", "MAX_PROOF_SIZE", "PUT_BYTES", "REPLICAS",
@@ -127,8 +129,9 @@ def check_proof(data: bytes, key: bytes) -> FraudProof:
         raise InvalidProof("the receipt was signed by another peer than the one this evidence accuses",
                            reason="wrong-peer")
     receipt.verify()  # InvalidSignature: not signed by the accused
-    if args_digest(proof.args) != receipt["args"] or len(proof.digests) != len(proof.indices) \
-            or digest_of_claim(proof.indices, proof.digests, proof.extra) != receipt["result"]:
+    claimed = digest_of_claim(proof.indices, proof.digests, proof.extra) == receipt["result"] \
+        or claim_omitted(proof)  # a re-execution proof may leave a large claim out (it checks the digest)
+    if args_digest(proof.args) != receipt["args"] or len(proof.digests) != len(proof.indices) or not claimed:
         raise InvalidProof("the proof's arguments or claimed output are not what the receipt signs",
                            reason="claim-mismatch")
     return proof

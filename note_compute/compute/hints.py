@@ -21,6 +21,7 @@ error reply carries beside ``"error"`` in ``NoteError.attached``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .. import urls
@@ -28,6 +29,8 @@ from ..errors import InvalidRecord, NoteError, RemoteProtocolError, StaleRecord
 from ..records import Record, verify_record
 from ..wire.compute import HINT_FIELD, SEQ_MISMATCH, parse_hint
 from .dataset import Manifest, parse_manifest, shard_table_value
+
+_SEQ = re.compile(r"seq (\d+)")
 
 __all__ = ["HINT_FIELD", "SEQ_MISMATCH", "SeqMismatch", "check_hint", "claimed_seq", "hint_of", "seq_mismatch"]
 
@@ -55,9 +58,7 @@ def hint_of(exc: NoteError) -> Any:
 
 def claimed_seq(exc: NoteError) -> int | None:
     """The seq a ``seq-mismatch`` message names (``this peer holds seq N``): the unproven claim."""
-    import re
-
-    m = re.search(r"seq (\d+)", str(getattr(exc, "message", exc)))
+    m = _SEQ.search(str(getattr(exc, "message", exc)))
     return int(m.group(1)) if m else None
 
 

@@ -89,13 +89,13 @@ from .session_fetch import Fetches
 from .session_hints import SeqHints
 from .session_state import AuditJob, ShardTask, agreement, fp_shard, with_guards
 from .verify import (
-    OtherRange,
     OutputMismatch,
     ShardAnswer,
+    SignedStatement,
     UnprovenClaim,
     check_output,
     covers_shard,
-    other_range_proof,
+    receipt_proof,
     run_program,
     verify_answer,
 )
@@ -148,6 +148,7 @@ class QuerySession(Fetches, PublisherFaults, SeqHints):
         self.certificates: dict[int, Any] = {}  # shard -> QuorumCertificate of its settled answer
         self._shards: dict[bytes, list[bytes]] = {}                          # whole shards loaded (by blob)
         self._awaiting: dict[bytes, list[tuple[FraudProof, Any]]] = {}       # accusations waiting for a shard
+        self._repub: dict[bytes, list[tuple[int, FraudProof]]] = {}          # smaller forms waiting for a shard
         self._wf_checked: set[int] = set()                                  # shards checked after a refusal
 
     # ------------------------------------------------------------------ driving
@@ -221,6 +222,7 @@ class QuerySession(Fetches, PublisherFaults, SeqHints):
             self.v.failures.append(f"shard {ctx}: loading it to check a malformed-dataset refusal failed: {exc}")
         elif kind == "shard":
             dropped = self._awaiting.pop(ctx, [])
+            self._repub.pop(ctx, None)  # the proofs found keep their larger form
             self.v.failures.append(f"loading a shard to check {len(dropped)} accusation(s) failed: {exc}")
 
     # ------------------------------------------------------------------ plumbing
@@ -393,9 +395,9 @@ class QuerySession(Fetches, PublisherFaults, SeqHints):
             else:
                 self._accuse_subset(t, exc.claim, peer)
             return
-        except OtherRange as exc:  # not an answer, but a signed statement: false for its own range convicts
+        except SignedStatement as exc:  # not an answer, but signed: a false digest for what it names convicts
             self._query_failed(shard, peer, exc)
-            self._convict(other_range_proof(exc, reply, t.req, self.manifest.shards[shard].blob), peer)
+            self._convict(receipt_proof(exc, reply, t.req, self.manifest.shards[shard].blob), peer)
             return
         except NoteError as exc:
             self._query_failed(shard, peer, exc)
@@ -457,10 +459,7 @@ class QuerySession(Fetches, PublisherFaults, SeqHints):
                     raise
                 full = shard_proof(fp, self.manifest.shards[i].blob)
                 if full.blob not in self._shards:
-                    waiting = self._awaiting.setdefault(full.blob, [])
-                    if not waiting:
-                        self._out.append(LoadShard(self._new_tag("shard", full.blob), full.blob))
-                    waiting.append((full, peer))
+                    self._await_shard(full.blob).append((full, peer))
                     return False
                 fp = full
                 what = verify_fraud_proof(fp, self.executor, self.program.wasm, fuel=self.program.fuel,
@@ -470,8 +469,9 @@ class QuerySession(Fetches, PublisherFaults, SeqHints):
             return False
         pid = fp.peer
         if pid not in self.convicted:
-            self.frauds.append(fp)
-            self.v.fraud.append({"peer": pid.hex(), "lie": what, "kind": fp.kind, "proof": fp.address.hex()})
+            pub = self._publishable(fp)  # what conviction needs only, to fit the evidence index (.compact)
+            self.frauds.append(pub)
+            self.v.fraud.append({"peer": pid.hex(), "lie": what, "kind": pub.kind, "proof": pub.address.hex()})
         self.convicted.add(pid)
         self.blocked.add(pid)
         self._drop(pid)

@@ -15,13 +15,14 @@ from typing import Any
 
 from ..errors import NoteError, RemoteProtocolError
 from ..merkle import BatchProof, verify_batch
-from .actions import Ask, peer_id_of, peer_key
+from .actions import Ask, LoadShard, peer_id_of, peer_key
 from .audit import chunks
+from .compact import compact, full_shard
 from .dataset import Manifest, decode_shard
-from .fraud import KIND_SUBSET, Evidence, FraudProof, shard_proof
+from .fraud import KIND_SUBSET, Evidence, FraudProof, shard_needed, shard_proof, verify_fraud_proof
 from .protocol import RecordsRequest, parse_records_response
 from .result import Verification
-from .session_state import AuditJob, ShardTask
+from .session_state import AuditJob, ShardTask, fp_shard
 from .verify import Claim, ShardAnswer
 
 __all__ = ["Fetches"]
@@ -37,6 +38,10 @@ class Fetches:
     _out: list[Any]
     _shards: dict[bytes, list[bytes]]
     _awaiting: dict[bytes, list[tuple[FraudProof, Any]]]
+    _repub: dict[bytes, list[tuple[int, FraudProof]]]
+    frauds: list[FraudProof]
+    executor: Any
+    program: Any
 
     def _new_tag(self, kind: str, ctx: Any) -> int:
         raise NotImplementedError
@@ -110,6 +115,7 @@ class Fetches:
     def _on_shard(self, blob: bytes, data: Any) -> None:
         """A whole shard arrived: check it is the manifest's, then the accusations waiting for it."""
         waiting = self._awaiting.pop(blob, [])
+        repub = self._repub.pop(blob, [])
         info = next((s for s in self.manifest.shards if s.blob == blob), None)
         if info is None or type(data) is not bytes:
             raise RemoteProtocolError("the shard blob is not one of this manifest's", reason="bad-response")
@@ -117,6 +123,45 @@ class Fetches:
         for fp, peer in waiting:
             if fp.peer not in self.convicted:
                 self._convict(fp, peer)
+        for at, small in repub:  # a conviction's smaller form, checked before it replaces the larger one
+            if self._convicts(small, self._shards[blob]):
+                self.frauds[at] = small
+                self.v.fraud[at].update(kind=small.kind, proof=small.address.hex())
+
+    # ------------------------------------------------------------------ publishing
+    def _await_shard(self, blob: bytes) -> list[tuple[FraudProof, Any]]:
+        """The accusations waiting for shard ``blob``; asks for it (``LoadShard``) once."""
+        if blob not in self._awaiting:
+            self._awaiting[blob] = []
+            self._out.append(LoadShard(self._new_tag("shard", blob), blob))
+        return self._awaiting[blob]
+
+    def _convicts(self, fp: FraudProof, shard: list[bytes] | None) -> bool:
+        try:
+            verify_fraud_proof(fp, self.executor, self.program.wasm, fuel=self.program.fuel, shard=shard)
+        except NoteError:
+            return False
+        return True
+
+    def _publishable(self, fp: FraudProof) -> FraudProof:
+        """The smallest form of a verified conviction that fits the evidence index (:func:`.compact.compact`),
+        itself verified; one that needs a shard not loaded yet replaces ``fp`` when the shard arrives."""
+        i = fp_shard(fp)
+        blob = self.manifest.shards[i].blob if i is not None and i < len(self.manifest.shards) else None
+        small = compact(fp, blob)
+        if small is fp:
+            return fp
+        need = shard_needed(small)
+        shard = self._shards.get(need) if need is not None else None
+        if need is not None and shard is None:
+            full = full_shard(fp)  # its evidence is the whole shard (verified): no need to load it
+            if full is not None and need == blob:
+                shard = self._shards[need] = full
+            else:
+                self._await_shard(need)
+                self._repub.setdefault(need, []).append((len(self.frauds), small))
+                return fp
+        return small if self._convicts(small, shard) else fp
 
     def _accuse_subset(self, t: ShardTask, claim: Claim, peer: Any) -> None:
         """A signed predicate claim whose records did not verify: fetch the real records at the claimed

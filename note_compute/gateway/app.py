@@ -374,7 +374,7 @@ class Gateway:
         ev = self._inflight[authority] = trio.Event()
         try:
             try:
-                record, manifest = await fetch_manifest(self.ring, authority)
+                record, manifest = await fetch_manifest(self.ring, authority, direct=True)
             except NoteError as exc:
                 if st is not None and not isinstance(exc, (InvalidRecord, InvalidSignature, NotFound)):
                     return st  # ring briefly unreachable: keep serving the last verified manifest

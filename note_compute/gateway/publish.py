@@ -59,10 +59,14 @@ class PublishedSite:
     bytes_uploaded: int = 0
 
 
-async def fetch_manifest(client: Any, authority: str) -> tuple[records.Record, site.SiteManifest]:
-    """The verified site manifest record of ``authority`` and its decoded manifest; NotFound if none."""
+async def fetch_manifest(client: Any, authority: str, *,
+                         direct: bool = False) -> tuple[records.Record, site.SiteManifest]:
+    """The verified site manifest record of ``authority`` and its decoded manifest; NotFound if none.
+
+    ``direct`` (the gateway): ask the record's replicas computed from the known ring, no lookup first.
+    """
     url = manifest_url(authority)
-    record = await client.get_record(url)
+    record = await (client.get_record(url, direct=True) if direct else client.get_record(url))
     if record.url != url:
         raise InvalidRecord("the ring returned a record for another URL", reason="address-mismatch")
     if record.value is not None:

@@ -18,6 +18,14 @@ hold:
 A connection that would pass a limit is closed at once, before the
 handshake (nothing can be said to a peer we have no session with).
 
+Loopback (127.0.0.0/8, ::1, and IPv4-mapped forms of them) is one source:
+any local process can bind any 127.x.y.z, so counting 127.0.0.2 apart from
+127.0.0.1 would only invite the bypass. By default that source is exempt
+from the two per-IP caps (``loopback_per_ip=False``) and bounded by the
+node-wide caps alone: every node of a local network dials from it, and a
+local process can already do anything a remote one can. A node that serves
+untrusted local users sets ``loopback_per_ip=True``.
+
 :class:`FrameBudget` bounds the bytes of partial request frames buffered
 across all inbound streams (``total``) and per peer (``per_peer``): without
 it one identity may hold 64 streams x 1 MiB of half-sent frames.
@@ -25,9 +33,10 @@ it one identity may hold 64 streams x 1 MiB of half-sent frames.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
-__all__ = ["Admission", "FrameBudget", "InboundLimits", "Ticket"]
+__all__ = ["Admission", "FrameBudget", "InboundLimits", "Ticket", "LOOPBACK", "is_loopback", "source"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,8 @@ class InboundLimits:
     """Unfinished handshakes from one source IP."""
     handshake_timeout: float = 5.0
     """Seconds an inbound connection has to finish its handshake before it is closed."""
+    loopback_per_ip: bool = False
+    """Apply the per-IP caps to loopback connections too (all of 127.0.0.0/8 and ::1 count as one IP)."""
 
     def __post_init__(self) -> None:
         for name in ("max_inbound", "max_inbound_per_ip", "max_pending", "max_pending_per_ip"):
@@ -79,11 +90,14 @@ class Admission:
     def admit(self, ip: str) -> Ticket | None:
         """A ticket for a new connection from ``ip``, or None (close it now) if a limit is reached."""
         lim = self.limits
+        ip = source(ip)
+        local = ip == LOOPBACK
+        per_ip = lim.loopback_per_ip or not local
         if (
             self.inbound >= lim.max_inbound
             or self.pending >= lim.max_pending
-            or self._inbound_ip.get(ip, 0) >= lim.max_inbound_per_ip
-            or self._pending_ip.get(ip, 0) >= lim.max_pending_per_ip
+            or (per_ip and self._inbound_ip.get(ip, 0) >= lim.max_inbound_per_ip)
+            or (per_ip and self._pending_ip.get(ip, 0) >= lim.max_pending_per_ip)
         ):
             self.refused += 1
             return None
@@ -111,8 +125,38 @@ class Admission:
         _inc(self._inbound_ip, ticket.ip, -1)
 
     def held_by(self, ip: str) -> tuple[int, int]:
-        """(inbound, pending) connections currently held from ``ip``."""
+        """(inbound, pending) connections currently held from ``ip`` (every loopback address is one)."""
+        ip = source(ip)
         return self._inbound_ip.get(ip, 0), self._pending_ip.get(ip, 0)
+
+
+LOOPBACK = "loopback"
+"""The one source every loopback address is counted as."""
+
+
+def source(ip: str) -> str:
+    """The source an address is counted as: :data:`LOOPBACK`, an IPv4-mapped IPv6 address as its IPv4
+    address (one host, two spellings), anything else as given."""
+    if is_loopback(ip):
+        return LOOPBACK
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return ip
+
+
+def is_loopback(ip: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and their IPv4-mapped IPv6 forms; False for anything unparsable."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped.is_loopback
+    return addr.is_loopback
 
 
 def _inc(counts: dict[str, int], key: str, delta: int) -> None:
