@@ -24,6 +24,7 @@ from note_compute.compute.dataset import decode_shard
 from note_compute.compute.fraud import KIND_SUBSET, Evidence, FraudProof, verify_fraud_proof, without_claim
 from note_compute.compute.protocol import MAX_SAMPLE, Receipt, digest_of_claim, make_receipt
 from note_compute.compute.protocol import QueryRequest as Req
+from note_compute.compute.registry import RingFraudRegistry
 from note_compute.compute.verify import run_program
 from note_compute.crypto import SigningKey
 from note_compute.errors import InvalidProof
@@ -88,6 +89,12 @@ async def test_proofs_from_the_largest_chunks_fit_the_evidence_cap(sandbox, wasm
     assert res.records == want
     assert all(p.node_id in {fp.peer for fp in res.frauds} for p in net.peers if p.signed_lies)
     check_published(net, sandbox, wasm, res)
+    # stored in the ring, a fresh client that trusts no reporter convicts on it (fetching the program by hash
+    # and the shard by the proof's blob) and skips the peer
+    fp = res.frauds[0]
+    await net.put_evidence(fp.peer, fp.encode())
+    fresh = ComputeClient(net, sandbox, fraud_registry=RingFraudRegistry(net))
+    assert await fresh._is_accused(fp.peer) and fp.peer in fresh.blocked
 
 
 def test_single_record_is_cut_from_a_4096_record_batch() -> None:

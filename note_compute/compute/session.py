@@ -89,13 +89,13 @@ from .session_fetch import Fetches
 from .session_hints import SeqHints
 from .session_state import AuditJob, ShardTask, agreement, fp_shard, with_guards
 from .verify import (
-    OtherRange,
     OutputMismatch,
     ShardAnswer,
+    SignedStatement,
     UnprovenClaim,
     check_output,
     covers_shard,
-    other_range_proof,
+    receipt_proof,
     run_program,
     verify_answer,
 )
@@ -395,9 +395,9 @@ class QuerySession(Fetches, PublisherFaults, SeqHints):
             else:
                 self._accuse_subset(t, exc.claim, peer)
             return
-        except OtherRange as exc:  # not an answer, but a signed statement: false for its own range convicts
+        except SignedStatement as exc:  # not an answer, but signed: a false digest for what it names convicts
             self._query_failed(shard, peer, exc)
-            self._convict(other_range_proof(exc, reply, t.req, self.manifest.shards[shard].blob), peer)
+            self._convict(receipt_proof(exc, reply, t.req, self.manifest.shards[shard].blob), peer)
             return
         except NoteError as exc:
             self._query_failed(shard, peer, exc)

@@ -51,6 +51,8 @@ from .strict import same
 __all__ = [
     "Claim",
     "OtherRange",
+    "SignedStatement",
+    "UnsignedOutput",
     "OutputMismatch",
     "ShardAnswer",
     "UnprovenClaim",
@@ -58,7 +60,7 @@ __all__ = [
     "check_output",
     "check_receipt",
     "covers_shard",
-    "other_range_proof",
+    "receipt_proof",
     "run_program",
     "verify_answer",
 ]
@@ -121,24 +123,36 @@ class OutputMismatch(InvalidProof):
         self.fraud = fraud
 
 
-class OtherRange(RemoteProtocolError):
-    """A valid receipt by the peer asked, for this query except its range (reason ``receipt-range``).
+class SignedStatement(RemoteProtocolError):
+    """A valid receipt by the peer asked that is not an answer to the query (refused: a failure to answer)
+    but still a signed statement: its ``result`` digest is the output of the query it names.
+    :func:`receipt_proof` turns it into a re-execution proof, which convicts only if that digest is false."""
 
-    Not an answer (refused: a failure to answer), but a signed statement about
-    the range it names: :func:`other_range_proof` turns it into a re-execution
-    proof on that range, which convicts only if the output is false there.
-    """
-
-    def __init__(self, message: str, *, receipt: Receipt) -> None:
-        super().__init__(message, reason="receipt-range")
+    def __init__(self, message: str, *, receipt: Receipt, reason: str) -> None:
+        super().__init__(message, reason=reason)
         self.receipt = receipt
 
 
-def other_range_proof(exc: OtherRange, msg: Any, req: QueryRequest, blob: bytes) -> FraudProof:
-    """The re-execution proof for a receipt naming another range than asked (``range``, or ``shard`` when it
-    names the whole shard), checked on the shard at ``blob``. The claimed output is read from the reply when
-    it hashes to the signed result (the returned records, or the carried leaves of a key-range proof), else
-    left out (:func:`.fraud.claim_omitted`): re-execution needs only the signed digest."""
+class OtherRange(SignedStatement):
+    """A receipt for this query except its range (reason ``receipt-range``): judged on the range it names."""
+
+    def __init__(self, message: str, *, receipt: Receipt) -> None:
+        super().__init__(message, receipt=receipt, reason="receipt-range")
+
+
+class UnsignedOutput(SignedStatement):
+    """A receipt for this query whose ``result`` is not the digest of the returned output (reason
+    ``receipt-mismatch``): the output is not signed, but the digest is, and a false digest is a lie."""
+
+    def __init__(self, message: str, *, receipt: Receipt) -> None:
+        super().__init__(message, receipt=receipt, reason="receipt-mismatch")
+
+
+def receipt_proof(exc: SignedStatement, msg: Any, req: QueryRequest, blob: bytes) -> FraudProof:
+    """The re-execution proof for a signed statement that is not an answer (``range`` for a range receipt,
+    ``shard`` for a whole-shard one), checked on the shard at ``blob``. The claimed output is read from the
+    reply when it hashes to the signed result (the returned records, or the carried leaves of a key-range
+    proof), else left out (:func:`.fraud.claim_omitted`): re-execution needs only the signed digest."""
     receipt = exc.receipt
     kind = KIND_RANGE if receipt["range"] is not None else KIND_SHARD
     claim: tuple[list[int], list[bytes], bytes] | None = None
@@ -215,14 +229,16 @@ def verify_answer(req: QueryRequest, msg: Any, manifest: Manifest, *, peer_id: b
             raise _bad("a returned index lies outside the proven range", "index-range")
         records = [leaves[i - start] for i in resp.indices]
         if digest_of_claim(resp.indices, record_digests(records), resp.extra) != resp.receipt["result"]:
-            raise _bad("the receipt's result digest does not match the returned output", "receipt-mismatch")
+            raise UnsignedOutput("the receipt's result digest does not match the returned output",
+                                 receipt=resp.receipt)
         claim = Claim(resp.receipt, resp.indices, record_digests(records), resp.extra, req.args)
         return ShardAnswer(req.shard, resp.receipt.peer, claim, records, range_start=start, range_records=leaves,
                            range_proof=resp.range_proof)
     assert resp.records is not None and resp.proof is not None
     digests = record_digests(resp.records)
     if digest_of_claim(resp.indices, digests, resp.extra) != resp.receipt["result"]:
-        raise _bad("the receipt's result digest does not match the returned output", "receipt-mismatch")
+        raise UnsignedOutput("the receipt's result digest does not match the returned output",
+                             receipt=resp.receipt)
     claim = Claim(resp.receipt, resp.indices, digests, resp.extra, req.args)
     if resp.indices:
         try:

@@ -19,7 +19,7 @@ nodes' checks and merge rule. Each :class:`ComputePeer` runs the real
 ``wrong_program``  run another program (``alt_wasm``), sign with the requested hash
 ``truncate``       drop the last record of the key range (range queries) or the
                    last match (predicate queries), signed
-``false_receipt``  sign a result digest that is not the returned output
+``false_receipt``  sign a result digest that is not the returned output (nor any output: a lie)
 ``bad_signature``  corrupt the receipt signature
 ``refuse``         answer with an error
 ``timeout``        never answer
@@ -319,7 +319,8 @@ class ComputePeer:
         indices = list(reply["indices"])
         records = [shard.records[i] for i in indices]
         extra = reply["extra"]
-        if mode == "false_receipt":
+        if mode == "false_receipt":  # a signed digest that is no output's: a lie (convicted by re-execution)
+            self.signed_lies += 1
             body = dict(receipt.body, result=hashlib.sha256(b"not the output").digest())
             return dict(reply, receipt=_sign(self.key, body))
         if mode == "bad_signature":

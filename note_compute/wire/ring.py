@@ -86,8 +86,9 @@ KINDS: dict[str, dict[str, str]] = {}
 def _schema(op: str, **fields: tuple[str, bool]) -> Schema:
     checks: dict[str, Check] = {"peer": check_peer, "peers": _peers, "id": _ID, "count": _COUNT}
     KINDS[op] = {name: kind for name, (kind, _) in fields.items()}
+    reply = op.endswith(".reply")  # any defect in a reply is the caller's bad-reply (transport.md 4.1)
     return Schema(op, {name: Field(checks[kind], req) for name, (kind, req) in fields.items()}, op=op,
-                  what="request" if not op.endswith(".reply") else "reply")
+                  what="reply" if reply else "request", reason="bad-reply" if reply else None)
 
 
 # "from" is the requester's own peer (absent for clients that are not ring members).
@@ -109,13 +110,16 @@ REPLIES: dict[str, Schema] = {
 
 
 def parse(msg: Any, schemas: dict[str, Schema], what: str) -> tuple[str, dict[str, Any]]:
-    """``(op, raw checked fields)`` of a ring request or reply (``what``); raises RemoteProtocolError."""
+    """``(op, raw checked fields)`` of a ring request or reply (``what``); raises RemoteProtocolError.
+
+    A request's defects carry their step's reason; a reply's are all ``bad-reply``."""
+    one = "bad-reply" if what == "reply" else None
     if not isinstance(msg, dict):
-        raise bad(f"a ring {what} is a map", "not-a-map")
+        raise bad(f"a ring {what} is a map", one or "not-a-map")
     op = msg.get("op")
     if not isinstance(op, str):
-        raise bad(f"a ring {what} needs a text op", "no-op")
+        raise bad(f"a ring {what} needs a text op", one or "no-op")
     schema = schemas.get(op)
     if schema is None:
-        raise bad(f"unknown ring {what} op {op[:64]!r}", "unknown-op")
+        raise bad(f"unknown ring {what} op {op[:64]!r}", one or "unknown-op")
     return op, validate(msg, schema)

@@ -26,7 +26,6 @@ over a scripted in-memory host. Records are signed with the records.json key.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from note_compute.errors import InvalidRecord, NoteError, RemoteProtocolError  #
 from note_compute.net import envelope  # noqa: E402
 from note_compute.node import storage  # noqa: E402
 from note_compute.ring import messages as ring_msgs  # noqa: E402
+from specs.vectors import vectorgen  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "client_rules.json"
 SEED = hashlib.sha256(b"note-compute/test-vectors/records/key-1").digest()
@@ -198,20 +198,8 @@ def build() -> dict[str, Any]:
 
 
 def render() -> str:
-    return json.dumps(build(), indent=1) + "\n"
-
-
-def main() -> int:
-    text = render()
-    if "--check" in sys.argv:
-        if OUT.read_text() != text:
-            print(f"{OUT} is out of date", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
-    return 0
+    return vectorgen.json_text(build())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(vectorgen.run(OUT, render))

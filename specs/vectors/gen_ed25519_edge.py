@@ -30,12 +30,13 @@ the committed file differs.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from specs.vectors import vectorgen  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "ed25519_edge.json"
 
@@ -375,20 +376,8 @@ def _nacl_pk(seed: bytes) -> bytes:
 
 
 def render() -> str:
-    return json.dumps(build(), indent=1) + "\n"
-
-
-def main() -> int:
-    text = render()
-    if "--check" in sys.argv:
-        if OUT.read_text() != text:
-            print(f"{OUT} is out of date", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
-    return 0
+    return vectorgen.json_text(build())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(vectorgen.run(OUT, render))

@@ -10,7 +10,6 @@ verifies every vector. Change the file only with a deliberate wire change.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ sys.path.insert(0, str(HERE.parent.parent))
 
 from note_compute import inbox  # noqa: E402
 from note_compute.crypto import SigningKey  # noqa: E402
+from specs.vectors import vectorgen  # noqa: E402
 
 OWNER = SigningKey(hashlib.sha256(b"note-compute/test-vectors/inbox/owner").digest())
 SENDER = SigningKey(hashlib.sha256(b"note-compute/test-vectors/inbox/sender").digest())
@@ -47,12 +47,9 @@ def build() -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    out = HERE / "inbox.json"
-    out.write_text(json.dumps(build(), indent=1) + "\n")
-    print(f"wrote {out}")
-    return 0
+def render() -> str:
+    return vectorgen.json_text(build())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(vectorgen.run(HERE / "inbox.json", render))

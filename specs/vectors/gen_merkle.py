@@ -20,7 +20,6 @@ independent sources and refuses to write if either disagrees:
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from note_compute.merkle import (  # noqa: E402
     verify_inclusion,
     verify_key_range,
 )
+from specs.vectors import vectorgen  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "merkle.json"
 
@@ -240,21 +240,8 @@ def build() -> dict:
 
 
 def render() -> str:
-    return json.dumps(build(), indent=1, sort_keys=True) + "\n"
-
-
-def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT.name} is out of date: re-run specs/vectors/gen_merkle.py", file=sys.stderr)
-            return 1
-        print(f"{OUT.name} is up to date")
-        return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT.name}")
-    return 0
+    return vectorgen.json_text(build(), sort_keys=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(vectorgen.run(OUT, render))

@@ -11,7 +11,6 @@ change.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from note_compute import urls  # noqa: E402
 from note_compute.blobs import CHUNK_SIZE, split_blob  # noqa: E402
 from note_compute.crypto import SigningKey  # noqa: E402
 from note_compute.records import EquivocationProof, sign_record  # noqa: E402
+from specs.vectors import vectorgen  # noqa: E402
 
 SEED = hashlib.sha256(b"note-compute/test-vectors/records/key-1").digest()
 BLOB_SIZE = CHUNK_SIZE + 1000
@@ -122,9 +122,8 @@ def build() -> dict[str, Any]:
 
 def render() -> str:
     """records.json's exact text."""
-    return json.dumps(build(), indent=2, ensure_ascii=True) + "\n"
+    return vectorgen.json_text(build(), indent=2)
 
 
 if __name__ == "__main__":
-    (HERE / "records.json").write_text(render())
-    print(f"wrote {HERE / 'records.json'}")
+    sys.exit(vectorgen.run(HERE / "records.json", render))

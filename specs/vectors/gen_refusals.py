@@ -27,7 +27,6 @@ before writing), so the file and the code cannot drift apart unnoticed.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from note_compute import encoding  # noqa: E402
 from note_compute.crypto import SigningKey  # noqa: E402
 from note_compute.errors import NoteError  # noqa: E402
 from note_compute.records import MAX_RECORD_SIZE, Record  # noqa: E402
+from specs.vectors import vectorgen  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "refusals.json"
 
@@ -315,20 +315,8 @@ def build() -> dict[str, Any]:
 
 
 def render() -> str:
-    return json.dumps(build(), indent=1) + "\n"
-
-
-def main() -> int:
-    text_ = render()
-    if "--check" in sys.argv:
-        if OUT.read_text() != text_:
-            print(f"{OUT} is out of date", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text_)
-    print(f"wrote {OUT}")
-    return 0
+    return vectorgen.json_text(build())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(vectorgen.run(OUT, render))

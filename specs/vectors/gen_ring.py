@@ -16,7 +16,6 @@ encoding (map of 1, text "op", text "ring.ping").
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from note_compute.encoding import encode  # noqa: E402
 from note_compute.ring import messages as m  # noqa: E402
 from note_compute.ring.ids import PeerRef, node_id  # noqa: E402
+from specs.vectors import vectorgen  # noqa: E402
 
 OUT = Path(__file__).with_name("ring.json")
 
@@ -76,17 +76,9 @@ def build() -> dict[str, object]:
     }
 
 
-def main() -> int:
-    text = json.dumps(build(), indent=1, sort_keys=True) + "\n"
-    if "--check" in sys.argv:
-        if OUT.read_text() != text:
-            print(f"{OUT} is out of date", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
-    return 0
+def render() -> str:
+    return vectorgen.json_text(build(), sort_keys=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(vectorgen.run(OUT, render))

@@ -24,7 +24,6 @@ the committed file differs.
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 from pathlib import Path
@@ -36,6 +35,7 @@ from note_compute.ring import messages as m  # noqa: E402
 from note_compute.ring.core import JOINED, RingCore  # noqa: E402
 from note_compute.ring.ids import PeerRef  # noqa: E402
 from note_compute.ring.lookup import Lookup  # noqa: E402
+from specs.vectors import vectorgen  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "ring_rules.json"
 
@@ -226,20 +226,8 @@ def build() -> dict[str, Any]:
 
 
 def render() -> str:
-    return json.dumps(build(), indent=1) + "\n"
-
-
-def main() -> int:
-    text = render()
-    if "--check" in sys.argv:
-        if OUT.read_text() != text:
-            print(f"{OUT} is out of date", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
-    return 0
+    return vectorgen.json_text(build())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(vectorgen.run(OUT, render))

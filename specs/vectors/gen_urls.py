@@ -25,7 +25,6 @@ point whose lower case is ASCII is U+212A KELVIN SIGN, which is refused).
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from note_compute import blobs, programs, urls  # noqa: E402
 from note_compute.crypto import SigningKey  # noqa: E402
 from note_compute.errors import NoteError  # noqa: E402
+from specs.vectors import vectorgen  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "urls.json"
 SEED = hashlib.sha256(b"note-compute/test-vectors/records/key-1").digest()
@@ -247,20 +247,8 @@ def build() -> dict[str, Any]:
 
 
 def render() -> str:
-    return json.dumps(build(), indent=1, ensure_ascii=True) + "\n"
-
-
-def main() -> int:
-    text = render()
-    if "--check" in sys.argv:
-        if OUT.read_text() != text:
-            print(f"{OUT} is out of date", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
-    return 0
+    return vectorgen.json_text(build())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(vectorgen.run(OUT, render))

@@ -17,7 +17,6 @@ package's parser and must be refused with exactly that reason;
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +30,7 @@ from note_compute.ring import messages as rm  # noqa: E402
 from note_compute.wire import compute as wc  # noqa: E402
 from note_compute.wire import envelope  # noqa: E402
 from note_compute.wire import storage as ws  # noqa: E402
+from specs.vectors import vectorgen  # noqa: E402
 
 OUT = Path(__file__).with_name("wire_refusals.json")
 
@@ -64,10 +64,13 @@ CASES: list[tuple[str, str, Any, list[str], str, str]] = [
      ["from with a 31-byte id", "key of 31 bytes"], "remote-protocol", "bad-peer-id"),
     ("ring reply: unexpected field before a bad field", "ring reply to ring.find",
      {"op": "ring.find.reply", "successors": "x", "closer": [], "extra": 1},
-     ["unexpected field extra", "successors not a list"], "remote-protocol", "unexpected-field"),
+     ["unexpected field extra", "successors not a list"], "remote-protocol", "bad-reply"),
     ("ring reply: another op's reply, checked after its own schema", "ring reply to ring.find",
      {"op": "ring.ping.reply", "id": K31},
-     ["id of 31 bytes (ring.ping.reply schema)", "not the reply to ring.find"], "remote-protocol", "bad-id"),
+     ["id of 31 bytes (ring.ping.reply schema)", "not the reply to ring.find"], "remote-protocol", "bad-reply"),
+    ("ring reply: a valid reply to another request", "ring reply to ring.find", {"op": "ring.ping.reply", "id": K32},
+     ["not the reply to ring.find"], "remote-protocol", "wrong-reply"),
+    ("ring reply: not a map", "ring reply to ring.find", [1], ["not a map"], "remote-protocol", "bad-reply"),
     ("store.put: missing before bad fields", "store.put request",
      {"op": "store.put", "kind": "nope", "data": "text"},
      ["missing key", "kind unknown", "data not bytes"], "remote-protocol", "missing-field"),
@@ -129,17 +132,9 @@ def build() -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    text = json.dumps(build(), indent=1, sort_keys=True) + "\n"
-    if "--check" in sys.argv:
-        if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT} is out of date", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
-    return 0
+def render() -> str:
+    return vectorgen.json_text(build(), sort_keys=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(vectorgen.run(OUT, render))

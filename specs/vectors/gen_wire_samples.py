@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +47,7 @@ from note_compute.wire import compute as wc  # noqa: E402
 from note_compute.wire import envelope
 from note_compute.wire import relay as wrelay  # noqa: E402
 from note_compute.wire import storage as sm  # noqa: E402
+from specs.vectors import vectorgen  # noqa: E402
 
 OUT = Path(__file__).with_name("wire_samples.json")
 
@@ -248,17 +248,9 @@ def build() -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    text = json.dumps(build(), indent=1, sort_keys=True) + "\n"
-    if "--check" in sys.argv:
-        if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT} is out of date", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
-    return 0
+def render() -> str:
+    return vectorgen.json_text(build(), sort_keys=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(vectorgen.run(OUT, render))
