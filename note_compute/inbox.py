@@ -21,7 +21,9 @@ store entry of kind ``"inbox"`` whose data is :func:`encode_set` of::
 
 Writes **merge** (like fraud evidence): the union of items and of removals,
 minus the removed items, then capped deterministically, so replicas converge
-whatever order puts and syncs arrive in:
+whatever order puts and syncs arrive in, as long as no cap drops an item (a
+cap's drop is final, so a removal arriving after it cannot bring the item
+back; see ``specs/storage-rpc.md``, "Where convergence stops"):
 
 * at most :data:`SENDER_QUOTA` live items per sender (the oldest ``(t, id)``
   kept), at most :data:`MAX_ITEMS` in all (the oldest kept: a flood cannot

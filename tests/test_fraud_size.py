@@ -146,3 +146,20 @@ def test_forged_record_proof_keeps_one_record_and_claimless_size_is_bounded(sand
         verify_fraud_proof(bare, sandbox, wasm, shard=recs)
     assert err.value.reason == "not-fraud"
     assert Receipt.decode(bare.receipt).peer == hashlib.sha256(peer.public_key).digest()
+
+
+def test_only_reexecution_proofs_naming_a_blob_may_leave_their_claim_out() -> None:
+    """The nodes' cheap check: a claim-less ``subset`` proof, or a ``range`` proof naming no blob, is refused."""
+    peer = SigningKey(hashlib.sha256(b"size-claimless").digest())
+    args = encoding.encode("x")
+    req = Req("note://a/p", b"\x01" * 32, "note://a/datasets/big", 1, 0, args, [[1], [5]])
+    receipt = make_receipt(peer, req, shard_root=b"\x02" * 32, count=9, sort_key=["id"],
+                           result=digest_of_claim([1], [b"\x03" * 32], b""), fuel=1)
+    key = evidence.evidence_key(hashlib.sha256(peer.public_key).digest())
+    ok = FraudProof("range", receipt.encode(), args, [], [], b"", [], b"", b"\x04" * 32)
+    evidence.check_proof(ok.encode(), key)
+    for bad in (FraudProof(KIND_SUBSET, receipt.encode(), args, [], [], b""),
+                FraudProof("range", receipt.encode(), args, [], [], b"")):
+        with pytest.raises(InvalidProof) as err:
+            evidence.check_proof(bad.encode(), key)
+        assert err.value.reason == "claim-mismatch"

@@ -395,7 +395,7 @@ async def test_publisher_waits_for_ready_replicas_and_shrugs_off_bad_replies() -
     peers = [Peer(i) for i in range(1, 6)]
     replies: dict[bytes, Any] = {
         peers[0].id_bytes: {"queued": True, "ready": True},
-        peers[1].id_bytes: {"queued": True, "ready": "yes"},  # not a bool: bad-response, not counted
+        peers[1].id_bytes: {"queued": True, "ready": "yes"},  # not a bool: bad-reply, not counted
         peers[2].id_bytes: {"error": {"code": "not-found", "message": "unknown op", "reason": "unknown-op"}},
         peers[3].id_bytes: {"queued": False, "ready": False},
         peers[4].id_bytes: {"queued": False, "ready": True, "later": 1},  # replies are open

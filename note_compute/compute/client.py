@@ -265,7 +265,7 @@ class ComputeClient:
                 await send.send((action.tag, False, exc))
             except (ValueError, TypeError, KeyError, OverflowError) as exc:  # a hostile reply's shape
                 await send.send((action.tag, False, RemoteProtocolError(f"unusable reply: {type(exc).__name__}",
-                                                                        reason="bad-response")))
+                                                                        reason="bad-reply")))
 
         async with trio.open_nursery() as nursery:
             def dispatch(actions: list[Any]) -> None:

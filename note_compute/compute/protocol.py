@@ -3,7 +3,7 @@
 See ``specs/compute.md`` section 2 for the normative text. The message
 schemas are declared in :mod:`note_compute.wire.compute` (re-exported here);
 every check raises :class:`~note_compute.errors.RemoteProtocolError`
-(reason ``bad-request`` / ``bad-response`` / ``bad-receipt``) or the peer's
+(reason ``bad-request`` / ``bad-reply`` / ``bad-receipt``) or the peer's
 typed error (:func:`note_compute.wire.envelope.raise_if_error`).
 
 Messages
@@ -208,7 +208,7 @@ def parse_query_response(msg: Any, *, ranged: bool) -> QueryResponse:
     if isinstance(msg, dict):
         raise_if_error(msg)
     else:
-        raise _bad("reply must be a map", "bad-response")
+        raise _bad("reply must be a map", "bad-reply")
     receipt = Receipt.decode(msg.get("receipt"))
     m = _wc.parse_reply_fields(msg, ranged=ranged)
     if ranged:

@@ -193,7 +193,7 @@ class QuerySession(Fetches, PublisherFaults, SeqHints):
             self._fail_ctx(kind, ctx, exc)
         except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:  # hostile shapes
             self._fail_ctx(kind, ctx, RemoteProtocolError(f"unusable reply ({type(exc).__name__}: {exc})",
-                                                          reason="bad-response"))
+                                                          reason="bad-reply"))
         return self._step()
 
     def on_error(self, tag: int, exc: NoteError) -> list[Action]:

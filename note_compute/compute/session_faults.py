@@ -40,7 +40,7 @@ class PublisherFaults:
         """The whole shard a peer refused as malformed: check it with the manifest (a fault proof if so)."""
         info = self.manifest.shards[shard]
         if type(data) is not bytes:
-            raise RemoteProtocolError("a shard blob is bytes", reason="bad-response")
+            raise RemoteProtocolError("a shard blob is bytes", reason="bad-reply")
         records = decode_shard(data, root=info.root, count=info.count)
         try:
             check_shard(self.manifest, shard, records)

@@ -118,7 +118,7 @@ class Fetches:
         repub = self._repub.pop(blob, [])
         info = next((s for s in self.manifest.shards if s.blob == blob), None)
         if info is None or type(data) is not bytes:
-            raise RemoteProtocolError("the shard blob is not one of this manifest's", reason="bad-response")
+            raise RemoteProtocolError("the shard blob is not one of this manifest's", reason="bad-reply")
         self._shards[blob] = decode_shard(data, root=info.root, count=info.count)
         for fp, peer in waiting:
             if fp.peer not in self.convicted:

@@ -251,7 +251,7 @@ def verify_answer(req: QueryRequest, msg: Any, manifest: Manifest, *, peer_id: b
                 f"returned records do not verify: {exc.message}", claim=claim, reason=exc.reason
             ) from exc
     elif resp.proof != b"":
-        raise _bad("an empty answer carries an empty proof", "bad-response")
+        raise _bad("an empty answer carries an empty proof", "bad-reply")
     return ShardAnswer(req.shard, resp.receipt.peer, claim, list(resp.records), proof=resp.proof)
 
 

@@ -146,13 +146,17 @@ class StorageService:
             if fresh and not replica:
                 await self.evidence_verifier(key, fresh)
             elif fresh:
-                convicting = []
-                for p in fresh:
-                    try:
-                        await self.evidence_verifier(key, [p])
-                    except NoteError:
-                        continue  # tried again at the next sync round (it may be a fetch that failed)
-                    convicting.append(p)
+                try:
+                    await self.evidence_verifier(key, fresh)  # the usual case: all convict, one pass
+                    convicting = fresh
+                except NoteError:
+                    convicting = []
+                    for p in fresh:
+                        try:
+                            await self.evidence_verifier(key, [p])
+                        except NoteError:
+                            continue  # tried again at the next sync round (it may be a fetch that failed)
+                        convicting.append(p)
                 if not convicting:
                     return "unchanged"
                 policy = self.store.evidence

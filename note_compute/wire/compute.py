@@ -10,7 +10,7 @@ Requests (closed: an unknown field is refused, reason ``bad-request``)::
                                                                   with wait, reply once they are loaded)
 
 Replies carry no ``op`` and are open (a newer peer may add fields such as
-``qc``); a defect is reason ``bad-response``; an error reply is handled by
+``qc``); a defect is reason ``bad-reply``; an error reply is handled by
 :func:`note_compute.wire.envelope.raise_if_error` like every other reply::
 
     query, predicate: {"receipt": bytes, "indices": [uint], "extra": bytes, "records": [bytes], "proof": bytes}
@@ -150,32 +150,32 @@ PREPARE = Schema(OP_PREPARE, {"record": Field(any_bytes("bad-request", max_len=M
 BATCH = Schema(OP_BATCH, {"queries": Field(list_of(_query_map, "bad-request", min_len=1, max_len=MAX_BATCH))},
                op=OP_BATCH, reason="bad-request", what="request")
 
-_RU = uint("bad-response", bits=63)
-_RBYTES = any_bytes("bad-response")
-_INDICES = list_of(_RU, "bad-response", max_len=MAX_LIST, distinct=True)
-_BLOBS = list_of(_RBYTES, "bad-response", max_len=MAX_LIST)
+_RU = uint("bad-reply", bits=63)
+_RBYTES = any_bytes("bad-reply")
+_INDICES = list_of(_RU, "bad-reply", max_len=MAX_LIST, distinct=True)
+_BLOBS = list_of(_RBYTES, "bad-reply", max_len=MAX_LIST)
 _RECEIPT = Field(lambda v, n: v)  # bytes of a signed receipt: decoded (reason bad-receipt) by compute.protocol
 QUERY_REPLY = Schema("compute.query reply", {"receipt": _RECEIPT, "indices": Field(_INDICES),
                                              "extra": Field(_RBYTES), "records": Field(_BLOBS),
-                                             "proof": Field(_RBYTES)}, open=True, reason="bad-response",
+                                             "proof": Field(_RBYTES)}, open=True, reason="bad-reply",
                      what="reply")
 RANGE_REPLY = Schema("compute.query range reply", {"receipt": _RECEIPT,
                                                    "indices": Field(_INDICES), "extra": Field(_RBYTES),
                                                    "range_proof": Field(_RBYTES)}, open=True,
-                     reason="bad-response", what="reply")
+                     reason="bad-reply", what="reply")
 RECORDS_REPLY = Schema("compute.records reply", {"records": Field(_BLOBS), "proof": Field(_RBYTES)}, open=True,
-                       reason="bad-response", what="reply")
+                       reason="bad-reply", what="reply")
 def _bool(v: Any, name: str) -> bool:
     if type(v) is not bool:
-        raise bad(f"field {name!r} must be true or false", "bad-response")
+        raise bad(f"field {name!r} must be true or false", "bad-reply")
     return v
 
 
 PREPARE_REPLY = Schema("compute.prepare reply", {"queued": Field(_bool), "ready": Field(_bool)},
-                       open=True, reason="bad-response", what="reply")
-BATCH_REPLY = Schema("compute.batch reply", {"replies": Field(list_of(lambda v, n: v, "bad-response",
+                       open=True, reason="bad-reply", what="reply")
+BATCH_REPLY = Schema("compute.batch reply", {"replies": Field(list_of(lambda v, n: v, "bad-reply",
                                                                       max_len=MAX_BATCH))},
-                     open=True, reason="bad-response", what="reply")
+                     open=True, reason="bad-reply", what="reply")
 
 _B32 = exact_bytes(32, "bad-receipt")
 _RCU = uint("bad-receipt", bits=63)
@@ -259,7 +259,7 @@ def parse_reply_fields(msg: Any, *, ranged: bool) -> dict[str, Any]:
         raise_if_error(msg)
     m = validate(msg, RANGE_REPLY if ranged else QUERY_REPLY)
     if not ranged and len(m["records"]) != len(m["indices"]):
-        raise bad("a predicate reply carries one record per index and a batch proof", "bad-response")
+        raise bad("a predicate reply carries one record per index and a batch proof", "bad-reply")
     return m
 
 
@@ -269,7 +269,7 @@ def parse_records_response(msg: Any, n: int) -> tuple[list[bytes], bytes]:
         raise_if_error(msg)
     m = validate(msg, RECORDS_REPLY)
     if len(m["records"]) != n:
-        raise bad(f"expected {n} records and a proof", "bad-response")
+        raise bad(f"expected {n} records and a proof", "bad-reply")
     return m["records"], m["proof"]
 
 
@@ -279,7 +279,7 @@ def parse_batch_reply(msg: Any, n: int) -> list[Any]:
         raise_if_error(msg)
     replies: list[Any] = validate(msg, BATCH_REPLY)["replies"]
     if len(replies) != n:
-        raise bad(f"a batch reply carries {n} replies", "bad-response")
+        raise bad(f"a batch reply carries {n} replies", "bad-reply")
     return replies
 
 
@@ -304,7 +304,7 @@ def prepare_reply(queued: bool, ready: bool) -> dict[str, Any]:
 
 
 def parse_prepare_reply(msg: Any) -> tuple[bool, bool]:
-    """``(queued, ready)`` of a ``compute.prepare`` reply (or the peer's typed error; ``bad-response``)."""
+    """``(queued, ready)`` of a ``compute.prepare`` reply (or the peer's typed error; ``bad-reply``)."""
     if isinstance(msg, dict):
         raise_if_error(msg)
     m = validate(msg, PREPARE_REPLY)

@@ -16,7 +16,7 @@ is fixed:
 5. each present field's check, in schema order.
 
 A schema with a ``reason`` reports every defect with that one reason (the
-compute messages say ``bad-request`` / ``bad-response``; the message text
+compute messages say ``bad-request`` / ``bad-reply``; the message text
 still names the defect). A schema with a ``shape_reason`` reports steps 1, 3
 and 4 with that reason and leaves each field check its own (records say
 ``schema`` for a shape defect, ``url`` / ``too-large`` from their checks).

@@ -95,7 +95,7 @@ CASES: list[tuple[str, str, Any, list[str], str, str]] = [
      ["unexpected field x", "missing fields", "empty program"], "remote-protocol", "bad-request"),
     ("compute reply: one reason for every defect", "compute.query reply",
      {"receipt": b"r", "indices": [-1], "extra": 5},
-     ["missing records and proof", "negative index", "extra not bytes"], "remote-protocol", "bad-response"),
+     ["missing records and proof", "negative index", "extra not bytes"], "remote-protocol", "bad-reply"),
     ("compute reply: a malformed error reply", "compute.query reply", {"error": "boom", "indices": "x"},
      ["error not a map", "indices not a list"], "remote-protocol", "bad-error-reply"),
 ]
