@@ -6,13 +6,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench contracts clean system-deps browser-deps
+.PHONY: demo test lint fuzz bench contracts clean system-deps browser-deps
 
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
 
 test: lint browser-deps
 	$(BIN)/python -m pytest -q
+
+# Property tests with fresh random examples (the suite's are fixed): slow, for hunting new cases.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m "not slow" -p no:cacheprovider
 
 # ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade) and strict mypy; config in pyproject.toml.
 lint: $(STAMP)
