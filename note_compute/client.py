@@ -47,15 +47,10 @@ from typing import Any, Protocol, TypeVar
 import trio
 
 from . import blobs, inbox, records, urls
-from .errors import (
-    InvalidRecord,
-    NoteError,
-    NotFound,
-    PeerUnreachable,
-    Timeout,
-)
+from .errors import InvalidRecord, NoteError, NotFound, PeerUnreachable, Timeout, no_replica
+from .net.addrs import peer_ref_from_multiaddr
 from .ring import messages as ring_msgs
-from .ring.ids import PeerRef, distance, id_from_bytes, node_id
+from .ring.ids import PeerRef, distance, id_from_bytes
 from .ring.lookup import Lookup
 from .transport import Requester
 from .wire.storage import EVIDENCE, INBOX, RECORD, VALUE, get_msg, parse_get_reply, parse_put_reply, put_msg
@@ -67,23 +62,6 @@ T = TypeVar("T")
 _GET_GRACE = 0.25  # after the first good answer, how long to wait for the other replicas
 _HEDGE = 0.5  # a direct get also asks the next replica when no answer came this soon (or 3x the usual time)
 _MAX_KNOWN = 4096
-
-
-def peer_ref_from_multiaddr(addr: str) -> PeerRef:
-    """The PeerRef of a node from its multiaddr ending in ``/p2p/<peer id>`` (Ed25519 ids only)."""
-    from libp2p.peer.id import ID
-
-    from .errors import InvalidURL
-
-    if "/p2p/" not in addr:
-        raise InvalidURL(f"bootstrap address {addr!r} lacks /p2p/<peer id>", reason="no-peer-id")
-    try:
-        pk = ID.from_base58(addr.rsplit("/p2p/", 1)[1]).extract_public_key()
-    except Exception as exc:
-        raise InvalidURL(f"bad peer id in {addr!r}: {exc}", reason="bad-peer-id") from exc
-    if pk is None:
-        raise InvalidURL(f"peer id in {addr!r} does not embed an Ed25519 key", reason="bad-peer-id")
-    return PeerRef(node_id(pk.to_bytes()), addr)
 
 
 class EvidenceIndex(Protocol):
@@ -178,7 +156,7 @@ class Client:
                 # Highest seq; replicas that equivocate (other bytes at that seq) give the
                 # bytewise-smallest encoding, so every client picks the same record.
                 return records.freshest(found)
-        raise self._not_found(f"no replica holds {url}", errors)
+        raise no_replica(f"no replica holds {url}", errors)
 
     async def put_value(self, data: bytes) -> bytes:
         """Store content-addressed bytes at SHA-256(data) on r replicas; returns the address."""
@@ -214,7 +192,7 @@ class Client:
                 return data
             except NoteError as exc:
                 errors.append(exc)
-        raise self._not_found(f"no replica holds value {address.hex()[:16]}...", errors)
+        raise no_replica(f"no replica holds value {address.hex()[:16]}...", errors)
 
     async def _get_direct(self, address: bytes, prefer: int) -> bytes | None:
         """The value from the replicas computed from the known ring (hedged, see get_value), or None."""
@@ -318,7 +296,7 @@ class Client:
 
         found, errors = await self._gather(fetch, list(peers), grace=None)
         if not found:
-            raise self._not_found(f"no replica of {what} answered", errors)
+            raise no_replica(f"no replica of {what} answered", errors)
         return ev.union(*found)  # every replica's proofs: a reader keeps them all
 
     async def put_inbox(self, owner: bytes, name: str, item: inbox.InboxItem) -> int:
@@ -378,7 +356,7 @@ class Client:
 
         found, errors = await self._gather(fetch, list(peers), grace=None)
         if not found and errors:
-            raise self._not_found(f"no replica of inbox {key.hex()[:16]}... answered", errors)
+            raise no_replica(f"no replica of inbox {key.hex()[:16]}... answered", errors)
         return [s for s in found if s is not None]
 
     # -- internals ---------------------------------------------------------------
@@ -395,7 +373,7 @@ class Client:
         if not done:
             if errors and all(isinstance(e, type(errors[0])) for e in errors):
                 raise errors[0]
-            raise self._not_found(f"no replica accepted the {kind}", errors, cls=PeerUnreachable)
+            raise no_replica(f"no replica accepted the {kind}", errors, cls=PeerUnreachable)
         return len(done)
 
     async def _get_entry(self, peer: PeerRef, key: bytes) -> tuple[str, bytes]:
@@ -554,17 +532,6 @@ class Client:
         if errors:
             raise errors[0]
         return out
-
-    @staticmethod
-    def _not_found(message: str, errors: list[NoteError], cls: type[NoteError] = NotFound) -> NoteError:
-        if errors:
-            detail = "; ".join(sorted({f"{e.code}: {e}" for e in errors}))[:300]
-            bad = [e for e in errors if not isinstance(e, (NotFound, Timeout, PeerUnreachable))]
-            if bad and cls is NotFound:
-                # Someone answered with something invalid: say so rather than "not found".
-                return type(bad[0])(f"{message} ({detail})", reason=bad[0].reason)
-            return cls(f"{message} ({detail})", reason="no-replica")
-        return cls(message, reason="no-replica")
 
 
 @asynccontextmanager

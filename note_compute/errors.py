@@ -15,6 +15,7 @@ forbids (a bug or a misuse of the API). Any other exception is a bug.
 from __future__ import annotations
 
 __all__ = [
+    "no_replica",
     "NoteError",
     "InvalidEncoding",
     "InvalidSignature",
@@ -199,6 +200,23 @@ def _all_subclasses(cls: type[NoteError]) -> list[type[NoteError]]:
     for sub in cls.__subclasses__():
         out.extend(_all_subclasses(sub))
     return out
+
+
+def no_replica(message: str, errors: list[NoteError], cls: type[NoteError] | None = None) -> NoteError:
+    """The error for "no replica gave a good answer", from the replicas' own errors.
+
+    ``cls`` (default NotFound, reason ``no-replica``) names the failure; when
+    some replica answered with something invalid (not a plain not-found,
+    timeout or unreachable), that error's type and reason are given instead.
+    """
+    cls = cls or NotFound
+    if errors:
+        detail = "; ".join(sorted({f"{e.code}: {e}" for e in errors}))[:300]
+        bad = [e for e in errors if not isinstance(e, (NotFound, Timeout, PeerUnreachable))]
+        if bad and cls is NotFound:
+            return type(bad[0])(f"{message} ({detail})", reason=bad[0].reason)
+        return cls(f"{message} ({detail})", reason="no-replica")
+    return cls(message, reason="no-replica")
 
 
 def error_from_code(code: str, message: str, reason: str | None = None) -> NoteError:
