@@ -14,7 +14,7 @@ from note_compute.errors import (
     RemoteProtocolError,
     StaleRecord,
 )
-from note_compute.net.envelope import (
+from note_compute.wire.envelope import (
     MAX_REQUEST_ID,
     error_reply,
     fatal_frame,

@@ -21,9 +21,9 @@ import trio
 from note_compute import encoding, records
 from note_compute.client import Client
 from note_compute.errors import InvalidRecord, NoteError, NotFound, RemoteProtocolError
-from note_compute.net import envelope
 from note_compute.node import storage
 from note_compute.ring.ids import PeerRef
+from note_compute.wire import envelope
 
 VECTORS_DIR = Path(__file__).resolve().parents[1] / "specs" / "vectors"
 DOC = json.loads((VECTORS_DIR / "client_rules.json").read_text())

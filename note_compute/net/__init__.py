@@ -6,7 +6,7 @@ Public surface (see ``specs/transport.md``)::
         host.set_handler(handler)            # async handler(sender: PeerRef, msg: dict) -> dict
         reply = await host.request(peer, {"op": "ping"}, timeout=2.0)
 
-``framing`` and ``envelope`` are pure (no trio, no libp2p); ``host`` imports
+``framing`` is pure (no trio, no libp2p; the envelope is in ``wire``); ``host`` imports
 libp2p lazily (in ``_p2p``, the one module that knows py-libp2p's internals)
 so ``import note_compute.net`` stays cheap.
 """

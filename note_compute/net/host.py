@@ -9,7 +9,7 @@ so a restarted node keeps its libp2p peer id and its ring position
 
 Requests travel on ``/note/1.0.0`` streams as frames
 (:mod:`~note_compute.net.framing`) in the envelope of
-:mod:`~note_compute.net.envelope`. The opener of a stream sends requests,
+:mod:`~note_compute.wire.envelope`. The opener of a stream sends requests,
 one at a time; the acceptor answers each. Streams are **long-lived and
 pooled**: a request takes an idle stream to the peer (or opens one), writes,
 reads its one reply and gives the stream back, so a request on a warm

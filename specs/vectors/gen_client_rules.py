@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from note_compute import encoding, records  # noqa: E402
 from note_compute.crypto import SigningKey  # noqa: E402
 from note_compute.errors import InvalidRecord, NoteError, RemoteProtocolError  # noqa: E402
-from note_compute.net import envelope  # noqa: E402
 from note_compute.node import storage  # noqa: E402
 from note_compute.ring import messages as ring_msgs  # noqa: E402
+from note_compute.wire import envelope  # noqa: E402
 from specs.vectors import vectorgen  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "client_rules.json"
