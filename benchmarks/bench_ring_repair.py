@@ -25,50 +25,29 @@ from typing import Any
 from note_compute.testing import SimNetwork, SimNode
 
 
-def grow(net: SimNetwork, n: int) -> list[SimNode]:
-    first = net.new_node()
-    net.create(first)
-    nodes = [first]
-    for _ in range(n - 1):
-        node = net.new_node()
-        net.join(node, [net.rng.choice(nodes)])
-        nodes.append(node)
-        net.run_for(0.2)
-    return nodes
-
-
-def repair_time(net: SimNetwork, limit: float) -> float | None:
-    t0 = net.now
-    while net.now - t0 < limit:
-        if not net.ring_errors(3):
-            return net.now - t0
-        net.run_for(0.05)
-    return None
-
-
 def live(net: SimNetwork, but: SimNode | None = None) -> list[SimNode]:
     return [x for x in net.nodes.values() if x.alive and x is not but and x.core.state == "joined"]
 
 
 def run(size: int, seed: int, steps: int, limit: float, **core: Any) -> list[float | None]:
     net = SimNetwork(seed=seed, **core)
-    grow(net, size)
+    net.grow(size)
     net.run_for(15.0)
-    repair_time(net, limit)
+    net.time_to_repair(limit)
     out: list[float | None] = []
     for _ in range(steps):
         victim = net.rng.choice(live(net))
         net.fail(victim)
         if net.rng.random() < 0.5:  # kill: measure, then a fresh node keeps the size
-            out.append(repair_time(net, limit))
+            out.append(net.time_to_repair(limit))
             newcomer = net.new_node()
             net.join(newcomer, [net.rng.choice(live(net))])
-            repair_time(net, limit)
+            net.time_to_repair(limit)
         else:  # restart on the same id after 0.5-3 s
             net.run_for(net.rng.uniform(0.5, 3.0))
             back = net.new_node(victim.peer)
             net.join(back, [net.rng.choice(live(net, back))])
-            out.append(repair_time(net, limit))
+            out.append(net.time_to_repair(limit))
         net.run_for(net.rng.uniform(1.0, 5.0))
     return out
 

@@ -16,7 +16,7 @@ import pytest
 from note_compute.ring import Handoff, PeerRef, RingCore, Send
 from note_compute.ring import messages as m
 from note_compute.ring.suspects import Suspects
-from note_compute.testing import SimNetwork, SimNode
+from note_compute.testing import SimNetwork
 
 P = {i: PeerRef(i * 100, f"p{i}") for i in range(1, 30)}
 
@@ -113,45 +113,24 @@ def test_a_stale_address_failing_does_not_evict_the_fresh_one() -> None:
     assert c.successor == fresh and not c.suspects.is_suspect(P[12].id, 7.0)
 
 
-def grow(net: SimNetwork, n: int) -> list[SimNode]:
-    first = net.new_node()
-    net.create(first)
-    nodes = [first]
-    for _ in range(n - 1):
-        node = net.new_node()
-        net.join(node, [net.rng.choice(nodes)])
-        nodes.append(node)
-        net.run_for(0.2)
-    return nodes
-
-
-def repair_time(net: SimNetwork, limit: float, lists: int = 3) -> float | None:
-    t0 = net.now
-    while net.now - t0 < limit:
-        if not net.ring_errors(lists):
-            return net.now - t0
-        net.run_for(0.05)
-    return None
-
-
 @pytest.mark.parametrize("seed", range(4))
 def test_a_small_ring_repairs_kills_and_restarts_quickly(seed: int) -> None:
     """Six nodes, lists of 8 (they wrap): kill one, restart one; each time the ring (first three
     successors and predecessors included) is right again within 8 virtual seconds (a stabilize
     interval is 1 s, a request timeout 2 s). Before the fix most seeds took 10 s to forever."""
     net = SimNetwork(seed=seed)
-    grow(net, 6)
+    net.grow(6)
     net.run_for(15.0)
     assert net.ring_errors(3) == []
     for step in range(3):
         live = [x for x in net.nodes.values() if x.alive]
         victim = net.rng.choice(live)
         net.fail(victim)
-        took = repair_time(net, 8.0)
+        took = net.time_to_repair(8.0)
         assert took is not None, (step, net.ring_errors(3))
         net.run_for(1.0)
         back = net.new_node(victim.peer)  # restarted: same id, same address
         net.join(back, [net.rng.choice([x for x in net.nodes.values() if x.alive and x is not back])])
-        took = repair_time(net, 8.0)
+        took = net.time_to_repair(8.0)
         assert took is not None, (step, net.ring_errors(3))
         net.run_for(2.0)

@@ -14,7 +14,7 @@ import pytest
 
 from note_compute.ring import JOINED, Handoff, LookupDone, ResponsibilityChanged, Transfer
 from note_compute.ring.ids import Range
-from note_compute.testing import SimNetwork, SimNode
+from note_compute.testing import SimNetwork
 
 N = 1500
 
@@ -59,22 +59,10 @@ def test_silent_failures_then_stabilization() -> None:
     assert right == 500
 
 
-def grow(net: SimNetwork, n: int) -> list[SimNode]:
-    first = net.new_node()
-    net.create(first)
-    nodes = [first]
-    for _ in range(n - 1):
-        node = net.new_node()
-        net.join(node, [net.rng.choice(nodes)])
-        nodes.append(node)
-        net.run_for(0.1)
-    return nodes
-
-
 @pytest.fixture(scope="module")
 def grown() -> SimNetwork:
     net = SimNetwork(seed=3)
-    grow(net, 150)
+    net.grow(150, settle=0.1)
     net.run_for(25.0)
     return net
 
@@ -106,7 +94,7 @@ def test_replica_set_from_neighbourhood(grown: SimNetwork) -> None:
 
 def test_join_moves_responsibility() -> None:
     net = SimNetwork(seed=5)
-    nodes = grow(net, 40)
+    nodes = net.grow(40, settle=0.1)
     net.run_for(15.0)
     assert net.ring_errors() == []
     for n in nodes:
@@ -136,7 +124,7 @@ def test_join_moves_responsibility() -> None:
 
 def test_graceful_leave_hands_off() -> None:
     net = SimNetwork(seed=9)
-    nodes = grow(net, 40)
+    nodes = net.grow(40, settle=0.1)
     net.run_for(15.0)
     ids = net.live_ids()
     pos = 20
@@ -166,7 +154,7 @@ def test_graceful_leave_hands_off() -> None:
 
 def test_failure_moves_responsibility() -> None:
     net = SimNetwork(seed=13)
-    nodes = grow(net, 40)
+    nodes = net.grow(40, settle=0.1)
     net.run_for(15.0)
     ids = net.live_ids()
     pos = 15
@@ -193,7 +181,7 @@ def test_failure_moves_responsibility() -> None:
 def test_simulation_is_deterministic() -> None:
     def once() -> list[tuple[int, int]]:
         net = SimNetwork(seed=21)
-        grow(net, 30)
+        net.grow(30, settle=0.1)
         net.run_for(5.0)
         res, _ = run_lookups(net, 20)
         return [(r.hops, r.peers[0].id if r.peers else 0) for r in res] + [(net.messages, 0)]
@@ -203,7 +191,7 @@ def test_simulation_is_deterministic() -> None:
 
 def test_burst_of_concurrent_joins_converges() -> None:
     net = SimNetwork(seed=17)
-    base = grow(net, 20)
+    base = net.grow(20, settle=0.1)
     net.run_for(5.0)
     newcomers = [net.new_node() for _ in range(30)]
     for n in newcomers:  # all at the same instant, through the same node
@@ -232,7 +220,7 @@ def test_join_through_a_joining_node_retries() -> None:
 def test_random_churn_then_repair(seed: int) -> None:
     """Joins, graceful leaves and silent failures interleaved; once churn stops, all is right again."""
     net = SimNetwork(seed=seed)
-    nodes = grow(net, 30)
+    nodes = net.grow(30, settle=0.1)
     net.run_for(10.0)
     for _ in range(20):
         live = [n for n in nodes if n.alive and n.core.state == JOINED]

@@ -137,6 +137,19 @@ class SimNetwork:
             self._schedule_tick(self.nodes[me])
         return nodes
 
+    def grow(self, n: int, settle: float = 0.2) -> list[SimNode]:
+        """Add ``n`` nodes by real joins: the first creates the ring, each next joins through a
+        random earlier one, with ``settle`` virtual seconds between joins."""
+        first = self.new_node()
+        self.create(first)
+        nodes = [first]
+        for _ in range(n - 1):
+            node = self.new_node()
+            self.join(node, [self.rng.choice(nodes)])
+            nodes.append(node)
+            self.run_for(settle)
+        return nodes
+
     def create(self, node: SimNode) -> None:
         """``node`` starts a ring of one."""
         self._apply(node, node.core.create(self.now))
@@ -255,6 +268,15 @@ class SimNetwork:
     def run_for(self, dt: float) -> None:
         """Process events for ``dt`` virtual seconds."""
         self.run_until(self.now + dt)
+
+    def time_to_repair(self, limit: float, lists: int = 3) -> float | None:
+        """Run until ``ring_errors(lists)`` is empty; the virtual seconds it took, None past ``limit``."""
+        t0 = self.now
+        while self.now - t0 < limit:
+            if not self.ring_errors(lists):
+                return self.now - t0
+            self.run_for(0.05)
+        return None
 
     def run_until_idle(self, limit: float = 1e9) -> None:
         """Process events until none is left (only sensible with maintenance off)."""
