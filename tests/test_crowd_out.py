@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
 import wasmtime
 
 from note_compute import encoding
@@ -36,11 +35,6 @@ TAGS = ["red", "blue", "green"]
 
 def records(n: int = 160) -> list[bytes]:
     return [encoding.encode({"id": i, "tag": TAGS[i % 3]}) for i in range(n)]
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return Sandbox()
 
 
 async def _world(sandbox: Sandbox):  # type: ignore[no-untyped-def]

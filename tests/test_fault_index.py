@@ -52,11 +52,6 @@ def fault_of(j, shard: int = 0) -> bytes:  # type: ignore[no-untyped-def]
     return e.value.fault.encode()
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return Sandbox()
-
-
 async def test_a_fault_one_client_found_is_reported_to_the_next(sandbox: Sandbox, autojump_clock) -> None:  # type: ignore[no-untyped-def]
     net = ComputeNetwork(6, sandbox)
     purl = await net.publish_program(PUBLISHER, "all", wasmtime.wat2wasm(ALL_WAT))

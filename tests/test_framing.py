@@ -51,11 +51,6 @@ def rec(i: int) -> bytes:
     return encoding.encode({"id": i, "name": f"item {i}"})
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return Sandbox()
-
-
 async def test_junk_dataset_convicts_nobody(sandbox: Sandbox, autojump_clock) -> None:  # type: ignore[no-untyped-def]
     net = ComputeNetwork(6, sandbox)
     purl = await net.publish_program(ATTACKER, "all", wasmtime.wat2wasm(ALL_WAT))

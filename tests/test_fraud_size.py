@@ -29,16 +29,10 @@ from note_compute.compute.verify import run_program
 from note_compute.crypto import SigningKey
 from note_compute.errors import InvalidProof
 from note_compute.merkle import BatchProof, MerkleTree, verify_batch
-from note_compute.sandbox import Sandbox
 from note_compute.testing.compute import SUBSTRING_WAT, ComputeNetwork
 
 SITE = SigningKey(hashlib.sha256(b"size-site").digest())
 N = 6_000  # more than one 4,096-record chunk
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return Sandbox()
 
 
 @pytest.fixture(scope="module")

@@ -56,11 +56,6 @@ def expected(version: int) -> list[bytes]:
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return Sandbox()
-
-
-@pytest.fixture(scope="module")
 def wasm() -> bytes:
     return wasmtime.wat2wasm(SUBSTRING_WAT)
 
