@@ -19,7 +19,8 @@ index. For each text query, side by side, on the same catalog:
   every query).
 
 Bytes received are the peers' answers (compute replies, or shard blobs for the
-download); manifests and program binaries are fetched once per client and
+download; for the planned search, also what range fetches started at once and
+then not needed had received when cancelled); manifests and program binaries are fetched once per client and
 not counted. Every query is run once to warm the nodes (shards loaded,
 programs compiled), then ``--runs`` times per way, the ways interleaved; the
 table shows medians. Times are wall clock on a loaded shared machine: compare
@@ -136,7 +137,7 @@ async def bench(nodes: int, products: int, runs: int, out: list[str]) -> None:
                     ids = {name: [p["id"] for p in r.products] for name, r in first.items()}
                     same = ids["planned"] == ids["v1"] == ids["audited"] == [p["id"] for p in local]
                     m = {name: median(ts) for name, ts in times.items()}
-                    b = {name: r.summary.bytes_received for name, r in first.items()}
+                    b = {name: r.summary.bytes_received + r.summary.unused_bytes for name, r in first.items()}
                     cells = " | ".join(f"{b[n] / 1024:.0f} / {m[n] * 1000:.0f}" for n in ways)
                     out.append(f"| {text!r} {kw or ''} | {first['planned'].total} | {cells} | "
                                f"{dl_bytes / 1024:.0f} / {tl * 1000:.0f} | {m['planned'] / m['v1']:.2f} | "

@@ -24,7 +24,7 @@ from typing import Any
 from note_compute import encoding
 from note_compute.errors import InvalidEncoding
 
-from .text import STOP_WORDS, fold, search_words, unique_words, words
+from .text import STOP_WORDS, fold, name_key, search_words, unique_words, words
 
 __all__ = [
     "MAX_LIMIT",
@@ -200,7 +200,7 @@ def reference_search(products: Sequence[dict[str, Any]], q: Query) -> tuple[list
                     set(words(p["description"])))
         if sc is None:
             continue
-        keyed.append((sort_key(q.sort, sc, p["price"], fold(p["name"]), p["id"]), p))
+        keyed.append((sort_key(q.sort, sc, p["price"], name_key(p["name"]), p["id"]), p))
     return _page(q, keyed)
 
 
@@ -253,7 +253,7 @@ def index_records(products: Iterable[dict[str, Any]]) -> list[bytes]:
             for w in unique_words(text):
                 if w not in STOP_WORDS:
                     fields[w] = fields.get(w, 0) | bit
-        ck, nk = fold(p["category"]), fold(p["name"])
+        ck, nk = fold(p["category"]), name_key(p["name"])
         for w, f in fields.items():
             out.append(encoding.encode({"w": w, "id": p["id"], "f": f, "price": p["price"], "stock": p["stock"],
                                         "cat": ck, "nk": nk}))

@@ -203,6 +203,7 @@ class Summary:
     seconds: float = 0.0
     seqs: dict[str, int] = field(default_factory=dict)
     point_checks: int = 0  # candidates whose catalog records settled the other words (instead of their ranges)
+    unused_bytes: int = 0  # received by range fetches started at once and then not needed (not in bytes_received)
 
     def add(self, r: QueryResult) -> None:
         v = r.verification
@@ -310,12 +311,14 @@ class Shop:
         first = [w for w in q.words if span[w] == min(span.values())]
         later = [w for w in q.words if w not in first]
         per_word: dict[str, list[dict[str, Any]]] = {}
-        dropped: set[str] = set()  # words settled from catalog records instead (their range fetches cancelled)
+        fetched: dict[str, QueryResult] = {}  # the later words' answers, used only on the range path
         direct: SearchResult | None = None
 
         async def word(w: str) -> None:
             r = await self.cc.query(info.echo, info.index, {}, range=[[w], [w + "\x00"]], manifest=idx_m)
-            if w not in dropped:
+            if w in later:
+                fetched[w] = r
+            else:
                 s.add(r)
                 per_word[w] = [x for x in _index_values(r) if x["w"] == w]
 
@@ -331,19 +334,21 @@ class Shop:
                     nursery.start_soon(fetch_later)
                 await _all(word, first)
                 cands = _candidates(q, first, per_word)
-                pending = [w for w in later if w not in per_word]
-                if pending and len(cands) <= CANDIDATES:
+                if later and len(cands) <= CANDIDATES:  # (whether or not some of those fetches finished first)
                     rest.cancel()
-                    dropped.update(pending)
+                    s.unused_bytes = sum(r.verification.bytes_received for r in fetched.values())
                     recs = await self._records(sorted(cands), s, cat_m)
                     page, cursor, total = rank_records(q, recs)
                     s.point_checks = len(cands)
                     s.completeness = (f"the index ranges of {', '.join(first)} proven complete; "
-                                      f"{', '.join(pending)} checked on each of the {len(cands)} candidates' "
+                                      f"{', '.join(later)} checked on each of the {len(cands)} candidates' "
                                       "proven catalog records")
                     direct = SearchResult([_public(r) for r in page], cursor, s, total)
         if direct is not None:
             return direct
+        for w in later:
+            s.add(fetched[w])
+            per_word[w] = [x for x in _index_values(fetched[w]) if x["w"] == w]
         ids, cursor = rank_index_hits(q, per_word)
         total = len(rank_index_hits(replace(q, limit=10**9, cursor=None), per_word)[0])
         return SearchResult(await self.fetch_products(ids, s, manifest=cat_m), cursor, s, total)
