@@ -97,6 +97,11 @@ async def test_population_matches_equal_the_ground_truth(sandbox: Any) -> None:
     run = await run_population(net, ComputeClient(net, sandbox), make_population(30, seed=4))
     run.check_ground_truth()
     assert run.pop.mutual(), "the seed should give some mutual pairs"
+    assert run.rounds == sum(len(u.deck) for u in run.users) > 0   # users ran concurrently: every round counted
+    # one user at a time: the same seeded likes, the same matches
+    one = await run_population(net, ComputeClient(net, sandbox), make_population(30, seed=4), epoch=2, parallel=1)
+    one.check_ground_truth()
+    assert one.found == run.found and one.rounds == run.rounds
     for u in run.users:
         for card in u.matches.values():
             partner = run.users[run.pop.index(card.key)]
@@ -242,6 +247,61 @@ def test_dating_demo_command_runs_and_checks_itself() -> None:
 
     from note_compute.cli import main
 
-    r = CliRunner().invoke(main, ["dating", "demo", "--users", "16", "--seed", "2"])
+    r = CliRunner().invoke(main, ["dating", "demo", "--users", "16", "--seed", "2", "--memory"])
     assert r.exit_code == 0, r.output
-    assert "equal the ground truth" in r.output and "invent a match" in r.output
+    assert "equal the ground truth" in r.output and "invents a match" in r.output and "opened" in r.output
+
+
+async def test_scalars_and_epoch_keys_are_fresh_per_round_and_epoch(sandbox: Any) -> None:
+    net = ComputeNetwork(4, sandbox)
+    pop = _trio_population()
+    site = await publish_site(net, SITE, pop.cards)
+    a = DatingUser(pop.keys[0], pop.cards[0])
+    await a.load_deck(ComputeClient(net, sandbox), site, (18, 99))
+    seen_scalars, seen_keys = set(), set()
+    for epoch in (1, 2, 3):
+        assert await a.start_epoch(net, epoch) == 2
+        scalars = {r.party.scalar for r in a.rounds.values()}
+        assert len(scalars) == 2 and not scalars & seen_scalars     # one fresh scalar per round, per epoch
+        assert a.epoch_key is not None and a.epoch_key.public_key not in seen_keys
+        seen_scalars |= scalars
+        seen_keys.add(a.epoch_key.public_key)
+        round_keys_now = {r.mine.public_key for r in a.rounds.values()}
+        assert all(round_keys(a.key, c.key, epoch)[0].public_key in round_keys_now for c in a.deck)
+
+
+def test_cli_bad_input_gets_a_one_line_refusal_and_changes_nothing(tmp_path: Any) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from note_compute import keystore
+    from note_compute.cli import main
+
+    home = tmp_path / "home"
+    key = keystore.create_key("ann", home=home)
+    state_file = home / "dating" / "ann.json"
+    state_file.parent.mkdir(parents=True)
+    state_file.write_text(json.dumps(user_to_state(DatingUser(key, make_card(key, "ann", 30, "north", ["chess"])))))
+    before = state_file.read_text()
+    env = {"NOTE_HOME": str(home)}
+    site = ["--site", SITE.authority]
+    for argv, words in (
+        (["swipe", "--key", "ann", *site, "zed", "--like"], "'zed' is not in your deck"),
+        (["swipe", "--key", "ann", *site, "--age", "x"], "--age is LO-HI"),
+        (["matches", "--key", "nobody", *site, "--epoch", "1"], "no key named 'nobody'"),
+        (["swipe", "--key", "nobody", *site], "no key named 'nobody'"),
+        (["site", "--key", "nobody", SITE.authority], "no key named 'nobody'"),
+        (["profile", "--key", "ann", "bo"], "'bo' is not one of your matches"),
+        (["card", "--key", "ann", "--pseudonym", "a b", "--age", "30", "--region", "north", "--interests", "x"],
+         "bad dating card: pseudonym"),
+        (["card", "--key", "ann", "--pseudonym", "ab", "--age", "17", "--region", "north", "--interests", "x"],
+         "17 is not in the range"),
+    ):
+        r = CliRunner().invoke(main, ["dating", *argv], env=env)
+        assert r.exit_code in (1, 2) and words in r.output, (argv, r.output)
+        assert "Traceback" not in r.output and not isinstance(r.exception, (AssertionError, KeyError, TypeError))
+        assert state_file.read_text() == before
+    state_file.write_text('{"card": "00"}')
+    r = CliRunner().invoke(main, ["dating", "swipe", "--key", "ann", *site], env=env)
+    assert r.exit_code == 1 and "is damaged" in r.output, r.output
