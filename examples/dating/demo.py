@@ -64,17 +64,29 @@ def _site_key(seed: int) -> SigningKey:
     return SigningKey(hashlib.sha256(b"dating-site-%d" % seed).digest())
 
 
-async def _each(users: list[DatingUser], fn: Callable[[DatingUser], Awaitable[None]], parallel: int) -> None:
-    """``fn(u)`` for every user, ``parallel`` at a time (in order when ``parallel`` is 1)."""
+async def _each(users: list[DatingUser], fn: Callable[[DatingUser], Awaitable[None]], parallel: int,
+                progress: Say | None = None) -> None:
+    """``fn(u)`` for every user, ``parallel`` at a time (in order when ``parallel`` is 1); ``progress`` is told
+    when each quarter of the users is done (a long phase on a real network is not silent)."""
+    done = 0
+    marks = {len(users) * q // 4 for q in (1, 2, 3)} if progress is not None and len(users) >= 40 else set()
+
+    async def step(u: DatingUser) -> None:
+        nonlocal done
+        await fn(u)
+        done += 1
+        if done in marks and progress is not None:
+            progress(f"  {fn.__name__}: {done}/{len(users)} users")
+
     if parallel <= 1:
         for u in users:
-            await fn(u)
+            await step(u)
         return
     limiter = trio.CapacityLimiter(parallel)
 
     async def one(u: DatingUser) -> None:
         async with limiter:
-            await fn(u)
+            await step(u)
 
     async with trio.open_nursery() as nursery:
         for u in users:
@@ -123,11 +135,11 @@ async def run_population(net: Any, cc: Any, pop: Population, *, epoch: int = 1, 
         run.proof_bytes += out.proof_bytes
 
     t = time.perf_counter()
-    await _each(users, blind, parallel)
+    await _each(users, blind, parallel, say)
     t1 = time.perf_counter()
-    await _each(users, double, parallel)
+    await _each(users, double, parallel, say)
     t2 = time.perf_counter()
-    await _each(users, match, parallel)
+    await _each(users, match, parallel, say)
     t3 = time.perf_counter()
     run.seconds.update(blind=t1 - t, double=t2 - t1, match=t3 - t2, matching=t3 - t)
     say(f"epoch {epoch}: {run.rounds} rounds blinded, doubled and matched on peers in {t3 - t:.1f} s "
