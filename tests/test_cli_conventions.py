@@ -172,7 +172,11 @@ def test_no_peer_answering_is_network_unavailable(net: ComputeNetwork, shop: tup
         net.set_mode(peer, "timeout")  # frozen peers: they never answer
     r = nc("query", *shop, "--range", "[[1000], [2500]]", "--timeout", "0.05")
     assert r.exit_code == 4, r.output
-    assert "answered" in r.output or "did not answer" in r.output
+    assert r.stderr.startswith("Error: no peer answered for shard(s) 0, 1, 2 within --timeout 0.05 s")
+    assert r.stdout == ""  # one line, not a table claiming anything
+    r = nc("query", *shop, "--range", "[[1000], [2500]]", "--timeout", "0.05", "--json")
+    j = json.loads(r.stdout)  # one JSON document: the verification and the error together
+    assert r.exit_code == 4 and j["error"]["exit_code"] == 4 and not j["verification"]["ok"]
 
 
 # -- a reader closing the pipe ---------------------------------------------------------------------------------

@@ -137,6 +137,10 @@ def test_devnet_lifecycle(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120)
         assert r3.returncode == 0 and r3.stdout == "kept across runs\n"
         assert "libp2p" not in r3.stderr
+        # With its own libp2p host (no relay): the same answer, and not one log line on stderr.
+        r4 = subprocess.run([sys.executable, "-m", "note_compute.cli", "get", url], env={**env, "NOTE_NO_RELAY": "1"},
+                            capture_output=True, text=True, timeout=120)
+        assert r4.returncode == 0 and r4.stdout == "kept across runs\n" and r4.stderr == "", r4.stderr
         state = json.loads((home / "devnet.json").read_text())
         pids = [n["pid"] for n in state["nodes"]]
         os.kill(state["pid"], signal.SIGKILL)

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -119,12 +120,13 @@ def publish_cmd(file: str, key_name: str, name: str, sort_key: str, program: str
     except NoteError as exc:
         raise fail(exc) from exc
     data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
-    try:
-        records = parse_jsonl(data)
-        objects = jsonl_objects(data)
-        check_sort_key(objects, fields)
-    except NoteError as exc:
-        raise fail(exc, EXIT_USAGE, prefix=f"{where}: ") from exc
+    with status(f"checking the records of {where} ({len(data):,} bytes)"):  # a big file takes seconds
+        try:
+            records = parse_jsonl(data)
+            objects = jsonl_objects(data)
+            check_sort_key(objects, fields)
+        except NoteError as exc:
+            raise fail(exc, EXIT_USAGE, prefix=f"{where}: ") from exc
     local = _local_program(program) if program is not None and not program.startswith("note://") else None
     checked = 0
 
@@ -199,7 +201,8 @@ def show_cmd(url: str, bootstrap: tuple[str, ...], as_json: bool) -> None:
         return
     click.echo(f"{m.url}  seq {m.seq}")
     click.echo(f"{m.count:,} records in {len(m.shards)} shard(s), {info['bytes']:,} bytes; root {m.root.hex()}")
-    click.echo(f"sorted by {', '.join(m.sort_key)}: from {jsonable(info['first_key'])} to {jsonable(info['last_key'])}")
+    first, last = (json.dumps(jsonable(info[k]), ensure_ascii=False) for k in ("first_key", "last_key"))
+    click.echo(f"sorted by {', '.join(m.sort_key)}: from {first} to {last}")
     click.echo("fields: " + ", ".join(f"{k} ({'/'.join(t)})" for k, t in m.schema.items()))
 
 
@@ -215,7 +218,6 @@ def export_cmd(url: str, output: str, bootstrap: tuple[str, ...], as_json: bool)
     With --json: one JSON document instead, {"url", "seq", "count", "records": [...]} (with -o FILE the
     records go to FILE as JSON Lines and the document names it as "output").
     """
-    import json
     import os
 
     from .. import encoding

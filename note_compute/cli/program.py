@@ -293,7 +293,8 @@ def run_cmd(url: str, deadline_ms: int, input_file: str | None, args_json: str |
         async with open_client(list(bootstrap) or None) as client:
             return await fetch_program(client, url)
 
-    prog, wasm = run_async(go)
+    with status(f"fetching {url} and its binary"):
+        prog, wasm = run_async(go)
     sandbox = Sandbox()
     try:
         result = sandbox.run(wasm, data, fuel=prog.fuel, deadline_ms=deadline_ms)

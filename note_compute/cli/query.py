@@ -148,23 +148,30 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
     from .describe import explain_rejection
 
     rejection = explain_rejection(v.failures + v.errors, prog.interface)
-    if as_json:
-        out = {"results": values, "verification": v.to_json()}
+    error: CliError | None = None
+    unanswered = network_failure(v)
+    if not v.ok and rejection:
+        error = CliError(rejection, EXIT_USAGE, code="program-error", reason="program-error")
+    elif unanswered is not None:  # nobody lied: nobody answered (exit 4, not "verification failed")
+        error = CliError(f"no peer answered for shard(s) {unanswered} within --timeout {timeout:g} s: the network "
+                         "is unavailable or too slow (see `note-compute ring status`; a longer --timeout may help)",
+                         EXIT_NETWORK, code="timeout", reason="unanswered")
+    if as_json:  # one document: the results, the verification and the error (if any) together
+        out: dict[str, Any] = {"results": values, "verification": v.to_json()}
         if rejection:
             out["rejected"] = rejection
+        if error is not None:
+            out["error"] = {"message": error.message, "code": error.code, "reason": error.reason,
+                            "exit_code": error.exit_code, "detail": error.detail}
         emit_json(out)
-    elif not (rejection and not v.ok) and not (not v.ok and network_failure(v)):  # those are one line (below)
+    elif error is None:  # a rejection or a network failure is one line (below), not a table
         _print_table(values, v, manifest, prog, rejection)
-    if not v.ok:
-        if rejection:
-            raise CliError(rejection, EXIT_USAGE, code="program-error", reason="program-error")
-        unanswered = network_failure(v)
-        if unanswered is not None:  # nobody lied: nobody answered (exit 4, not "verification failed")
-            raise CliError(f"no peer answered for shard(s) {unanswered} within --timeout {timeout:g} s: the network "
-                           "is unavailable or too slow (see `note-compute ring status`; a longer --timeout may help)",
-                           EXIT_NETWORK, code="timeout", reason="unanswered")
-        raise SystemExit(EXIT_VERIFY)
-    if v.fraud:
+    if error is not None:
+        if as_json:
+            click.echo(f"Error: {error.message}", err=True)
+            raise SystemExit(error.exit_code)
+        raise error
+    if not v.ok or v.fraud:
         raise SystemExit(EXIT_VERIFY)
 
 
