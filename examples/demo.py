@@ -34,10 +34,13 @@ class DemoNet:
     devnet: Any
     home: Path
     nodes: int
+    started: float = 0.0
+    """``time.monotonic()`` when the demo started: every line of output counts from it."""
 
 
 @asynccontextmanager
-async def embedded_network(nodes: int, home: Path, say: Callable[[str], None]) -> AsyncIterator[DemoNet]:
+async def embedded_network(nodes: int, home: Path, say: Callable[[str], None],
+                           started: float | None = None) -> AsyncIterator[DemoNet]:
     """Start ``nodes`` node processes, wait for a stable ring, yield; always stop them."""
     from note_compute.client import open_client
     from note_compute.devnet import DEVNET_NODE_ARGS, Devnet, wait_stable
@@ -51,7 +54,7 @@ async def embedded_network(nodes: int, home: Path, say: Callable[[str], None]) -
             await wait_stable(net, client, timeout=60)
             net.write_manifest(home)
             say(f"the ring of {nodes} nodes is stable (bootstrap {net.bootstrap[0]})")
-            yield DemoNet(client, net, home, nodes)
+            yield DemoNet(client, net, home, nodes, time.monotonic() if started is None else started)
     finally:
         with trio.CancelScope(shield=True):
             await net.stop()
@@ -75,7 +78,7 @@ async def run(nodes: int = 6, products: int = 5000, keep_running: bool = False, 
     with tempfile.TemporaryDirectory(prefix="note-demo-") as tmp:
         base = home or Path(tmp)
         os.environ["NOTE_HOME"] = str(base)
-        async with embedded_network(nodes, base, say) as net:
+        async with embedded_network(nodes, base, say, started=t0) as net:
             from examples.shop.demo import run_demo as shop_demo
 
             out["shop"] = await shop_demo(net, console, products=products)

@@ -242,3 +242,95 @@ async def test_a_reply_that_cannot_be_delivered_is_reported_not_fatal(world: Any
     [o] = await proc.process()
     assert o.status == "confirmed" and "reply not delivered" in o.reason and "quota" in o.reason
     assert await net.list_inbox(SHOP_KEY.public_key, orders.ORDERS_INBOX) == []
+
+
+async def test_a_client_never_goes_back_to_an_older_catalog_or_index(world: Any, sandbox: Any) -> None:
+    """After a republish, a ring (or a peer) replaying the older manifest or shards is refused, never shown."""
+    from note_compute.compute.client import ComputeClient
+    from note_compute.errors import StaleRecord
+
+    net, pub = world
+    shop = Shop(net, sandbox, SHOP_KEY.authority, compute=ComputeClient(net, sandbox, shuffle=False))
+    q = parse_query("lantern", sort="price", limit=5)
+    before = await shop.search(q)
+    changed = [dict(p) for p in PRODUCTS]
+    target = next(p for p in changed if p["id"] == before.products[0]["id"])
+    target["price"] -= 1  # still the cheapest lantern, one cent less
+    cat, idx = await update_products(net, SHOP_KEY, changed)
+    after = await shop.search(q)
+    assert after.products[0]["price"] == target["price"]
+    assert after.summary.seqs[idx.record.url] == idx.record.seq > pub.index.record.seq
+
+    # the ring answers with the previous manifests: refused, whatever the search or fetch
+    net.stale_reads[idx.record.url] = 100
+    net.stale_reads[cat.record.url] = 100
+    for attempt in (shop.search(q), shop.fetch_products([target["id"]]), shop.download_catalog()):
+        with pytest.raises(StaleRecord, match="rollback refused"):
+            await attempt
+    net.stale_reads.clear()
+
+    # every replica but one of the word's index shard serves the previous version (signing its seq): their
+    # answers are refused and the newer version still comes from the honest one
+    shard = next(sh for sh in idx.built.shards if sh.info.lo[0] <= "lantern" <= sh.info.hi[0])
+    stale = (await net.replicas(shard.info.blob))[:2]
+    for p in stale:
+        net.set_mode(p, "stale")
+    again = await shop.search(q)
+    assert again.products == after.products and again.summary.seqs[idx.record.url] == idx.record.seq
+
+
+async def test_signed_orders_with_junk_lines_are_rejected_and_the_processor_stays_up(world: Any) -> None:
+    """A buyer signs whatever they like: malformed lines, a product on two lines past its stock, not a map."""
+    net, _ = world
+    proc = orders.OrderProcessor(net, SHOP_KEY, PRODUCTS)
+    p = next(x for x in PRODUCTS if 2 <= x["stock"] <= 100)
+    half = p["stock"] // 2 + 1  # each line fits the stock, both together do not
+
+    def signed(fields: Any) -> orders.SignedOrder:
+        from note_compute import encoding
+
+        body = encoding.encode(fields)
+        return orders.SignedOrder(body, orders._raw_sign(BUYER, orders.ORDER + body))
+
+    base = {"v": 1, "shop": SHOP_KEY.authority, "buyer": BUYER.public_key, "currency": "EUR", "t": int(time.time())}
+    junk = {
+        "unhashable product id": {**base, "id": "o1", "items": [[["x"], 1, 5]], "total": 5},
+        "quantity as text": {**base, "id": "o2", "items": [[p["id"], "1", p["price"]]], "total": p["price"]},
+        "no lines": {**base, "id": "o3", "items": [], "total": 0},
+        "two lines past the stock": {**base, "id": "o4", "items": [[p["id"], half, p["price"]]] * 2,
+                                     "total": 2 * half * p["price"]},
+        "no id": {**base, "items": [[p["id"], 1, p["price"]]], "total": p["price"]},
+    }
+    for fields in junk.values():
+        await orders.deliver(net, BUYER, SHOP_KEY.authority, signed(fields))
+    await orders.deliver(net, BUYER, SHOP_KEY.authority, signed(["not", "a", "map"]))  # names no buyer
+    outcomes = await proc.process()
+    assert [o.status for o in outcomes].count("rejected") == len(junk), outcomes
+    assert [o.status for o in outcomes].count("dropped") == 1
+    reasons = " | ".join(o.reason for o in outcomes)
+    for expected in ("malformed order line", "must have 1 to", f"only {p['stock']} of {p['id']} in stock",
+                     "no valid id", "not a valid signed order"):
+        assert expected in reasons, reasons
+    assert proc.catalog[p["id"]]["stock"] == p["stock"] and not proc.changed  # nothing changed
+    assert await net.list_inbox(SHOP_KEY.public_key, orders.ORDERS_INBOX) == []
+    replies = await orders.read_replies(net, BUYER, SHOP_KEY.authority)
+    assert {r.status for r in replies.values()} == {"rejected"} and len(replies) == len(junk)
+
+
+async def test_a_reply_names_the_order_id_the_buyer_saw(world: Any) -> None:
+    net, _ = world
+    p = next(x for x in PRODUCTS if x["stock"] > 0)
+    cart = orders.Cart(SHOP_KEY.authority)
+    cart.add(p["id"])
+    order = await orders.place_order(net, BUYER, SHOP_KEY.authority, cart, {p["id"]: p["price"]}, "EUR")
+    await orders.OrderProcessor(net, SHOP_KEY, PRODUCTS).process()
+    reply = (await orders.read_replies(net, BUYER, SHOP_KEY.authority))[order.hash]
+    assert reply.id == order.fields["id"] and reply.status == "confirmed"
+
+
+async def test_an_unknown_product_is_proven_absent_for_the_cart(world: Any, sandbox: Any) -> None:
+    net, _ = world
+    shop = Shop(net, sandbox, SHOP_KEY.authority)
+    with pytest.raises(ShopError, match="not in the shop's catalog") as exc:
+        await shop.fetch_products([PRODUCTS[1]["id"], "p424242"], context="cart")
+    assert exc.value.reason == "unknown-product"

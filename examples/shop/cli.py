@@ -9,7 +9,7 @@ The other commands work against a running network (``note-compute devnet``)::
     note-compute shop cart add --key me --shop SHOP p000123 --qty 2
     note-compute shop cart show --key me --shop SHOP
     note-compute shop checkout --key me --shop SHOP
-    note-compute shop orders serve --key shop --products 5000     # the shop's order processor
+    note-compute shop orders serve --key shop                      # the shop's order processor
     note-compute shop orders replies --key me --shop SHOP
 
 ``SHOP`` is the shop's authority (``note-compute key show shop``). Bad
@@ -40,7 +40,42 @@ def _run(fn: Callable[[], Awaitable[Any]]) -> Any:
     except ShopError as exc:
         raise click.UsageError(str(exc)) from exc
     except NoteError as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+        raise _failure(exc) from exc
+    except BaseExceptionGroup as group:  # an error inside a nursery: report the first shop or ring error
+        for leaf in _leaves(group):
+            if isinstance(leaf, ShopError):
+                raise click.UsageError(str(leaf)) from group
+            if isinstance(leaf, NoteError):
+                raise _failure(leaf) from group
+        raise
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
+    return [exc]
+
+
+def _failure(exc: Any) -> click.ClickException:
+    """A ring error as one line with the CLI's exit codes (3 not found, 4 network, 1 otherwise)."""
+    from note_compute.errors import NotFound, PeerUnreachable, QuotaExceeded, RateLimited, Timeout
+
+    code = 3 if isinstance(exc, NotFound) else 4 if isinstance(exc, (PeerUnreachable, Timeout, RateLimited,
+                                                                   QuotaExceeded)) else 1
+    out = click.ClickException(exc.message)
+    out.exit_code = code  # type: ignore[misc]  # click declares it on the class
+    return out
+
+
+def _view(client: Any, sandbox: Any, authority: str) -> Any:
+    """The buyer's verified view of a shop: never an older catalog or index than seen before, across runs."""
+    from note_compute.compute.client import ComputeClient
+    from note_compute.compute.freshness import Freshness
+
+    from .shop import Shop
+
+    return Shop(client, sandbox, authority,
+                compute=ComputeClient(client, sandbox, timeout=15.0, freshness=Freshness.at_home()))
 
 
 def _sync(fn: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
@@ -91,12 +126,14 @@ def demo(nodes: int, products: int, keep_running: bool) -> None:
         import tempfile
         from pathlib import Path
 
-        say = _say(None)
+        t0 = time.monotonic()
+        say = _say(None, t0)
         with tempfile.TemporaryDirectory(prefix="note-shop-") as tmp:
-            async with embedded_network(nodes, Path(tmp), say) as net:
+            async with embedded_network(nodes, Path(tmp), say, started=t0) as net:
                 summary = await run_demo(net, None, products=products)
                 if keep_running:
-                    say(f"network kept running (NOTE_HOME={tmp}); Ctrl-C to stop")
+                    say(f"network kept running; in another shell: NOTE_HOME={tmp} note-compute shop search "
+                        f"lantern --shop {summary['shop']} (Ctrl-C here stops it)")
                     await trio.sleep_forever()
         say(f"summary: {json.dumps(summary)}")
 
@@ -121,7 +158,8 @@ def publish(key_name: str, products: int, seed: int) -> None:
 
     async def main() -> None:
         async with open_client() as client:
-            pub = await publish_shop(client, key, generate(products, seed=seed), progress=click.echo)
+            pub = await publish_shop(client, key, generate(products, seed=seed), progress=click.echo,
+                                     ready_timeout=30.0)
         click.echo(f"shop {key.authority} published: {pub.products} products in {pub.seconds:.1f} s")
 
     _run(main)
@@ -147,7 +185,6 @@ def search(text: str, shop_ref: str, category: str | None, min_price: int | None
 
     from .demo import print_table
     from .search import parse_query
-    from .shop import Shop
 
     def parse(categories: Any = None) -> Any:
         return parse_query(text, category=category, min_price=min_price, max_price=max_price, in_stock=in_stock,
@@ -159,7 +196,7 @@ def search(text: str, shop_ref: str, category: str | None, min_price: int | None
     async def main() -> None:
         async with open_client() as client:
             with Sandbox() as sandbox:
-                s = Shop(client, sandbox, authority)
+                s = _view(client, sandbox, authority)
                 info = await s.info()
                 q = parse(info.categories)
                 res = await (s.search_audited(q) if audited else s.search(q))
@@ -180,8 +217,10 @@ def cart() -> None:
     """Your cart: encrypted with your key, stored as your signed record."""
 
 
-def _cart_op(key_name: str, shop_ref: str, op: Callable[[Any], None] | None) -> None:
+def _cart_op(key_name: str, shop_ref: str, op: Callable[[Any], None] | None, check: str | None = None) -> None:
+    """Load the cart, apply ``op``, save it; ``check``: a product id that must be in the shop's catalog."""
     from note_compute.client import open_client
+    from note_compute.sandbox import Sandbox
 
     from .orders import load_cart, save_cart
 
@@ -191,7 +230,10 @@ def _cart_op(key_name: str, shop_ref: str, op: Callable[[Any], None] | None) -> 
         async with open_client() as client:
             c = await load_cart(client, key, authority)
             if op is not None:
-                op(c)
+                op(c)  # a bad quantity or a product not in the cart is refused before anything is sent
+                if check is not None:
+                    with Sandbox() as sandbox:
+                        await _view(client, sandbox, authority).fetch_products([check], context="cart")
                 await save_cart(client, key, c)
         click.echo(json.dumps(c.items) if c.items else "the cart is empty")
 
@@ -204,8 +246,8 @@ def _cart_op(key_name: str, shop_ref: str, op: Callable[[Any], None] | None) -> 
 @click.argument("product")
 @click.option("--qty", type=int, default=1, show_default=True)
 def cart_add(key_name: str, shop_ref: str, product: str, qty: int) -> None:
-    """Add a product (by id) to the cart."""
-    _cart_op(key_name, shop_ref, lambda c: c.add(product, qty))
+    """Add a product (by id) to the cart (checked against the shop's catalog, with a proof)."""
+    _cart_op(key_name, shop_ref, lambda c: c.add(product, qty), check=product)
 
 
 @cart.command("remove")
@@ -233,22 +275,27 @@ def checkout(key_name: str, shop_ref: str) -> None:
     from note_compute.client import open_client
     from note_compute.sandbox import Sandbox
 
-    from .orders import load_cart, place_order
-    from .shop import Shop
+    from .orders import Cart, load_cart, place_order, save_cart
+    from .search import ShopError
 
     key, authority = _key(key_name), _authority(shop_ref)
 
     async def main() -> None:
         async with open_client() as client:
             c = await load_cart(client, key, authority)
+            if not c.items:
+                raise ShopError("the cart is empty (add products with `note-compute shop cart add`)",
+                                reason="empty-cart")
             with Sandbox() as sandbox:
-                s = Shop(client, sandbox, authority)
+                s = _view(client, sandbox, authority)
                 info = await s.info()
-                products = await s.fetch_products(sorted(c.items))
+                products = await s.fetch_products(sorted(c.items), context="cart")
             order = await place_order(client, key, authority, c, {p["id"]: p["price"] for p in products},
                                       info.currency)
+            await save_cart(client, key, Cart(authority))  # ordered: the cart starts empty again
         click.echo(f"order {order.fields['id']} sent (total {order.fields['total'] / 100:.2f} {info.currency}); "
-                   f"see `note-compute shop orders replies --key {key_name} --shop {authority}`")
+                   f"the cart is empty again; see `note-compute shop orders replies --key {key_name} "
+                   f"--shop {authority}`")
 
     _run(main)
 
@@ -260,18 +307,16 @@ def orders() -> None:
 
 @orders.command("serve")
 @click.option("--key", "key_name", required=True, help="the shop's key")
-@click.option("--products", type=click.IntRange(1, 200_000), default=5000, show_default=True)
-@click.option("--seed", type=int, default=12, show_default=True)
-@click.option("--interval", type=float, default=2.0, show_default=True)
+@click.option("--interval", type=click.FloatRange(0.1, 3600), default=2.0, show_default=True)
 @click.option("--once", is_flag=True, help="process the inbox once and exit")
-def orders_serve(key_name: str, products: int, seed: int, interval: float, once: bool) -> None:
-    """Process orders from the shop's inbox against the catalog (the one `shop publish` made)."""
+def orders_serve(key_name: str, interval: float, once: bool) -> None:
+    """Process orders from the shop's inbox against its current published catalog; republish stock changes."""
     import trio
 
     from note_compute.client import open_client
     from note_compute.keystore import note_home
+    from note_compute.sandbox import Sandbox
 
-    from .catalog import generate
     from .orders import OrderProcessor
     from .shop import update_products
 
@@ -281,7 +326,11 @@ def orders_serve(key_name: str, products: int, seed: int, interval: float, once:
 
     async def main() -> None:
         async with open_client() as client:
-            proc = OrderProcessor(client, key, generate(products, seed=seed), processed=seen)
+            with Sandbox() as sandbox:  # the catalog as published (stock after earlier orders), hash-checked
+                current, _ = await _view(client, sandbox, key.authority).download_catalog()
+            click.echo(f"{time.strftime('%H:%M:%S')} serving orders against the published catalog "
+                       f"({len(current)} products)")
+            proc = OrderProcessor(client, key, current, processed=seen)
             while True:
                 for o in await proc.process():
                     click.echo(f"{time.strftime('%H:%M:%S')} {o.status}: {o.order_id[:8]} {o.reason}")
@@ -317,8 +366,8 @@ def orders_replies(key_name: str, shop_ref: str) -> None:
             replies = await read_replies(client, key, authority)
         if not replies:
             click.echo("no replies yet")
-        for h, r in replies.items():
-            click.echo(f"order {h.hex()[:16]}: {r.status} ({r.total / 100:.2f}): {r.reason}")
+        for h, r in sorted(replies.items(), key=lambda kv: kv[1].t):
+            click.echo(f"order {r.id or h.hex()[:16]}: {r.status} ({r.total / 100:.2f}): {r.reason}")
 
     _run(main)
 

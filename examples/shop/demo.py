@@ -20,8 +20,9 @@ __all__ = ["print_table", "run_demo"]
 Say = Callable[[str], None]
 
 
-def _say(console: Any) -> Say:
-    t0 = time.monotonic()
+def _say(console: Any, t0: float | None = None) -> Say:
+    """Print lines stamped with the seconds since ``t0`` (default: now)."""
+    t0 = time.monotonic() if t0 is None else t0
 
     def say(msg: str) -> None:
         line = f"[{time.monotonic() - t0:5.1f}s] {msg}"
@@ -52,6 +53,7 @@ def print_table(say: Say, products: Sequence[dict[str, Any]], currency: str = "E
 
 async def run_demo(net: Any, console: Any = None, *, products: int = 5000, seed: int = 12) -> dict[str, Any]:
     """The scripted shop session on ``net`` (see the module docstring); returns a summary."""
+    from note_compute.compute.client import ComputeClient
     from note_compute.sandbox import Sandbox
 
     from . import orders
@@ -59,18 +61,21 @@ async def run_demo(net: Any, console: Any = None, *, products: int = 5000, seed:
     from .search import parse_query
     from .shop import Shop, publish_shop
 
-    say = _say(console)
+    say = _say(console, getattr(net, "started", None) or None)
     client = getattr(net, "client", net)
     shop_key = SigningKey(hashlib.sha256(b"note-shop-demo/shop-%d" % seed).digest())
     buyer = SigningKey(hashlib.sha256(b"note-shop-demo/buyer-%d" % seed).digest())
     catalog = generate(products, seed=seed)
     say(f"generated a catalog of {len(catalog)} products (seed {seed}); shop authority {shop_key.authority[:16]}...")
-    pub = await publish_shop(client, shop_key, catalog, progress=lambda m: say("  " + m))
+    # wait for the replicas to load their shards (at most 60 s a dataset): the first search finds them ready
+    pub = await publish_shop(client, shop_key, catalog, progress=lambda m: say("  " + m), ready_timeout=60.0)
     say(f"shop published in {pub.seconds:.1f} s: {pub.products} products, {pub.index_records} word-index records")
-    summary: dict[str, Any] = {"products": len(catalog), "publish_seconds": round(pub.seconds, 1)}
+    summary: dict[str, Any] = {"shop": shop_key.authority, "products": len(catalog),
+                               "publish_seconds": round(pub.seconds, 1)}
 
     with Sandbox() as sandbox:
-        shop = Shop(client, sandbox, shop_key.authority)
+        # a generous per-peer timeout: the demo must also finish on a loaded 2-core machine
+        shop = Shop(client, sandbox, shop_key.authority, compute=ComputeClient(client, sandbox, timeout=20.0))
         info = await shop.info()
         searches: list[tuple[str, dict[str, Any]]] = [
             ("lantern", {}),

@@ -19,7 +19,7 @@ Theory of operation
   buyer (a forged or re-wrapped order is dropped), that the order id was not
   processed before (replay), then prices and stock against its *current*
   catalog. It answers every well-formed order with a reply ``{"v", "order",
-  "status": "confirmed" | "rejected", "reason", "total", "t"}`` signed by the
+  "id", "status": "confirmed" | "rejected", "reason", "total", "t"}`` signed by the
   shop (``ORDER_REPLY``) and sealed to the buyer, appended to the buyer's
   inbox ``shop-replies``; then it removes the items it handled from its
   inbox (an owner-signed removal). A rejected order changes no stock.
@@ -60,6 +60,7 @@ ORDER_REPLY = b"note-shop/v1/order-reply\x00"
 ORDERS_INBOX = "orders"
 REPLIES_INBOX = "shop-replies"
 MAX_QTY = 100
+MAX_LINES = 100
 MAX_ORDER_AGE = 24 * 3600
 
 
@@ -200,6 +201,7 @@ class Reply:
     reason: str
     total: int
     t: int
+    id: str = ""  # the order's id (what checkout printed)
 
 
 @dataclass
@@ -249,16 +251,23 @@ class OrderProcessor:
             body, sig = m["order"], m["sig"]
             order = encoding.decode(body)
             buyer = order["buyer"]
+            if not (isinstance(body, bytes) and isinstance(sig, bytes) and isinstance(buyer, bytes)):
+                raise TypeError("order, signature and buyer must be bytes")
             ed25519_verify(buyer, ORDER + body, sig)
-        except (nacl.exceptions.CryptoError, InvalidEncoding, InvalidSignature, KeyError, TypeError) as exc:
+        except (nacl.exceptions.CryptoError, InvalidEncoding, InvalidSignature, KeyError, TypeError,
+                ValueError) as exc:
             return Outcome(it.id, "dropped", f"not a valid signed order sealed to this shop: {exc}")
         if buyer != it.sender:
             return Outcome(it.id, "dropped", "the order is signed by someone else than the sender (forged)")
-        total = order.get("total", 0)
-        o = Outcome(it.id, "rejected", "", str(order.get("id", "")), hashlib.sha256(body).digest(),
-                    total if isinstance(total, int) and total >= 0 else 0)
+        if not isinstance(order, dict):  # signed by the buyer, so answered, but nothing else is read
+            return Outcome(it.id, "rejected", "malformed order", "", hashlib.sha256(body).digest())
+        total, oid = order.get("total", 0), order.get("id", "")
+        o = Outcome(it.id, "rejected", "", oid if isinstance(oid, str) and 0 < len(oid) <= 64 else "",
+                    hashlib.sha256(body).digest(), total if isinstance(total, int) and total >= 0 else 0)
         if order.get("shop") != self.key.authority:
             o.reason = "this order is for another shop"
+        elif not o.order_id:
+            o.reason = "the order has no valid id"
         elif o.order_id in self.processed:
             o.reason = f"order {o.order_id} was already processed (replayed)"
         elif not isinstance(order.get("t"), int) or abs(time.time() - order["t"]) > MAX_ORDER_AGE:
@@ -268,42 +277,53 @@ class OrderProcessor:
         if o.order_id:
             self.processed.add(o.order_id)
         if not o.reason:
-            for pid, qty, _ in order["items"]:
+            for pid, qty in _quantities(order["items"]).items():
                 self.catalog[pid]["stock"] -= qty
                 self.changed.add(pid)
             o.status, o.reason = "confirmed", "confirmed; stock reserved"
         return o
 
     def _check_lines(self, order: dict[str, Any]) -> str:
+        """Why the order's lines cannot be confirmed against the current catalog ("" when they can)."""
         items = order.get("items")
-        if not isinstance(items, list) or not items:
-            return "the order has no items"
+        if not isinstance(items, list) or not items or len(items) > MAX_LINES:
+            return f"the order must have 1 to {MAX_LINES} lines"
         total = 0
         for line in items:
-            if not (isinstance(line, list) and len(line) == 3):
-                return "malformed order line"
+            if not (isinstance(line, list) and len(line) == 3 and isinstance(line[0], str)
+                    and all(type(x) is int for x in line[1:])):
+                return "malformed order line (product id, quantity, unit price)"
             pid, qty, price = line
             p = self.catalog.get(pid)
             if p is None:
-                return f"unknown product {pid!r}"
-            if not isinstance(qty, int) or not 1 <= qty <= MAX_QTY:
+                return f"unknown product {pid[:40]!r}"
+            if not 1 <= qty <= MAX_QTY:
                 return f"bad quantity for {pid}"
             if price != p["price"]:
                 return f"the price of {pid} is {p['price']} now, not {price}"
-            if qty > p["stock"]:
-                return f"only {p['stock']} of {pid} in stock, {qty} ordered"
             total += qty * price
+        for pid, qty in _quantities(items).items():  # a product on several lines counts once, in all
+            if qty > self.catalog[pid]["stock"]:
+                return f"only {self.catalog[pid]['stock']} of {pid} in stock, {qty} ordered"
         if total != order.get("total") or order.get("currency") != next(iter(self.catalog.values()))["currency"]:
             return "the order's total or currency is wrong"
         return ""
 
     async def _reply(self, buyer: bytes, o: Outcome) -> None:
-        body = encoding.encode({"v": 1, "order": o.order_hash, "status": o.status, "reason": o.reason,
-                                "total": o.total, "t": int(time.time())})
+        body = encoding.encode({"v": 1, "order": o.order_hash, "id": o.order_id, "status": o.status,
+                                "reason": o.reason, "total": o.total, "t": int(time.time())})
         payload = encoding.encode({"reply": body, "sig": _raw_sign(self.key, ORDER_REPLY + body)})
         sealed = bytes(nacl.public.SealedBox(_curve_pk(buyer)).encrypt(payload))
         item = inbox.make_item(self.key, buyer, REPLIES_INBOX, sealed, int(time.time()))
         await self.client.put_inbox(buyer, REPLIES_INBOX, item)
+
+
+def _quantities(items: list[list[Any]]) -> dict[str, int]:
+    """Quantity per product over an order's (checked) lines."""
+    out: dict[str, int] = {}
+    for pid, qty, _ in items:
+        out[pid] = out.get(pid, 0) + qty
+    return out
 
 
 async def read_replies(client: Any, buyer: SigningKey, shop: str) -> dict[bytes, Reply]:
@@ -321,7 +341,7 @@ async def read_replies(client: Any, buyer: SigningKey, shop: str) -> dict[bytes,
             m = encoding.decode(nacl.public.SealedBox(_curve_sk(buyer)).decrypt(it.body))
             ed25519_verify(shop_pk, ORDER_REPLY + m["reply"], m["sig"])
             r = encoding.decode(m["reply"])
-            reply = Reply(r["order"], r["status"], r["reason"], r["total"], r["t"])
+            reply = Reply(r["order"], r["status"], r["reason"], r["total"], r["t"], str(r.get("id", "")))
             held = out.get(reply.order)
             if held is None or (held.status != "confirmed" and reply.status == "confirmed"):
                 out[reply.order] = reply  # a confirmation wins over the rejection of a replayed copy

@@ -115,8 +115,12 @@ class PublishReport:
 
 
 async def publish_shop(client: Any, key: SigningKey, products: Sequence[dict[str, Any]], *, name: str = "Demo shop",
-                       progress: Callable[[str], None] | None = None) -> PublishReport:
-    """Publish the programs, the catalog (sorted by id), the word index and the shop record."""
+                       progress: Callable[[str], None] | None = None, ready_timeout: float = 0.0) -> PublishReport:
+    """Publish the programs, the catalog (sorted by id), the word index and the shop record.
+
+    ``ready_timeout`` > 0: wait (at most that long per dataset) until the shards' replicas have loaded and
+    checked them, so the first search finds them ready (``publish_dataset``).
+    """
     from note_compute.cli.program import publish_program
 
     say = progress or (lambda _m: None)
@@ -125,7 +129,7 @@ async def publish_shop(client: Any, key: SigningKey, products: Sequence[dict[str
     find, _ = await publish_program(client, key, "shop_find", contract("shop_find"), fuel=FIND_FUEL, now_ms=now_ms)
     echo, _ = await publish_program(client, key, "echo", contract("echo"), fuel=ECHO_FUEL, now_ms=now_ms)
     say("programs shop_find and echo published (signed records, wasm hash pinned)")
-    cat_pub, idx_pub, n_index = await _publish_data(client, key, products, say)
+    cat_pub, idx_pub, n_index = await _publish_data(client, key, products, say, ready_timeout)
     categories = tuple(sorted({p["category"] for p in products}))
     info = ShopInfo(key.authority, name, categories, products[0]["currency"] if products else "EUR",
                     cat_pub.record.url, idx_pub.record.url, find.url, echo.url, "orders")
@@ -141,7 +145,7 @@ async def publish_shop(client: Any, key: SigningKey, products: Sequence[dict[str
 
 
 async def _publish_data(client: Any, key: SigningKey, products: Sequence[dict[str, Any]],
-                        say: Callable[[str], None]) -> tuple[Published, Published, int]:
+                        say: Callable[[str], None], ready_timeout: float = 0.0) -> tuple[Published, Published, int]:
     ordered = sorted(products, key=lambda p: p["id"].encode())
     cat_records = [product_record(p) for p in ordered]
     idx = index_records(ordered)
@@ -157,18 +161,23 @@ async def _publish_data(client: Any, key: SigningKey, products: Sequence[dict[st
         return cb
 
     cat_pub = await publish_dataset(client, key, cat_records, name="catalog", sort_key=["id"], shard_bytes=None,
-                                    shard_records=CATALOG_SHARD, progress=shard_progress("catalog"))
-    say(f"catalog: {len(cat_pub.built.shards)} shards, {cat_pub.uploaded} uploaded, seq {cat_pub.record.seq}")
+                                    shard_records=CATALOG_SHARD, progress=shard_progress("catalog"),
+                                    ready_timeout=ready_timeout)
+    say(f"catalog: {len(cat_pub.built.shards)} shards, {cat_pub.uploaded} uploaded, seq {cat_pub.record.seq}"
+        + (f", {cat_pub.ready} of {cat_pub.asked} replicas ready" if ready_timeout else ""))
     idx_pub = await publish_dataset(client, key, idx, name="index", sort_key=["w", "id"], shard_bytes=None,
-                                    shard_records=INDEX_SHARD, progress=shard_progress("word index"))
-    say(f"word index: {len(idx_pub.built.shards)} shards, {idx_pub.uploaded} uploaded, seq {idx_pub.record.seq}")
+                                    shard_records=INDEX_SHARD, progress=shard_progress("word index"),
+                                    ready_timeout=ready_timeout)
+    say(f"word index: {len(idx_pub.built.shards)} shards, {idx_pub.uploaded} uploaded, seq {idx_pub.record.seq}"
+        + (f", {idx_pub.ready} of {idx_pub.asked} replicas ready" if ready_timeout else ""))
     return cat_pub, idx_pub, len(idx)
 
 
 async def update_products(client: Any, key: SigningKey, products: Sequence[dict[str, Any]], *,
-                          progress: Callable[[str], None] | None = None) -> tuple[Published, Published]:
+                          progress: Callable[[str], None] | None = None,
+                          ready_timeout: float = 0.0) -> tuple[Published, Published]:
     """Republish after price or stock changes: only the shards that changed are uploaded, seq goes up."""
-    cat, idx, _ = await _publish_data(client, key, products, progress or (lambda _m: None))
+    cat, idx, _ = await _publish_data(client, key, products, progress or (lambda _m: None), ready_timeout)
     return cat, idx
 
 
@@ -255,8 +264,13 @@ class Shop:
         s.seconds = time.perf_counter() - t0
         return SearchResult(products, cursor, s, total)
 
-    async def fetch_products(self, ids: list[str], s: Summary | None = None) -> list[dict[str, Any]]:
-        """The catalog records of ``ids`` (each a proven one-key range), in the order given."""
+    async def fetch_products(self, ids: list[str], s: Summary | None = None, *,
+                             context: str = "index") -> list[dict[str, Any]]:
+        """The catalog records of ``ids`` (each a proven one-key range), in the order given.
+
+        A missing id is proven absent; ``context`` says whose id it was: ``"index"`` (the word index
+        named it: the publisher's data disagrees with itself) or ``"cart"`` (the buyer's).
+        """
         info = await self.info()
         got: dict[str, dict[str, Any]] = {}
 
@@ -270,6 +284,9 @@ class Shop:
 
         await _all(one, ids)
         missing = [i for i in ids if i not in got]
+        if missing and context == "cart":
+            raise ShopError(f"{', '.join(missing[:3])}: not in the shop's catalog (proven absent); "
+                            "remove it from the cart", reason="unknown-product")
         if missing:
             raise ShopError(f"products {missing[:3]} are in the index but not in the catalog (the publisher's data "
                             "disagrees with itself)", reason="index-catalog-mismatch")
@@ -297,7 +314,7 @@ class Shop:
     async def download_catalog(self) -> tuple[list[dict[str, Any]], int]:
         """Every product, by fetching every catalog shard (hash-checked); ``(products, bytes received)``."""
         info = await self.info()
-        manifest = await self.cc.source.latest_manifest(info.catalog)
+        manifest = await self.cc.latest_manifest(info.catalog)  # never older than seen before
         out: list[dict[str, Any]] = []
         size = 0
         blobs: dict[int, bytes] = {}

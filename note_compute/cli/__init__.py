@@ -56,6 +56,16 @@ class _MainGroup(click.Group):
             self._plugins = found
         return self._plugins
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BaseException as exc:
+            from ._common import EXIT_BROKEN_PIPE, broken_pipe
+
+            if broken_pipe(exc):  # `note-compute ... | head`: exit 141, not 1 ("verification failed")
+                raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+            raise
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self.commands) | set(self._entry_points()))
 
