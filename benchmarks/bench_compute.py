@@ -63,6 +63,45 @@ def make_catalog(n: int, seed: int = 2026) -> list[bytes]:
     return out
 
 
+class VerifyCPU:
+    """Client CPU (this thread's CPU time) spent inside the query session, the span ``ComputeClient`` times as
+    ``verify_seconds`` (``start`` and every ``on_result`` / ``on_error``), accumulated across queries.
+
+    ``verify_seconds`` is wall-clock time: on a machine where the node processes compete for the same cores,
+    it also counts the time the client was runnable but not running. The CPU figure is the client's own work.
+    """
+
+    def __init__(self) -> None:
+        from note_compute.compute.session import QuerySession
+
+        self.seconds = 0.0
+        for name in ("start", "on_result", "on_error"):
+            setattr(QuerySession, name, self._timed(getattr(QuerySession, name)))
+
+    def _timed(self, fn):  # type: ignore[no-untyped-def]
+        def timed(*a, **k):  # type: ignore[no-untyped-def]
+            t = time.thread_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                self.seconds += time.thread_time() - t
+        return timed
+
+
+def baseline_ed25519_us(n: int = 2000) -> float:
+    """CPU microseconds of one raw Ed25519 verify (libsodium) of a receipt-sized message: the baseline."""
+    from note_compute import domains
+    from note_compute.crypto import ed25519_verify
+
+    key = SigningKey(hashlib.sha256(b"bench-compute-baseline").digest())
+    msg = bytes(400)
+    sig, signed = key.sign(domains.SIG_RECEIPT, msg), domains.SIG_RECEIPT + msg
+    t = time.thread_time()
+    for _ in range(n):
+        ed25519_verify(key.public_key, signed, sig)
+    return (time.thread_time() - t) / n * 1e6
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
@@ -175,9 +214,19 @@ async def devnet_bench(sandbox, n_nodes: int, n_products: int, runs: int, keep: 
                     byts = [r.verification.bytes_received for r in results]
                     return tot, share, byts
 
+                cpu = VerifyCPU()
+                cpu_q: dict[str, list[tuple[float, int, float, float]]] = {"all": [], "range": []}
+
+                async def timed_query(kind: str, *a, **k):  # type: ignore[no-untyped-def]
+                    before = cpu.seconds
+                    res = await cc.query(*a, **k)
+                    v = res.verification
+                    cpu_q[kind].append((cpu.seconds - before, v.shards, v.verify_seconds, v.total_seconds))
+                    return res
+
                 allq = []
                 for _ in range(runs):
-                    res = await cc.query(prog.url, durl, rare)
+                    res = await timed_query("all", prog.url, durl, rare)
                     assert res.verification.ok and len(res.records) == want_n, res.verification.errors
                     allq.append(res)
                 tot, share, byts = measure(allq)
@@ -185,10 +234,20 @@ async def devnet_bench(sandbox, n_nodes: int, n_products: int, runs: int, keep: 
                 rq = []
                 for i in range(runs):
                     lo = 20_000 + 1000 * i
-                    res = await cc.query(prog.url, durl, {"sort": "price"}, range=[[lo], [lo + 200]])
+                    res = await timed_query("range", prog.url, durl, {"sort": "price"}, range=[[lo], [lo + 200]])
                     assert res.verification.ok, res.verification.errors
                     rq.append(res)
                 rtot, rshare, rbytes = measure(rq)
+                base_us = statistics.median([baseline_ed25519_us() for _ in range(5)])
+
+                def cpu_row(kind: str, label: str) -> str:
+                    rows = cpu_q[kind]
+                    per_reply = statistics.median([c / n for c, n, _, _ in rows]) * 1e6
+                    wall_reply = statistics.median([w / n for _, n, w, _ in rows]) * 1e6
+                    cpu_share = statistics.median([c / t for c, _, _, t in rows])
+                    return (f"| {label} | {rows[0][1]} | {per_reply:.0f} us ({per_reply / base_us:.1f}x) | "
+                            f"{wall_reply:.0f} us | {cpu_share:.1%} | "
+                            f"{statistics.median([w / t for _, _, w, t in rows]):.1%} |")
 
                 aq = []
                 for _ in range(max(3, runs // 3)):
@@ -273,6 +332,16 @@ async def devnet_bench(sandbox, n_nodes: int, n_products: int, runs: int, keep: 
                     f"| verified search, all shards | {statistics.median(share):.1%} | <= 20% |",
                     f"| verified search, audit 0.01 | {statistics.median(ashare):.1%} | - |",
                     f"| range search | {statistics.median(rshare):.1%} | <= 20% |",
+                    "",
+                    f"Client verification per shard reply (baseline: one raw Ed25519 verify, {base_us:.0f} us CPU, "
+                    "same run; CPU = the client thread's own CPU time in the session, wall = `verify_seconds`, "
+                    "which also counts time runnable while the nodes held the cores):",
+                    "",
+                    "| query | shard replies | client CPU per reply (x Ed25519) | wall per reply | CPU share of "
+                    "total | wall share of total |",
+                    "| --- | --- | --- | --- | --- | --- |",
+                    cpu_row("all", "verified search, all shards, no audit"),
+                    cpu_row("range", "range search"),
                     "",
                     f"Of the all-shard search's median, {resolve * 1000:.0f} ms is resolving the freshest manifest "
                     "(Client.get_record over the replicas, program record cached).",

@@ -3,6 +3,8 @@
 
     python benchmarks/bench_psi.py                 # print the figures
     python benchmarks/bench_psi.py --write         # also write benchmarks/results/psi.md
+    python benchmarks/bench_psi.py --population-only --users 200 --nodes 6   # the demo on a local network
+    python benchmarks/bench_psi.py --population-only --baseline-parallel 1   # concurrent users vs one at a time
 
 Targets (issue 13): DH-PSI of 10,000 x 10,000 elements, both parties plus the
 psi_match contract, <= 0.6 of openmined-psi's time measured in the same run
@@ -91,18 +93,73 @@ def openmined(xs: list[bytes], ys: list[bytes]) -> dict[str, float]:
             "bytes_client": to_server / len(xs)}
 
 
-async def demo_population(users: int) -> dict[str, float]:
+async def demo_population(users: int, parallel: int, nodes: int = 0) -> dict[str, float]:
+    """The dating demo's population: on the in-memory network (``nodes`` 0) or an embedded local network."""
     from examples.dating.demo import run_population
     from examples.dating.population import make_population
     from note_compute.compute.client import ComputeClient
     from note_compute.testing.compute import ComputeNetwork
 
-    with Sandbox() as sandbox:
-        net = ComputeNetwork(8, sandbox)
-        run = await run_population(net, ComputeClient(net, sandbox), make_population(users, seed=1))
+    async def on(net: object, sandbox: Sandbox) -> dict[str, float]:
+        transport = getattr(net, "client", net)
+        run = await run_population(transport, ComputeClient(transport, sandbox), make_population(users, seed=1),
+                                   parallel=parallel)
         run.check_ground_truth()
         return {**run.seconds, "rounds": run.rounds, "pairs": len(run.pop.mutual()),
                 "bytes_per_query": run.proof_bytes / max(1, 2 * run.rounds)}
+
+    with Sandbox() as sandbox:
+        if not nodes:
+            return await on(ComputeNetwork(8, sandbox), sandbox)
+        import tempfile
+
+        from examples.demo import embedded_network
+
+        with tempfile.TemporaryDirectory(prefix="bench-psi-") as tmp:
+            async with embedded_network(nodes, Path(tmp), lambda s: None) as net:
+                return await on(net, sandbox)
+
+
+def _population_line(users: int, demo: dict[str, float], where: str) -> str:
+    return (f"Dating demo population, {users} users, {where}: {demo['rounds']:.0f} rounds, "
+            f"{demo['pairs']:.0f} mutual pairs (all found by both, checked against the ground truth); full matching "
+            f"{demo['matching']:.1f} s = blind {demo['blind']:.1f} s + double (dataset publish) {demo['double']:.1f} s + "
+            f"match on peers with proofs {demo['match']:.1f} s; decks {demo['decks']:.1f} s; "
+            f"{demo['bytes_per_query']:.0f} bytes of answer + proof per match query.")
+
+
+def population_only(args: argparse.Namespace) -> int:
+    """The demo population alone (``--population-only``), optionally against a baseline concurrency."""
+    import trio
+
+    where = (f"embedded local network of {args.nodes} node processes" if args.nodes
+             else "8 in-memory compute peers")
+    load0 = os.getloadavg()[0]
+    runs: dict[int, list[dict[str, float]]] = {args.parallel: []}
+    if args.baseline_parallel:
+        runs[args.baseline_parallel] = []
+    for _ in range(args.runs):
+        for par in runs:
+            runs[par].append(trio.run(demo_population, args.users, par, args.nodes))
+    load1 = os.getloadavg()[0]
+    lines = [f"# PSI: the dating population ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+             f"load {load0:.1f} -> {load1:.1f})", "",
+             f"`python benchmarks/bench_psi.py --population-only --users {args.users} --nodes {args.nodes} "
+             f"--parallel {args.parallel} --baseline-parallel {args.baseline_parallel} --runs {args.runs}`", ""]
+    med: dict[int, float] = {}
+    for par, rs in runs.items():
+        med[par] = statistics.median(r["matching"] for r in rs)
+        best = min(rs, key=lambda r: r["matching"])
+        lines += [f"- {par} user(s) at once: full matching median {med[par]:.1f} s "
+                  f"(runs {[round(r['matching'], 1) for r in rs]}). " + _population_line(args.users, best, where)]
+    if args.baseline_parallel:
+        lines += ["", f"Ratio, {args.parallel} at once / {args.baseline_parallel} at once (full matching, median): "
+                  f"**{med[args.parallel] / med[args.baseline_parallel]:.2f}**"]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        RESULTS.with_name("psi_population.md").write_text(text)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,8 +168,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--common", type=int, default=1_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--users", type=int, default=200, help="demo population (0: skip it)")
+    ap.add_argument("--parallel", type=int, default=0,
+                    help="users acting at once in the demo population (default: 16 on a local network, "
+                         "1 in memory, where running them concurrently in one process gains nothing)")
+    ap.add_argument("--nodes", type=int, default=0,
+                    help="run the demo population on an embedded local network of this many node processes "
+                         "(0: the in-memory network of 8 compute peers)")
+    ap.add_argument("--population-only", action="store_true", help="skip the 10,000 x 10,000 comparison")
+    ap.add_argument("--baseline-parallel", type=int, default=0,
+                    help="with --population-only: also run the population with this many users at once "
+                         "(1: one after another, as before the users ran concurrently), alternating, and "
+                         "give the ratio")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args(argv)
+    if not args.parallel:
+        args.parallel = 16 if args.nodes else 1
+    if args.population_only:
+        return population_only(args)
     xs, ys = sets(args.n, args.common)
     load0 = os.getloadavg()[0]
     rows: dict[str, list[dict[str, float]]] = {"ours": [], "ours_1core": [], "openmined": []}
@@ -136,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import trio
 
-    demo = trio.run(demo_population, args.users) if args.users else None
+    demo = trio.run(demo_population, args.users, args.parallel, args.nodes) if args.users else None
     load1 = os.getloadavg()[0]
     lines = [
         (f"# PSI ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
@@ -166,11 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{rows['openmined'][0]['bytes_server']:.2f}, client -> server {rows['openmined'][0]['bytes_client']:.2f}."),
     ]
     if demo is not None:
-        lines += ["", (f"Dating demo population, {args.users} users, 8 in-memory compute peers: {demo['rounds']:.0f} rounds, "
-        f"{demo['pairs']:.0f} mutual pairs (all found by both, checked against the ground truth); full matching "
-        f"{demo['matching']:.1f} s = blind {demo['blind']:.1f} s + double (dataset publish) {demo['double']:.1f} s + "
-        f"match on peers with proofs {demo['match']:.1f} s; decks {demo['decks']:.1f} s; "
-        f"{demo['bytes_per_query']:.0f} bytes of answer + proof per match query.")]
+        where = (f"embedded local network of {args.nodes} node processes" if args.nodes
+                 else "8 in-memory compute peers")
+        lines += ["", _population_line(args.users, demo, where) + f" ({args.parallel} users at once)"]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

@@ -24,48 +24,12 @@ from note_compute.psi import (
     Party,
     PsiSet,
     SetSizeError,
-    check_point,
     group,
 )
-from note_compute.sandbox import Sandbox
 from note_compute.testing.compute import ComputeNetwork
 
 SITE = SigningKey(b"\x07" * 32)
 
-
-@pytest.fixture(scope="module")
-def sandbox() -> Any:
-    sb = Sandbox()
-    yield sb
-    sb.close()
-
-
-class Recorder:
-    """Every byte that crosses the (in-memory) ring: stored records and blobs, requests and replies."""
-
-    def __init__(self, net: ComputeNetwork) -> None:
-        self.net = net
-        self.stored: list[tuple[str, bytes]] = []   # (url or "blob", bytes)
-        self.wire: list[bytes] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.net, name)
-
-    async def put_record(self, rec: records.Record) -> int:
-        self.stored.append((rec.url, rec.encode()))
-        return await self.net.put_record(rec)
-
-    async def put_blob(self, data: bytes, media_type: str = "application/octet-stream") -> bytes:
-        self.stored.append(("blob", data))
-        return await self.net.put_blob(data, media_type)
-
-    async def request(self, peer: Any, msg: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
-        reply = await self.net.request(peer, msg, timeout)
-        self.wire += [encoding.encode(msg), encoding.encode(reply)]
-        return reply
-
-    def everything(self) -> bytes:
-        return b"".join(b for _, b in self.stored) + b"".join(self.wire)
 
 
 async def _three(sandbox: Any, net: Any, likes: dict[int, list[int]]) -> tuple[list[DatingUser], Any, Any]:
@@ -108,45 +72,6 @@ async def test_a_mutual_like_is_found_by_both_and_opens_the_profiles(sandbox: An
         open_sealed(users[2].key, sealed)
 
 
-async def _world(sandbox: Any, a_likes_b: bool) -> tuple[Recorder, list[DatingUser], list[Any]]:
-    net = Recorder(ComputeNetwork(6, sandbox))
-    users, cc, site = await _three(sandbox, net, {0: [1] if a_likes_b else [], 2: []})
-    outs = [await u.find_matches(cc, site, net) for u in users]
-    return net, users, outs
-
-
-async def test_a_one_sided_like_leaves_nothing_that_tells_it_from_a_pass(sandbox: Any) -> None:
-    worlds = {like: await _world(sandbox, like) for like in (True, False)}
-    shapes = {}
-    for like, (rec, users, outs) in worlds.items():
-        a, b, _ = users
-        # Nobody matched: the liked user (b) and everyone else end with "no match".
-        assert all(o.matches == [] and o.pending == 0 for o in outs)
-        # Stored data has one shape whatever a swiped: same URLs kinds, same sizes (fixed-size padded sets).
-        shapes[like] = sorted((url.split("/")[-2] if url != "blob" else "blob", len(data))
-                              for url, data in rec.stored if "datasets/dating-directory" not in url)
-        # Every published PSI value is a group element; no value of one user's set occurs in another's.
-        sets = []
-        for url, data in rec.stored:
-            if url.endswith("/datasets/dating-1"):
-                continue
-            if url == "blob" and data[:1] == b"\x98":  # a shard: array of {"v": point}
-                pts = [encoding.decode(r)["v"] for r in encoding.decode(data)]
-                for p in pts:
-                    check_point(p)
-                sets.append(set(pts))
-        assert len(sets) == 3 and all(len(s) == dating.DECK_SIZE for s in sets)
-        assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
-        # What b could test with its own secrets never appears: H(pair), H(pair)^b for b's round scalar.
-        h = group.hash_to_group(pair_element(a.key.public_key, b.key.public_key))
-        b_scalar = b.rounds[a.key.public_key].party.scalar
-        seen = rec.everything()
-        assert h not in seen and group.exp(b_scalar, h) not in seen
-        # b holds two points from a's side of the round (a's blinded point, its own double): valid points only.
-        check_point(b.rounds[a.key.public_key].double or b"")
-    assert shapes[True] == shapes[False]
-
-
 async def test_liars_that_drop_or_invent_a_match_are_caught(sandbox: Any) -> None:
     result = await liar_round(sandbox)
     for lie in ("drop", "invent"):
@@ -172,6 +97,11 @@ async def test_population_matches_equal_the_ground_truth(sandbox: Any) -> None:
     run = await run_population(net, ComputeClient(net, sandbox), make_population(30, seed=4))
     run.check_ground_truth()
     assert run.pop.mutual(), "the seed should give some mutual pairs"
+    assert run.rounds == sum(len(u.deck) for u in run.users) > 0   # users ran concurrently: every round counted
+    # one user at a time: the same seeded likes, the same matches
+    one = await run_population(net, ComputeClient(net, sandbox), make_population(30, seed=4), epoch=2, parallel=1)
+    one.check_ground_truth()
+    assert one.found == run.found and one.rounds == run.rounds
     for u in run.users:
         for card in u.matches.values():
             partner = run.users[run.pop.index(card.key)]
@@ -317,6 +247,108 @@ def test_dating_demo_command_runs_and_checks_itself() -> None:
 
     from note_compute.cli import main
 
-    r = CliRunner().invoke(main, ["dating", "demo", "--users", "16", "--seed", "2"])
+    r = CliRunner().invoke(main, ["dating", "demo", "--users", "16", "--seed", "2", "--memory"])
     assert r.exit_code == 0, r.output
-    assert "equal the ground truth" in r.output and "invent a match" in r.output
+    assert "equal the ground truth" in r.output and "invents a match" in r.output and "opened" in r.output
+
+
+async def test_scalars_and_epoch_keys_are_fresh_per_round_and_epoch(sandbox: Any) -> None:
+    net = ComputeNetwork(4, sandbox)
+    pop = _trio_population()
+    site = await publish_site(net, SITE, pop.cards)
+    a = DatingUser(pop.keys[0], pop.cards[0])
+    await a.load_deck(ComputeClient(net, sandbox), site, (18, 99))
+    seen_scalars, seen_keys = set(), set()
+    for epoch in (1, 2, 3):
+        assert await a.start_epoch(net, epoch) == 2
+        scalars = {r.party.scalar for r in a.rounds.values()}
+        assert len(scalars) == 2 and not scalars & seen_scalars     # one fresh scalar per round, per epoch
+        assert a.epoch_key is not None and a.epoch_key.public_key not in seen_keys
+        seen_scalars |= scalars
+        seen_keys.add(a.epoch_key.public_key)
+        round_keys_now = {r.mine.public_key for r in a.rounds.values()}
+        assert all(round_keys(a.key, c.key, epoch)[0].public_key in round_keys_now for c in a.deck)
+
+
+def test_cli_bad_input_gets_a_one_line_refusal_and_changes_nothing(tmp_path: Any) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from note_compute import keystore
+    from note_compute.cli import main
+
+    home = tmp_path / "home"
+    key = keystore.create_key("ann", home=home)
+    state_file = home / "dating" / "ann.json"
+    state_file.parent.mkdir(parents=True)
+    state_file.write_text(json.dumps(user_to_state(DatingUser(key, make_card(key, "ann", 30, "north", ["chess"])))))
+    before = state_file.read_text()
+    env = {"NOTE_HOME": str(home)}
+    site = ["--site", SITE.authority]
+    for argv, words in (
+        (["swipe", "--key", "ann", *site, "zed", "--like"], "'zed' is not in your deck"),
+        (["swipe", "--key", "ann", *site, "--age", "x"], "--age is LO-HI"),
+        (["matches", "--key", "nobody", *site, "--epoch", "1"], "no key named 'nobody'"),
+        (["swipe", "--key", "nobody", *site], "no key named 'nobody'"),
+        (["site", "--key", "nobody", SITE.authority], "no key named 'nobody'"),
+        (["profile", "--key", "ann", "bo"], "'bo' is not one of your matches"),
+        (["card", "--key", "ann", "--pseudonym", "a b", "--age", "30", "--region", "north", "--interests", "x"],
+         "bad dating card: pseudonym"),
+        (["card", "--key", "ann", "--pseudonym", "ab", "--age", "17", "--region", "north", "--interests", "x"],
+         "17 is not in the range"),
+    ):
+        r = CliRunner().invoke(main, ["dating", *argv], env=env)
+        assert r.exit_code in (1, 2) and words in r.output, (argv, r.output)
+        assert "Traceback" not in r.output and not isinstance(r.exception, (AssertionError, KeyError, TypeError))
+        assert state_file.read_text() == before
+    state_file.write_text('{"card": "00"}')
+    r = CliRunner().invoke(main, ["dating", "swipe", "--key", "ann", *site], env=env)
+    assert r.exit_code == 1 and "is damaged" in r.output, r.output
+
+
+async def test_an_older_version_of_the_partners_set_is_never_read_as_no_match(sandbox: Any) -> None:
+    net = ComputeNetwork(6, sandbox)
+    pop = _trio_population()
+    site = await publish_site(net, SITE, pop.cards)
+    a, b = DatingUser(pop.keys[0], pop.cards[0]), DatingUser(pop.keys[1], pop.cards[1])
+    for u, other in ((a, pop.cards[1]), (b, pop.cards[0])):
+        await u.load_deck(ComputeClient(net, sandbox), site, (18, 99))
+        u.swipe(other, True)                                   # mutual
+    await b.start_epoch(net, 4)
+    assert (await b.publish_doubles(net)).pending == 2         # b's set, version 1: no value for a's round yet
+    await a.start_epoch(net, 4)
+    await b.publish_doubles(net)                               # version 2 holds it; b's round record says "ready"
+    await a.publish_doubles(net)
+    assert b.epoch_key is not None
+    url = dating._set_url(b.epoch_key.public_key, 4)
+    assert len(net.records[url]) == 2
+    net.stale_reads[url] = 1000                                # the ring serves a the older version of b's set
+    for p in net.peers:
+        net.set_mode(p, "stale")                               # and every peer answers from it
+    out = await a.find_matches(ComputeClient(net, sandbox), site, net)
+    assert out.matches == [] and out.no_match == 0 and out.unproven == 1   # unproven, never "no match"
+    assert a.rounds[b.key.public_key].matched is None
+    net.stale_reads.clear()                                    # later, the current version: the match
+    for p in net.peers:
+        net.set_mode(p, "honest")
+    out = await a.find_matches(ComputeClient(net, sandbox), site, net)
+    assert [c.key for c in out.matches] == [b.key.public_key]
+
+
+async def test_a_peer_hiding_or_forging_a_card_in_a_deck_is_caught_and_the_deck_stays_whole(sandbox: Any) -> None:
+    pop = make_population(40, seed=3)
+    honest_net = ComputeNetwork(8, sandbox)
+    site = await publish_site(honest_net, SITE, pop.cards)
+    me = DatingUser(pop.keys[0], pop.cards[0])
+    want = [c.key for c in await me.load_deck(ComputeClient(honest_net, sandbox), site, (18, 99), min_shared=0)]
+    assert len(want) >= 3
+    for mode in ("hide_one", "forge"):
+        net = ComputeNetwork(8, sandbox, liars_first=True)
+        await publish_site(net, SITE, pop.cards)
+        for p in net.peers[0:6:2]:
+            net.set_mode(p, mode)
+        cc = ComputeClient(net, sandbox, shuffle=False)
+        got = [c.key for c in await me.load_deck(cc, site, (18, 99), min_shared=0)]
+        assert got == want, mode
+        assert cc.blocked, mode   # the lying peer was convicted and skipped

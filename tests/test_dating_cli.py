@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import trio
 from click.testing import CliRunner
 
 from note_compute.cli import main as cli_main
@@ -69,6 +70,10 @@ def test_two_users_match_through_the_cli_on_a_devnet(tmp_path: Path) -> None:
         assert res.exit_code != 0 and "not one of your matches" in res.output
         state = json.loads((home / "dating" / "ann.json").read_text())
         assert oct((home / "dating" / "ann.json").stat().st_mode & 0o777) == "0o600" and state["likes"]
+
+        # A lying node joins this devnet; it is made the first replica of the sets it is asked about,
+        # lies (hides a match, then invents one), is convicted, blocked, and the ring keeps the proof.
+        trio.run(_liar_on_the_devnet, home)
     finally:
         proc.terminate()
         try:
@@ -76,3 +81,22 @@ def test_two_users_match_through_the_cli_on_a_devnet(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+async def _liar_on_the_devnet(home: Path) -> None:
+    from examples.dating.demo import ring_liar_round
+    from note_compute import localnet
+    from note_compute.client import PeerRef, open_client
+    from note_compute.sandbox import Sandbox
+
+    state = localnet.read_state(home)
+    assert state is not None
+    peers = [PeerRef(int(n["node_id"], 16), n["addrs"][0]) for n in state["nodes"]]
+    boot = [n["addrs"][0] for n in state["nodes"]]
+    with Sandbox() as sandbox:
+        async with open_client(boot, timeout=5.0) as client:
+            result = await ring_liar_round(boot, peers, client, sandbox)
+    for lie in ("drop", "invent"):
+        r = result[lie]
+        assert r["correct"] and r["frauds"] >= 1 and r["blocked"] and r["convicted"], (lie, r)
+        assert r["stored"] >= 1, (lie, r)  # the ring's nodes checked the proof and keep it against the liar

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from note_compute import localnet
 from note_compute.cli import main
-from note_compute.devnet.run import DevnetRunning, acquire_lock, clean_stale, stop_devnet
+from note_compute.devnet.run import DevnetRunning, acquire_lock, clean_stale, prepare_data, stop_devnet
 from note_compute.errors import NotFound, PeerUnreachable
 
 
@@ -88,6 +88,22 @@ def test_stale_state_orphans_are_stopped_and_strangers_spared(tmp_path: Path, mo
             p.wait()
 
 
+def test_data_kept_by_default_and_fresh_starts_empty(tmp_path: Path) -> None:
+    base = tmp_path / "devnet"
+    for i in range(3):
+        (base / f"node-{i:02d}").mkdir(parents=True)
+        (base / f"node-{i:02d}" / "node.key").write_bytes(b"k")
+        (base / f"node-{i:02d}" / "store.sqlite").write_bytes(b"records")
+    (base / "devnet.log").write_text("log")
+    (base / "lock").write_text("1\n")
+    assert prepare_data(base, fresh=False) == 3
+    assert (base / "node-02" / "store.sqlite").read_bytes() == b"records"  # kept
+    assert prepare_data(base, fresh=True) == 0
+    assert not list(base.glob("node-*"))
+    assert (base / "devnet.log").exists() and (base / "lock").exists()  # only the nodes' data goes
+    assert prepare_data(tmp_path / "none", fresh=True) == 0
+
+
 def _cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NOTE_HOME": str(home)}
     return subprocess.run([sys.executable, "-m", "note_compute.cli", *args], env=env, capture_output=True,
@@ -109,7 +125,7 @@ def test_devnet_lifecycle(tmp_path: Path) -> None:
         url = f"note://{authority}/v"
         assert _cli(home, "put", url, str(f), "--key", "k").returncode == 0
         r = _cli(home, "devnet", "stop")
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 0 and "its data is kept in" in r.stdout, r.stderr
         assert _cli(home, "get", url).returncode == 4
         r = _cli(home, "devnet", "-d")  # same 3 nodes, same data
         assert r.returncode == 0, r.stderr
@@ -121,6 +137,10 @@ def test_devnet_lifecycle(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120)
         assert r3.returncode == 0 and r3.stdout == "kept across runs\n"
         assert "libp2p" not in r3.stderr
+        # With its own libp2p host (no relay): the same answer, and not one log line on stderr.
+        r4 = subprocess.run([sys.executable, "-m", "note_compute.cli", "get", url], env={**env, "NOTE_NO_RELAY": "1"},
+                            capture_output=True, text=True, timeout=120)
+        assert r4.returncode == 0 and r4.stdout == "kept across runs\n" and r4.stderr == "", r4.stderr
         state = json.loads((home / "devnet.json").read_text())
         pids = [n["pid"] for n in state["nodes"]]
         os.kill(state["pid"], signal.SIGKILL)
@@ -132,6 +152,10 @@ def test_devnet_lifecycle(tmp_path: Path) -> None:
         assert r.returncode == 4 and "the local network is down" in r.stderr, r.stderr
         r = _cli(home, "devnet", "status")
         assert r.returncode == 3 and "had died" in r.stdout
+        r = _cli(home, "devnet", "-d", "--fresh", "--nodes", "2", "--json")  # starts empty: the record is gone
+        assert r.returncode == 0 and json.loads(r.stdout)["nodes"] == 2, r.stderr
+        r = _cli(home, "get", url)
+        assert r.returncode == 3 and "no replica holds" in r.stderr and "[" not in r.stderr, r.stderr
     finally:
         _cli(home, "devnet", "stop")
 

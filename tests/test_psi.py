@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -207,3 +209,86 @@ def test_reveal_gives_each_side_exactly_its_common_elements() -> None:
         PsiSet.decode(dup, kind=DOUBLE, epoch=2, size=8, ordered=False)
     with pytest.raises(EpochMismatch):
         a.reveal(Party(3, 8).double(Party(3, 8).blind(set()), keep_order=True), da_of_b)
+
+
+# ---------------------------------------------------------------- vectors (specs/vectors/psi_ristretto255.json)
+
+VECTORS = json.loads((Path(__file__).resolve().parents[1] / "specs" / "vectors" / "psi_ristretto255.json").read_text())
+
+
+def test_exponentiation_gives_the_rfc_9496_generator_multiples() -> None:
+    multiples = [bytes.fromhex(h) for h in VECTORS["generator_multiples"]]
+    base = multiples[1]
+    for k in range(1, 16):
+        assert group.exp(k.to_bytes(32, "little"), base) == multiples[k], k
+        check_point(multiples[k])
+    with pytest.raises(InvalidPoint):  # [0]B is the identity: not an element anyone may send
+        check_point(multiples[0])
+    with pytest.raises(InvalidPoint):  # and no exponentiation may produce it
+        group.exp(bytes(32), base)
+
+
+@pytest.mark.parametrize("case", VECTORS["invalid_encodings"] + [
+    {"class": "small-order Edwards25519 point", "hex": h} for h in VECTORS["small_order_edwards25519"]])
+def test_rfc_9496_invalid_encodings_and_small_order_points_are_refused(case: dict[str, str]) -> None:
+    point = bytes.fromhex(case["hex"])
+    with pytest.raises(InvalidPoint, match="not a ristretto255 group element"):
+        check_point(point)
+    with pytest.raises(InvalidPoint, match="element 1 is not"):
+        group.exp_many(group.random_scalar(), [hash_to_group(b"ok"), point])
+    wire = PsiSet(BLINDED, 1, tuple(sorted([hash_to_group(b"ok"), point])))
+    with pytest.raises(InvalidPoint):  # a set holding it is refused by the party that would use it
+        Party(1, 2).double(PsiSet.decode(wire.encode(), kind=BLINDED, epoch=1, size=2))
+
+
+def test_hash_to_group_vectors_are_frozen_and_domain_separated() -> None:
+    from note_compute import domains
+
+    assert bytes.fromhex(VECTORS["hash_to_group_domain"]) == domains.PSI_HASH_TO_GROUP
+    for v in VECTORS["hash_to_group"]:
+        data = bytes.fromhex(v["input"])
+        assert hash_to_group(data).hex() == v["point"]
+        assert group.hash_exp_many((1).to_bytes(32, "little"), [data]) == [bytes.fromhex(v["point"])]
+        raw = group._from_hash(hashlib.sha512(data).digest())  # the same map without the prefix: another point
+        assert raw != bytes.fromhex(v["point"])
+
+
+def test_duplicate_points_in_a_sorted_set_are_refused() -> None:
+    s = Party(1, 4).blind({b"a"})
+    dup = encoding.encode({"kind": BLINDED, "epoch": 1, "size": 4, "points": s.points[0] * 2 + b"".join(s.points[2:])})
+    with pytest.raises(InvalidEncoding, match="strictly ascending"):
+        PsiSet.decode(dup, kind=BLINDED, epoch=1, size=4)
+
+
+def test_the_size_cap_holds_before_anything_is_decoded() -> None:
+    for bad in (0, MAX_SET_SIZE + 1, -1, "4", 2.0):
+        with pytest.raises(SetSizeError, match=f"1..{MAX_SET_SIZE}"):
+            PsiSet.decode(b"\xa0", kind=BLINDED, epoch=1, size=bad)  # type: ignore[arg-type]
+    over = encoding.encode({"kind": BLINDED, "epoch": 1, "size": MAX_SET_SIZE + 1,
+                            "points": bytes(32) * (MAX_SET_SIZE + 1)})
+    with pytest.raises(SetSizeError, match=f"holds {MAX_SET_SIZE + 1} points"):
+        PsiSet.decode(over, kind=BLINDED, epoch=1, size=MAX_SET_SIZE)
+    huge = encoding.encode({"kind": BLINDED, "epoch": 1, "size": MAX_SET_SIZE + 16,
+                            "points": bytes(32) * (MAX_SET_SIZE + 16)})
+    with pytest.raises(InvalidEncoding, match="not canonical CBOR"):  # the decoder's size limit: never parsed
+        PsiSet.decode(huge, kind=BLINDED, epoch=1, size=MAX_SET_SIZE)
+
+
+def test_loading_the_group_writes_no_file(tmp_path: Path) -> None:
+    code = ("import note_compute.psi as p\n"
+            "from note_compute.psi._sodium import lib\n"
+            "lib(); p.Party(1, 4).blind({b'x'})\n")
+    env = {**os.environ, "HOME": str(tmp_path), "TMPDIR": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True, capture_output=True)
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_a_machine_without_ristretto255_gets_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from note_compute.psi import PsiUnavailable, _sodium
+
+    monkeypatch.setattr(_sodium, "_lib", None)
+    monkeypatch.setattr(_sodium, "_NAMES", ("libsodium-that-is-not-there.so",))
+    monkeypatch.setattr(_sodium.ctypes.util, "find_library", lambda name: None)
+    with pytest.raises(PsiUnavailable, match="apt-get install libsodium23") as info:
+        group.random_scalar()
+    assert info.value.reason == "no-libsodium"

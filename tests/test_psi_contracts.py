@@ -18,12 +18,6 @@ DECK = (CONTRACTS / "dating_deck.wasm").read_bytes()
 FUEL = 10**9
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    sb = Sandbox()
-    yield sb
-    sb.close()
-
 
 def _run(sandbox: Sandbox, program: bytes, args: object, records: list[bytes]) -> list[int]:
     return list(sandbox.run(program, pack_input(encode(args), records), fuel=FUEL).indices)

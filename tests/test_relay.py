@@ -128,7 +128,16 @@ def test_commands_import_libp2p_only_for_their_own_host() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, note_compute.cli, note_compute.cli.ops, note_compute.client, note_compute.relay, "
-            "note_compute.compute.client\nprint(sorted(m for m in sys.modules if m.startswith('libp2p'))[:3])")
+    # Everything the network commands import, at the top or inside the command (query, put/get, ring status,
+    # program publish/show/run, dataset publish/show/export, site publish).
+    modules = ["note_compute.cli", "note_compute.cli.ops", "note_compute.cli.describe", "note_compute.cli.ranges",
+               "note_compute.client", "note_compute.relay", "note_compute.compute.client",
+               "note_compute.compute.publish", "note_compute.compute.dataset", "note_compute.compute.registry",
+               "note_compute.compute.freshness", "note_compute.compute.source", "note_compute.compute.keys",
+               "note_compute.sandbox", "note_compute.sandbox.abi", "note_compute.programs",
+               "note_compute.program_interface", "note_compute.keystore", "note_compute.site",
+               "note_compute.gateway.publish", "note_compute.devnet.ring"]
+    code = (f"import sys, {', '.join(modules)}\n"
+            "print(sorted(m for m in sys.modules if m.startswith('libp2p'))[:3])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

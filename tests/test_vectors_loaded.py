@@ -43,6 +43,7 @@ LOADED_BY: dict[str, str] = {
     "wire_refusals.json": "tests/test_vectors_wire_refusals.py",
     "gen_wire_refusals.py": "tests/test_vectors_wire_refusals.py",
     "vectorgen.py": "tests/test_vectors_loaded.py",
+    "psi_ristretto255.json": "tests/test_psi.py",
 }
 
 

@@ -163,7 +163,7 @@ def _set_url(epoch_key: bytes, epoch: int) -> str:
 
 async def _verified(net: Any, url: str) -> records.Record:
     """The record at ``url``, its signature checked here too (the in-memory network does not)."""
-    rec = await net.get_record(url)
+    rec: records.Record = await net.get_record(url)
     records.verify_record(rec)
     if rec.url != urls.normalize(url):
         raise InvalidRecord("record is for another URL", reason="address-mismatch")

@@ -1,6 +1,8 @@
 """``note-compute dating ...``: the dating example's commands (entry point ``note_compute.commands``).
 
-``dating demo`` runs a whole population on an embedded in-memory network.
+``dating demo`` runs a whole population on an embedded local network (node
+processes on 127.0.0.1, started and stopped by the command; ``--memory``: the
+in-memory network), then a round against a lying node that joins it.
 The other commands act for one user against a running devnet
 (``note-compute devnet``), keeping the user's client state - deck, swipes,
 round scalars - in ``$NOTE_HOME/dating/KEY.json`` (secret: it never leaves
@@ -36,16 +38,30 @@ def _state_path(name: str) -> Path:
     return note_home() / "dating" / f"{name}.json"
 
 
-def _load(name: str) -> tuple[Any, Any]:
+def _key(name: str) -> Any:
+    from note_compute.errors import NoteError
     from note_compute.keystore import load_key
+
+    try:
+        return load_key(name)
+    except NoteError as exc:
+        raise _fail(exc) from None
+
+
+def _load(name: str) -> tuple[Any, Any]:
+    from note_compute.errors import NoteError
 
     from .app import user_from_state
 
-    key = load_key(name)
+    key = _key(name)
     path = _state_path(name)
     if not path.exists():
         raise click.ClickException(f"no dating card for key {name!r} yet: run `note-compute dating card --key {name}`")
-    return key, user_from_state(key, json.loads(path.read_text()))
+    try:
+        return key, user_from_state(key, json.loads(path.read_text()))
+    except (NoteError, ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"the dating state {path} is damaged ({type(exc).__name__}: {exc}); "
+                                   f"run `note-compute dating card --key {name}` again") from None
 
 
 def _save(name: str, user: Any) -> None:
@@ -88,11 +104,20 @@ def dating() -> None:
 @dating.command("demo")
 @click.option("--users", type=click.IntRange(3, 2000), default=200, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
-def demo_cmd(users: int, seed: int) -> None:
-    """Match a seeded population privately on an embedded network; check it; catch lying peers."""
+@click.option("--nodes", type=click.IntRange(3, 32), default=6, show_default=True,
+              help="Node processes of the embedded local network.")
+@click.option("--memory", is_flag=True, help="Run on the in-memory network (8 compute peers) instead.")
+def demo_cmd(users: int, seed: int, nodes: int, memory: bool) -> None:
+    """Match a seeded population privately on an embedded local network; check it; catch a lying node."""
     from .demo import main_demo
 
-    _run(main_demo, users, seed)
+    def go() -> Any:
+        return main_demo(users, seed, nodes=nodes, memory=memory)
+
+    try:
+        _run(go)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 @dating.command("card")
@@ -142,12 +167,11 @@ def card_cmd(key_name: str, pseudonym: str, age: int, region: str, interests: st
 def site_cmd(key_name: str, members: tuple[str, ...], bootstrap: tuple[str, ...]) -> None:
     """(The site) publish psi_match, dating_deck and the directory of MEMBERS' signed cards."""
     from note_compute.client import open_client
-    from note_compute.keystore import load_key
 
     from .app import publish_site
     from .model import Card
 
-    key = load_key(key_name)
+    key = _key(key_name)
 
     async def go() -> None:
         async with open_client(list(bootstrap) or None) as client:

@@ -11,13 +11,19 @@ Exit codes (the same for every command, documented in ``note-compute --help``):
 ====  ==========================================================
 
 Errors are one line on stderr (``Error: ...``, as click prints usage errors) naming the cause; the error's
-internal reason code appears only in ``--json`` output, where the error is
-``{"error": {"message", "code", "reason", "exit_code"}}`` on stdout.
+internal reason codes (``[no-entry]``, also those of nested errors) appear only in ``--json`` output, where
+the error is ``{"error": {"message", "code", "reason", "exit_code", "detail"}}`` on stdout (``detail``:
+the full text, reason tags and each replica's answer included).
+
+A reader that closes the pipe early (``note-compute dataset export URL | head``) ends the command with
+exit 141 (128 + SIGPIPE, what a shell reports for a tool killed by SIGPIPE), never 1 (which means
+"verification failed"); Ctrl-C ends it with exit 130 (128 + SIGINT).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,10 +36,15 @@ from ..errors import NoteError
 __all__ = [
     "EXIT_OK", "EXIT_VERIFY", "EXIT_USAGE", "EXIT_NOT_FOUND", "EXIT_NETWORK", "EXIT_CODES_HELP",
     "CliError", "fail", "exit_code_for", "run_async", "json_option", "quiet_option", "bootstrap_option",
-    "json_mode", "emit_json", "status", "jsonable", "format_amount", "is_terminal",
+    "json_mode", "emit_json", "status", "jsonable", "format_amount", "is_terminal", "human_message",
+    "EXIT_BROKEN_PIPE", "EXIT_INTERRUPTED", "broken_pipe", "console",
 ]
 
 EXIT_OK, EXIT_VERIFY, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_NETWORK = 0, 1, 2, 3, 4
+EXIT_BROKEN_PIPE = 141
+"""The reader of stdout went away (128 + SIGPIPE, as a shell reports a tool killed by SIGPIPE)."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (128 + SIGINT, as shells report it; click's own answer would be 1, "verification failed")."""
 
 EXIT_CODES_HELP = ("Exit codes: 0 ok; 1 verification failed or fraud found; 2 usage error or bad input; "
                    "3 not found; 4 network unavailable.")
@@ -57,17 +68,35 @@ class CliError(click.ClickException):
     """A failure reported as one line naming its cause, with a documented exit code."""
 
     def __init__(self, message: str, exit_code: int = EXIT_USAGE, *, code: str = "usage",
-                 reason: str | None = None) -> None:
+                 reason: str | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code  # type: ignore[misc]  # click declares it on the class
         self.code = code
         self.reason = reason
+        self.detail = detail if detail is not None else message
 
     def show(self, file: Any = None) -> None:
         if json_mode():
             emit_json({"error": {"message": self.message, "code": self.code, "reason": self.reason,
-                                 "exit_code": self.exit_code}})
+                                 "exit_code": self.exit_code, "detail": self.detail}})
         click.echo(f"Error: {self.message}", err=True)
+
+
+_TAG = re.compile(r" \[[a-z][a-z0-9-]*\]")
+_NOT_FOUND_DETAIL = re.compile(r" \((?:not-found: [^;()]*(?:; )?)+\)$")
+
+
+def human_message(exc: NoteError) -> str:
+    """``exc``'s message for people: no reason tags (``[no-entry]``), and for "no replica holds URL"
+    without the replicas' identical not-found answers (both stay in ``--json``'s ``detail``)."""
+    from ..errors import NotFound
+
+    text = _TAG.sub("", exc.message)
+    if isinstance(exc, NotFound):
+        text = _NOT_FOUND_DETAIL.sub("", text)
+        if text.startswith("no replica holds note://"):
+            text += " (nothing is published at that URL, or not yet)"
+    return text
 
 
 def exit_code_for(exc: NoteError) -> int:
@@ -96,15 +125,31 @@ def exit_code_for(exc: NoteError) -> int:
 
 
 def fail(exc: NoteError, exit_code: int | None = None, prefix: str = "") -> CliError:
-    """A CliError for ``exc``: its message without the reason tag, the exit code of its kind."""
-    return CliError(prefix + exc.message, exit_code_for(exc) if exit_code is None else exit_code,
-                    code=exc.code, reason=exc.reason)
+    """A CliError for ``exc``: its message without reason tags, the exit code of its kind."""
+    return CliError(prefix + human_message(exc), exit_code_for(exc) if exit_code is None else exit_code,
+                    code=exc.code, reason=exc.reason, detail=prefix + str(exc))
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         return [leaf for e in exc.exceptions for leaf in _leaves(e)]
     return [exc]
+
+
+def broken_pipe(exc: BaseException) -> bool:
+    """True when ``exc`` is (or groups) a write to a closed pipe; then stdout is pointed at /dev/null
+    so the interpreter's final flush stays quiet."""
+    if not any(isinstance(e, BrokenPipeError) for e in _leaves(exc)):
+        return False
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (tests): nothing to flush there
+        pass
+    return True
 
 
 def run_async(fn: Callable[..., Any], *args: Any) -> Any:
@@ -185,13 +230,25 @@ def status(message: str) -> Iterator[Callable[[str], None]]:
     if not is_terminal() or json_mode():
         yield lambda text: None
         return
-    from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+                  console=console(stderr=True), transient=True) as bar:
         task = bar.add_task(message, total=None)
         yield lambda text: bar.update(task, description=text)
+
+
+def console(**kwargs: Any) -> Any:
+    """A rich Console for command output whose closed pipe raises BrokenPipeError (exit 141, see the module
+    docstring) instead of rich's own ``SystemExit(1)``, which would read as "verification failed"."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError(32, "Broken pipe")
+
+    return _Console(**kwargs)
 
 
 def format_amount(value: Any, unit: str | None) -> str:

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -30,7 +31,6 @@ from ._common import (
     emit_json,
     fail,
     is_terminal,
-    json_mode,
     json_option,
     jsonable,
     quiet_option,
@@ -120,12 +120,14 @@ def publish_cmd(file: str, key_name: str, name: str, sort_key: str, program: str
     except NoteError as exc:
         raise fail(exc) from exc
     data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
-    try:
-        records = parse_jsonl(data)
-        objects = jsonl_objects(data)
-        check_sort_key(objects, fields)
-    except NoteError as exc:
-        raise fail(exc, EXIT_USAGE, prefix=f"{where}: ") from exc
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, as spreadsheet exports write: not data
+    with status(f"checking the records of {where} ({len(data):,} bytes)"):  # a big file takes seconds
+        try:
+            records = parse_jsonl(data)
+            objects = jsonl_objects(data)
+            check_sort_key(objects, fields)
+        except NoteError as exc:
+            raise fail(exc, EXIT_USAGE, prefix=f"{where}: ") from exc
     local = _local_program(program) if program is not None and not program.startswith("note://") else None
     checked = 0
 
@@ -163,12 +165,21 @@ def publish_cmd(file: str, key_name: str, name: str, sort_key: str, program: str
 
 
 async def _manifest(url: str, bootstrap: list[str] | None) -> Any:
-    from .. import urls
     from ..client import open_client
-    from ..compute.source import RingSource
 
     async with open_client(bootstrap) as client:
-        return await RingSource(client).latest_manifest(urls.normalize(url))
+        return await verified_manifest(client, url)
+
+
+async def verified_manifest(client: Any, url: str) -> Any:
+    """The dataset manifest at ``url`` (verified); a URL holding something else is a usage error (exit 2)."""
+    from .. import urls
+    from ..compute.source import RingSource
+    from .describe import expect_kind
+
+    record = await client.get_record(urls.normalize(url))
+    expect_kind(record, "dataset")
+    return await RingSource(client).manifest_of_record(record)
 
 
 def _manifest_json(m: Any) -> dict[str, Any]:
@@ -191,47 +202,66 @@ def show_cmd(url: str, bootstrap: tuple[str, ...], as_json: bool) -> None:
         return
     click.echo(f"{m.url}  seq {m.seq}")
     click.echo(f"{m.count:,} records in {len(m.shards)} shard(s), {info['bytes']:,} bytes; root {m.root.hex()}")
-    click.echo(f"sorted by {', '.join(m.sort_key)}: from {jsonable(info['first_key'])} to {jsonable(info['last_key'])}")
+    first, last = (json.dumps(jsonable(info[k]), ensure_ascii=False) for k in ("first_key", "last_key"))
+    click.echo(f"sorted by {', '.join(m.sort_key)}: from {first} to {last}")
     click.echo("fields: " + ", ".join(f"{k} ({'/'.join(t)})" for k, t in m.schema.items()))
 
 
 @dataset.command("export")
 @click.argument("url")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
-              help="Write the JSON Lines here (default: stdout).")
+              help="Write the JSON Lines here (default: stdout); written whole or not at all.")
 @bootstrap_option
-def export_cmd(url: str, output: str, bootstrap: tuple[str, ...]) -> None:
-    """Write every record of dataset URL as JSON Lines (sort-key order), each shard checked against its root."""
-    import json
+@json_option
+def export_cmd(url: str, output: str, bootstrap: tuple[str, ...], as_json: bool) -> None:
+    """Write every record of dataset URL as JSON Lines (sort-key order), each shard checked against its root.
 
-    from .. import encoding, urls
+    With --json: one JSON document instead, {"url", "seq", "count", "records": [...]} (with -o FILE the
+    records go to FILE as JSON Lines and the document names it as "output").
+    """
+    import os
+
+    from .. import encoding
     from ..client import open_client
     from ..compute.dataset import decode_shard
-    from ..compute.source import RingSource
 
-    out = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")  # noqa: SIM115
-    count = 0
+    to_file = output != "-"
+    partial = f"{output}.partial" if to_file else None
+    out: Any = open(partial, "w", encoding="utf-8") if partial else sys.stdout  # noqa: SIM115
+    collected: list[Any] = []
+    info: dict[str, Any] = {"count": 0}
 
     async def go() -> None:
-        nonlocal count
         async with open_client(list(bootstrap) or None) as client:
-            m = await RingSource(client).latest_manifest(urls.normalize(url))
-            for i, info in enumerate(m.shards):
-                update(f"shard {i + 1} of {len(m.shards)} ({count:,} of {m.count:,} records)")
-                blob = await client.get_blob(info.blob)
-                for rec in decode_shard(blob, root=info.root, count=info.count):
-                    out.write(json.dumps(jsonable(encoding.decode(rec)), ensure_ascii=False) + "\n")
-                    count += 1
+            m = await verified_manifest(client, url)
+            info.update(url=m.url, seq=m.seq)
+            for i, shard in enumerate(m.shards):
+                update(f"shard {i + 1} of {len(m.shards)} ({info['count']:,} of {m.count:,} records)")
+                blob = await client.get_blob(shard.blob)
+                for rec in decode_shard(blob, root=shard.root, count=shard.count):
+                    value = jsonable(encoding.decode(rec))
+                    if as_json and not to_file:
+                        collected.append(value)
+                    else:
+                        out.write(json.dumps(value, ensure_ascii=False) + "\n")
+                    info["count"] += 1
 
+    ok = False
     try:
         with status(f"exporting {url}") as update:
             run_async(go)
+        ok = True
     finally:
-        if out is not sys.stdout:
+        if partial is not None:
             out.close()
-    if output != "-" or not is_terminal(sys.stdout):
-        if not json_mode():
-            click.echo(f"exported {count:,} verified records", err=True)
+            if ok:
+                os.replace(partial, output)
+            else:
+                Path(partial).unlink(missing_ok=True)  # a failed export leaves no half-written file
+    if as_json:
+        emit_json({**info, **({"output": output} if to_file else {"records": collected})})
+    elif to_file or not is_terminal(sys.stdout):
+        click.echo(f"exported {info['count']:,} verified records" + (f" to {output}" if to_file else ""), err=True)
 
 
 def register(group: click.Group) -> None:

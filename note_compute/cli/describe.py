@@ -8,9 +8,46 @@ from typing import Any
 
 import click
 
+from ..errors import NoteError
 from ._common import EXIT_USAGE, CliError, format_amount
 
-__all__ = ["load_interface_file", "default_interface_file", "print_program", "program_json", "explain_rejection"]
+__all__ = ["load_interface_file", "default_interface_file", "print_program", "program_json", "explain_rejection",
+           "record_kind", "expect_kind", "WrongKind"]
+
+_SHOW = {"dataset": "note-compute dataset show URL", "program": "note-compute program show URL",
+         "file": "note-compute get URL"}
+
+
+class WrongKind(NoteError):
+    """A URL that holds another kind of record than the command needs (a usage error: exit 2)."""
+
+    code = "wrong-kind"
+    exit_code = 2
+
+
+def record_kind(record: Any) -> str:
+    """What a verified record holds: ``dataset``, ``program``, another ``type`` it names, or ``file``."""
+    from .. import encoding
+
+    if record.value is None:
+        return "file"
+    try:
+        value = encoding.decode(record.value, max_size=len(record.value) + 16)
+    except NoteError:
+        return "file"
+    kind = value.get("type") if isinstance(value, dict) else None
+    return kind if isinstance(kind, str) and kind.isprintable() and len(kind) <= 40 else "file"
+
+
+def expect_kind(record: Any, want: str) -> None:
+    """Raise WrongKind (naming what the URL holds and the command that reads it) unless ``record`` is ``want``."""
+    kind = record_kind(record)
+    if kind == want:
+        return
+    names = {"file": "a plain value (a file)", "program": "a program", "dataset": "a dataset"}
+    what = names.get(kind, f"a {kind!r} record")
+    hint = f"; see `{_SHOW[kind]}`" if kind in _SHOW else ""
+    raise WrongKind(f"{record.url} holds {what}, not a {want}{hint}", reason="wrong-kind")
 
 
 def default_interface_file(wasm_path: str) -> Path | None:
@@ -63,10 +100,11 @@ def program_json(program: Any) -> dict[str, Any]:
 
 def print_program(program: Any) -> None:
     """The program record and its interface, as tables."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=120)
+    from ._common import console as _console
+
+    console = _console(width=120)
     console.print(f"[bold]{program.url}[/bold]  seq {program.seq}")
     console.print(f"binary sha256 {program.wasm.hex()} ({program.size:,} bytes, ABI {program.abi}, "
                   f"fuel budget {program.fuel:,})")

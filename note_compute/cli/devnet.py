@@ -18,7 +18,17 @@ from typing import Any
 
 import click
 
-from ._common import EXIT_NOT_FOUND, CliError, emit_json, fail, json_option, quiet_option, run_async, status
+from ._common import (
+    EXIT_NOT_FOUND,
+    EXIT_USAGE,
+    CliError,
+    emit_json,
+    fail,
+    json_option,
+    quiet_option,
+    run_async,
+    status,
+)
 
 __all__ = ["register", "devnet_group"]
 
@@ -33,15 +43,22 @@ __all__ = ["register", "devnet_group"]
               help="Run in the background; return once the ring is stable (log: $NOTE_HOME/devnet/devnet.log).")
 @click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for a stable ring.")
 @quiet_option("the bootstrap address (with -d)")
+@json_option
 @click.pass_context
 def devnet_group(ctx: click.Context, n: int | None, base_dir: Path | None, fresh: bool, detach: bool,
-                 timeout: float, quiet: bool) -> None:
-    """Run a local network of N nodes on 127.0.0.1 (one per NOTE_HOME) until Ctrl-C or `devnet stop`."""
+                 timeout: float, quiet: bool, as_json: bool) -> None:
+    """Run a local network of N nodes on 127.0.0.1 (one per NOTE_HOME) until Ctrl-C or `devnet stop`.
+
+    With -d: start it in the background and return once the ring is stable (--json: its state as JSON).
+    """
     if ctx.invoked_subcommand is not None:
         return
     if detach:
-        _detach(n, base_dir, fresh, timeout, quiet)
+        _detach(n, base_dir, fresh, timeout, quiet, as_json)
         return
+    if as_json or quiet:
+        raise CliError("--json and -q go with -d (in the foreground the network prints its log until "
+                       "Ctrl-C); see `note-compute devnet status --json`", EXIT_USAGE)
     from ..devnet.run import run_devnet
 
     def say(text: str) -> None:
@@ -55,7 +72,7 @@ async def _run(run_devnet: Any, n: int | None, base_dir: Path | None, timeout: f
     await run_devnet(n, base_dir, timeout, fresh=fresh, say=say)
 
 
-def _detach(n: int | None, base_dir: Path | None, fresh: bool, timeout: float, quiet: bool) -> None:
+def _detach(n: int | None, base_dir: Path | None, fresh: bool, timeout: float, quiet: bool, as_json: bool) -> None:
     from .. import localnet
     from ..devnet.run import DevnetRunning, acquire_lock
 
@@ -91,7 +108,10 @@ def _detach(n: int | None, base_dir: Path | None, fresh: bool, timeout: float, q
                                code="devnet", reason="timeout")
             update(f"starting the local network ({time.monotonic() - deadline + timeout + 10:.0f} s)")
             time.sleep(0.1)
-    if quiet:
+    if as_json:
+        emit_json({"running": True, "pid": proc.pid, "bootstrap": state["bootstrap"], "nodes": len(state["nodes"]),
+                   "dir": state["dir"], "log": str(log_path), "home": str(localnet.note_home())})
+    elif quiet:
         click.echo(state["bootstrap"][0])
     else:
         click.echo(f"local network running: {len(state['nodes'])} nodes, supervisor pid {proc.pid}, "
@@ -100,7 +120,8 @@ def _detach(n: int | None, base_dir: Path | None, fresh: bool, timeout: float, q
 
 @devnet_group.command("status")
 @json_option
-def status_cmd(as_json: bool) -> None:
+@quiet_option("a bootstrap address of the running network")
+def status_cmd(as_json: bool, quiet: bool) -> None:
     """Say whether the local network runs, and its nodes. Exit 3 when it does not run."""
     from .. import localnet
     from ..devnet.run import clean_stale
@@ -113,7 +134,14 @@ def status_cmd(as_json: bool) -> None:
         for node in state.get("nodes", []):
             pid = node.get("pid")
             alive.append(isinstance(pid, int) and _pid_alive(pid))
-    if as_json:
+    if quiet and not as_json:
+        if state is not None and state.get("bootstrap"):
+            click.echo(state["bootstrap"][0])
+        elif running:
+            click.echo("the local network is starting (no state file yet)", err=True)
+        else:
+            click.echo(f"the local network is down (NOTE_HOME={localnet.note_home()})", err=True)
+    elif as_json:
         emit_json({"running": running, "home": str(localnet.note_home()), "state": state,
                    "nodes_alive": sum(alive), "stale_cleaned": bool(report),
                    "orphans_stopped": report.orphans if report else []})
@@ -145,17 +173,25 @@ def _pid_alive(pid: int) -> bool:
 
 @devnet_group.command("stop")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait before SIGKILL.")
-def stop_cmd(timeout: float) -> None:
+@json_option
+def stop_cmd(timeout: float, as_json: bool) -> None:
     """Stop the local network of this NOTE_HOME (its data is kept). Exit 3 when none runs."""
+    from .. import localnet
     from ..devnet.run import stop_devnet
     from ..errors import NoteError
 
+    state = localnet.read_state() or {}
     try:
         with status("stopping the local network"):
             pid = stop_devnet(timeout=timeout)
     except NoteError as exc:
         raise fail(exc) from exc
-    click.echo(f"stopped the local network (supervisor pid {pid})")
+    kept = state.get("dir") or str(localnet.devnet_dir())
+    if as_json:
+        emit_json({"stopped": True, "pid": pid, "data": kept})
+    else:
+        click.echo(f"stopped the local network (supervisor pid {pid}); its data is kept in {kept} "
+                   "(`note-compute devnet -d --fresh` starts empty)")
 
 
 def register(group: click.Group) -> None:

@@ -43,7 +43,6 @@ def new(name: str, as_json: bool, quiet: bool) -> None:
 @json_option
 def list_(as_json: bool) -> None:
     """List keys: name and authority."""
-    from rich.console import Console
     from rich.table import Table
 
     from .. import keystore
@@ -71,7 +70,9 @@ def list_(as_json: bool) -> None:
         except NoteError as exc:
             authority = f"[red]unreadable: {exc.message}[/red]"
         table.add_row(name, authority)
-    Console(width=140).print(table)
+    from ._common import console
+
+    console(width=140).print(table)
 
 
 @key.command("show")

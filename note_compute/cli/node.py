@@ -217,13 +217,14 @@ def ring_status_cmd(bootstrap: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         emit_json({"stable": stable, "nodes": [dict(zip(header, r, strict=True)) for r in rows]})
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(*header, title=f"{len(rows)} nodes, ring {'stable' if stable else 'NOT stable'}")
     for r in rows:
         table.add_row(*r)
-    Console(width=160).print(table)
+    from ._common import console
+
+    console(width=160).print(table)
 
 
 def register(group: click.Group) -> None:

@@ -8,9 +8,15 @@ from .. import records, urls
 from ..errors import InvalidRecord, NotFound
 from ..ring.ids import RING, Range, id_from_bytes
 
-__all__ = ["put_file", "get_file", "ring_status"]
+__all__ = ["put_file", "get_file", "ring_status", "UsageMistake"]
 
 INLINE_MAX = records.MAX_VALUE_SIZE
+
+
+class UsageMistake(InvalidRecord):
+    """A record the user asked for that cannot be made or read this way (exit 2, not 1: nothing was forged)."""
+
+    exit_code = 2
 
 
 async def put_file(url: str, data: bytes, key_name: str, media_type: str,
@@ -22,8 +28,9 @@ async def put_file(url: str, data: bytes, key_name: str, media_type: str,
     key = keystore.load_key(key_name)
     url = urls.normalize(url)
     if urls.parse(url).authority != key.authority:
-        raise InvalidRecord(f"key {key_name!r} signs for authority {key.authority}, not the one in {url}",
-                            reason="authority-mismatch")
+        raise UsageMistake(f"key {key_name!r} signs for authority {key.authority}, not the one in {url} "
+                           f"(a key can only publish under its own authority: note://{key.authority}/...)",
+                           reason="authority-mismatch")
     async with open_client(bootstrap) as client:
         try:
             previous: int | None = (await client.get_record(url)).seq
@@ -49,8 +56,8 @@ async def get_file(url: str, bootstrap: list[str] | None) -> tuple[records.Recor
         if rec.value is not None:
             return rec, rec.value
         if len(rec.refs) != 1:
-            raise InvalidRecord(f"{rec.url} refers to {len(rec.refs)} objects; `get` follows exactly one blob ref",
-                                reason="refs")
+            raise UsageMistake(f"{rec.url} refers to {len(rec.refs)} objects, not one file; `get` follows exactly "
+                               "one blob ref", reason="refs")
         return rec, await client.get_blob(rec.refs[0])
 
 

@@ -111,9 +111,11 @@ async def fetch_program(client: Any, url: str) -> tuple[Any, bytes]:
     """Fetch and verify the program at ``url`` and its binary: (Program, wasm bytes)."""
     from .. import programs
     from ..records import verify_record
+    from .describe import expect_kind
 
     record = await client.get_record(url)
     verify_record(record, now=int(time.time()))
+    expect_kind(record, "program")
     program = programs.parse_program(record)
     wasm = await client.get_blob(program.blob)
     programs.check_binary(program, wasm)
@@ -137,27 +139,36 @@ def _input_options(f: _F) -> _F:
 
 @program.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def check_cmd(file: str) -> None:
+@json_option
+@quiet_option("the SHA-256 (the binary's content address)")
+def check_cmd(file: str, as_json: bool, quiet: bool) -> None:
     """Check FILE.wasm against ABI v1 and print its SHA-256."""
     from ..sandbox import Sandbox
 
+    wasm = Path(file).read_bytes()
     sandbox = Sandbox()
     try:
-        digest = sandbox.validate(Path(file).read_bytes())
+        digest = sandbox.validate(wasm)
     except NoteError as exc:
         raise fail(exc, 2) from exc
     finally:
         sandbox.close()
-    click.echo(f"ok: ABI v1 program, sha256 {digest.hex()}")
+    if as_json:
+        emit_json({"ok": True, "abi": 1, "sha256": digest.hex(), "bytes": len(wasm)})
+    elif quiet:
+        click.echo(digest.hex())
+    else:
+        click.echo(f"ok: ABI v1 program, sha256 {digest.hex()}")
 
 
 @program.command("exec")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--fuel", type=click.IntRange(1, 2**63 - 1), default=DEFAULT_FUEL, show_default=True)
 @_input_options
+@json_option
 def exec_cmd(file: str, fuel: int, deadline_ms: int, input_file: str | None, args_json: str | None,
-             records_file: str | None) -> None:
-    """Run a local FILE.wasm on an input (no ring) and print the answer as JSON."""
+             records_file: str | None, as_json: bool) -> None:
+    """Run a local FILE.wasm on an input (no ring) and print the answer as JSON (--json: errors too)."""
     from ..sandbox import Sandbox
 
     data = build_input(input_file, args_json, records_file)
@@ -250,9 +261,12 @@ async def fetch_program_record(url: str, bootstrap: list[str] | None) -> Any:
     from ..records import verify_record
 
     url = urls.normalize(url)
+    from .describe import expect_kind
+
     async with open_client(bootstrap) as client:
         record = await client.get_record(url)
     verify_record(record, now=int(time.time()))
+    expect_kind(record, "program")
     return programs.parse_program(record)
 
 
@@ -260,9 +274,10 @@ async def fetch_program_record(url: str, bootstrap: list[str] | None) -> Any:
 @click.argument("url")
 @_input_options
 @_bootstrap_option
+@json_option
 def run_cmd(url: str, deadline_ms: int, input_file: str | None, args_json: str | None, records_file: str | None,
-            bootstrap: tuple[str, ...]) -> None:
-    """Fetch program URL, verify signature and hash, run it locally, print the answer as JSON."""
+            bootstrap: tuple[str, ...], as_json: bool) -> None:
+    """Fetch program URL, verify signature and hash, run it locally, print the answer as JSON (--json: errors too)."""
 
     from .. import urls
     from ..client import open_client
@@ -278,7 +293,8 @@ def run_cmd(url: str, deadline_ms: int, input_file: str | None, args_json: str |
         async with open_client(list(bootstrap) or None) as client:
             return await fetch_program(client, url)
 
-    prog, wasm = run_async(go)
+    with status(f"fetching {url} and its binary"):
+        prog, wasm = run_async(go)
     sandbox = Sandbox()
     try:
         result = sandbox.run(wasm, data, fuel=prog.fuel, deadline_ms=deadline_ms)

@@ -24,6 +24,7 @@ import click
 
 from ..errors import NoteError
 from ._common import (
+    EXIT_NETWORK,
     EXIT_USAGE,
     EXIT_VERIFY,
     CliError,
@@ -50,8 +51,16 @@ def _parse_json(text: str, what: str) -> Any:
     def no_float(s: str) -> Any:
         raise ValueError(f"float {s} not allowed (use integers, e.g. cents)")
 
+    def no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in out:  # json.loads would keep the last one silently
+                raise ValueError(f"key {k!r} appears twice (which one did you mean?)")
+            out[k] = v
+        return out
+
     try:
-        return json.loads(text, parse_float=no_float, parse_constant=no_float)
+        return json.loads(text, parse_float=no_float, parse_constant=no_float, object_pairs_hook=no_repeats)
     except ValueError as exc:
         raise CliError(f"{what} is not valid JSON: {exc}", EXIT_USAGE, reason="json") from None
 
@@ -82,10 +91,11 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
     from ..compute.client import ComputeClient
     from ..compute.freshness import Freshness
     from ..compute.registry import RingFraudRegistry
-    from ..compute.source import RingSource
     from ..program_interface import check_args
     from ..records import verify_record
     from ..sandbox import Sandbox
+    from .dataset import verified_manifest
+    from .describe import expect_kind
     from .ranges import check_range, check_shape, to_protocol
 
     args = _parse_json(args_json, "--args")
@@ -111,10 +121,11 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
             async def get_program() -> None:
                 record = await client.get_record(program_url)
                 verify_record(record)
+                expect_kind(record, "program")  # a dataset URL given as the program: exit 2, naming it
                 box["program"] = programs.parse_program(record)
 
             async def get_manifest() -> None:
-                box["manifest"] = await RingSource(client).latest_manifest(dataset_url)
+                box["manifest"] = await verified_manifest(client, dataset_url)
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(get_program)
@@ -145,19 +156,48 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
     from .describe import explain_rejection
 
     rejection = explain_rejection(v.failures + v.errors, prog.interface)
-    if as_json:
-        out = {"results": values, "verification": v.to_json()}
+    error: CliError | None = None
+    unanswered = network_failure(v)
+    if not v.ok and rejection:
+        error = CliError(rejection, EXIT_USAGE, code="program-error", reason="program-error")
+    elif unanswered is not None:  # nobody lied: nobody answered (exit 4, not "verification failed")
+        error = CliError(f"no peer answered for shard(s) {unanswered} within --timeout {timeout:g} s: the network "
+                         "is unavailable or too slow (see `note-compute ring status`; a longer --timeout may help)",
+                         EXIT_NETWORK, code="timeout", reason="unanswered")
+    if as_json:  # one document: the results, the verification and the error (if any) together
+        out: dict[str, Any] = {"results": values, "verification": v.to_json()}
         if rejection:
             out["rejected"] = rejection
+        if error is not None:
+            out["error"] = {"message": error.message, "code": error.code, "reason": error.reason,
+                            "exit_code": error.exit_code, "detail": error.detail}
         emit_json(out)
-    elif not (rejection and not v.ok):  # a rejection is one line (below), not a table
+    elif error is None:  # a rejection or a network failure is one line (below), not a table
         _print_table(values, v, manifest, prog, rejection)
-    if not v.ok:
-        if rejection:
-            raise CliError(rejection, EXIT_USAGE, code="program-error", reason="program-error")
+    if error is not None:
+        if as_json:
+            click.echo(f"Error: {error.message}", err=True)
+            raise SystemExit(error.exit_code)
+        raise error
+    if not v.ok or v.fraud:
         raise SystemExit(EXIT_VERIFY)
-    if v.fraud:
-        raise SystemExit(EXIT_VERIFY)
+
+
+_NETWORK_FAILURE = re.compile(r"^shard (\d+): (?:(?:Timeout|PeerUnreachable|RateLimited|Busy|NotAMember): "
+                              r"|no replicas found)")
+
+
+def network_failure(v: Any) -> str | None:
+    """The shards nobody answered, when that is the whole failure (no fraud, no failed check); else None."""
+    if v.ok or v.fraud or not v.failures:
+        return None
+    shards = set()
+    for f in v.failures:
+        m = _NETWORK_FAILURE.match(f)
+        if m is None:
+            return None
+        shards.add(int(m.group(1)))
+    return ", ".join(str(i) for i in sorted(shards))
 
 
 def _units(prog: Any) -> dict[str, str]:
@@ -187,10 +227,11 @@ def _cell(value: Any, unit: str | None) -> str:
 
 
 def _print_table(values: list[Any], v: Any, manifest: Any, prog: Any, rejection: str | None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from ._common import console as _console
+
+    console = _console()
     units = _units(prog)
     if values:
         cols = _columns(values, prog)
@@ -212,7 +253,8 @@ def _print_table(values: list[Any], v: Any, manifest: Any, prog: Any, rejection:
         color = {"verified-complete": "green", "audited": "green", "unverified": "yellow"}.get(v.verdict, "red")
         console.print(f"[{color}]{_TAG.sub('', v.summary or v.verdict)}[/{color}]")
     console.print(f"{v.records_proven:,} records proven over {v.shards} shard(s) of {v.dataset} seq {v.seq}")
-    console.print(f"completeness: {v.completeness or 'n/a'}; audited records: {v.audited_records}")
+    completeness = (v.completeness or "n/a") if v.ok else "not established (no verified answer)"
+    console.print(f"completeness: {completeness}; audited records: {v.audited_records}")
     console.print(f"peers used: {len(v.peers_used)}; bytes received: {v.bytes_received:,}; "
                   f"time {v.total_seconds * 1000:.0f} ms (verification {v.verify_seconds * 1000:.0f} ms)")
     if v.fraud:

@@ -49,7 +49,7 @@ Ed25519 over ``SIG_RECEIPT || encode(body)`` by ``body["key"]`` and::
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import domains, encoding
@@ -131,6 +131,8 @@ def digest_of_claim(indices: list[int], digests: list[bytes], extra: bytes) -> b
 
 
 _BODY_FIELDS = frozenset(_wc.RECEIPT_BODY.fields)
+_SIG_HEAD = b"\xa2\x63sig\x58\x40"  # map(2), text "sig", bytes(64)
+_BODY_KEY = b"\x64body"
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,14 @@ class Receipt:
     @classmethod
     def decode(cls, data: Any) -> Receipt:
         """Parse a receipt's structure (raises RemoteProtocolError reason ``bad-receipt``)."""
+        return cls.decode_signed(data)[0]
+
+    @classmethod
+    def decode_signed(cls, data: Any) -> tuple[Receipt, bytes | None]:
+        """:meth:`decode`, and the signed body bytes exactly as received (``encode(body)``: strict decoding
+        proved ``data`` canonical, so its tail after the signature is the body's canonical encoding; None in
+        the never-expected case that the layout differs). A verifier may check the signature over these
+        bytes instead of re-encoding the body (:func:`.verify.verify_answer`)."""
         if type(data) is not bytes:
             raise _bad("receipt must be bytes", "bad-receipt")
         try:
@@ -164,13 +174,22 @@ class Receipt:
                 and type(v["sig"]) is bytes and len(v["sig"]) == 64):
             raise _bad("receipt is {body, sig}", "bad-receipt")
         validate(v["body"], _wc.RECEIPT_BODY)  # every field, exactly (reason bad-receipt)
-        return cls(v["body"], v["sig"])
+        sig = v["sig"]
+        # Canonical key order puts "sig" (0x63 ...) before "body" (0x64 ...): {"sig": <64 bytes>, "body": ...}.
+        tail = len(_SIG_HEAD) + 64 + len(_BODY_KEY)
+        signed = data[tail:] if data[:tail] == _SIG_HEAD + sig + _BODY_KEY else None
+        return cls(v["body"], sig), signed
 
     def verify(self) -> None:
         """Check the signature and that ``peer == sha256(key)``; raises InvalidSignature."""
+        self._verify_over(encoding.encode(self.body))
+
+    def _verify_over(self, signed: bytes) -> None:
+        """:meth:`verify` with ``signed`` standing for ``encoding.encode(self.body)``: only ever the bytes
+        :meth:`decode_signed` returned with this receipt (equal to that encoding by strict decoding)."""
         if hashlib.sha256(self.body["key"]).digest() != self.body["peer"]:
             raise InvalidSignature("receipt peer id is not the hash of its key", reason="peer-id")
-        verify(domains.SIG_RECEIPT, self.body["key"], encoding.encode(self.body), self.sig)
+        verify(domains.SIG_RECEIPT, self.body["key"], signed, self.sig)
 
 
 def make_receipt(key: SigningKey, req: QueryRequest, *, shard_root: bytes, count: int, sort_key: list[str],
@@ -197,6 +216,7 @@ class QueryResponse:
     records: list[bytes] | None
     proof: bytes | None
     range_proof: bytes | None
+    signed: bytes | None = field(default=None, repr=False, compare=False)  # the receipt body as received
 
 
 def parse_query_response(msg: Any, *, ranged: bool) -> QueryResponse:
@@ -209,8 +229,8 @@ def parse_query_response(msg: Any, *, ranged: bool) -> QueryResponse:
         raise_if_error(msg)
     else:
         raise _bad("reply must be a map", "bad-reply")
-    receipt = Receipt.decode(msg.get("receipt"))
+    receipt, signed = Receipt.decode_signed(msg.get("receipt"))
     m = _wc.parse_reply_fields(msg, ranged=ranged)
     if ranged:
-        return QueryResponse(receipt, m["indices"], m["extra"], None, None, m["range_proof"])
-    return QueryResponse(receipt, m["indices"], m["extra"], m["records"], m["proof"], None)
+        return QueryResponse(receipt, m["indices"], m["extra"], None, None, m["range_proof"], signed)
+    return QueryResponse(receipt, m["indices"], m["extra"], m["records"], m["proof"], None, signed)

@@ -15,6 +15,14 @@ Order of checks for one shard answer (:func:`verify_answer`):
 5. the proofs: a batch inclusion proof for the returned records, or the
    key-range proof whose leaves are exactly the records in the range.
 
+Steps 2 and 3 run on the receipt just decoded from the reply: the signature
+is checked over the body bytes received (strict decoding proved them the
+canonical encoding, so nothing is re-encoded) and the fields are compared
+with :func:`.strict.same_decoded` (canonical equality without encoding when
+the types match); any mismatch is re-checked by :func:`check_receipt`, so
+the error raised is always the one the full check raises. Nothing is
+remembered from one reply to the next.
+
 :func:`check_output` then re-runs the program: on the exact range records
 (range queries: deterministic completeness) or on the returned records plus
 an audit sample (predicate queries, see :mod:`.audit`).
@@ -22,6 +30,7 @@ an audit sample (predicate queries, see :mod:`.audit`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,13 +49,14 @@ from .fraud import KIND_RANGE, KIND_SHARD, KIND_SUBSET, Evidence, FraudProof, wi
 from .keys import normalize_bound
 from .protocol import (
     QueryRequest,
+    QueryResponse,
     Receipt,
     args_digest,
     digest_of_claim,
     parse_query_response,
     record_digests,
 )
-from .strict import same
+from .strict import same, same_decoded
 
 __all__ = [
     "Claim",
@@ -179,13 +189,18 @@ def _bad(msg: str, reason: str) -> RemoteProtocolError:
     return RemoteProtocolError(msg, reason=reason)
 
 
+def _wanted(req: QueryRequest, manifest: Manifest) -> dict[str, Any]:
+    """What a receipt for ``req`` must sign, field by field (in the order they are checked), range aside."""
+    info = manifest.shards[req.shard]
+    return {"program": req.program_hash, "dataset": req.dataset, "seq": manifest.seq, "shard": req.shard,
+            "shard_root": info.root, "count": info.count, "sort_key": list(manifest.sort_key),
+            "args": args_digest(req.args)}
+
+
 def check_receipt(receipt: Receipt, req: QueryRequest, manifest: Manifest, *, peer_id: bytes | None = None) -> None:
     """Check the signature and every field against the request and manifest (raises)."""
     receipt.verify()
-    info = manifest.shards[req.shard]
-    want = {"program": req.program_hash, "dataset": req.dataset, "seq": manifest.seq, "shard": req.shard,
-            "shard_root": info.root, "count": info.count, "sort_key": list(manifest.sort_key),
-            "args": args_digest(req.args)}
+    want = _wanted(req, manifest)
     for name, value in want.items():
         # By canonical encoding, never Python equality (True == 1, 1 == 1.0): the fraud check reads strictly.
         if not same(receipt[name], value):
@@ -197,42 +212,67 @@ def check_receipt(receipt: Receipt, req: QueryRequest, manifest: Manifest, *, pe
                          receipt=receipt)
 
 
+def _check_received(resp: QueryResponse, req: QueryRequest, manifest: Manifest, peer_id: bytes | None) -> None:
+    """:func:`check_receipt` for a receipt just strictly decoded from a reply, with the same outcome, cheaper.
+
+    When every field matches (:func:`.strict.same_decoded`: no encoding unless the types differ), the
+    signature is checked over the body bytes received (``resp.signed``: strict decoding proved them
+    canonical, so they are ``encode(body)``, what :meth:`Receipt.verify` would rebuild), and the last
+    two checks follow in :func:`check_receipt`'s order. Any mismatch goes to :func:`check_receipt` itself,
+    which raises the error it always raised (the signature first).
+    """
+    receipt, body = resp.receipt, resp.receipt.body
+    if resp.signed is None or not all(same_decoded(body[name], value)
+                                      for name, value in _wanted(req, manifest).items()):
+        check_receipt(receipt, req, manifest, peer_id=peer_id)
+        return
+    receipt._verify_over(resp.signed)
+    if peer_id is not None and receipt.peer != peer_id:
+        raise InvalidSignature("receipt is signed by another peer than the one asked", reason="peer-id")
+    if not same_decoded(body["range"], req.range):
+        raise OtherRange("receipt range does not match the request: a signed statement about another range",
+                         receipt=receipt)
+
+
 def verify_answer(req: QueryRequest, msg: Any, manifest: Manifest, *, peer_id: bytes | None = None) -> ShardAnswer:
     """Verify one peer reply for ``req`` (see the module docstring); raises a typed error."""
     ranged = req.range is not None
     resp = parse_query_response(msg, ranged=ranged)
-    check_receipt(resp.receipt, req, manifest, peer_id=peer_id)
+    _check_received(resp, req, manifest, peer_id)
     info = manifest.shards[req.shard]
     if ranged:
         assert req.range is not None and resp.range_proof is not None
         lo = normalize_bound(req.range[0], manifest.sort_key, upper=False)
         hi = normalize_bound(req.range[1], manifest.sort_key, upper=True)
+        key_of = _key_cache(manifest.sort_key)
         claim = None
+        signed_output = False
         try:
             krp = KeyRangeProof.decode(resp.range_proof)
-            # Best effort: the claim the digest covers, read from the carried leaves.
-            carried = list(krp.in_range)
-            if all(krp.start <= i < krp.start + len(carried) for i in resp.indices):
+            # The claim the digest covers, read from the carried leaves (best effort before the proof is checked;
+            # once it is, these are exactly the proven range's records, so nothing is computed twice).
+            carried = krp.in_range
+            inside = all(krp.start <= i < krp.start + len(carried) for i in resp.indices)
+            if inside:
                 recs = [carried[i - krp.start] for i in resp.indices]
-                if digest_of_claim(resp.indices, record_digests(recs), resp.extra) == resp.receipt["result"]:
-                    claim = Claim(resp.receipt, resp.indices, record_digests(recs), resp.extra, req.args)
-            start, leaves = verify_key_range(info.root, info.count, lo, hi, krp,
-                                             lambda leaf: fast_key_of_record(leaf, manifest.sort_key))
+                digests = record_digests(recs)
+                signed_output = digest_of_claim(resp.indices, digests, resp.extra) == resp.receipt["result"]
+                if signed_output:
+                    claim = Claim(resp.receipt, resp.indices, digests, resp.extra, req.args)
+            start, leaves = verify_key_range(info.root, info.count, lo, hi, krp, key_of)
         except (InvalidProof, InvalidEncoding) as exc:
             if claim is not None:
                 raise UnprovenClaim(f"range proof does not verify: {exc.message}", claim=claim,
                                     reason=exc.reason) from exc
             raise
-        leaves = list(leaves)
-        check_declared_bounds(manifest, req.shard, krp)
-        if not all(start <= i < start + len(leaves) for i in resp.indices):
+        check_declared_bounds(manifest, req.shard, krp, key_of=key_of)
+        # verify_key_range returned (krp.start, the carried in-range leaves): ``inside`` is the proven range.
+        if not inside:
             raise _bad("a returned index lies outside the proven range", "index-range")
-        records = [leaves[i - start] for i in resp.indices]
-        if digest_of_claim(resp.indices, record_digests(records), resp.extra) != resp.receipt["result"]:
+        if claim is None or not signed_output:
             raise UnsignedOutput("the receipt's result digest does not match the returned output",
                                  receipt=resp.receipt)
-        claim = Claim(resp.receipt, resp.indices, record_digests(records), resp.extra, req.args)
-        return ShardAnswer(req.shard, resp.receipt.peer, claim, records, range_start=start, range_records=leaves,
+        return ShardAnswer(req.shard, resp.receipt.peer, claim, recs, range_start=start, range_records=leaves,
                            range_proof=resp.range_proof)
     assert resp.records is not None and resp.proof is not None
     digests = record_digests(resp.records)
@@ -255,9 +295,27 @@ def verify_answer(req: QueryRequest, msg: Any, manifest: Manifest, *, peer_id: b
     return ShardAnswer(req.shard, resp.receipt.peer, claim, list(resp.records), proof=resp.proof)
 
 
-def check_declared_bounds(manifest: Manifest, shard: int, krp: KeyRangeProof) -> None:
+def _key_cache(sort_key: Sequence[str]) -> Callable[[bytes], Any]:
+    """:func:`.dataset.fast_key_of_record` remembered per leaf bytes, for one reply's leaves (each leaf's key is
+    read by the key-range check and again by :func:`check_declared_bounds`); failures are not remembered."""
+    keys: dict[bytes, Any] = {}
+
+    def key_of(leaf: bytes) -> Any:
+        key = keys.get(leaf) if type(leaf) is bytes else None
+        if key is None:
+            key = fast_key_of_record(leaf, sort_key)
+            if type(leaf) is bytes:
+                keys[leaf] = key
+        return key
+
+    return key_of
+
+
+def check_declared_bounds(manifest: Manifest, shard: int, krp: KeyRangeProof, *,
+                          key_of: Callable[[bytes], Any] | None = None) -> None:
     """Every leaf a (verified) key-range proof carries lies inside the shard's declared bounds, and the
     shard's first and last leaves, when carried, sit exactly on them (raises InvalidRecord ``shard-bounds``).
+    ``key_of``: the leaves' sort key (default :func:`.dataset.fast_key_of_record` on the manifest's sort key).
 
     A failure is the publisher's fault (its manifest mis-declares the shard), never the serving peer's:
     the answer is refused, nobody is convicted.
@@ -266,7 +324,7 @@ def check_declared_bounds(manifest: Manifest, shard: int, krp: KeyRangeProof) ->
     count = manifest.shards[shard].count
     for j, leaf in enumerate(krp.leaves):
         at = krp.first + j
-        key = fast_key_of_record(leaf, manifest.sort_key)
+        key = key_of(leaf) if key_of is not None else fast_key_of_record(leaf, manifest.sort_key)
         if not lo <= key <= hi or (at == 0 and key != lo) or (at == count - 1 and key != hi):
             raise InvalidRecord(f"shard {shard} holds a record outside its declared bounds (leaf {at}): "
                                 "the publisher's manifest is malformed", reason="shard-bounds")
@@ -294,7 +352,7 @@ def check_output(answer: ShardAnswer, sandbox: Any, wasm: bytes, fuel: int, *,
         rel, extra = run_program(sandbox, wasm, claim.args, answer.range_records, fuel)
         got = [start + j for j in rel]
         digests = record_digests([answer.range_records[j] for j in rel])
-        if not same([got, digests, extra], [claim.indices, claim.digests, claim.extra]):
+        if not same_decoded([claim.indices, claim.digests, claim.extra], [got, digests, extra]):
             fp = claim.fraud(KIND_RANGE, range_proof=answer.range_proof)
             raise OutputMismatch("re-running the program on the proven range disagrees with the peer",
                                  fraud=fp, reason="range-output")
@@ -312,7 +370,7 @@ def check_output(answer: ShardAnswer, sandbox: Any, wasm: bytes, fuel: int, *,
     order = sorted(pool)
     rel, extra = run_program(sandbox, wasm, claim.args, [pool[i] for i in order], fuel)
     got = [order[j] for j in rel]
-    if not same(got, list(claim.indices)):
+    if not same_decoded(list(claim.indices), got):
         raise OutputMismatch("re-running the program on proven records disagrees with the peer",
                              fraud=claim.fraud(KIND_SUBSET, evidence=evidence), reason="subset-output")
     if covers_shard(answer, sample) and not same(

@@ -32,7 +32,7 @@ from .ring import wait_stable
 from .supervisor import Devnet
 
 __all__ = ["run_devnet", "DevnetRunning", "DEVNET_NODE_ARGS", "DEFAULT_NODES", "acquire_lock", "clean_stale",
-           "StaleReport", "stop_devnet", "existing_nodes"]
+           "StaleReport", "stop_devnet", "existing_nodes", "prepare_data"]
 
 DEVNET_NODE_ARGS = ["--stabilize-interval", "0.5", "--replicate-interval", "2", "--request-timeout", "1"]
 """Faster stabilization and anti-entropy than a real deployment: a devnet is small and local."""
@@ -121,6 +121,17 @@ def existing_nodes(base_dir: Path) -> int:
     return sum(1 for p in base_dir.glob("node-[0-9][0-9]") if (p / "node.key").exists()) if base_dir.is_dir() else 0
 
 
+def prepare_data(base_dir: Path, fresh: bool) -> int:
+    """Keep the node data under ``base_dir`` (default) or delete it (``fresh``); how many nodes' data is left.
+
+    Only the node directories go: the lock, the log and anything else in ``base_dir`` stay.
+    """
+    if fresh:
+        for d in base_dir.glob("node-[0-9][0-9]"):
+            shutil.rmtree(d, ignore_errors=True)
+    return existing_nodes(base_dir)
+
+
 def stop_devnet(home: Path | None = None, timeout: float = 30.0) -> int:
     """Ask the running supervisor to stop (SIGTERM) and wait; return its pid.
 
@@ -160,10 +171,7 @@ async def run_devnet(n: int | None, base_dir: Path | None, timeout: float, *, fr
         if report:
             say(f"devnet: {report.describe()}")
         base_dir = localnet.devnet_dir() if base_dir is None else base_dir
-        if fresh:
-            for d in base_dir.glob("node-[0-9][0-9]"):
-                shutil.rmtree(d, ignore_errors=True)
-        had = existing_nodes(base_dir)
+        had = prepare_data(base_dir, fresh)
         if n is None:
             n = had or DEFAULT_NODES
         elif 0 < n < had:
