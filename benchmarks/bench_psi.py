@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--common", type=int, default=1_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--users", type=int, default=200, help="demo population (0: skip it)")
-    ap.add_argument("--parallel", type=int, default=16, help="users acting at once in the demo population")
+    ap.add_argument("--parallel", type=int, default=0,
+                    help="users acting at once in the demo population (default: 16 on a local network, "
+                         "1 in memory, where running them concurrently in one process gains nothing)")
     ap.add_argument("--nodes", type=int, default=0,
                     help="run the demo population on an embedded local network of this many node processes "
                          "(0: the in-memory network of 8 compute peers)")
@@ -179,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                          "give the ratio")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args(argv)
+    if not args.parallel:
+        args.parallel = 16 if args.nodes else 1
     if args.population_only:
         return population_only(args)
     xs, ys = sets(args.n, args.common)

@@ -30,7 +30,7 @@ from test_cli_mistakes import authority, nc, net, products, shop  # noqa: F401  
 
 from note_compute import keystore
 from note_compute.cli import main
-from note_compute.cli._common import EXIT_BROKEN_PIPE, fail
+from note_compute.cli._common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, fail
 from note_compute.errors import NoteError, NotFound, Timeout, no_replica
 from note_compute.testing.compute import ComputeNetwork
 
@@ -179,6 +179,41 @@ def test_no_peer_answering_is_network_unavailable(net: ComputeNetwork, shop: tup
     assert r.exit_code == 4 and j["error"]["exit_code"] == 4 and not j["verification"]["ok"]
 
 
+def test_third_party_log_lines_only_with_verbose(net: ComputeNetwork, shop: tuple[str, str]) -> None:
+    """A library logging from inside the work (as py-libp2p does on a failed dial): no record gets out
+    (so no line on stderr) unless -v; the CLI leaves logging as it found it afterwards."""
+    import logging
+
+    seen: list[str] = []
+
+    class Count(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    logger = logging.getLogger("libp2p.transport.tcp")
+    handler = Count()
+    logger.addHandler(handler)
+    honest = net.request
+
+    async def noisy(peer: Any, msg: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+        logger.warning("Failed to open TCP stream: connection refused")
+        return await honest(peer, msg, timeout)
+
+    net.request = noisy  # type: ignore[method-assign]
+    try:
+        for args in (["query", *shop, "--args", '{"text": "lamp"}'], ["dataset", "export", shop[1]]):
+            r = nc(*args)
+            assert r.exit_code == 0 and "Failed to open TCP stream" not in r.stderr, r.stderr
+        assert seen == []
+        r = nc("-v", "query", *shop, "--args", '{"text": "lamp"}')
+        assert r.exit_code == 0 and "Failed to open TCP stream: connection refused" in seen
+        seen.clear()
+        logger.warning("after the command")  # logging is back as it was
+        assert seen == ["after the command"]
+    finally:
+        logger.removeHandler(handler)
+
+
 # -- a reader closing the pipe ---------------------------------------------------------------------------------
 
 class _ClosedPipe(io.TextIOBase):
@@ -196,6 +231,20 @@ def test_a_closed_pipe_is_exit_141_not_verification_failed(shop: tuple[str, str]
         with pytest.raises(SystemExit) as ei:
             main.main(args=args, prog_name="note-compute")
         assert ei.value.code == EXIT_BROKEN_PIPE == 141, args
+
+
+def test_ctrl_c_is_exit_130_not_verification_failed(net: ComputeNetwork, shop: tuple[str, str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    async def interrupted(peer: Any, msg: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    net.request = interrupted  # type: ignore[method-assign]
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    monkeypatch.setattr(sys, "stderr", err := io.StringIO())
+    with pytest.raises(SystemExit) as ei:
+        main.main(args=["query", *shop], prog_name="note-compute")
+    assert ei.value.code == EXIT_INTERRUPTED == 130
+    assert err.getvalue().strip() == "Interrupted."
 
 
 # -- feedback on long work: a live status line on a terminal, silence otherwise ----------------------------------

@@ -95,6 +95,8 @@ def test_program_show_prints_arguments_and_error_codes(shop: tuple[str, str]) ->
     ('{"sort": "cheap"}', 'argument \'sort\' must be one of "price", "-price", "name", "none"; got "cheap"'),
     ('{"min_price": 5000, "max_price": 1000}', "'min_price' (5000) is above 'max_price' (1000)"),
     ('["lamp"]', "the arguments are a JSON object"),
+    ('{"category": "Lighting", "category": "Office"}', "--args is not valid JSON: key 'category' appears twice"),
+    ('{"limit": 1.5}', "--args is not valid JSON: float 1.5 not allowed (use integers, e.g. cents)"),
 ])
 def test_bad_arguments_refused_before_any_peer_is_asked(net: ComputeNetwork, shop: tuple[str, str], args: str,
                                                          needle: str) -> None:
@@ -213,6 +215,13 @@ def test_publish_refuses_data_the_sort_key_cannot_order(net: ComputeNetwork, tmp
     assert r.exit_code == 2
     assert needle in r.output
     assert not any("/datasets/bad" in u for u in net.records)  # nothing published
+
+
+def test_publish_reads_a_file_with_a_byte_order_mark(net: ComputeNetwork, tmp_path: Path) -> None:
+    f = tmp_path / "excel.jsonl"
+    f.write_bytes(b"\xef\xbb\xbf" + CATALOG.read_bytes())
+    r = nc("dataset", "publish", str(f), "--key", "shop", "--name", "bom", "--sort-key", "price,id", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["records"] == 300, r.output
 
 
 def test_publish_checks_records_against_the_programs_interface(net: ComputeNetwork, shop: tuple[str, str],

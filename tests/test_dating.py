@@ -305,3 +305,50 @@ def test_cli_bad_input_gets_a_one_line_refusal_and_changes_nothing(tmp_path: Any
     state_file.write_text('{"card": "00"}')
     r = CliRunner().invoke(main, ["dating", "swipe", "--key", "ann", *site], env=env)
     assert r.exit_code == 1 and "is damaged" in r.output, r.output
+
+
+async def test_an_older_version_of_the_partners_set_is_never_read_as_no_match(sandbox: Any) -> None:
+    net = ComputeNetwork(6, sandbox)
+    pop = _trio_population()
+    site = await publish_site(net, SITE, pop.cards)
+    a, b = DatingUser(pop.keys[0], pop.cards[0]), DatingUser(pop.keys[1], pop.cards[1])
+    for u, other in ((a, pop.cards[1]), (b, pop.cards[0])):
+        await u.load_deck(ComputeClient(net, sandbox), site, (18, 99))
+        u.swipe(other, True)                                   # mutual
+    await b.start_epoch(net, 4)
+    assert (await b.publish_doubles(net)).pending == 2         # b's set, version 1: no value for a's round yet
+    await a.start_epoch(net, 4)
+    await b.publish_doubles(net)                               # version 2 holds it; b's round record says "ready"
+    await a.publish_doubles(net)
+    assert b.epoch_key is not None
+    url = dating._set_url(b.epoch_key.public_key, 4)
+    assert len(net.records[url]) == 2
+    net.stale_reads[url] = 1000                                # the ring serves a the older version of b's set
+    for p in net.peers:
+        net.set_mode(p, "stale")                               # and every peer answers from it
+    out = await a.find_matches(ComputeClient(net, sandbox), site, net)
+    assert out.matches == [] and out.no_match == 0 and out.unproven == 1   # unproven, never "no match"
+    assert a.rounds[b.key.public_key].matched is None
+    net.stale_reads.clear()                                    # later, the current version: the match
+    for p in net.peers:
+        net.set_mode(p, "honest")
+    out = await a.find_matches(ComputeClient(net, sandbox), site, net)
+    assert [c.key for c in out.matches] == [b.key.public_key]
+
+
+async def test_a_peer_hiding_or_forging_a_card_in_a_deck_is_caught_and_the_deck_stays_whole(sandbox: Any) -> None:
+    pop = make_population(40, seed=3)
+    honest_net = ComputeNetwork(8, sandbox)
+    site = await publish_site(honest_net, SITE, pop.cards)
+    me = DatingUser(pop.keys[0], pop.cards[0])
+    want = [c.key for c in await me.load_deck(ComputeClient(honest_net, sandbox), site, (18, 99), min_shared=0)]
+    assert len(want) >= 3
+    for mode in ("hide_one", "forge"):
+        net = ComputeNetwork(8, sandbox, liars_first=True)
+        await publish_site(net, SITE, pop.cards)
+        for p in net.peers[0:6:2]:
+            net.set_mode(p, mode)
+        cc = ComputeClient(net, sandbox, shuffle=False)
+        got = [c.key for c in await me.load_deck(cc, site, (18, 99), min_shared=0)]
+        assert got == want, mode
+        assert cc.blocked, mode   # the lying peer was convicted and skipped

@@ -272,3 +272,23 @@ def test_the_size_cap_holds_before_anything_is_decoded() -> None:
                             "points": bytes(32) * (MAX_SET_SIZE + 16)})
     with pytest.raises(InvalidEncoding, match="not canonical CBOR"):  # the decoder's size limit: never parsed
         PsiSet.decode(huge, kind=BLINDED, epoch=1, size=MAX_SET_SIZE)
+
+
+def test_loading_the_group_writes_no_file(tmp_path: Path) -> None:
+    code = ("import note_compute.psi as p\n"
+            "from note_compute.psi._sodium import lib\n"
+            "lib(); p.Party(1, 4).blind({b'x'})\n")
+    env = {**os.environ, "HOME": str(tmp_path), "TMPDIR": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True, capture_output=True)
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_a_machine_without_ristretto255_gets_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from note_compute.psi import PsiUnavailable, _sodium
+
+    monkeypatch.setattr(_sodium, "_lib", None)
+    monkeypatch.setattr(_sodium, "_NAMES", ("libsodium-that-is-not-there.so",))
+    monkeypatch.setattr(_sodium.ctypes.util, "find_library", lambda name: None)
+    with pytest.raises(PsiUnavailable, match="apt-get install libsodium23") as info:
+        group.random_scalar()
+    assert info.value.reason == "no-libsodium"

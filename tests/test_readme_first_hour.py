@@ -56,6 +56,9 @@ def test_readme_first_hour_runs_verbatim(tmp_path: Path) -> None:
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert "Traceback" not in out
+    # stderr holds the shell's trace (set -x) and the commands' own words: no log line of any library.
+    said = [line for line in proc.stderr.splitlines() if not line.startswith("+")]
+    assert said == ["exported 300 verified records to products-copy.jsonl"], said
     assert "Failed to open TCP stream" not in out  # no third-party log lines without -v
     assert "unknown argument" in (ROOT / "README.md").read_text()
     assert out.count("verified") >= 2, out[-4000:]

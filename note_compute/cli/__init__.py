@@ -60,10 +60,13 @@ class _MainGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BaseException as exc:
-            from ._common import EXIT_BROKEN_PIPE, broken_pipe
+            from ._common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, broken_pipe
 
             if broken_pipe(exc):  # `note-compute ... | head`: exit 141, not 1 ("verification failed")
                 raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C: 130 as shells say, not click's 1
+                click.echo("\nInterrupted.", err=True)
+                raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
             raise
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -109,7 +112,8 @@ def _broken_command(ep: Any, why: str) -> click.Command:
 
 @click.group(cls=_MainGroup, context_settings={"help_option_names": ["-h", "--help"]},
              epilog="Exit codes: 0 ok; 1 verification failed or fraud found; 2 usage error or bad input; "
-                    "3 not found; 4 network unavailable. Ranges are inclusive: [lo, hi].")
+                    "3 not found; 4 network unavailable (130 interrupted, 141 output pipe closed). "
+                    "Ranges are inclusive: [lo, hi].")
 @click.version_option(__version__, prog_name="note-compute")
 @click.option("-v", "--verbose", count=True, help="Show log lines (libp2p's included) on stderr; -vv for debug.")
 @click.pass_context

@@ -17,7 +17,7 @@ the full text, reason tags and each replica's answer included).
 
 A reader that closes the pipe early (``note-compute dataset export URL | head``) ends the command with
 exit 141 (128 + SIGPIPE, what a shell reports for a tool killed by SIGPIPE), never 1 (which means
-"verification failed").
+"verification failed"); Ctrl-C ends it with exit 130 (128 + SIGINT).
 """
 
 from __future__ import annotations
@@ -37,12 +37,14 @@ __all__ = [
     "EXIT_OK", "EXIT_VERIFY", "EXIT_USAGE", "EXIT_NOT_FOUND", "EXIT_NETWORK", "EXIT_CODES_HELP",
     "CliError", "fail", "exit_code_for", "run_async", "json_option", "quiet_option", "bootstrap_option",
     "json_mode", "emit_json", "status", "jsonable", "format_amount", "is_terminal", "human_message",
-    "EXIT_BROKEN_PIPE", "broken_pipe", "console",
+    "EXIT_BROKEN_PIPE", "EXIT_INTERRUPTED", "broken_pipe", "console",
 ]
 
 EXIT_OK, EXIT_VERIFY, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_NETWORK = 0, 1, 2, 3, 4
 EXIT_BROKEN_PIPE = 141
 """The reader of stdout went away (128 + SIGPIPE, as a shell reports a tool killed by SIGPIPE)."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (128 + SIGINT, as shells report it; click's own answer would be 1, "verification failed")."""
 
 EXIT_CODES_HELP = ("Exit codes: 0 ok; 1 verification failed or fraud found; 2 usage error or bad input; "
                    "3 not found; 4 network unavailable.")

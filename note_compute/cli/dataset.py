@@ -120,6 +120,7 @@ def publish_cmd(file: str, key_name: str, name: str, sort_key: str, program: str
     except NoteError as exc:
         raise fail(exc) from exc
     data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, as spreadsheet exports write: not data
     with status(f"checking the records of {where} ({len(data):,} bytes)"):  # a big file takes seconds
         try:
             records = parse_jsonl(data)
