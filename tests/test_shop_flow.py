@@ -334,3 +334,64 @@ async def test_an_unknown_product_is_proven_absent_for_the_cart(world: Any, sand
     with pytest.raises(ShopError, match="not in the shop's catalog") as exc:
         await shop.fetch_products([PRODUCTS[1]["id"], "p424242"], context="cart")
     assert exc.value.reason == "unknown-product"
+
+
+PLANNED = [("éclair made", {}), ("lantern made", {}), ("made lantern", {"in_stock": True, "sort": "price"}),
+           ("red lamp", {}), ("made steel", {"category": "tools", "max_price": 4000}),
+           ("made two", {"in_stock": True, "max_price": 3000, "sort": "-price"}), ("tent waterproof", {}),
+           ("made nosuchword", {}), ("ÉCLAIR mould", {}), ("steel made built", {"sort": "name"})]
+
+
+async def test_the_planned_search_equals_the_first_version_and_the_reference(world: Any, sandbox: Any) -> None:
+    """Rarest words first, the others checked per candidate when few: the same pages, totals and proofs' worth."""
+    net, _ = world
+    shop = Shop(net, sandbox, SHOP_KEY.authority)
+    pointed = 0
+    for text, kw in PLANNED:
+        q = parse_query(text, limit=8, **kw)
+        want, want_cursor = reference_search(PRODUCTS, q)
+        planned, first = await shop.search_index(q), await shop.search_index(q, plan=False)
+        assert planned.products == first.products == want, text
+        assert planned.cursor == first.cursor == want_cursor and planned.total == first.total, text
+        assert planned.summary.records_proven <= first.summary.records_proven, text
+        pointed += planned.summary.point_checks
+        if text == "éclair made":  # 1 candidate: its catalog record instead of every product's "made" record
+            assert planned.summary.point_checks == 1 and planned.summary.records_proven < 10
+            assert first.summary.records_proven > len(PRODUCTS) * 0.9
+    assert pointed > 10
+
+
+async def test_a_peer_hiding_a_candidates_catalog_record_is_caught(sandbox: Any, monkeypatch: Any) -> None:
+    """The other words are settled on the candidates' catalog records: a peer hiding one is convicted."""
+    import examples.shop.shop as shop_mod
+    from note_compute.compute.client import ComputeClient
+
+    monkeypatch.setattr(shop_mod, "INDEX_SHARD", 50)  # "made" spans several index shards, "lantern" one
+    net = ShopNet(6, sandbox, liars_first=True)
+    pub = await publish_shop(net, SHOP_KEY, PRODUCTS[:120])
+    q = parse_query("lantern made")
+    honest = await Shop(net, sandbox, SHOP_KEY.authority).search_index(q)
+    assert honest.summary.point_checks and honest.products
+    assert honest.products == reference_search(PRODUCTS[:120], q)[0]
+    for sh in pub.catalog.built.shards:  # two of the three replicas of every catalog shard hide a match
+        for p in (await net.replicas(sh.info.blob))[:2]:
+            net.set_mode(p, "hide_one")
+    res = await Shop(net, sandbox, SHOP_KEY.authority,
+                     compute=ComputeClient(net, sandbox, shuffle=False)).search_index(q)
+    assert res.products == honest.products and res.total == honest.total
+    assert res.summary.fraud and res.summary.point_checks == honest.summary.point_checks
+
+
+async def test_a_pinned_manifest_older_than_seen_is_refused(world: Any, sandbox: Any) -> None:
+    from note_compute.compute.client import ComputeClient
+    from note_compute.errors import StaleRecord
+
+    net, pub = world
+    cc = ComputeClient(net, sandbox)
+    old = await cc.latest_manifest(pub.index.record.url)
+    await update_products(net, SHOP_KEY, [dict(p, stock=p["stock"] + 1) for p in PRODUCTS])
+    await cc.latest_manifest(pub.index.record.url)  # sees the newer seq
+    with pytest.raises(StaleRecord, match="rollback refused"):
+        await cc.query(pub.info.echo, pub.index.record.url, {}, range=[["lamp"], ["lamp\x00"]], manifest=old)
+    with pytest.raises(ValueError, match="not one of dataset_url"):
+        await cc.query(pub.info.echo, pub.catalog.record.url, {}, range=[["p"], ["q"]], manifest=old)

@@ -184,3 +184,15 @@ def test_special_products_are_in_every_catalog() -> None:
     names = {p["name"] for p in generate(50)}
     assert {s["name"] for s in SPECIAL} <= names
     assert generate(50) == generate(50) and generate(50, seed=1) != generate(50, seed=2)
+
+
+def test_name_sort_puts_accented_names_among_their_letters(sandbox: Any) -> None:
+    """The issue: name sort was bytewise ("Łódź", "Ångström" after "z"); now letters first (specs/text.md)."""
+    q = parse_query("", sort="name")
+    ids = run_find(sandbox, q)
+    assert ids == ref_ids(q)
+    names = [BY_ID[i]["name"] for i in ids]
+    initials = [n[0].lower() for n in names]
+    lodz = names.index("Łódź city map poster")
+    assert initials[lodz - 1] <= "l" <= initials[lodz + 1] and initials[lodz + 1] in "lmnopqrstuvwxyz"
+    assert initials == sorted(initials, key=lambda c: {"ł": "l", "å": "a", "é": "e"}.get(c, c))

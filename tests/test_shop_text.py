@@ -60,3 +60,12 @@ def test_stop_words_are_dropped_from_searches_only() -> None:
 
     assert words("The lamp of the year") == ["the", "lamp", "of", "the", "year"]
     assert search_words("The lamp of the year, THE LAMP") == ["lamp", "year"]
+
+
+def test_name_order_vectors() -> None:
+    """The name sort: letters first (Å among the a's, Ł among the l's), then accents and case (specs/text.md)."""
+    from examples.shop.text import name_key
+
+    names = VECTORS["name_order"]["names"]
+    assert sorted(reversed(names), key=lambda n: name_key(n).encode()) == names
+    assert name_key("Café") == name_key("cafe\u0301") and name_key("Ångström") != name_key("angstrom")

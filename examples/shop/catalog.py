@@ -110,15 +110,15 @@ def product_record(p: dict[str, Any]) -> bytes:
 
     Extra keys for search (``specs/text.md``): ``w1`` name words, ``w2`` brand and
     tag words, ``w3`` description words (each the sorted distinct words),
-    ``ck`` the folded category, ``nk`` the folded name (name sort).
+    ``ck`` the folded category, ``nk`` the name sort key (``text.name_key``).
     """
     from note_compute import encoding
 
-    from .text import fold, unique_words
+    from .text import fold, name_key, unique_words
 
     rec = dict(p)
     rec["ck"] = fold(p["category"])
-    rec["nk"] = fold(p["name"])
+    rec["nk"] = name_key(p["name"])
     rec["w1"] = unique_words(p["name"])
     rec["w2"] = unique_words(" ".join([p["brand"], *p["tags"]]))
     rec["w3"] = unique_words(p["description"])

@@ -24,7 +24,7 @@ from typing import Any
 from note_compute import encoding
 from note_compute.errors import InvalidEncoding
 
-from .text import STOP_WORDS, fold, search_words, unique_words, words
+from .text import STOP_WORDS, fold, name_key, search_words, unique_words, words
 
 __all__ = [
     "MAX_LIMIT",
@@ -35,7 +35,9 @@ __all__ = [
     "find_args",
     "index_records",
     "parse_query",
+    "passes",
     "rank_index_hits",
+    "rank_records",
     "reference_search",
     "sort_key",
 ]
@@ -168,7 +170,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, ...]:
     return key
 
 
-def _passes(q: Query, ck: str, price: int, stock: int) -> bool:
+def passes(q: Query, ck: str, price: int, stock: int) -> bool:
     if q.category is not None and ck != q.category:
         return False
     if q.min_price is not None and price < q.min_price:
@@ -192,13 +194,13 @@ def reference_search(products: Sequence[dict[str, Any]], q: Query) -> tuple[list
     """The semantics in plain Python: (one page of products, cursor of the next page or None)."""
     keyed = []
     for p in products:
-        if not _passes(q, fold(p["category"]), p["price"], p["stock"]):
+        if not passes(q, fold(p["category"]), p["price"], p["stock"]):
             continue
         sc = _score(q, set(words(p["name"])), set(words(" ".join([p["brand"], *p["tags"]]))),
                     set(words(p["description"])))
         if sc is None:
             continue
-        keyed.append((sort_key(q.sort, sc, p["price"], fold(p["name"]), p["id"]), p))
+        keyed.append((sort_key(q.sort, sc, p["price"], name_key(p["name"]), p["id"]), p))
     return _page(q, keyed)
 
 
@@ -224,6 +226,20 @@ def record_key(q: Query, rec: dict[str, Any]) -> tuple[Any, ...]:
     return sort_key(q.sort, sc, rec["price"], rec["nk"], rec["id"])
 
 
+def rank_records(q: Query, recs: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None, int]:
+    """Filter and rank catalog records (with their w1/w2/w3/ck/nk) for ``q``: (one page, next cursor, matches)."""
+    keyed = []
+    for rec in recs:
+        if not passes(q, rec["ck"], rec["price"], rec["stock"]):
+            continue
+        sc = _score(q, set(rec["w1"]), set(rec["w2"]), set(rec["w3"]))
+        if sc is not None:
+            keyed.append((sort_key(q.sort, sc, rec["price"], rec["nk"], rec["id"]), rec))
+    total = len(keyed)
+    page, cursor = _page(q, keyed)
+    return page, cursor, total
+
+
 # -- the word index ------------------------------------------------------------------------------
 
 
@@ -237,7 +253,7 @@ def index_records(products: Iterable[dict[str, Any]]) -> list[bytes]:
             for w in unique_words(text):
                 if w not in STOP_WORDS:
                     fields[w] = fields.get(w, 0) | bit
-        ck, nk = fold(p["category"]), fold(p["name"])
+        ck, nk = fold(p["category"]), name_key(p["name"])
         for w, f in fields.items():
             out.append(encoding.encode({"w": w, "id": p["id"], "f": f, "price": p["price"], "stock": p["stock"],
                                         "cat": ck, "nk": nk}))
@@ -267,7 +283,7 @@ def rank_index_hits(q: Query, per_word: dict[str, list[dict[str, Any]]]) -> tupl
     keyed = []
     for pid in ids:
         r = info[pid]
-        if not _passes(q, r["cat"], r["price"], r["stock"]):
+        if not passes(q, r["cat"], r["price"], r["stock"]):
             continue
         fl = flags[pid]
         n1 = sum(1 for w in q.words if fl[w] & F_NAME)

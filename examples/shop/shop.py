@@ -30,16 +30,19 @@ libp2p :class:`~note_compute.client.Client` or the in-memory
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import trio
 
 from note_compute import encoding, records, urls
 from note_compute.compute.client import ComputeClient, QueryResult
-from note_compute.compute.dataset import decode_shard
+from note_compute.compute.dataset import Manifest, decode_shard
+from note_compute.compute.keys import normalize_bound
 from note_compute.compute.publish import Published, dataset_url, publish_dataset
 from note_compute.crypto import SigningKey
 from note_compute.errors import NoteError
@@ -52,7 +55,9 @@ from .search import (
     encode_cursor,
     find_args,
     index_records,
+    passes,
     rank_index_hits,
+    rank_records,
     record_key,
 )
 
@@ -63,6 +68,9 @@ FIND_FUEL = 4_000_000_000
 ECHO_FUEL = 200_000_000
 CATALOG_SHARD = 500
 INDEX_SHARD = 2000
+CANDIDATES = 40
+"""When the rarest words leave at most this many products, their catalog records settle the other words
+(one proven one-key range each) instead of the other words' whole index ranges."""
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 
 
@@ -194,6 +202,8 @@ class Summary:
     fraud: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     seqs: dict[str, int] = field(default_factory=dict)
+    point_checks: int = 0  # candidates whose catalog records settled the other words (instead of their ranges)
+    unused_bytes: int = 0  # received by range fetches started at once and then not needed (not in bytes_received)
 
     def add(self, r: QueryResult) -> None:
         v = r.verification
@@ -209,7 +219,9 @@ class Summary:
     def line(self) -> str:
         fraud = f", {len(self.fraud)} fraud proof(s): {', '.join(sorted({f['lie'] for f in self.fraud}))}" \
             if self.fraud else ", no fraud"
-        return (f"{self.mode}: {self.completeness}; {self.queries} queries, {self.records_proven} records proven, "
+        points = f" ({self.point_checks} of them candidates' catalog records)" if self.point_checks else ""
+        return (f"{self.mode}: {self.completeness}; {self.queries} queries{points}, "
+                f"{self.records_proven} records proven, "
                 f"{len(self.peers)} peers, {self.bytes_received / 1024:.1f} KiB received, "
                 f"{self.seconds * 1000:.0f} ms{fraud}")
 
@@ -243,12 +255,25 @@ class Shop:
             return await self.search_index(q)
         return await self.search_audited(q)
 
-    async def search_index(self, q: Query) -> SearchResult:
+    async def search_index(self, q: Query, *, plan: bool = True) -> SearchResult:
+        """The proven-complete text search (see :meth:`_planned`); ``plan=False``: the first version, every
+        word's whole range and every product its own freshly resolved query (the benchmark's baseline)."""
         if not q.words:
             raise ShopError("the word index needs at least one word", reason="no-words")
         info = await self.info()
         t0 = time.perf_counter()
         s = Summary("proven-complete text search (word index)", "every query word's index range proven complete")
+        if plan:
+            res = await self._planned(q, info, s)
+        else:
+            per_word = await self._every_word(q, info, s)
+            ids, cursor = rank_index_hits(q, per_word)
+            total = len(rank_index_hits(replace(q, limit=10**9, cursor=None), per_word)[0])
+            res = SearchResult(await self.fetch_products(ids, s), cursor, s, total)
+        s.seconds = time.perf_counter() - t0
+        return res
+
+    async def _every_word(self, q: Query, info: ShopInfo, s: Summary) -> dict[str, list[dict[str, Any]]]:
         per_word: dict[str, list[dict[str, Any]]] = {}
 
         async def one(w: str) -> None:
@@ -257,25 +282,96 @@ class Shop:
             per_word[w] = [x for x in r.values() if x.get("w") == w]
 
         await _all(one, q.words)
-        ids, cursor = rank_index_hits(q, per_word)
-        total_q = replace(q, limit=10**9, cursor=None)
-        total = len(rank_index_hits(total_q, per_word)[0])
-        products = await self.fetch_products(ids, s)
-        s.seconds = time.perf_counter() - t0
-        return SearchResult(products, cursor, s, total)
+        return per_word
 
-    async def fetch_products(self, ids: list[str], s: Summary | None = None, *,
-                             context: str = "index") -> list[dict[str, Any]]:
+    async def _planned(self, q: Query, info: ShopInfo, s: Summary) -> SearchResult:
+        """Rarest words first; the others read from the candidates' own catalog records when few remain.
+
+        One version of the index and of the catalog per search (resolved once, together; every later query
+        names it, so nothing is resolved twice and no search mixes versions). The words whose index ranges
+        touch the fewest shards are fetched first (proven complete: every product having all the query's
+        words is among their products). The other words' ranges start at the same time; but when the first
+        words leave at most :data:`CANDIDATES` products (after the category, price and stock filters, read
+        from the same proven records), those fetches are cancelled and the candidates' catalog records are
+        fetched instead (each a proven one-key range): each record lists its product's words, so it settles
+        the other words, and the page's products are then in hand (no separate fetch). Completeness is
+        unchanged: a product is left out only because a proven record says it lacks a word or a filter.
+        """
+        box: dict[str, Manifest] = {}
+
+        async def resolve(name: str, url: str) -> None:
+            box[name] = await self.cc.latest_manifest(url)
+
+        with _single_errors():
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(resolve, "index", info.index)
+                nursery.start_soon(resolve, "catalog", info.catalog)
+        idx_m, cat_m = box["index"], box["catalog"]
+        span = {w: len(idx_m.shards_touching(*_word_keys(idx_m, w))) for w in q.words}
+        first = [w for w in q.words if span[w] == min(span.values())]
+        later = [w for w in q.words if w not in first]
+        per_word: dict[str, list[dict[str, Any]]] = {}
+        fetched: dict[str, QueryResult] = {}  # the later words' answers, used only on the range path
+        direct: SearchResult | None = None
+
+        async def word(w: str) -> None:
+            r = await self.cc.query(info.echo, info.index, {}, range=[[w], [w + "\x00"]], manifest=idx_m)
+            if w in later:
+                fetched[w] = r
+            else:
+                s.add(r)
+                per_word[w] = [x for x in _index_values(r) if x["w"] == w]
+
+        with _single_errors():
+            async with trio.open_nursery() as nursery:
+                rest = trio.CancelScope()
+
+                async def fetch_later() -> None:
+                    with rest:
+                        await _all(word, later)
+
+                if later:
+                    nursery.start_soon(fetch_later)
+                await _all(word, first)
+                cands = _candidates(q, first, per_word)
+                if later and len(cands) <= CANDIDATES:  # (whether or not some of those fetches finished first)
+                    rest.cancel()
+                    s.unused_bytes = sum(r.verification.bytes_received for r in fetched.values())
+                    recs = await self._records(sorted(cands), s, cat_m)
+                    page, cursor, total = rank_records(q, recs)
+                    s.point_checks = len(cands)
+                    s.completeness = (f"the index ranges of {', '.join(first)} proven complete; "
+                                      f"{', '.join(later)} checked on each of the {len(cands)} candidates' "
+                                      "proven catalog records")
+                    direct = SearchResult([_public(r) for r in page], cursor, s, total)
+        if direct is not None:
+            return direct
+        for w in later:
+            s.add(fetched[w])
+            per_word[w] = [x for x in _index_values(fetched[w]) if x["w"] == w]
+        ids, cursor = rank_index_hits(q, per_word)
+        total = len(rank_index_hits(replace(q, limit=10**9, cursor=None), per_word)[0])
+        return SearchResult(await self.fetch_products(ids, s, manifest=cat_m), cursor, s, total)
+
+    async def fetch_products(self, ids: list[str], s: Summary | None = None, *, context: str = "index",
+                             manifest: Manifest | None = None) -> list[dict[str, Any]]:
         """The catalog records of ``ids`` (each a proven one-key range), in the order given.
 
         A missing id is proven absent; ``context`` says whose id it was: ``"index"`` (the word index
-        named it: the publisher's data disagrees with itself) or ``"cart"`` (the buyer's).
+        named it: the publisher's data disagrees with itself) or ``"cart"`` (the buyer's). ``manifest``:
+        the catalog version to read (resolved once by the caller), else the newest found.
         """
+        recs = await self._records(ids, s, manifest, context=context)
+        return [_public(r) for r in recs]
+
+    async def _records(self, ids: list[str], s: Summary | None, manifest: Manifest | None, *,
+                       context: str = "index") -> list[dict[str, Any]]:
+        """The whole catalog records (search fields included) of ``ids``, in order; see :meth:`fetch_products`."""
         info = await self.info()
         got: dict[str, dict[str, Any]] = {}
 
         async def one(pid: str) -> None:
-            r = await self.cc.query(info.echo, info.catalog, {}, range=[[pid], [pid + "\x00"]])
+            r = await self.cc.query(info.echo, info.catalog, {}, range=[[pid], [pid + "\x00"]], manifest=manifest)
             if s is not None:
                 s.add(r)
             for v in r.values():
@@ -290,7 +386,7 @@ class Shop:
         if missing:
             raise ShopError(f"products {missing[:3]} are in the index but not in the catalog (the publisher's data "
                             "disagrees with itself)", reason="index-catalog-mismatch")
-        return [_public(got[i]) for i in ids]
+        return [got[i] for i in ids]
 
     async def search_audited(self, q: Query, *, audit: float = 0.05) -> SearchResult:
         """The ``shop_find`` program over every catalog shard; returned records proven, selection audited."""
@@ -332,6 +428,60 @@ class Shop:
 
 
 _SEARCH_FIELDS = ("w1", "w2", "w3", "ck", "nk")
+_INDEX_FIELDS = {"w": str, "id": str, "f": int, "price": int, "stock": int, "cat": str, "nk": str}
+
+
+@contextmanager
+def _single_errors() -> Iterator[None]:
+    """Raise a shop or ring error from inside a nursery as itself (the first one), not in an exception group."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = _leaves(group)
+        first = next((e for e in leaves if isinstance(e, (ShopError, NoteError))), None)
+        if first is None:
+            raise
+        raise first from group
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
+    return [exc]
+
+
+def _word_keys(m: Manifest, w: str) -> tuple[Any, Any]:
+    return normalize_bound([w], m.sort_key, upper=False), normalize_bound([w + "\x00"], m.sort_key, upper=True)
+
+
+def _index_values(r: QueryResult) -> list[dict[str, Any]]:
+    """The index records of a verified answer, decoded.
+
+    Their bytes are proven against the shop's signed root, so they are read with the plain CBOR decoder
+    (about 5x faster than the strict one, which also re-encodes each record to check it is canonical) and
+    then held to the index record's shape: a record that is not one is the publisher's error, refused.
+    """
+    out = []
+    for raw in r.records:
+        try:
+            v = cbor2.loads(raw)
+        except Exception as exc:  # noqa: BLE001 - any decoding failure of a proven record is the publisher's
+            raise ShopError(f"the shop's word index holds a record that is not CBOR: {exc}",
+                            reason="bad-index-record") from exc
+        if not (type(v) is dict and v.keys() == _INDEX_FIELDS.keys()
+                and all(type(v[k]) is t for k, t in _INDEX_FIELDS.items())):
+            raise ShopError("the shop's word index holds a record of the wrong shape", reason="bad-index-record")
+        out.append(v)
+    return out
+
+
+def _candidates(q: Query, words: Sequence[str], per_word: dict[str, list[dict[str, Any]]]) -> set[str]:
+    """The products having every one of ``words`` that pass the query's filters (from their index records)."""
+    ids: set[str] | None = None
+    for w in words:
+        these = {r["id"] for r in per_word[w] if passes(q, r["cat"], r["price"], r["stock"])}
+        ids = these if ids is None else ids & these
+    return ids or set()
 
 
 async def _all(fn: Callable[[Any], Awaitable[None]], items: Sequence[Any], parallel: int = 16) -> None:

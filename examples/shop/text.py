@@ -26,7 +26,7 @@ import functools
 import re
 import unicodedata
 
-__all__ = ["MAX_WORDS", "MAX_WORD_BYTES", "STOP_WORDS", "fold", "search_words", "unique_words", "words"]
+__all__ = ["MAX_WORDS", "MAX_WORD_BYTES", "STOP_WORDS", "fold", "name_key", "search_words", "unique_words", "words"]
 
 MAX_WORD_BYTES = 64
 MAX_WORDS = 256
@@ -106,3 +106,21 @@ def search_words(text: str) -> list[str]:
 def unique_words(text: str) -> list[str]:
     """The distinct normalized words of ``text``, sorted by their UTF-8 bytes."""
     return sorted(set(words(text)), key=lambda w: w.encode("utf-8"))
+
+
+# Letters that carry their difference in the letter itself, not in a combining mark (NFKD leaves them whole).
+_BASE_LETTERS = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ı": "i", "ŀ": "l", "ŧ": "t", "æ": "ae",
+                               "œ": "oe", "þ": "th", "ð": "d"})
+
+
+def name_key(text: str) -> str:
+    """The key of the name sort (``specs/text.md``): accents and case second, letters first.
+
+    ``base + "\\0" + fold(text)``, where ``base`` is ``fold(text)`` decomposed (NFKD) without its combining
+    marks and with the letters of :data:`_BASE_LETTERS` replaced by their base letters; compared as UTF-8
+    bytes. So "Ångström" sorts among the a's and "Łódź" among the l's (not after "z"), "ÉCLAIR" beside
+    "eclair"; the folded name breaks ties (unaccented first).
+    """
+    f = fold(text)
+    base = "".join(c for c in unicodedata.normalize("NFKD", f) if not unicodedata.combining(c))
+    return base.translate(_BASE_LETTERS) + "\0" + f

@@ -60,7 +60,7 @@ def make_app(ctx: Any) -> Any:
         cart = await load_cart(ctx.client, key, shop.authority)
         info = await shop.info()
         ids = sorted(cart.items)
-        products = await shop.fetch_products(ids) if ids else []
+        products = await shop.fetch_products(ids, context="cart") if ids else []
         lines = [{"id": p["id"], "name": p.get("name", ""), "price": p["price"], "qty": cart.items[p["id"]],
                   "subtotal": p["price"] * cart.items[p["id"]]} for p in products]
         return {"ok": True, "buyer": key.authority, "currency": info.currency, "items": lines,
@@ -96,7 +96,7 @@ def make_app(ctx: Any) -> Any:
                 if not isinstance(pid, str):
                     raise ShopError("a product id is text", reason="bad-product")
                 if "add" in body:
-                    await shop.fetch_products([pid])  # the product must exist (proven), or this raises
+                    await shop.fetch_products([pid], context="cart")  # the product must exist (proven), or this raises
                     cart.add(pid, body.get("qty", 1))
                 else:
                     cart.remove(pid)
@@ -106,7 +106,7 @@ def make_app(ctx: Any) -> Any:
                 key = user()
                 cart = await load_cart(ctx.client, key, authority)
                 info = await shop.info()
-                products = await shop.fetch_products(sorted(cart.items)) if cart.items else []
+                products = await shop.fetch_products(sorted(cart.items), context="cart") if cart.items else []
                 order = await place_order(ctx.client, key, authority, cart,
                                           {p["id"]: p["price"] for p in products}, info.currency)
                 await save_cart(ctx.client, key, Cart(authority))

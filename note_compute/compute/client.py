@@ -114,8 +114,14 @@ class ComputeClient:
         return m
 
     async def query(self, program_url: str, dataset_url: str, args: Any, *, range: list[Any] | None = None,
-                    audit: float = 0.0, replicas: int = 1, quorum: bool = False) -> QueryResult:
-        """Run a verified query. ``args`` is a value (encoded here) or canonical CBOR bytes."""
+                    audit: float = 0.0, replicas: int = 1, quorum: bool = False,
+                    manifest: Manifest | None = None) -> QueryResult:
+        """Run a verified query. ``args`` is a value (encoded here) or canonical CBOR bytes.
+
+        ``manifest``: a version of ``dataset_url`` this client resolved (:meth:`latest_manifest`), queried
+        without resolving it again, so that several queries of one search see one version; it is refused
+        when older than the newest seq seen since, and a peer's proof of a newer one still restarts the query.
+        """
         t0 = time.perf_counter()
         args_bytes = args if isinstance(args, bytes) else encoding.encode(args)
         encoding.decode(args_bytes)
@@ -131,8 +137,18 @@ class ComputeClient:
             except NoteError as exc:
                 box[name] = exc
 
+        if manifest is not None:
+            if manifest.url != urls.normalize(dataset_url):
+                raise ValueError("the manifest given is not one of dataset_url")
+            newest = self.freshness.newest(manifest.url)
+            if newest is not None and manifest.seq < newest:
+                raise StaleRecord(f"seq {manifest.seq} of {manifest.url} is older than seq {newest} seen since "
+                                  "(rollback refused)", reason="stale")
+            box["m"] = manifest
+
         async with trio.open_nursery() as nursery:  # manifest, program and publisher-fault index, concurrently
-            nursery.start_soon(get, "m", self.latest_manifest, dataset_url)
+            if manifest is None:
+                nursery.start_soon(get, "m", self.latest_manifest, dataset_url)
             nursery.start_soon(get, "p", self.resolve_program, program_url)
             nursery.start_soon(get, "f", self._fault_index, dataset_url)
         for name in ("m", "p"):
