@@ -553,7 +553,7 @@ async def open_client(bootstrap: list[str] | None = None, *, home: Path | None =
 
         evidence = RING_EVIDENCE
 
-    relay = None
+    relay, local = None, bootstrap is None
     if bootstrap is None:
         bootstrap = read_bootstrap(home)
         relay = relay_seeds(home)
@@ -583,6 +583,10 @@ async def open_client(bootstrap: list[str] | None = None, *, home: Path | None =
             for p in random.sample(seeds, min(len(seeds), 4)):
                 nursery.start_soon(ping, p)
         if not alive:
+            if local:  # the supervisor runs (read_bootstrap said so) but its nodes do not answer
+                raise PeerUnreachable(f"none of the local network's nodes answered ({min(len(seeds), 4)} asked); "
+                                      "its supervisor runs: see `note-compute devnet status` and the nodes' logs "
+                                      "under $NOTE_HOME/devnet/", reason="devnet-nodes")
             raise PeerUnreachable(f"none of the bootstrap nodes answered ({', '.join(bootstrap[:4])})",
                                   reason="bootstrap")
         yield client

@@ -5,7 +5,7 @@ Low layer (standard library and :mod:`.errors` only): the supervisor in
 default bootstrap addresses. Layout under ``$NOTE_HOME``::
 
     devnet.json        the state: {"bootstrap": [multiaddr, ...], "pid": supervisor pid,
-                       "dir": data dir, "started": unix seconds,
+                       "dir": data dir, "started": unix seconds, "size": nodes started,
                        "nodes": [{"index", "pid", "data_dir", "addrs", "node_id"}, ...]}
     devnet/lock        held (flock, exclusive) by the supervisor for its whole life
     devnet/relay.sock  the supervisor's relay for short-lived commands (:mod:`note_compute.relay`)

@@ -88,6 +88,39 @@ def test_stale_state_orphans_are_stopped_and_strangers_spared(tmp_path: Path, mo
             p.wait()
 
 
+async def test_nodes_down_under_a_live_supervisor_is_said_so(tmp_path: Path) -> None:
+    """The supervisor runs but none of its nodes answers: exit 4 naming the local network, not "bootstrap"."""
+    import trio
+
+    from note_compute.cli._common import fail
+    from note_compute.client import open_client
+    from note_compute.relay import serve_relay
+
+    class DeadNodes:
+        async def request(self, peer: object, msg: object, timeout: float) -> dict[str, object]:
+            raise PeerUnreachable("connection refused", reason="dial")
+
+    fd = localnet.acquire_lock(tmp_path)
+    try:
+        sock = localnet.relay_path(tmp_path)
+        localnet.write_state({"bootstrap": ["/ip4/127.0.0.1/tcp/1/p2p/x"], "pid": os.getpid(), "relay": str(sock),
+                              "nodes": [{"index": 0, "pid": 1, "node_id": "ab" * 32,
+                                         "addrs": ["/ip4/127.0.0.1/tcp/1/p2p/x"]}]}, tmp_path)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(serve_relay, sock, DeadNodes())
+            with pytest.raises(PeerUnreachable) as ei:
+                async with open_client(home=tmp_path):
+                    pass
+            nursery.cancel_scope.cancel()
+    finally:
+        os.close(fd)
+    assert ei.value.reason == "devnet-nodes"
+    err = fail(ei.value)
+    assert err.exit_code == 4
+    assert err.message.startswith("none of the local network's nodes answered (1 asked); its supervisor runs: "
+                                  "see `note-compute devnet status`")
+
+
 def test_data_kept_by_default_and_fresh_starts_empty(tmp_path: Path) -> None:
     base = tmp_path / "devnet"
     for i in range(3):
@@ -141,6 +174,18 @@ def test_devnet_lifecycle(tmp_path: Path) -> None:
         r4 = subprocess.run([sys.executable, "-m", "note_compute.cli", "get", url], env={**env, "NOTE_NO_RELAY": "1"},
                             capture_output=True, text=True, timeout=120)
         assert r4.returncode == 0 and r4.stdout == "kept across runs\n" and r4.stderr == "", r4.stderr
+        # A node that dies while the supervisor lives comes back on its data, at a new address.
+        state = json.loads((home / "devnet.json").read_text())
+        victim = state["nodes"][1]
+        os.kill(victim["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while not _restarted(home, victim) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _restarted(home, victim), (home / "devnet" / "devnet.log").read_text()[-2000:]
+        r = _cli(home, "devnet", "status")
+        assert r.returncode == 0 and "3 of 3 nodes alive" in r.stdout, r.stdout
+        r = _cli(home, "get", url)
+        assert r.returncode == 0 and r.stdout == "kept across runs\n", r.stderr
         state = json.loads((home / "devnet.json").read_text())
         pids = [n["pid"] for n in state["nodes"]]
         os.kill(state["pid"], signal.SIGKILL)
@@ -158,6 +203,15 @@ def test_devnet_lifecycle(tmp_path: Path) -> None:
         assert r.returncode == 3 and "no replica holds" in r.stderr and "[" not in r.stderr, r.stderr
     finally:
         _cli(home, "devnet", "stop")
+
+
+def _restarted(home: Path, victim: dict[str, object]) -> bool:
+    try:
+        state = json.loads((home / "devnet.json").read_text())
+    except (OSError, ValueError):
+        return False
+    again = [n for n in state["nodes"] if n["index"] == victim["index"]]
+    return bool(again) and again[0]["pid"] != victim["pid"] and _alive(again[0]["pid"])
 
 
 def _alive(pid: int) -> bool:

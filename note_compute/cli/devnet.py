@@ -124,7 +124,7 @@ def _detach(n: int | None, base_dir: Path | None, fresh: bool, timeout: float, q
 def status_cmd(as_json: bool, quiet: bool) -> None:
     """Say whether the local network runs, and its nodes. Exit 3 when it does not run."""
     from .. import localnet
-    from ..devnet.run import clean_stale
+    from ..devnet.run import clean_stale, pid_alive
 
     running = localnet.is_running()
     report = None if running else clean_stale()
@@ -133,7 +133,7 @@ def status_cmd(as_json: bool, quiet: bool) -> None:
     if state is not None:
         for node in state.get("nodes", []):
             pid = node.get("pid")
-            alive.append(isinstance(pid, int) and _pid_alive(pid))
+            alive.append(isinstance(pid, int) and pid_alive(pid))
     if quiet and not as_json:
         if state is not None and state.get("bootstrap"):
             click.echo(state["bootstrap"][0])
@@ -149,8 +149,9 @@ def status_cmd(as_json: bool, quiet: bool) -> None:
         click.echo("the local network is starting (no state file yet)")
     elif running and state is not None:
         since = time.strftime("%H:%M:%S", time.localtime(state.get("started", 0)))
+        size = state.get("size") if isinstance(state.get("size"), int) else len(alive)
         click.echo(f"the local network is running: supervisor pid {state.get('pid')} since {since}; "
-                   f"{sum(alive)} of {len(alive)} nodes alive; data in {state.get('dir')}")
+                   f"{sum(alive)} of {size} nodes alive; data in {state.get('dir')}")
         for node, ok in zip(state.get("nodes", []), alive, strict=False):
             click.echo(f"  node {node.get('index'):>2}  pid {node.get('pid')}  {'up  ' if ok else 'DOWN'}  "
                        f"{(node.get('addrs') or ['?'])[0]}")
@@ -159,16 +160,6 @@ def status_cmd(as_json: bool, quiet: bool) -> None:
                    + (f"; {report.describe()}" if report else ""))
     if not running:
         raise SystemExit(EXIT_NOT_FOUND)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @devnet_group.command("stop")

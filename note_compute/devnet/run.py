@@ -10,6 +10,10 @@
   nodes come back at the same ring positions with what they stored);
   ``fresh=True`` deletes it first.
 * The nodes get ``--supervisor-pid``: they leave when the supervisor dies.
+* A node process that dies while the supervisor lives is restarted on its
+  data directory (same identity, same records) and the state file rewritten
+  with its new address; one that keeps dying (:data:`RESTART_LIMIT` times in
+  a minute) is left down and said so in the log (``devnet status`` shows it).
 """
 
 from __future__ import annotations
@@ -32,12 +36,16 @@ from .ring import wait_stable
 from .supervisor import Devnet
 
 __all__ = ["run_devnet", "DevnetRunning", "DEVNET_NODE_ARGS", "DEFAULT_NODES", "acquire_lock", "clean_stale",
-           "StaleReport", "stop_devnet", "existing_nodes", "prepare_data"]
+           "StaleReport", "stop_devnet", "existing_nodes", "prepare_data", "pid_alive", "keep_nodes_up",
+           "RESTART_LIMIT"]
 
 DEVNET_NODE_ARGS = ["--stabilize-interval", "0.5", "--replicate-interval", "2", "--request-timeout", "1"]
 """Faster stabilization and anti-entropy than a real deployment: a devnet is small and local."""
 
 DEFAULT_NODES = 8
+
+RESTART_LIMIT, RESTART_WINDOW = 3, 60.0
+"""A node that died is restarted on its data, unless it already died this many times in this many seconds."""
 
 
 @dataclass
@@ -92,9 +100,9 @@ def clean_stale(home: Path | None = None, grace: float = 5.0) -> StaleReport:
                 pass
     deadline = time.monotonic() + grace
     for pid in report.orphans:
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(pid):
+        if pid_alive(pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -103,7 +111,8 @@ def clean_stale(home: Path | None = None, grace: float = 5.0) -> StaleReport:
     return report
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while process ``pid`` runs (a zombie counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -186,6 +195,30 @@ async def run_devnet(n: int | None, base_dir: Path | None, timeout: float, *, fr
             os.close(lock_fd)
 
 
+async def keep_nodes_up(net: Devnet, say: Any, *, interval: float = 0.5) -> None:
+    """Restart the node processes of ``net`` that die, on their data, and rewrite the state file (until cancelled)."""
+    restarts: dict[int, list[float]] = {}
+    given_up: set[int] = set()
+    while True:
+        await trio.sleep(interval)
+        dead = [n for n in net.nodes if n.proc is not None and n.proc.poll() is not None and n.index not in given_up]
+        for node in dead:
+            code = node.proc.returncode if node.proc is not None else None
+            recent = [t for t in restarts.get(node.index, []) if time.monotonic() - t < RESTART_WINDOW]
+            if len(recent) >= RESTART_LIMIT:
+                given_up.add(node.index)
+                say(f"devnet: node {node.index} died {len(recent) + 1} times within {RESTART_WINDOW:.0f} s (exit "
+                    f"{code}); not restarting it again, see {node.data_dir / 'node.log'}")
+                continue
+            say(f"devnet: node {node.index} exited (code {code}); restarting it on its data")
+            restarts[node.index] = [*recent, time.monotonic()]
+            try:
+                await net.restart(node.index)
+            except NoteError as exc:
+                say(f"devnet: node {node.index} did not come back: {exc.message}")
+            net.write_manifest()  # its new address (the nodes still down left out) for every command
+
+
 async def _hold_client(open_client: Any, bootstrap: list[str], *,
                        task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     """Open the supervisor's own client and keep it open for the network's life (the relay uses its host)."""
@@ -217,6 +250,7 @@ async def _supervise(net: Devnet, n: int, base_dir: Path, timeout: float, had: i
                 except OSError as exc:  # e.g. a socket path over the 108-byte limit: commands dial directly
                     say(f"devnet: no relay for commands ({exc}); they will open their own libp2p host")
                 path = net.write_manifest()
+                nursery.start_soon(keep_nodes_up, net, say)
                 kept = f" (kept from an earlier run: {min(had, n)} nodes' data)" if had else ""
                 say(f"devnet: {n} nodes stable in {time.monotonic() - t0:.1f} s; bootstrap {net.bootstrap[0]}; "
                     f"data in {base_dir}{kept}; {path} written; Ctrl-C or `note-compute devnet stop` to stop")

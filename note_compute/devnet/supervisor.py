@@ -81,6 +81,7 @@ class Devnet:
         self.nodes = [NodeProcess(i, self.base_dir / f"node-{i:02d}") for i in range(n)]
         self.relay: str | None = None  # the relay socket a supervisor serves (recorded in the state file)
         self._locks: dict[Path, int] = {}  # NOTE_HOME -> its lock, held while our state file is published there
+        self.started = int(time.time())  # when this network was created (kept across state rewrites)
 
     def hold_lock(self, fd: int, home: Path | None = None) -> None:
         """Take ownership of an already acquired NOTE_HOME lock (released by :meth:`stop`)."""
@@ -203,7 +204,8 @@ class Devnet:
             "bootstrap": self.bootstrap,
             "pid": os.getpid(),
             "dir": str(self.base_dir),
-            "started": int(time.time()),
+            "started": self.started,
+            "size": len(self.nodes),
             **({"relay": self.relay} if self.relay else {}),
             "nodes": [
                 {"index": n.index, "pid": n.info.get("pid"), "data_dir": str(n.data_dir),
