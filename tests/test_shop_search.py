@@ -18,6 +18,7 @@ from examples.shop.search import (
     index_records,
     parse_query,
     rank_index_hits,
+    rank_records,
     reference_search,
 )
 from examples.shop.text import STOP_WORDS
@@ -28,6 +29,7 @@ FIND = (Path(__file__).resolve().parents[1] / "contracts" / "shop_find.wasm").re
 CATALOG = sorted(generate(300, seed=5), key=lambda p: p["id"].encode())
 RECORDS = [product_record(p) for p in CATALOG]
 BY_ID = {p["id"]: p for p in CATALOG}
+CATALOG_RECORDS = {p["id"]: encoding.decode(r) for p, r in zip(CATALOG, RECORDS, strict=True)}
 INDEX: dict[str, list[dict[str, Any]]] = {}
 for _r in index_records(CATALOG):
     _v = encoding.decode(_r)
@@ -120,6 +122,19 @@ def test_contract_and_index_match_the_reference(sandbox: Any, text: str, categor
     assert run_find(sandbox, q) == want
     if q.words:
         assert index_ids(q) == want
+        assert candidate_ids(q) == want
+
+
+def candidate_ids(q: Query) -> list[str]:
+    """The planned search's candidates' path (shop.Shop._planned): the first word's complete index records
+    give the candidates (filters applied), their catalog records settle the other words and the ranking."""
+    from examples.shop.shop import _candidates
+
+    full = Query(**{**q.__dict__, "limit": 100_000})
+    cands = _candidates(full, q.words[:1], {w: INDEX.get(w, []) for w in q.words[:1]})
+    page, _, total = rank_records(full, [CATALOG_RECORDS[c] for c in sorted(cands)])
+    assert total == len(page)
+    return [r["id"] for r in page]
 
 
 def test_paging_with_a_cursor_walks_the_whole_result() -> None:
