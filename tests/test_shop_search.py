@@ -211,3 +211,25 @@ def test_name_sort_puts_accented_names_among_their_letters(sandbox: Any) -> None
     lodz = names.index("Łódź city map poster")
     assert initials[lodz - 1] <= "l" <= initials[lodz + 1] and initials[lodz + 1] in "lmnopqrstuvwxyz"
     assert initials == sorted(initials, key=lambda c: {"ł": "l", "å": "a", "é": "e"}.get(c, c))
+
+
+def test_price_bounds_are_inclusive(sandbox: Any) -> None:
+    from examples.shop.text import words
+
+    p = next(x for x in CATALOG if "lamp" in words(x["name"]))
+    price = p["price"]
+    for kw in ({"min_price": price}, {"max_price": price}, {"min_price": price, "max_price": price}):
+        q = parse_query("lamp", **kw)
+        assert p["id"] in ref_ids(q) and p["id"] in run_find(sandbox, q) and p["id"] in index_ids(q), kw
+    assert p["id"] not in ref_ids(parse_query("lamp", max_price=price - 1))
+    assert p["id"] not in run_find(sandbox, parse_query("lamp", min_price=price + 1))
+
+
+def test_descriptions_describe_the_product_so_lantern_finds_lanterns_first() -> None:
+    """The issue: random nouns in descriptions made "lantern" return "large hammer" first."""
+    products = generate(2000)
+    page, _ = reference_search(products, parse_query("lantern", limit=20))
+    assert len(page) == 20 and all("lantern" in p["name"].lower() for p in page)
+    for p in products[len(SPECIAL):]:
+        noun_words = set(p["name"].lower().split()[-1:])  # the product noun ends its name
+        assert noun_words <= set(p["description"].lower().replace(",", " ").split()), p
