@@ -43,12 +43,13 @@ def test_two_users_match_through_the_cli_on_a_devnet(tmp_path: Path) -> None:
             "--interests", "chess,jazz", "--bio", "ann's secret bio")
         run("dating", "card", "--key", "bo", "--pseudonym", "bo", "--age", "32", "--region", "north",
             "--interests", "jazz", "--bio", "bo's secret bio")
-        run("dating", "card", "--key", "cy", "--pseudonym", "cy", "--age", "31", "--region", "north",
-            "--interests", "chess")
-        run("dating", "site", "--key", "site", auth["ann"], auth["bo"], auth["cy"])
+        card = json.loads(run("dating", "card", "--key", "cy", "--pseudonym", "cy", "--age", "31", "--region",
+                              "north", "--interests", "chess", "--json"))
+        assert card["url"] == f"note://{auth['cy']}/dating/card" and len(card["profile_blob"]) == 64
+        assert run("dating", "site", "--key", "site", auth["ann"], auth["bo"], auth["cy"], "-q").strip() == auth["site"]
         site = ["--site", auth["site"]]
-        deck = run("dating", "swipe", "--key", "ann", *site, "--age", "25-35")
-        assert "bo" in deck and "cy" in deck
+        deck = json.loads(run("dating", "swipe", "--key", "ann", *site, "--age", "25-35", "--json"))["deck"]
+        assert sorted(c["pseudonym"] for c in deck) == ["bo", "cy"] and not any(c["liked"] for c in deck)
         run("dating", "swipe", "--key", "ann", *site, "bo", "--like")
         run("dating", "swipe", "--key", "ann", *site, "cy", "--like")         # one-sided
         run("dating", "swipe", "--key", "bo", *site, "--age", "25-35", "ann", "--like")
@@ -58,11 +59,11 @@ def test_two_users_match_through_the_cli_on_a_devnet(tmp_path: Path) -> None:
         run("dating", "matches", "--key", "bo", *site, "--epoch", "1")
         run("dating", "matches", "--key", "cy", *site, "--epoch", "1")
         out_ann = run("dating", "matches", "--key", "ann", *site, "--epoch", "1")
-        out_bo = run("dating", "matches", "--key", "bo", *site, "--epoch", "1")
-        out_cy = run("dating", "matches", "--key", "cy", *site, "--epoch", "1")
+        out_bo = json.loads(run("dating", "matches", "--key", "bo", *site, "--epoch", "1", "--json"))
+        out_cy = json.loads(run("dating", "matches", "--key", "cy", *site, "--epoch", "1", "--json"))
         assert "match: bo" in out_ann and "match: cy" not in out_ann
-        assert "match: ann" in out_bo
-        assert "0 match(es)" in out_cy
+        assert [(m["pseudonym"], m["authority"]) for m in out_bo["matches"]] == [("ann", auth["ann"])]
+        assert out_cy["matches"] == [] and out_cy["no_match"] == 1 and out_cy["pending"] == 0
         run("dating", "matches", "--key", "ann", *site, "--epoch", "1")      # re-running is harmless
         profile = json.loads(run("dating", "profile", "--key", "ann", "bo"))
         assert profile["bio"] == "bo's secret bio"

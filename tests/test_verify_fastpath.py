@@ -285,3 +285,121 @@ def test_declared_bounds_with_a_key_cache_refuse_the_same(world, sandbox) -> Non
         with pytest.raises(InvalidRecord) as err:
             check_declared_bounds(lying, 1, krp, **kw)
         assert err.value.reason == "shard-bounds"
+
+
+# -- the receipt decoder's shortcut: the strict decoder's answer, always ---------------------------------------
+
+
+def _strict_outcome(data: bytes) -> Any:
+    from note_compute.compute.protocol import _strict_receipt
+
+    try:
+        v = _strict_receipt(data)
+    except NoteError as exc:
+        return ("refused", type(exc).__name__, exc.reason, str(exc))
+    return ("ok", encoding.encode(v))
+
+
+def _decoder_outcome(data: bytes) -> Any:
+    try:
+        receipt, signed = Receipt.decode_signed(data)
+    except NoteError as exc:
+        return ("refused", type(exc).__name__, exc.reason, str(exc))
+    assert signed == encoding.encode(receipt.body)
+    return ("ok", encoding.encode({"body": receipt.body, "sig": receipt.sig}))
+
+
+def _honest_receipt() -> tuple[bytes, dict[str, Any]]:
+    body = {"v": 1, "peer": hashlib.sha256(PEER.public_key).digest(), "key": PEER.public_key,
+            "program": bytes(32), "dataset": DATASET, "seq": 3, "shard": 1, "shard_root": bytes(range(32)),
+            "count": 20, "sort_key": ["id"], "args": bytes(32), "range": None, "result": bytes(32), "fuel": 1234}
+    return _resign(body), body
+
+
+def test_honest_receipts_take_the_shortcut() -> None:
+    from note_compute.compute.protocol import _plain_receipt
+
+    data, body = _honest_receipt()
+    assert _plain_receipt(data) is not None
+    for rng in ([[1], [9]], [None, ["a", b"b", True, -(2**64), 2**64 - 1]], [[[[1]]], None]):
+        data = _resign(dict(body, range=rng))
+        assert _plain_receipt(data) is not None and _decoder_outcome(data) == _strict_outcome(data)
+
+
+_odd = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**65), 2**65), st.floats(allow_nan=False), st.text(max_size=3),
+              st.binary(max_size=3), st.builds(cbor2.CBORTag, st.sampled_from([2, 3, 24, 55799, 258]),
+                                              st.binary(max_size=2))),
+    lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.one_of(st.text(max_size=2),
+                                                                          st.integers(-3, 3)), c, max_size=3)),
+    max_leaves=10)
+
+
+@given(st.data())
+def test_receipt_decoder_answers_as_the_strict_decoder(data: Any) -> None:
+    """Hostile receipts built from an honest one: odd range values (floats, tags, huge integers, maps with
+    mixed keys, deep nesting), other key orders, cbor2's non-canonical encoder, byte edits; the decoder's
+    outcome (value, or error class, reason and message) is the strict decoder's."""
+    honest, body = _honest_receipt()
+    how = data.draw(st.sampled_from(["range", "order", "bytes", "wrap"]))
+    if how == "range":
+        lo, hi = data.draw(_odd), data.draw(_odd)
+        new = dict(body, range=data.draw(st.sampled_from([[lo, hi], [[lo], [hi]], [[lo, hi], None], lo])))
+        signed_bytes = cbor2.dumps(new, canonical=data.draw(st.booleans()))
+        sig = PEER.sign(domains.SIG_RECEIPT, signed_bytes)
+        raw = _raw_receipt(signed_bytes, sig)
+    elif how == "order":
+        items = list(body.items())
+        order = data.draw(st.permutations(items))
+        raw = _raw_receipt(cbor2.dumps(dict(order)), PEER.sign(domains.SIG_RECEIPT, cbor2.dumps(dict(order))),
+                           body_first=data.draw(st.booleans()))
+    elif how == "bytes":
+        at = data.draw(st.integers(0, len(honest) - 1))
+        edit = data.draw(st.sampled_from(["flip", "cut", "insert", "append"]))
+        b = data.draw(st.integers(0, 255))
+        raw = {"flip": honest[:at] + bytes([honest[at] ^ (b or 1)]) + honest[at + 1:], "cut": honest[:at],
+               "insert": honest[:at] + bytes([b]) + honest[at:], "append": honest + bytes([b])}[edit]
+    else:  # the honest receipt under a tag, or inside an indefinite-length map
+        raw = data.draw(st.sampled_from([b"\xd9\xd9\xf7" + honest, b"\xbf" + honest[1:] + b"\xff"]))
+    assert _decoder_outcome(raw) == _strict_outcome(raw)
+
+
+def _nested(depth: int) -> Any:
+    v: Any = 1
+    for _ in range(depth):
+        v = [v]
+    return v
+
+
+@pytest.mark.parametrize("rng", [
+    [[2**64], None], [[-(2**64) - 1], None], [[2**64 - 1], [-(2**64)]], [[cbor2.CBORTag(2, b"\x01")], None],
+    [[1.5], None], [[1.0], None], [[{"a": 1, 1: 2}], None], [[{"b": 1, "a": 2}], None], [[True], [1]],
+    *[[[_nested(d)], None] for d in range(3, 9)],
+], ids=lambda r: repr(r)[:40])
+def test_receipt_decoder_edges(rng: Any) -> None:
+    """Integers just outside the 64-bit range (written as bignum tags), floats, maps, nesting at the depth limit:
+    strict decoding decides, and the decoder's answer is its answer (canonical and plain encodings alike)."""
+    _, body = _honest_receipt()
+    for canonical in (True, False):
+        signed_bytes = cbor2.dumps(dict(body, range=rng), canonical=canonical)
+        raw = _raw_receipt(signed_bytes, PEER.sign(domains.SIG_RECEIPT, signed_bytes))
+        assert _decoder_outcome(raw) == _strict_outcome(raw)
+
+
+# -- peer ids: the ring client's PeerRef straight away, anything else as before -------------------------------
+
+
+def test_peer_id_of_peer_refs_is_the_general_rule() -> None:
+    from dataclasses import dataclass
+
+    from note_compute.compute.actions import peer_id_of, peer_key
+    from note_compute.ring import PeerRef
+
+    ref = PeerRef(2**255 + 7, "/ip4/127.0.0.1/tcp/4001")
+    assert peer_id_of(ref) == (2**255 + 7).to_bytes(32, "big") == ref.id_bytes and peer_key(ref) == ref.id_bytes
+
+    @dataclass(frozen=True)
+    class Renamed(PeerRef):  # a subclass that names another id first: the general rule, not the shortcut
+        node_id: bytes = bytes(32)
+
+    assert peer_id_of(Renamed(5, "x")) == bytes(32)

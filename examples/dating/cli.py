@@ -128,9 +128,11 @@ def demo_cmd(users: int, seed: int, nodes: int, memory: bool) -> None:
 @click.option("--interests", required=True, help="Comma-separated, e.g. chess,jazz,hiking.")
 @click.option("--bio", default="", help="Goes in the encrypted profile (matches only).")
 @click.option("--contact", default="", help="Goes in the encrypted profile (matches only).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the card's URL.")
 @_bootstrap
 def card_cmd(key_name: str, pseudonym: str, age: int, region: str, interests: str, bio: str, contact: str,
-             bootstrap: tuple[str, ...]) -> None:
+             as_json: bool, quiet: bool, bootstrap: tuple[str, ...]) -> None:
     """Sign your public card, publish it at note://YOU/dating/card, encrypt your profile."""
     from note_compute import records
     from note_compute.client import open_client
@@ -153,8 +155,14 @@ def card_cmd(key_name: str, pseudonym: str, age: int, region: str, interests: st
             await client.put_record(records.sign_record(key, url, seq=int(time.time() * 1000), value=card.encode(),
                                                         created=int(time.time())))
             await user.publish_profile(client)
-        click.echo(f"card published at {url}\nencrypted profile blob {user.profile_blob.hex()[:16]}... "  # type: ignore[union-attr]
-                   "(its key is sealed to each match only)")
+        blob = user.profile_blob.hex() if user.profile_blob else ""
+        if as_json:
+            click.echo(json.dumps({"url": url, "authority": key.authority, "profile_blob": blob}))
+        elif quiet:
+            click.echo(url)
+        else:
+            click.echo(f"card published at {url}\nencrypted profile blob {blob[:16]}... "
+                       "(its key is sealed to each match only)")
 
     _run(go)
     _save(key_name, user)
@@ -163,8 +171,10 @@ def card_cmd(key_name: str, pseudonym: str, age: int, region: str, interests: st
 @dating.command("site")
 @click.option("--key", "key_name", required=True, help="The site's key.")
 @click.argument("members", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the site's authority.")
 @_bootstrap
-def site_cmd(key_name: str, members: tuple[str, ...], bootstrap: tuple[str, ...]) -> None:
+def site_cmd(key_name: str, members: tuple[str, ...], as_json: bool, quiet: bool, bootstrap: tuple[str, ...]) -> None:
     """(The site) publish psi_match, dating_deck and the directory of MEMBERS' signed cards."""
     from note_compute.client import open_client
 
@@ -183,7 +193,13 @@ def site_cmd(key_name: str, members: tuple[str, ...], bootstrap: tuple[str, ...]
                     raise click.ClickException(f"the card at {auth} is signed for another key")
                 cards.append(card)
             site = await publish_site(client, key, cards)
-        click.echo(f"site {site.authority}: directory of {len(cards)} cards at {site.directory_url}")
+        if as_json:
+            click.echo(json.dumps({"site": site.authority, "directory": site.directory_url, "cards": len(cards),
+                                   "programs": [site.psi_url, site.deck_url]}))
+        elif quiet:
+            click.echo(site.authority)
+        else:
+            click.echo(f"site {site.authority}: directory of {len(cards)} cards at {site.directory_url}")
 
     _run(go)
 
@@ -194,9 +210,10 @@ def site_cmd(key_name: str, members: tuple[str, ...], bootstrap: tuple[str, ...]
 @click.option("--age", "age_range", default=None, metavar="LO-HI", help="Load a fresh deck for this age range.")
 @click.argument("pseudonym", required=False)
 @click.option("--like/--pass", "like", default=True, help="With PSEUDONYM: like (default) or pass.")
+@click.option("--json", "as_json", is_flag=True, help="Print the deck as one JSON document.")
 @_bootstrap
 def swipe_cmd(key_name: str, site_auth: str, age_range: str | None, pseudonym: str | None, like: bool,
-              bootstrap: tuple[str, ...]) -> None:
+              as_json: bool, bootstrap: tuple[str, ...]) -> None:
     """Show your verified deck (--age LO-HI loads it), or like/pass PSEUDONYM (kept locally)."""
     _, user = _load(key_name)
     if age_range is not None:
@@ -223,6 +240,9 @@ def swipe_cmd(key_name: str, site_auth: str, age_range: str | None, pseudonym: s
             raise click.ClickException(f"{pseudonym!r} is not in your deck")
         user.swipe(card, like)
     _save(key_name, user)
+    if as_json:
+        click.echo(json.dumps({"deck": [_card_json(c) | {"liked": c.key in user.likes} for c in user.deck]}))
+        return
     for c in user.deck:
         mark = "liked" if c.key in user.likes else ""
         click.echo(f"{c.pseudonym:24} {c.age:3} {c.region:10} {','.join(c.interests):40} {mark}")
@@ -232,8 +252,9 @@ def swipe_cmd(key_name: str, site_auth: str, age_range: str | None, pseudonym: s
 @click.option("--key", "key_name", required=True)
 @_site_option
 @click.option("--epoch", type=click.IntRange(0, 2**40), required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @_bootstrap
-def matches_cmd(key_name: str, site_auth: str, epoch: int, bootstrap: tuple[str, ...]) -> None:
+def matches_cmd(key_name: str, site_auth: str, epoch: int, as_json: bool, bootstrap: tuple[str, ...]) -> None:
     """Run this epoch's rounds as far as they go now (blind, double, match with proofs); re-run to progress."""
     from note_compute.client import open_client
     from note_compute.compute.client import ComputeClient
@@ -257,6 +278,14 @@ def matches_cmd(key_name: str, site_auth: str, epoch: int, bootstrap: tuple[str,
 
     done, out = _run(go)
     _save(key_name, user)
+    if as_json:
+        click.echo(json.dumps({
+            "epoch": epoch, "doubled": done.done, "matches": [_card_json(c) for c in out.matches],
+            "no_match": out.no_match, "pending": out.pending, "unproven": out.unproven,
+            "liars_caught": sorted({fp.peer.hex() for fp in out.frauds}),
+            "refused": {who: f"{type(exc).__name__}: {exc}" for who, exc in done.refused.items()},
+        }))
+        return
     for who, exc in done.refused.items():
         click.echo(f"  refused {who}'s round record: {type(exc).__name__}: {exc}")
     click.echo(f"{done.done} round(s) doubly blinded; {len(out.matches)} match(es), {out.no_match} proven "
@@ -283,6 +312,11 @@ def profile_cmd(key_name: str, pseudonym: str, bootstrap: tuple[str, ...]) -> No
             return await user.open_profile(client, card)
 
     click.echo(json.dumps(_run(go), indent=1, default=str))
+
+
+def _card_json(card: Any) -> dict[str, Any]:
+    return {"pseudonym": card.pseudonym, "age": card.age, "region": card.region, "interests": list(card.interests),
+            "authority": card.authority}
 
 
 def register(group: click.Group) -> None:

@@ -158,15 +158,17 @@ async def run_population(net: Any, cc: Any, pop: Population, *, epoch: int = 1, 
 
 
 async def _trio_round(net: Any, cc: Any, site: Site, epoch: int,
-                      before_match: Callable[[list[DatingUser]], Awaitable[None]]) -> tuple[bool, int, list[Any]]:
+                      before_match: Callable[[list[DatingUser]], Awaitable[None]],
+                      deck_cc: Any = None) -> tuple[bool, int, list[Any]]:
     """Users a, b, c of :func:`_trio_population`: a and b like each other, c likes a (one-sided).
 
-    Runs blind and double, then ``before_match(users)`` (where the liars are set up), then every user's
-    match. Returns (every answer right, fraud proofs, the proofs)."""
+    Loads the decks (with ``deck_cc``, default ``cc``), runs blind and double, then
+    ``before_match(users)`` (where the liars are set up), then every user's match with ``cc``. Returns
+    (every answer right, fraud proofs found while matching, those proofs)."""
     pop = _trio_population()
     a, b, c = users = [DatingUser(k, card) for k, card in zip(pop.keys, pop.cards, strict=True)]
     for u in users:
-        await u.load_deck(cc, site, (18, 99))
+        await u.load_deck(deck_cc or cc, site, (18, 99))
     a.swipe(pop.cards[1], True)
     b.swipe(pop.cards[0], True)   # a and b: mutual
     c.swipe(pop.cards[0], True)   # c likes a, a passes: one-sided
@@ -209,18 +211,36 @@ async def liar_round(sandbox: Any, say: Say = lambda s: None) -> dict[str, Any]:
     return out
 
 
+class _LiarFirst:
+    """A ring client whose replica lists put one peer first.
+
+    The order in which a client asks a shard's replicas is its own choice (ComputeClient's default is a
+    random rotation of the ring's list); this one is the order that meets the lying node first.
+    """
+
+    def __init__(self, client: Any, first: bytes) -> None:
+        self.client, self.first = client, first
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    async def replicas(self, key: bytes, count: int | None = None) -> list[Any]:
+        peers = list(await self.client.replicas(key, count=count))
+        return sorted(peers, key=lambda p: p.id_bytes != self.first)
+
+
 async def ring_liar_round(bootstrap: list[str], peers: list[Any], client: Any, sandbox: Any,
                           say: Say = lambda s: None, *, timeout: float = 120.0) -> dict[str, Any]:
     """The liar round on the real local network: a lying node joins it, is asked first, lies, is caught.
 
-    A node started in this process (:func:`~.liar.lying_node`: libp2p, its own store) joins the running
-    local network at ``bootstrap``; once the ring (``peers``, its nodes, and the liar) is stable, users a,
-    b, c run one epoch. a and b republish their doubly-blinded sets (fresh padding, so a new shard
-    address) until the liar is the first replica of each set's shard, so a client that asks replicas in
-    ring order asks the liar first. It lies (``drop``: it hides a and b's match; ``invent``: it claims c's
-    value is in a's set), the client convicts it from its own signed answer and proof, blocks it, asks
-    the next replica, and stores the fraud proof in the ring under the liar's id, where any node checks it
-    before keeping it.
+    A node process (:func:`~.liar.lying_node`: ``python -m examples.dating.liar_node``, libp2p, its own
+    store) joins the running local network at ``bootstrap``; once the ring (``peers``, its nodes, and the
+    liar) is stable, users a, b, c run one epoch. a and b republish their doubly-blinded sets (fresh
+    padding, so a new shard address) until the lying node is one of the replicas of each set's shard, and
+    the client asks replicas in an order that puts it first (:class:`_LiarFirst`). It lies (``drop``: it
+    hides a and b's match; ``invent``: it claims c's value is in a's set); the client convicts it from its
+    own signed answer and proof, blocks it, gets the right answer from the next replica, and stores the
+    fraud proof in the ring under the liar's id, where the nodes check it before keeping it.
     """
     import tempfile
     from pathlib import Path
@@ -234,38 +254,44 @@ async def ring_liar_round(bootstrap: list[str], peers: list[Any], client: Any, s
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="dating-liar-") as tmp:
-        async with lying_node(bootstrap, Path(tmp) / "liar") as (node, peer):
-            liar_id = peer.node_id
+        async with lying_node(bootstrap, Path(tmp) / "liar", timeout=timeout) as liar:
+            liar_id = liar.node_id
 
             async def joined() -> bool:
-                ring = [*peers, node.me]
+                ring = [*peers, liar.peer]
                 statuses = await collect_status(client, ring, timeout=2.0)
                 return len(statuses) == len(ring) and ring_is_stable(statuses, 3)
 
             await wait_until(joined, timeout, what="a stable ring with the lying node")
-            say(f"a lying node {liar_id.hex()[:12]} joined the local network ({len(peers)} + 1 nodes, "
-                "real libp2p connections; the ring is stable)")
+            say(f"a lying node {liar_id.hex()[:12]} (its own process) joined the local network ({len(peers)} + 1 "
+                "nodes, real libp2p connections; the ring is stable)")
             site = await publish_site(client, _site_key(99), _trio_population().cards)
             for epoch, lie in ((1_000_001, "drop"), (1_000_002, "invent")):
-                make_liar(None, peer, lie)
-                cc = ComputeClient(client, sandbox, shuffle=False)  # replicas in ring order: the liar first
+                liar.lie(lie)
+                cc = ComputeClient(_LiarFirst(client, liar_id), sandbox, shuffle=False)
                 tries: list[int] = []
 
                 async def place(users: list[DatingUser], cc: Any = cc, tries: list[int] = tries) -> None:
                     for u in users[:2]:  # a's and b's sets: every query of this round that can meet the lie
                         assert u.epoch_key is not None and u.epoch is not None
                         url = _set_url(u.epoch_key.public_key, u.epoch)
-                        for n in range(64):
+                        seq = 0
+                        for n in range(48):
+                            async def fresh(url: str = url, seq: int = seq) -> bool:
+                                return bool((await cc.latest_manifest(url)).seq >= seq)
+
+                            await wait_until(fresh, timeout, what="the ring serving the newest set")
                             m = await cc.latest_manifest(url)
-                            first = (await client.replicas(m.shards[0].blob))[0]
-                            if first.id_bytes == liar_id:
+                            if liar_id in {p.id_bytes for p in await client.replicas(m.shards[0].blob)}:
                                 tries.append(n + 1)
                                 break
                             await u.publish_doubles(client)  # new random padding: a new shard address
+                            seq = m.seq + 1
                         else:
-                            raise AssertionError("the lying node never became the first replica")
+                            raise AssertionError("the lying node was never a replica of the set")
 
-                ok, frauds, proofs = await _trio_round(client, cc, site, epoch, place)
+                # decks through a client of its own: the match queries are the ones that meet the lie first
+                ok, frauds, proofs = await _trio_round(client, cc, site, epoch, place, ComputeClient(client, sandbox))
                 caught = {fp.peer for fp in proofs}
                 stored = 0
                 for fp in proofs[:1]:
@@ -273,8 +299,8 @@ async def ring_liar_round(bootstrap: list[str], peers: list[Any], client: Any, s
                     stored = len(await client.get_evidence(liar_id))
                 out[lie] = {"frauds": frauds, "correct": ok, "blocked": liar_id in cc.blocked,
                             "convicted": caught == {liar_id}, "stored": stored, "publishes": tries}
-                say(f"local network: the lying node {_what(lie)} and signs it (it was made the first replica "
-                    f"of a's and b's sets after {'+'.join(map(str, tries))} publish(es)): {frauds} fraud proof(s), "
+                say(f"local network: the lying node {_what(lie)} and signs it (a replica of a's and b's sets "
+                    f"after {'+'.join(map(str, tries))} publish(es), asked first): {frauds} fraud proof(s), "
                     f"convicted only the liar: {caught == {liar_id}}, blocked: {liar_id in cc.blocked}, "
                     f"proofs held by the ring against it: {stored}; every answer still right: {ok}")
     say("the lying node left the ring")

@@ -52,6 +52,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import cbor2
+
 from .. import domains, encoding
 from ..crypto import SigningKey, domain_hash, verify
 from ..errors import InvalidEncoding, InvalidSignature, NoteError
@@ -115,9 +117,18 @@ def record_digests(records: list[bytes]) -> list[bytes]:
     return [hashlib.sha256(r).digest() for r in records]
 
 
+_U64 = 2**64 - 1
+
+
 def canonical_output(indices: list[int], digests: list[bytes], extra: bytes) -> bytes:
     """The byte string a receipt's result digest covers (``digests`` = :func:`record_digests`)."""
-    return encoding.encode({"indices": list(indices), "digests": list(digests), "extra": bytes(extra)})
+    indices, digests = list(indices), list(digests)
+    if type(extra) is bytes and all(type(i) is int and 0 <= i <= _U64 for i in indices) \
+            and all(type(d) is bytes for d in digests):
+        # Only unsigned integers and byte strings, under text keys given in their canonical order ("extra" <
+        # "digests" < "indices" by encoded bytes): cbor2's plain encoding is then the canonical one, bytewise.
+        return cbor2.dumps({"extra": extra, "digests": digests, "indices": indices})
+    return encoding.encode({"indices": indices, "digests": digests, "extra": bytes(extra)})
 
 
 def result_digest(indices: list[int], records: list[bytes], extra: bytes) -> bytes:
@@ -166,14 +177,9 @@ class Receipt:
         bytes instead of re-encoding the body (:func:`.verify.verify_answer`)."""
         if type(data) is not bytes:
             raise _bad("receipt must be bytes", "bad-receipt")
-        try:
-            v = encoding.decode(data, max_size=8192, max_depth=8)
-        except InvalidEncoding as exc:
-            raise _bad(f"receipt is not canonical CBOR: {exc}", "bad-receipt") from exc
-        if not (isinstance(v, dict) and set(v) == {"body", "sig"} and isinstance(v["body"], dict)
-                and type(v["sig"]) is bytes and len(v["sig"]) == 64):
-            raise _bad("receipt is {body, sig}", "bad-receipt")
-        validate(v["body"], _wc.RECEIPT_BODY)  # every field, exactly (reason bad-receipt)
+        v = _plain_receipt(data)
+        if v is None:
+            v = _strict_receipt(data)
         sig = v["sig"]
         # Canonical key order puts "sig" (0x63 ...) before "body" (0x64 ...): {"sig": <64 bytes>, "body": ...}.
         tail = len(_SIG_HEAD) + 64 + len(_BODY_KEY)
@@ -190,6 +196,71 @@ class Receipt:
         if hashlib.sha256(self.body["key"]).digest() != self.body["peer"]:
             raise InvalidSignature("receipt peer id is not the hash of its key", reason="peer-id")
         verify(domains.SIG_RECEIPT, self.body["key"], signed, self.sig)
+
+
+_MAX_RECEIPT, _MAX_DEPTH = 8192, 8
+_BODY_ORDER = tuple(sorted(_BODY_FIELDS, key=lambda k: (len(k.encode()), k.encode())))  # canonical key order
+_INT_MIN, _INT_MAX = -(2**64), 2**64 - 1
+
+
+def _strict_receipt(data: bytes) -> dict[str, Any]:
+    """The receipt map by strict decoding (:func:`note_compute.encoding.decode`), shape and body checked."""
+    try:
+        v = encoding.decode(data, max_size=_MAX_RECEIPT, max_depth=_MAX_DEPTH)
+    except InvalidEncoding as exc:
+        raise _bad(f"receipt is not canonical CBOR: {exc}", "bad-receipt") from exc
+    if not (isinstance(v, dict) and set(v) == {"body", "sig"} and isinstance(v["body"], dict)
+            and type(v["sig"]) is bytes and len(v["sig"]) == 64):
+        raise _bad("receipt is {body, sig}", "bad-receipt")
+    validate(v["body"], _wc.RECEIPT_BODY)  # every field, exactly (reason bad-receipt)
+    out: dict[str, Any] = v
+    return out
+
+
+def _plain_value(v: Any, depth: int) -> bool:
+    """Only what :func:`note_compute.encoding.decode` lets through (no float, tag, map or other type; integers in
+    the 64-bit range; nesting within its depth limit), and nothing whose canonical form needs a map sorted."""
+    if depth > _MAX_DEPTH:
+        return False
+    t = type(v)
+    if t is list:
+        return all(_plain_value(x, depth + 1) for x in v)
+    if t is int:
+        return bool(_INT_MIN <= v <= _INT_MAX)
+    return t is str or t is bytes or t is bool or v is None
+
+
+def _plain_receipt(data: bytes) -> dict[str, Any] | None:
+    """The receipt map, when a cheaper check proves it is exactly what :func:`_strict_receipt` returns; else None
+    (the caller then runs :func:`_strict_receipt`, which accepts or refuses as it always did).
+
+    The proof: the value holds only plain items (text-keyed maps in canonical key order, the body's fields
+    checked by its schema, the range's values by :func:`_plain_value`), and cbor2's plain encoding of it gives
+    back ``data`` byte for byte. With no float and no map left to sort, the plain encoding *is* the canonical
+    one, so strict decoding (decode, re-encode canonically, compare) would return this same value; and since a
+    plain encoding never writes a tag, an indefinite length or a duplicate key, ``data`` held none either.
+    """
+    if len(data) > _MAX_RECEIPT:
+        return None
+    try:
+        v = cbor2.loads(data, max_depth=_MAX_DEPTH + 1)
+    except Exception:  # cbor2 raises several types on garbage: the strict path names the fault
+        return None
+    if type(v) is not dict or list(v) != ["sig", "body"]:
+        return None
+    body, sig = v["body"], v["sig"]
+    if type(sig) is not bytes or len(sig) != 64 or type(body) is not dict or tuple(body) != _BODY_ORDER:
+        return None
+    try:
+        validate(body, _wc.RECEIPT_BODY)
+    except NoteError:
+        return None
+    if body["range"] is not None and not _plain_value(body["range"], 2):
+        return None
+    if cbor2.dumps(v) != data:
+        return None
+    out: dict[str, Any] = v
+    return out
 
 
 def make_receipt(key: SigningKey, req: QueryRequest, *, shard_root: bytes, count: int, sort_key: list[str],

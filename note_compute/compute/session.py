@@ -269,8 +269,13 @@ class QuerySession(Fetches, PublisherFaults, SeqHints):
 
     def _step(self) -> list[Action]:
         if self.newer is None:
+            k = self.k
             for t in self.tasks.values():
-                self._pump(t)
+                # Every task is looked at after every event: skip here the two cases where _pump returns at
+                # once (settled or awaiting the joint check; no answer yet and enough requests out).
+                if t.final is None and t.failed is None and t.tentative is None and (
+                        t.good or t.inflight + t.auditing < (1 if t.disagreement else k)):
+                    self._pump(t)
             if self._defer and not self._joint_done and self._ready_for_joint():
                 self._joint_check()
                 for t in self.tasks.values():
