@@ -12,7 +12,8 @@ rounds, each round timing (process CPU time, so other processes on a shared mach
 * ``verify_answer`` alone on every shard reply (reply shape, receipt, result digest, proofs);
 * a fresh :class:`~note_compute.compute.session.QuerySession` fed the recorded replies: ``start`` plus
   every ``on_result``, exactly what ``ComputeClient`` counts as ``verify_seconds`` (the client
-  verification share in bench_compute), joint re-run of the program included.
+  verification share in bench_compute), joint re-run of the program included; the peers are
+  :class:`~note_compute.ring.PeerRef` objects, as the ring client hands them over.
 
 Figures are CPU microseconds per shard reply and their ratio to the baseline of the same round (median
 over rounds): compare the ratios across runs and machines. The same for the sort-key range search
@@ -75,6 +76,15 @@ async def record(net: Any, manifest: Any, program: Any, args: bytes, rng_range: 
     res = s.result()
     assert res.verification.ok, res.verification.errors
     return candidates, feed, res
+
+
+def as_peer_refs(candidates: dict[int, list[Any]]) -> dict[int, list[Any]]:
+    """The candidates as the ring client hands them over (:class:`~note_compute.ring.PeerRef`, same ids)."""
+    from note_compute.ring import PeerRef
+
+    refs: dict[bytes, Any] = {}
+    return {i: [refs.setdefault(p.node_id, PeerRef(int.from_bytes(p.node_id, "big"), f"/mem/{p.node_id.hex()}"))
+                for p in peers] for i, peers in candidates.items()}
 
 
 def replay(net: Any, manifest: Any, program: Any, args: bytes, rng_range: list[Any] | None,
@@ -168,6 +178,7 @@ async def main(args: argparse.Namespace) -> None:
         a = encoding.encode(qargs)
         candidates, feed, res = await record(net, manifest, program, a, rng_range)
         items = shard_replies(manifest, program, a, rng_range, feed, sorted(candidates))
+        candidates = as_peer_refs(candidates)  # replayed with the ring client's peer references
         m = measure(net, manifest, program, a, rng_range, candidates, feed, items, args.reps)
         rows.append((name, len(items), len(feed), res.verification.records_proven, m))
     print("\nClient CPU (process time) per shard reply; ratios against one raw Ed25519 verify measured in the "

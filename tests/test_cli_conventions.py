@@ -37,8 +37,8 @@ from note_compute.testing.compute import ComputeNetwork
 # -- every command: --json where it prints data, -q where it prints a URL or an address ---------------------------
 
 SERVERS = {"node", "gateway"}  # run until Ctrl-C; they print where they listen, not data
-PRINTS_AN_ADDRESS = {"key new", "put", "program publish", "program check", "dataset publish", "site publish",
-                     "devnet", "devnet status"}
+PRINTS_AN_ADDRESS = {"key new", "key show", "put", "program publish", "program check", "dataset publish",
+                     "site publish", "devnet", "devnet status"}
 
 
 def _commands() -> list[tuple[str, click.Command]]:
@@ -69,6 +69,11 @@ def test_every_command_has_json_and_quiet_where_it_prints_an_address() -> None:
     assert no_json == []
     no_quiet = sorted(path for path in PRINTS_AN_ADDRESS if "-q" not in _flags(commands[path]))
     assert no_quiet == []
+
+
+def test_key_show_quiet_is_what_it_prints(net: ComputeNetwork) -> None:
+    assert nc("key", "show", "shop", "-q").output.strip() == authority()
+    assert nc("key", "show", "shop", "--url", "x", "-q").output.strip() == f"note://{authority()}/x"
 
 
 def test_program_check_json_and_quiet() -> None:

@@ -395,3 +395,15 @@ async def test_a_pinned_manifest_older_than_seen_is_refused(world: Any, sandbox:
         await cc.query(pub.info.echo, pub.index.record.url, {}, range=[["lamp"], ["lamp\x00"]], manifest=old)
     with pytest.raises(ValueError, match="not one of dataset_url"):
         await cc.query(pub.info.echo, pub.catalog.record.url, {}, range=[["p"], ["q"]], manifest=old)
+
+
+@pytest.mark.parametrize("n", [20, 120])
+async def test_the_demo_session_runs_on_the_smallest_catalogs(sandbox: Any, n: int, capsys: Any) -> None:
+    """`shop demo --products 20` (the CLI's minimum): no category, search or stock the script relies on is missing."""
+    from examples.shop.demo import run_demo
+
+    summary = await run_demo(ShopNet(6, sandbox), None, products=n)
+    assert summary["products"] == n and summary["fraud"] >= 1
+    assert summary["orders"] == {"confirmed": 1, "rejected": 2}
+    out = capsys.readouterr().out
+    assert "over-stock order rejected" in out and "answer still complete: True" in out

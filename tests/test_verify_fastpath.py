@@ -384,3 +384,22 @@ def test_receipt_decoder_edges(rng: Any) -> None:
         signed_bytes = cbor2.dumps(dict(body, range=rng), canonical=canonical)
         raw = _raw_receipt(signed_bytes, PEER.sign(domains.SIG_RECEIPT, signed_bytes))
         assert _decoder_outcome(raw) == _strict_outcome(raw)
+
+
+# -- peer ids: the ring client's PeerRef straight away, anything else as before -------------------------------
+
+
+def test_peer_id_of_peer_refs_is_the_general_rule() -> None:
+    from dataclasses import dataclass
+
+    from note_compute.compute.actions import peer_id_of, peer_key
+    from note_compute.ring import PeerRef
+
+    ref = PeerRef(2**255 + 7, "/ip4/127.0.0.1/tcp/4001")
+    assert peer_id_of(ref) == (2**255 + 7).to_bytes(32, "big") == ref.id_bytes and peer_key(ref) == ref.id_bytes
+
+    @dataclass(frozen=True)
+    class Renamed(PeerRef):  # a subclass that names another id first: the general rule, not the shortcut
+        node_id: bytes = bytes(32)
+
+    assert peer_id_of(Renamed(5, "x")) == bytes(32)

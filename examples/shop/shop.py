@@ -172,12 +172,12 @@ async def _publish_data(client: Any, key: SigningKey, products: Sequence[dict[st
                                     shard_records=CATALOG_SHARD, progress=shard_progress("catalog"),
                                     ready_timeout=ready_timeout)
     say(f"catalog: {len(cat_pub.built.shards)} shards, {cat_pub.uploaded} uploaded, seq {cat_pub.record.seq}"
-        + (f", {cat_pub.ready} of {cat_pub.asked} replicas ready" if ready_timeout else ""))
+        + (", its replicas asked to load it" if ready_timeout else ""))
     idx_pub = await publish_dataset(client, key, idx, name="index", sort_key=["w", "id"], shard_bytes=None,
                                     shard_records=INDEX_SHARD, progress=shard_progress("word index"),
                                     ready_timeout=ready_timeout)
     say(f"word index: {len(idx_pub.built.shards)} shards, {idx_pub.uploaded} uploaded, seq {idx_pub.record.seq}"
-        + (f", {idx_pub.ready} of {idx_pub.asked} replicas ready" if ready_timeout else ""))
+        + (", its replicas asked to load it" if ready_timeout else ""))
     return cat_pub, idx_pub, len(idx)
 
 

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..ring.ids import PeerRef
+
 __all__ = ["SEQ_HINT", "Action", "Ask", "Executor", "FindPeers", "LoadShard", "Refresh", "peer_id_of", "peer_key"]
 
 
@@ -57,6 +59,8 @@ SEQ_HINT = re.compile(r"seq (\d+)")
 
 def peer_id_of(peer: Any) -> bytes | None:
     """The 32-byte node id of a transport peer reference, when it exposes one."""
+    if type(peer) is PeerRef:  # the ring client's peers, asked about many times per reply: what the loop returns
+        return peer.id_bytes
     for name in ("node_id", "id_bytes", "id"):
         v = getattr(peer, name, None)
         if isinstance(v, bytes) and len(v) == 32:
