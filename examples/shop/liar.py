@@ -17,9 +17,12 @@ re-check it). The liar then leaves; the round waits for the ring to be whole aga
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import trio
 
 __all__ = ["ring_liar_round"]
 
@@ -43,43 +46,67 @@ async def ring_liar_round(net: Any, sandbox: Any, authority: str, say: Callable[
     from .shop import Shop
 
     client, devnet = net.client, net.devnet
+    t = [time.monotonic()]
+    seconds: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        t.append(time.monotonic())
+        seconds[name] = round(t[-1] - t[-2], 2)
+
     q = parse_query(WORD, limit=50)
     honest_cc = ComputeClient(client, sandbox, timeout=20.0)
-    honest = await Shop(client, sandbox, authority, compute=honest_cc).search(q)
     shop = await Shop(client, sandbox, authority).info()
     idx = await honest_cc.latest_manifest(shop.index)
     target = next(s for s in idx.shards if s.lo[0] <= WORD <= s.hi[0])
     peers = devnet_peers(devnet)
     seed = grind_seed([p.id_bytes for p in peers], target.blob, label=b"shop")
+    lap("grinding")
     out: dict[str, Any] = {}
+    honest: list[Any] = []
+    searched = trio.Event()
     with tempfile.TemporaryDirectory(prefix="shop-liar-") as tmp:
-        async with lying_node(devnet.bootstrap, Path(tmp) / "liar", seed=seed, lie="hide_one",
-                              timeout=timeout) as liar:
-            lid = liar.node_id
+        async with trio.open_nursery() as nursery:
+            async def honest_search() -> None:  # while the lying node starts (honest until this is done)
+                honest.append(await Shop(client, sandbox, authority, compute=honest_cc).search(q))
+                searched.set()
 
-            async def joined() -> bool:
-                ring = [*peers, liar.peer]
-                statuses = await collect_status(client, ring, timeout=2.0)
-                return len(statuses) == len(ring) and ring_is_stable(statuses, 3)
+            nursery.start_soon(honest_search)
+            async with lying_node(devnet.bootstrap, Path(tmp) / "liar", seed=seed, timeout=timeout) as liar:
+                lid = liar.node_id
+                lap("start")
 
-            async def replica() -> bool:
-                return lid in {p.id_bytes for p in await client.replicas(target.blob)}
+                async def joined() -> bool:
+                    ring = [*peers, liar.peer]
+                    statuses = await collect_status(client, ring, timeout=2.0)
+                    return len(statuses) == len(ring) and ring_is_stable(statuses, 3)
 
-            await wait_until(joined, timeout, what="a stable ring with the lying node")
-            await wait_until(replica, timeout, what="the lying node among the replicas of the shard")
-            say(f"  a lying node {lid.hex()[:12]} (its own process, real libp2p connections) joined the ring with an "
-                f"id it chose to be a replica of the index shard of '{WORD}'; it hides a match and signs it")
-            cc = ComputeClient(AskFirst(client, {lid}), sandbox, shuffle=False, timeout=20.0,
-                               fraud_registry=RingFraudRegistry(client))
-            res = await Shop(client, sandbox, authority, compute=cc).search(q)
-            proofs = res.summary.fraud
-            out = {"frauds": len(proofs), "liar": lid.hex(), "pid": liar.proc.pid, "blocked": lid in cc.blocked,
-                   "convicted": bool(proofs) and {f.get("peer") for f in proofs} == {lid.hex()},
-                   "lies": sorted({f["lie"] for f in proofs}),
-                   "complete": [p["id"] for p in res.products] == [p["id"] for p in honest.products]
-                   and res.total == honest.total,
-                   "stored": len(await client.get_evidence(lid))}
-            proc = liar.proc
+                async def replica() -> bool:
+                    return lid in {p.id_bytes for p in await client.replicas(target.blob)}
+
+                await wait_until(joined, timeout, what="a stable ring with the lying node")
+                await wait_until(replica, timeout, what="the lying node among the replicas of the shard")
+                lap("join")
+                await searched.wait()
+                liar.lie("hide_one")
+                say(f"  a lying node {lid.hex()[:12]} (its own process, real libp2p connections) joined the ring "
+                    f"with an id it chose to be a replica of the index shard of '{WORD}'; it hides a match and "
+                    "signs it")
+                cc = ComputeClient(AskFirst(client, {lid}), sandbox, shuffle=False, timeout=20.0,
+                                   fraud_registry=RingFraudRegistry(client))
+                res = await Shop(client, sandbox, authority, compute=cc).search(q)
+                proofs = res.summary.fraud
+                lap("search")
+                out = {"frauds": len(proofs), "liar": lid.hex(), "pid": liar.proc.pid, "blocked": lid in cc.blocked,
+                       "convicted": bool(proofs) and {f.get("peer") for f in proofs} == {lid.hex()},
+                       "lies": sorted({f["lie"] for f in proofs}),
+                       "complete": [p["id"] for p in res.products] == [p["id"] for p in honest[0].products]
+                       and res.total == honest[0].total,
+                       "stored": len(await client.get_evidence(lid))}
+                proc = liar.proc
+                lap("evidence")
     out["exit"] = proc.returncode  # 0: it left the ring gracefully on SIGTERM
+    lap("leave")
     await wait_stable(devnet, client, timeout)  # the ring whole again without it, for what runs next
+    lap("ring whole again")
+    out["seconds"] = seconds
     return out
