@@ -37,8 +37,8 @@ from note_compute.testing.compute import ComputeNetwork
 # -- every command: --json where it prints data, -q where it prints a URL or an address ---------------------------
 
 SERVERS = {"node", "gateway"}  # run until Ctrl-C; they print where they listen, not data
-PRINTS_AN_ADDRESS = {"key new", "put", "program publish", "program check", "dataset publish", "site publish",
-                     "devnet", "devnet status"}
+PRINTS_AN_ADDRESS = {"key new", "key show", "put", "program publish", "program check", "dataset publish",
+                     "site publish", "devnet", "devnet status"}
 
 
 def _commands() -> list[tuple[str, click.Command]]:
@@ -69,6 +69,11 @@ def test_every_command_has_json_and_quiet_where_it_prints_an_address() -> None:
     assert no_json == []
     no_quiet = sorted(path for path in PRINTS_AN_ADDRESS if "-q" not in _flags(commands[path]))
     assert no_quiet == []
+
+
+def test_key_show_quiet_is_what_it_prints(net: ComputeNetwork) -> None:
+    assert nc("key", "show", "shop", "-q").output.strip() == authority()
+    assert nc("key", "show", "shop", "--url", "x", "-q").output.strip() == f"note://{authority()}/x"
 
 
 def test_program_check_json_and_quiet() -> None:
@@ -292,9 +297,10 @@ def _freeze(net: ComputeNetwork) -> tuple[threading.Event, threading.Event]:
 def test_a_query_waiting_on_a_frozen_peer_shows_a_live_status_line(net: ComputeNetwork, shop: tuple[str, str],
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     asked, release = _freeze(net)
-    term = _Terminal(want="querying 3 shard(s) of products")
+    term = _Terminal(want="3 shard(s): waiting for signed answers (a peer silent for 5 s is replaced)")
     out = io.StringIO()
     monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLUMNS", "120")
     for forced in ("TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR"):  # rich reads these before isatty()
         monkeypatch.delenv(forced, raising=False)
     monkeypatch.setattr(sys, "stderr", term)
@@ -319,6 +325,7 @@ def test_a_query_waiting_on_a_frozen_peer_shows_a_live_status_line(net: ComputeN
     assert "verified" in out.getvalue()
     shown = "".join(term.chunks)
     assert "fetching the program and the dataset manifest" in shown  # from the start, before any peer answers
+    assert "querying 3 shard(s) of products (300 records)" in shown
     assert "0:00:0" in shown  # the elapsed-time column of the live line
 
 

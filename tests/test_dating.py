@@ -352,3 +352,26 @@ async def test_a_peer_hiding_or_forging_a_card_in_a_deck_is_caught_and_the_deck_
         got = [c.key for c in await me.load_deck(cc, site, (18, 99), min_shared=0)]
         assert got == want, mode
         assert cc.blocked, mode   # the lying peer was convicted and skipped
+
+
+async def test_a_tampered_or_unsigned_published_set_is_never_read_as_no_match(sandbox: Any) -> None:
+    from note_compute.compute.source import manifest_from_record
+
+    net = ComputeNetwork(6, sandbox)
+    users, cc, site = await _three(sandbox, net, {0: [1], 1: [0]})   # 0 <-> 1 mutual
+    a, b, _ = users
+    assert b.epoch_key is not None
+    url = dating._set_url(b.epoch_key.public_key, 1)
+    good = net.records[url][-1]
+    blob = manifest_from_record(good).shards[0].blob
+    honest_shard = net.blobs[blob]
+    net.blobs[blob] = honest_shard.replace(honest_shard[-32:], bytes(32))     # the shard's bytes changed
+    out = await a.find_matches(ComputeClient(net, sandbox), site, net)
+    assert out.matches == [] and out.no_match == 1 and out.unproven == 1         # (the round with user 2: absent)
+    net.blobs[blob] = honest_shard
+    net.records[url].append(dataclasses.replace(good, signature=bytes(64)))     # the set's record unsigned
+    out = await a.find_matches(ComputeClient(net, sandbox), site, net)
+    assert out.matches == [] and out.unproven == 1
+    net.records[url].pop()
+    out = await a.find_matches(ComputeClient(net, sandbox), site, net)
+    assert [c.key for c in out.matches] == [b.key.public_key]

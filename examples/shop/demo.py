@@ -144,15 +144,28 @@ async def run_demo(net: Any, console: Any = None, *, products: int = 5000, seed:
             f"({conf.total / 100:.2f} {info.currency}); over-stock order {rej.status}: {rej.reason}")
         summary["orders"] = {o.status: sum(1 for x in outcomes if x.status == o.status) for o in outcomes}
 
-        summary["fraud"] = await _liar(say, sandbox, shop_key, catalog[: min(len(catalog), 400)])
+        summary["fraud"] = await _liar(say, net, sandbox, shop_key, catalog[: min(len(catalog), 400)])
     say("(price and stock changes republish only the changed shards: `note-compute shop orders serve` does it "
         "after confirmed orders; figures in BENCHMARKS.md)")
     say(f"shop demo done: {summary}")
     return summary
 
 
-async def _liar(say: Say, sandbox: Any, key: SigningKey, catalog: list[dict[str, Any]]) -> int:
-    """A search against lying peers: 2 of the 3 replicas of the word's index shard hide a match."""
+async def _liar(say: Say, net: Any, sandbox: Any, key: SigningKey, catalog: list[dict[str, Any]]) -> int:
+    """A search asked first of a lying peer that hides a match: on the demo's local network when ``net`` is one
+    (a lying node process joins it: :mod:`.liar`), else 2 of the 3 replicas of the word's index shard on an
+    in-memory network of 8 (``catalog``)."""
+    if getattr(net, "devnet", None) is not None:
+        from .liar import ring_liar_round
+
+        r = await ring_liar_round(net, sandbox, key.authority, say)
+        say(f"lying node (a real node process in the ring of {net.nodes} + 1): asked first for the index range of "
+            f"'lamp', it hid a match and signed it: {r['frauds']} fraud proof(s) ({', '.join(r['lies'])}) "
+            f"convicting it{' alone' if r['convicted'] else ''}, blocked: {r['blocked']}, proofs the ring keeps "
+            f"against it: {r['stored']}; answer still complete: {r['complete']} (equal to the honest one); "
+            "it left the ring")
+        assert r["frauds"] and r["convicted"] and r["blocked"] and r["complete"], r
+        return int(r["frauds"])
     from note_compute.compute.client import ComputeClient
     from note_compute.testing.compute import ComputeNetwork
 

@@ -79,7 +79,8 @@ def list_(as_json: bool) -> None:
 @click.argument("name")
 @click.option("--url", "path", metavar="PATH", default=None, help="Print the note:// URL of PATH under this key.")
 @json_option
-def show(name: str, path: str | None, as_json: bool) -> None:
+@quiet_option("the authority or URL (what it prints anyway: accepted for scripts that pass -q everywhere)")
+def show(name: str, path: str | None, as_json: bool, quiet: bool) -> None:
     """Print the authority of key NAME (or a full note:// URL with --url)."""
     from .. import keystore, urls
 
