@@ -51,16 +51,10 @@ def _parse_json(text: str, what: str) -> Any:
     def no_float(s: str) -> Any:
         raise ValueError(f"float {s} not allowed (use integers, e.g. cents)")
 
-    def no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in pairs:
-            if k in out:  # json.loads would keep the last one silently
-                raise ValueError(f"key {k!r} appears twice (which one did you mean?)")
-            out[k] = v
-        return out
+    from ..compute.dataset import no_repeated_keys  # the check `dataset publish` makes of each line
 
     try:
-        return json.loads(text, parse_float=no_float, parse_constant=no_float, object_pairs_hook=no_repeats)
+        return json.loads(text, parse_float=no_float, parse_constant=no_float, object_pairs_hook=no_repeated_keys)
     except ValueError as exc:
         raise CliError(f"{what} is not valid JSON: {exc}", EXIT_USAGE, reason="json") from None
 
