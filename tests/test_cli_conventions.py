@@ -337,3 +337,37 @@ def test_no_status_line_when_stderr_is_not_a_terminal(net: ComputeNetwork, shop:
         assert r.exit_code == 0, r.output
         assert r.stderr.replace("exported 300 verified records\n", "") == "", r.stderr
     assert asked.is_set()
+
+
+def _copy_to(net: ComputeNetwork, src: str, path: str) -> str:
+    """Re-sign the record at ``src`` (same value, same key) at ``path`` of the same authority; its URL."""
+    import time
+
+    from note_compute import urls
+    from note_compute.records import sign_record
+
+    record = net.records[urls.normalize(src)][-1]
+    url = urls.make_url(authority(), path)
+    copy = sign_record(keystore.load_key("shop"), url, seq=1, value=record.value,
+                       created=int(time.time()))
+    trio.run(net.put_record, copy)
+    return url
+
+
+def test_a_record_outside_its_kinds_folder_is_a_usage_error(net: ComputeNetwork, shop: tuple[str, str]) -> None:
+    program, dataset = shop
+    stray_dataset = _copy_to(net, dataset, "/shop/products")  # a true manifest, signed, in the wrong place
+    stray_program = _copy_to(net, program, "/shop/search")
+    before = net.requests
+    for args in (["dataset", "show", stray_dataset], ["dataset", "export", stray_dataset],
+                 ["query", program, stray_dataset]):
+        r = nc(*args)
+        assert r.exit_code == 2, (args, r.output)
+        assert (f"{stray_dataset} holds a dataset manifest outside /datasets/; a dataset is read only at "
+                f"note://{authority()}/datasets/NAME") in r.output, r.output
+    for args in (["program", "show", stray_program], ["query", stray_program, dataset]):
+        r = nc(*args)
+        assert r.exit_code == 2, (args, r.output)
+        assert (f"{stray_program} holds a program outside /programs/; a program is read only at "
+                f"note://{authority()}/programs/NAME") in r.output, r.output
+    assert net.requests == before  # nothing was asked of a compute peer
