@@ -84,3 +84,30 @@ def test_peer_labels() -> None:
     assert peer_label(PeerRef(7, f"/ip4/10.0.0.1/tcp/4001/p2p/{pid}")) == "12D3Koo...Xo"
     assert peer_label(PeerRef(7, "mem-7")) == (7).to_bytes(32, "big").hex()[:16]
     assert QueryProgress(3, 1, 0, 2).waited(99.0) == 0.0 and QueryProgress(3, 1, 1, 2).shards_verified == 0
+
+
+async def test_the_publishers_wait_for_replicas_names_the_silent_one(sandbox, autojump_clock) -> None:
+    from note_compute.cli.dataset import READY_TIMEOUT, ready_line
+    from note_compute.compute.progress import ReadyProgress
+    from note_compute.compute.publish import publish_dataset
+
+    net = ComputeNetwork(6, sandbox)
+    frozen = net.peers[2]
+    net.set_mode(frozen, "timeout")  # never answers compute.prepare
+    recs = [encoding.encode({"id": i}) for i in range(120)]
+    seen: list[ReadyProgress] = []
+    t0 = trio.current_time()
+    pub = await publish_dataset(net, SITE, recs, name="slow", sort_key=["id"], shard_records=10, ready_timeout=10.0,
+                                ready_progress=seen.append)
+    assert trio.current_time() - t0 == pytest.approx(10.0)  # waited the whole ready_timeout for it
+    asked = pub.asked
+    assert asked >= 3 and all(p.asked == asked for p in seen)
+    assert seen[0].answered == 0 and seen[0].waiting == asked and seen[0].since == t0
+    assert [p.answered for p in seen] == list(range(asked))  # one call per answer, the frozen one never
+    last = seen[-1]
+    assert last.waiting == 1 and last.waiting_on == (peer_label(frozen),) and last.ready == pub.ready == 0
+    assert last.waited(t0 + 3.0) == 3.0
+    assert ready_line(last) == (f"replicas loading the shards: 0 of {asked} ready; waiting on {peer_label(frozen)} "
+                                f"(at most {READY_TIMEOUT:g} s)")
+    assert ready_line(seen[0]).endswith(f"and {asked - 3} more (at most {READY_TIMEOUT:g} s)")
+    assert ready_line(ReadyProgress(4, 4, 4)) == "replicas loading the shards: 4 of 4 ready"

@@ -19,7 +19,7 @@ from typing import Any
 
 from .actions import Ask, peer_id_of, peer_key
 
-__all__ = ["QueryProgress", "QueryWatch", "peer_label"]
+__all__ = ["QueryProgress", "QueryWatch", "ReadyProgress", "peer_label"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,26 @@ class QueryProgress:
     def waited(self, now: float) -> float:
         """Seconds the awaited request has been out at ``now`` (driver's clock); 0 when nothing is awaited."""
         return max(0.0, now - self.waiting_since) if self.waiting_since is not None else 0.0
+
+
+@dataclass(frozen=True)
+class ReadyProgress:
+    """A publisher's wait for the shard replicas to load a new dataset version
+    (the ``ready_progress`` hook of :func:`.publish.publish_dataset`), one snapshot per answer."""
+
+    asked: int
+    """Replicas sent ``compute.prepare`` (every replica of the shards, each once)."""
+    answered: int
+    ready: int
+    """Replicas that answered ready (their shards loaded and checked)."""
+    waiting_on: tuple[str, ...] = ()
+    """Labels of replicas not answered yet (:func:`peer_label`; at most 3 named, ``waiting`` counts them all)."""
+    waiting: int = 0
+    since: float = 0.0
+    """When they were asked (``trio.current_time``); ``waited(now)`` = now - since while any is out."""
+
+    def waited(self, now: float) -> float:
+        return max(0.0, now - self.since) if self.waiting else 0.0
 
 
 def peer_label(peer: Any) -> str:
