@@ -95,6 +95,12 @@ def test_exec_failures_are_clean_errors(tmp_path: Path, records_file: Path) -> N
     bad_lines.write_text('{"a": 1}\n{oops\n')
     res = runner.invoke(main, ["program", "exec", str(SHOP), "--records", str(bad_lines)])
     assert res.exit_code != 0 and "line 2" in res.output
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text('{"a": 1}\n{"a": 1, "a": 2}\n')
+    res = runner.invoke(main, ["program", "exec", str(SHOP), "--records", str(twice)])
+    assert res.exit_code == 2 and "--records line 2 is not JSON: key 'a' appears twice" in res.output
+    res = runner.invoke(main, ["program", "exec", str(SHOP), "--args", '{"text": "a", "text": "b"}'])
+    assert res.exit_code == 2 and "key 'text' appears twice" in res.output
     raw = tmp_path / "in.bin"
     raw.write_bytes(b"\x01\x02")
     res = runner.invoke(main, ["program", "exec", str(SHOP), "--input", str(raw)])

@@ -51,6 +51,7 @@ def _fail(exc: NoteError) -> click.ClickException:
 def build_input(input_file: str | None, args_json: str | None, records_file: str | None) -> bytes:
     """ABI v1 input bytes from ``--input`` (raw) or ``--args`` JSON + ``--records`` JSON Lines."""
     from .. import encoding
+    from ..compute.dataset import no_repeated_keys  # a repeated key is refused, as by `query` and `dataset publish`
     from ..sandbox.abi import pack_input
 
     if input_file is not None:
@@ -58,8 +59,8 @@ def build_input(input_file: str | None, args_json: str | None, records_file: str
             raise click.UsageError("--input excludes --args and --records")
         return sys.stdin.buffer.read() if input_file == "-" else Path(input_file).read_bytes()
     try:
-        args = json.loads(args_json) if args_json is not None else {}
-    except json.JSONDecodeError as exc:
+        args = json.loads(args_json, object_pairs_hook=no_repeated_keys) if args_json is not None else {}
+    except ValueError as exc:
         raise click.BadParameter(f"--args is not JSON: {exc}") from None
     records: list[bytes] = []
     if records_file is not None:
@@ -68,8 +69,8 @@ def build_input(input_file: str | None, args_json: str | None, records_file: str
             if not line.strip():
                 continue
             try:
-                records.append(encoding.encode(json.loads(line)))
-            except json.JSONDecodeError as exc:
+                records.append(encoding.encode(json.loads(line, object_pairs_hook=no_repeated_keys)))
+            except ValueError as exc:
                 raise click.BadParameter(f"--records line {lineno} is not JSON: {exc}") from None
     return pack_input(encoding.encode(args), records)
 
