@@ -297,9 +297,10 @@ def _freeze(net: ComputeNetwork) -> tuple[threading.Event, threading.Event]:
 def test_a_query_waiting_on_a_frozen_peer_shows_a_live_status_line(net: ComputeNetwork, shop: tuple[str, str],
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     asked, release = _freeze(net)
-    term = _Terminal(want="querying 3 shard(s) of products")
+    term = _Terminal(want="3 shard(s): waiting for signed answers (a peer silent for 5 s is replaced)")
     out = io.StringIO()
     monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLUMNS", "120")
     for forced in ("TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR"):  # rich reads these before isatty()
         monkeypatch.delenv(forced, raising=False)
     monkeypatch.setattr(sys, "stderr", term)
@@ -324,6 +325,7 @@ def test_a_query_waiting_on_a_frozen_peer_shows_a_live_status_line(net: ComputeN
     assert "verified" in out.getvalue()
     shown = "".join(term.chunks)
     assert "fetching the program and the dataset manifest" in shown  # from the start, before any peer answers
+    assert "querying 3 shard(s) of products (300 records)" in shown
     assert "0:00:0" in shown  # the elapsed-time column of the live line
 
 

@@ -16,6 +16,7 @@ re-check it). The liar then leaves; the round waits for the ring to be whole aga
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -59,12 +60,13 @@ async def ring_liar_round(net: Any, sandbox: Any, authority: str, say: Callable[
     idx = await honest_cc.latest_manifest(shop.index)
     target = next(s for s in idx.shards if s.lo[0] <= WORD <= s.hi[0])
     peers = devnet_peers(devnet)
-    seed = grind_seed([p.id_bytes for p in peers], target.blob, label=b"shop")
+    # a fresh identity each round (the ring keeps the proofs against an earlier one, and clients check them first)
+    seed = grind_seed([p.id_bytes for p in peers], target.blob, label=os.urandom(16))
     lap("grinding")
     out: dict[str, Any] = {}
     honest: list[Any] = []
     searched = trio.Event()
-    with tempfile.TemporaryDirectory(prefix="shop-liar-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="shop-liar-", dir=getattr(net, "home", None)) as tmp:  # the demo's home
         async with trio.open_nursery() as nursery:
             async def honest_search() -> None:  # while the lying node starts (honest until this is done)
                 honest.append(await Shop(client, sandbox, authority, compute=honest_cc).search(q))

@@ -137,13 +137,23 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
             if rng is not None:
                 check_range(rng, manifest.sort_key, manifest.schema)
                 protocol_range = to_protocol(rng)
-            update(f"querying {len(manifest.shards)} shard(s) of {manifest.name} ({manifest.count:,} records)")
+            what = f"querying {len(manifest.shards)} shard(s) of {manifest.name} ({manifest.count:,} records)"
+            update(what)
             # Fraud proofs live in the ring under the accused peer's id: consulted before choosing
             # peers (each proof re-checked here), and the proofs this query finds are published.
             cc = ComputeClient(client, sandbox, timeout=timeout, fraud_registry=RingFraudRegistry(client),
                                freshness=freshness)
-            return await cc.query(program_url, dataset_url, args_bytes, range=protocol_range, audit=audit,
-                                  replicas=replicas, quorum=quorum)
+            async with trio.open_nursery() as nursery:
+                async def explain_the_wait() -> None:  # a slow or frozen peer: say what the wait is
+                    await trio.sleep(1.0)
+                    update(f"{len(manifest.shards)} shard(s): waiting for signed answers (a peer silent for "
+                           f"{timeout:g} s is replaced)")
+
+                nursery.start_soon(explain_the_wait)
+                answer = await cc.query(program_url, dataset_url, args_bytes, range=protocol_range, audit=audit,
+                                        replicas=replicas, quorum=quorum)
+                nursery.cancel_scope.cancel()
+            return answer
 
     try:
         with status("fetching the program and the dataset manifest") as update:
