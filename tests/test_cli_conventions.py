@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 import threading
 from pathlib import Path
@@ -31,6 +32,7 @@ from test_cli_mistakes import authority, nc, net, products, shop  # noqa: F401  
 from note_compute import keystore
 from note_compute.cli import main
 from note_compute.cli._common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, fail
+from note_compute.compute.progress import peer_label
 from note_compute.errors import NoteError, NotFound, Timeout, no_replica
 from note_compute.testing.compute import ComputeNetwork
 
@@ -255,9 +257,10 @@ def test_ctrl_c_is_exit_130_not_verification_failed(net: ComputeNetwork, shop: t
 # -- feedback on long work: a live status line on a terminal, silence otherwise ----------------------------------
 
 class _Terminal(io.TextIOBase):
-    """stderr as a terminal: records what is written; ``seen`` is set once ``want`` has appeared."""
+    """stderr as a terminal: records what is written; ``seen`` is set once ``want`` has appeared
+    (a string, or a predicate over everything written so far)."""
 
-    def __init__(self, want: str) -> None:
+    def __init__(self, want: str | Any) -> None:
         self.want, self.seen, self.lock = want, threading.Event(), threading.Lock()
         self.chunks: list[str] = []
 
@@ -270,7 +273,8 @@ class _Terminal(io.TextIOBase):
     def write(self, s: str) -> int:
         with self.lock:
             self.chunks.append(s)
-            if self.want in "".join(self.chunks):
+            shown = "".join(self.chunks)
+            if (self.want in shown) if isinstance(self.want, str) else self.want(shown):
                 self.seen.set()
         return len(s)
 
@@ -279,13 +283,16 @@ class _Terminal(io.TextIOBase):
         return "utf-8"
 
 
-def _freeze(net: ComputeNetwork) -> tuple[threading.Event, threading.Event]:
-    """Every compute request waits until ``release`` is set (``asked`` tells that one arrived)."""
+def _freeze(net: ComputeNetwork, peers: list[Any] | None = None) -> tuple[threading.Event, threading.Event]:
+    """Every compute request waits until ``release`` is set (``asked`` tells that one arrived; each peer
+    asked is appended to ``peers``)."""
     asked, release = threading.Event(), threading.Event()
     honest = net.request
 
     async def frozen(peer: Any, msg: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         if str(msg.get("op", "")).startswith("compute."):
+            if peers is not None:
+                peers.append(peer)
             asked.set()
             await trio.to_thread.run_sync(release.wait)
         return await honest(peer, msg, timeout)
@@ -296,10 +303,15 @@ def _freeze(net: ComputeNetwork) -> tuple[threading.Event, threading.Event]:
 
 def test_a_query_waiting_on_a_frozen_peer_shows_a_live_status_line(net: ComputeNetwork, shop: tuple[str, str],
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    asked, release = _freeze(net)
-    term = _Terminal(want="querying 3 shard(s) of products")
+    frozen: list[Any] = []
+    asked, release = _freeze(net, frozen)
+    # The line names the shard and the peer it waits on, and the wait grows while the peer stays frozen.
+    line = re.compile(r"0 of 3 shards verified; waiting on shard ([0-2]) from ([0-9a-f]{16}) \((\d+\.\d) s, "
+                      r"replaced at 5 s\)")
+    term = _Terminal(want=lambda shown: len({m[2] for m in line.findall(shown)}) >= 2)
     out = io.StringIO()
     monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLUMNS", "120")
     for forced in ("TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR"):  # rich reads these before isatty()
         monkeypatch.delenv(forced, raising=False)
     monkeypatch.setattr(sys, "stderr", term)
@@ -317,6 +329,7 @@ def test_a_query_waiting_on_a_frozen_peer_shows_a_live_status_line(net: ComputeN
     try:
         assert asked.wait(60) and term.seen.wait(60), "".join(term.chunks)[-500:]
         assert worker.is_alive()  # the line is up while the peer is still frozen, not after the answer
+        waits = line.findall("".join(term.chunks))  # what the line said while every peer was frozen
     finally:
         release.set()
         worker.join(60)
@@ -324,7 +337,11 @@ def test_a_query_waiting_on_a_frozen_peer_shows_a_live_status_line(net: ComputeN
     assert "verified" in out.getvalue()
     shown = "".join(term.chunks)
     assert "fetching the program and the dataset manifest" in shown  # from the start, before any peer answers
+    assert "querying 3 shard(s) of products (300 records)" in shown
     assert "0:00:0" in shown  # the elapsed-time column of the live line
+    assert {peer for _, peer, _ in waits} <= {peer_label(p) for p in frozen}  # a peer actually asked
+    waited = [float(s) for _, _, s in waits]
+    assert waited == sorted(waited) and 1.0 <= waited[0] < waited[-1]  # after a second, then growing
 
 
 def test_no_status_line_when_stderr_is_not_a_terminal(net: ComputeNetwork, shop: tuple[str, str]) -> None:
@@ -335,3 +352,37 @@ def test_no_status_line_when_stderr_is_not_a_terminal(net: ComputeNetwork, shop:
         assert r.exit_code == 0, r.output
         assert r.stderr.replace("exported 300 verified records\n", "") == "", r.stderr
     assert asked.is_set()
+
+
+def _copy_to(net: ComputeNetwork, src: str, path: str) -> str:
+    """Re-sign the record at ``src`` (same value, same key) at ``path`` of the same authority; its URL."""
+    import time
+
+    from note_compute import urls
+    from note_compute.records import sign_record
+
+    record = net.records[urls.normalize(src)][-1]
+    url = urls.make_url(authority(), path)
+    copy = sign_record(keystore.load_key("shop"), url, seq=1, value=record.value,
+                       created=int(time.time()))
+    trio.run(net.put_record, copy)
+    return url
+
+
+def test_a_record_outside_its_kinds_folder_is_a_usage_error(net: ComputeNetwork, shop: tuple[str, str]) -> None:
+    program, dataset = shop
+    stray_dataset = _copy_to(net, dataset, "/shop/products")  # a true manifest, signed, in the wrong place
+    stray_program = _copy_to(net, program, "/shop/search")
+    before = net.requests
+    for args in (["dataset", "show", stray_dataset], ["dataset", "export", stray_dataset],
+                 ["query", program, stray_dataset]):
+        r = nc(*args)
+        assert r.exit_code == 2, (args, r.output)
+        assert (f"{stray_dataset} holds a dataset manifest outside /datasets/; a dataset is read only at "
+                f"note://{authority()}/datasets/NAME") in r.output, r.output
+    for args in (["program", "show", stray_program], ["query", stray_program, dataset]):
+        r = nc(*args)
+        assert r.exit_code == 2, (args, r.output)
+        assert (f"{stray_program} holds a program outside /programs/; a program is read only at "
+                f"note://{authority()}/programs/NAME") in r.output, r.output
+    assert net.requests == before  # nothing was asked of a compute peer

@@ -217,6 +217,18 @@ def test_publish_refuses_data_the_sort_key_cannot_order(net: ComputeNetwork, tmp
     assert not any("/datasets/bad" in u for u in net.records)  # nothing published
 
 
+def test_publish_refuses_a_repeated_key_naming_line_and_key(net: ComputeNetwork, tmp_path: Path) -> None:
+    lines = CATALOG.read_text().splitlines()
+    assert lines[41].endswith("}")
+    lines[41] = lines[41][:-1] + ', "price": 1}'  # json.loads alone would silently keep price 1
+    f = tmp_path / "twice.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    r = nc("dataset", "publish", str(f), "--key", "shop", "--name", "twice", "--sort-key", "price,id")
+    assert r.exit_code == 2, r.output
+    assert "twice.jsonl: line 42: key 'price' appears twice" in r.output
+    assert not any("/datasets/twice" in u for u in net.records)  # nothing published
+
+
 def test_publish_reads_a_file_with_a_byte_order_mark(net: ComputeNetwork, tmp_path: Path) -> None:
     f = tmp_path / "excel.jsonl"
     f.write_bytes(b"\xef\xbb\xbf" + CATALOG.read_bytes())

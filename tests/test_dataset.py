@@ -52,6 +52,8 @@ def test_parse_jsonl_canonical_records() -> None:
         ('{"a": 1}\n[1, 2]\n', 2, "not-object"),
         ('{"a": \n', 1, "bad-json"),
         ('{"a": 123456789012345678901234567890}\n', 1, "unencodable"),
+        ('{"a": 1}\n{"price": 1, "price": 2}\n', 2, "bad-json"),
+        ('{"a": {"b": 1, "b": 1}}\n', 1, "bad-json"),  # nested, even with equal values
     ],
 )
 def test_parse_jsonl_refuses_with_line(text: str, line: int, reason: str) -> None:
@@ -64,6 +66,12 @@ def test_parse_jsonl_refuses_with_line(text: str, line: int, reason: str) -> Non
 def test_parse_jsonl_float_message_names_the_number() -> None:
     with pytest.raises(InvalidRecord, match=r"line 1: .*1\.25.*not allowed"):
         parse_jsonl('{"price": 1.25}')
+
+
+def test_parse_jsonl_repeated_key_message_names_the_key() -> None:
+    with pytest.raises(InvalidRecord, match=r"^line 2: key 'price' appears twice"):
+        parse_jsonl('{"price": 1}\n{"id": 2, "price": 1, "price": 2}\n')
+    assert parse_jsonl('{"price": 1, "Price": 2}') == [encoding.encode({"Price": 2, "price": 1})]  # case counts
 
 
 def test_parse_jsonl_refuses_non_utf8_and_huge_records() -> None:

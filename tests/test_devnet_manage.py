@@ -197,8 +197,8 @@ def test_devnet_lifecycle(tmp_path: Path) -> None:
         assert r.returncode == 4 and "the local network is down" in r.stderr, r.stderr
         r = _cli(home, "devnet", "status")
         assert r.returncode == 3 and "had died" in r.stdout
-        r = _cli(home, "devnet", "-d", "--fresh", "--nodes", "2", "--json")  # starts empty: the record is gone
-        assert r.returncode == 0 and json.loads(r.stdout)["nodes"] == 2, r.stderr
+        r = _cli(home, "devnet", "-d", "--fresh", "--json")  # as many nodes as before, empty: the record is gone
+        assert r.returncode == 0 and json.loads(r.stdout)["nodes"] == 3, r.stderr
         r = _cli(home, "get", url)
         assert r.returncode == 3 and "no replica holds" in r.stderr and "[" not in r.stderr, r.stderr
     finally:

@@ -24,6 +24,7 @@ PURE = [
     "note_compute.compute.session", "note_compute.compute.actions", "note_compute.compute.hints",
     "note_compute.compute.reconcile", "note_compute.compute.result", "note_compute.compute.session_state",
     "note_compute.compute.session_fetch", "note_compute.program_interface", "note_compute.localnet",
+    "note_compute.compute.progress",
 ]
 FORBIDDEN = ("trio", "libp2p", "wasmtime")
 

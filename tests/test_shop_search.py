@@ -18,6 +18,7 @@ from examples.shop.search import (
     index_records,
     parse_query,
     rank_index_hits,
+    rank_records,
     reference_search,
 )
 from examples.shop.text import STOP_WORDS
@@ -28,6 +29,7 @@ FIND = (Path(__file__).resolve().parents[1] / "contracts" / "shop_find.wasm").re
 CATALOG = sorted(generate(300, seed=5), key=lambda p: p["id"].encode())
 RECORDS = [product_record(p) for p in CATALOG]
 BY_ID = {p["id"]: p for p in CATALOG}
+CATALOG_RECORDS = {p["id"]: encoding.decode(r) for p, r in zip(CATALOG, RECORDS, strict=True)}
 INDEX: dict[str, list[dict[str, Any]]] = {}
 for _r in index_records(CATALOG):
     _v = encoding.decode(_r)
@@ -120,6 +122,19 @@ def test_contract_and_index_match_the_reference(sandbox: Any, text: str, categor
     assert run_find(sandbox, q) == want
     if q.words:
         assert index_ids(q) == want
+        assert candidate_ids(q) == want
+
+
+def candidate_ids(q: Query) -> list[str]:
+    """The planned search's candidates' path (shop.Shop._planned): the first word's complete index records
+    give the candidates (filters applied), their catalog records settle the other words and the ranking."""
+    from examples.shop.shop import _candidates
+
+    full = Query(**{**q.__dict__, "limit": 100_000})
+    cands = _candidates(full, q.words[:1], {w: INDEX.get(w, []) for w in q.words[:1]})
+    page, _, total = rank_records(full, [CATALOG_RECORDS[c] for c in sorted(cands)])
+    assert total == len(page)
+    return [r["id"] for r in page]
 
 
 def test_paging_with_a_cursor_walks_the_whole_result() -> None:
@@ -196,3 +211,25 @@ def test_name_sort_puts_accented_names_among_their_letters(sandbox: Any) -> None
     lodz = names.index("Łódź city map poster")
     assert initials[lodz - 1] <= "l" <= initials[lodz + 1] and initials[lodz + 1] in "lmnopqrstuvwxyz"
     assert initials == sorted(initials, key=lambda c: {"ł": "l", "å": "a", "é": "e"}.get(c, c))
+
+
+def test_price_bounds_are_inclusive(sandbox: Any) -> None:
+    from examples.shop.text import words
+
+    p = next(x for x in CATALOG if "lamp" in words(x["name"]))
+    price = p["price"]
+    for kw in ({"min_price": price}, {"max_price": price}, {"min_price": price, "max_price": price}):
+        q = parse_query("lamp", **kw)
+        assert p["id"] in ref_ids(q) and p["id"] in run_find(sandbox, q) and p["id"] in index_ids(q), kw
+    assert p["id"] not in ref_ids(parse_query("lamp", max_price=price - 1))
+    assert p["id"] not in run_find(sandbox, parse_query("lamp", min_price=price + 1))
+
+
+def test_descriptions_describe_the_product_so_lantern_finds_lanterns_first() -> None:
+    """The issue: random nouns in descriptions made "lantern" return "large hammer" first."""
+    products = generate(2000)
+    page, _ = reference_search(products, parse_query("lantern", limit=20))
+    assert len(page) == 20 and all("lantern" in p["name"].lower() for p in page)
+    for p in products[len(SPECIAL):]:
+        noun_words = set(p["name"].lower().split()[-1:])  # the product noun ends its name
+        assert noun_words <= set(p["description"].lower().replace(",", " ").split()), p

@@ -116,11 +116,13 @@ _BASE_LETTERS = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ı":
 def name_key(text: str) -> str:
     """The key of the name sort (``specs/text.md``): accents and case second, letters first.
 
-    ``base + "\\0" + fold(text)``, where ``base`` is ``fold(text)`` decomposed (NFKD) without its combining
-    marks and with the letters of :data:`_BASE_LETTERS` replaced by their base letters; compared as UTF-8
-    bytes. So "Ångström" sorts among the a's and "Łódź" among the l's (not after "z"), "ÉCLAIR" beside
-    "eclair"; the folded name breaks ties (unaccented first).
+    ``base + "\\0" + fold(text)`` (just ``base`` when it equals ``fold(text)``), where ``base`` is
+    ``fold(text)`` decomposed (NFKD) without its combining marks and with the letters of
+    :data:`_BASE_LETTERS` replaced by their base letters; compared as UTF-8 bytes. So "Ångström" sorts
+    among the a's and "Łódź" among the l's (not after "z"), "ÉCLAIR" beside "eclair"; the folded name
+    breaks ties (unaccented first).
     """
     f = fold(text)
     base = "".join(c for c in unicodedata.normalize("NFKD", f) if not unicodedata.combining(c))
-    return base.translate(_BASE_LETTERS) + "\0" + f
+    base = base.translate(_BASE_LETTERS)
+    return base if base == f else base + "\0" + f  # the same order; most names (ASCII) stay as short as folded

@@ -148,7 +148,8 @@ def publish_cmd(file: str, key_name: str, name: str, sort_key: str, program: str
             return await publish_dataset(client, key, records, name=name, sort_key=fields,
                                          shard_bytes=shard_size or DEFAULT_SHARD_BYTES, shard_records=shard_records,
                                          progress=lambda d, t: update(f"uploading shards: {d:,} of {t:,} bytes"),
-                                         ready_timeout=READY_TIMEOUT)  # the first query finds the shards loaded
+                                         ready_timeout=READY_TIMEOUT,  # the first query finds the shards loaded
+                                         ready_progress=lambda p: update(ready_line(p)))
 
     with status("connecting") as update:
         pub = run_async(go)
@@ -162,6 +163,15 @@ def publish_cmd(file: str, key_name: str, name: str, sort_key: str, program: str
         dry = f"; {checked:,} records dry-run through the program" if program else ""
         click.echo(f"published {pub.record.url} seq={pub.record.seq}: {m.count:,} records in {len(m.shards)} "
                    f"shard(s) ({pub.uploaded} uploaded) on {pub.acks} replicas{dry}")
+
+
+def ready_line(p: Any) -> str:
+    """The status line while the shards' replicas load a new version (``compute.progress.ReadyProgress``)."""
+    line = f"replicas loading the shards: {p.ready} of {p.asked} ready"
+    if p.waiting:
+        more = f" and {p.waiting - len(p.waiting_on)} more" if p.waiting > len(p.waiting_on) else ""
+        line += f"; waiting on {', '.join(p.waiting_on)}{more} (at most {READY_TIMEOUT:g} s)"
+    return line
 
 
 async def _manifest(url: str, bootstrap: list[str] | None) -> Any:

@@ -40,10 +40,25 @@ def record_kind(record: Any) -> str:
 
 
 def expect_kind(record: Any, want: str) -> None:
-    """Raise WrongKind (naming what the URL holds and the command that reads it) unless ``record`` is ``want``."""
+    """Raise WrongKind (naming what the URL holds and the command that reads it) unless ``record`` is ``want``.
+
+    A dataset or a program is read only under its kind's folder (``/datasets/``,
+    ``/programs/``): the right kind of record stored anywhere else is refused
+    here too, saying where it belongs, rather than failing verification later.
+    """
+    from .. import urls
+    from ..compute.source import DATASETS_PREFIX
+    from ..programs import PROGRAMS_PREFIX
+
     kind = record_kind(record)
     if kind == want:
-        return
+        folder = {"dataset": DATASETS_PREFIX, "program": PROGRAMS_PREFIX}.get(want)
+        url = urls.parse(record.url)
+        if folder is None or url.path.startswith(folder):
+            return
+        held = "a dataset manifest" if want == "dataset" else f"a {want}"
+        raise WrongKind(f"{record.url} holds {held} outside {folder}; a {want} is read only at "
+                        f"note://{url.authority}{folder}NAME", reason="wrong-place")
     names = {"file": "a plain value (a file)", "program": "a program", "dataset": "a dataset"}
     what = names.get(kind, f"a {kind!r} record")
     hint = f"; see `{_SHOW[kind]}`" if kind in _SHOW else ""

@@ -35,7 +35,7 @@ __all__ = ["register", "devnet_group"]
 
 @click.group("devnet", invoke_without_command=True)
 @click.option("--nodes", "n", type=click.IntRange(1, 64), default=None,
-              help="How many nodes (default: as many as the kept data has, else 8).")
+              help="How many nodes (default: as many as the kept data has, also with --fresh; else 8).")
 @click.option("--dir", "base_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Node data directories (default: $NOTE_HOME/devnet, kept across runs).")
 @click.option("--fresh", is_flag=True, help="Delete the kept node data first (start an empty network).")

@@ -39,7 +39,7 @@ from ._common import (
 )
 from .ranges import RANGE_HELP
 
-__all__ = ["register", "query_cmd", "jsonable", "DEFAULT_AUDIT"]
+__all__ = ["register", "query_cmd", "jsonable", "progress_line", "DEFAULT_AUDIT"]
 
 DEFAULT_AUDIT = 0.05
 """Audit rate for predicate queries when ``--audit`` is not given (its measured cost: BENCHMARKS.md)."""
@@ -51,16 +51,10 @@ def _parse_json(text: str, what: str) -> Any:
     def no_float(s: str) -> Any:
         raise ValueError(f"float {s} not allowed (use integers, e.g. cents)")
 
-    def no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in pairs:
-            if k in out:  # json.loads would keep the last one silently
-                raise ValueError(f"key {k!r} appears twice (which one did you mean?)")
-            out[k] = v
-        return out
+    from ..compute.dataset import no_repeated_keys  # the check `dataset publish` makes of each line
 
     try:
-        return json.loads(text, parse_float=no_float, parse_constant=no_float, object_pairs_hook=no_repeats)
+        return json.loads(text, parse_float=no_float, parse_constant=no_float, object_pairs_hook=no_repeated_keys)
     except ValueError as exc:
         raise CliError(f"{what} is not valid JSON: {exc}", EXIT_USAGE, reason="json") from None
 
@@ -137,13 +131,31 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
             if rng is not None:
                 check_range(rng, manifest.sort_key, manifest.schema)
                 protocol_range = to_protocol(rng)
-            update(f"querying {len(manifest.shards)} shard(s) of {manifest.name} ({manifest.count:,} records)")
+            what = f"querying {len(manifest.shards)} shard(s) of {manifest.name} ({manifest.count:,} records)"
+            update(what)
             # Fraud proofs live in the ring under the accused peer's id: consulted before choosing
             # peers (each proof re-checked here), and the proofs this query finds are published.
             cc = ComputeClient(client, sandbox, timeout=timeout, fraud_registry=RingFraudRegistry(client),
                                freshness=freshness)
-            return await cc.query(program_url, dataset_url, args_bytes, range=protocol_range, audit=audit,
-                                  replicas=replicas, quorum=quorum)
+            latest: list[Any] = [None]  # the client's newest progress snapshot (its hook: state changes only)
+
+            def seen(p: Any) -> None:
+                latest[0] = p
+
+            async with trio.open_nursery() as nursery:
+                async def explain_the_wait() -> None:  # after a second: what the query waits for, and how long
+                    await trio.sleep(1.0)
+                    while True:
+                        update(progress_line(latest[0], trio.current_time(), timeout) if latest[0] else
+                               f"{len(manifest.shards)} shard(s): waiting for signed answers (a peer silent for "
+                               f"{timeout:g} s is replaced)")
+                        await trio.sleep(0.25)
+
+                nursery.start_soon(explain_the_wait)
+                answer = await cc.query(program_url, dataset_url, args_bytes, range=protocol_range, audit=audit,
+                                        replicas=replicas, quorum=quorum, progress=seen)
+                nursery.cancel_scope.cancel()
+            return answer
 
     try:
         with status("fetching the program and the dataset manifest") as update:
@@ -181,6 +193,18 @@ def query_cmd(program_url: str, dataset_url: str, args_json: str, range_json: st
         raise error
     if not v.ok or v.fraud:
         raise SystemExit(EXIT_VERIFY)
+
+
+def progress_line(p: Any, now: float, timeout: float) -> str:
+    """The status line for a query's progress snapshot (``compute.progress.QueryProgress``) at ``now``:
+    "3 of 12 shards verified; waiting on shard 7 from 12D3Koo...ab (2.1 s, replaced at 5 s)"."""
+    line = f"{p.shards_verified} of {p.shards_total} shards verified"
+    if p.shards_failed:
+        line += f", {p.shards_failed} failed"
+    if p.waiting_shard is not None:
+        line += (f"; waiting on shard {p.waiting_shard} from {p.waiting_peer} ({p.waited(now):.1f} s, "
+                 f"replaced at {timeout:g} s)")
+    return line
 
 
 _NETWORK_FAILURE = re.compile(r"^shard (\d+): (?:(?:Timeout|PeerUnreachable|RateLimited|Busy|NotAMember): "

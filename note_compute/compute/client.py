@@ -33,12 +33,13 @@ from .dataset import Manifest
 from .fault_index import faults_for
 from .fraud import FraudProof
 from .freshness import Freshness
+from .progress import QueryProgress, QueryWatch
 from .result import QueryResult, Verification
 from .server import ProgramCode
 from .session import Ask, FindPeers, LoadShard, QuerySession, Refresh, peer_id_of
 from .source import RingSource
 
-__all__ = ["ComputeClient", "QueryResult", "Verification", "peer_id_of"]
+__all__ = ["ComputeClient", "QueryProgress", "QueryResult", "Verification", "peer_id_of"]
 
 MAX_RESTARTS = 3
 
@@ -115,12 +116,17 @@ class ComputeClient:
 
     async def query(self, program_url: str, dataset_url: str, args: Any, *, range: list[Any] | None = None,
                     audit: float = 0.0, replicas: int = 1, quorum: bool = False,
-                    manifest: Manifest | None = None) -> QueryResult:
+                    manifest: Manifest | None = None,
+                    progress: Callable[[QueryProgress], None] | None = None) -> QueryResult:
         """Run a verified query. ``args`` is a value (encoded here) or canonical CBOR bytes.
 
         ``manifest``: a version of ``dataset_url`` this client resolved (:meth:`latest_manifest`), queried
         without resolving it again, so that several queries of one search see one version; it is refused
         when older than the newest seq seen since, and a peer's proof of a newer one still restarts the query.
+
+        ``progress``: called with a :class:`~.progress.QueryProgress` (shards done of total, peers asked, the
+        shard and peer waited on longest) at the session's start and after each request's outcome when what
+        it reports changed; never per byte, and no bookkeeping at all when None (:mod:`.progress`).
         """
         t0 = time.perf_counter()
         args_bytes = args if isinstance(args, bytes) else encoding.encode(args)
@@ -157,6 +163,7 @@ class ComputeClient:
         manifest, program = box["m"], box["p"]
         resolved = time.perf_counter() - t0
         restarts = 0
+        watch = QueryWatch(progress, self.clock) if progress is not None else None
         while True:
             session = QuerySession(manifest, program, args_bytes, executor=self.sandbox, rng=self.rng, range=range,
                                    audit=audit, replicas=replicas, blocked=self.blocked, batch=self.batch,
@@ -165,10 +172,12 @@ class ComputeClient:
                 box["f"] = await self._fault_index(dataset_url)
             self._indexed_faults(session, box["f"] if isinstance(box["f"], list) else [])
             counters: dict[str, Any] = {"bytes": 0, "verify": 0.0}
-            await self._run(session, program, counters)
+            await self._run(session, program, counters, watch=watch)
             if session.newer is None or restarts >= MAX_RESTARTS:
                 break
             restarts += 1
+            if watch is not None:
+                watch.restart()
             manifest = session.newer
             self.freshness.saw(manifest.url, manifest.seq)
         result = session.result()
@@ -233,7 +242,8 @@ class ComputeClient:
             except NoteError:
                 pass
 
-    async def _run(self, s: QuerySession, program: ProgramCode, counters: dict[str, Any]) -> None:
+    async def _run(self, s: QuerySession, program: ProgramCode, counters: dict[str, Any], *,
+                   watch: QueryWatch | None = None) -> None:
         """Perform the session's actions concurrently and feed their outcomes back until it is done."""
         shard_ids = s.shard_ids
         candidates: dict[int, list[Any] | None] = {}
@@ -286,16 +296,24 @@ class ComputeClient:
         async with trio.open_nursery() as nursery:
             def dispatch(actions: list[Any]) -> None:
                 for a in actions:
+                    if watch is not None:
+                        watch.sent(a)
                     nursery.start_soon(perform, a)
 
             t = time.perf_counter()
             dispatch(s.start(candidates))
             counters["verify"] += time.perf_counter() - t
+            if watch is not None:
+                watch.emit(s)
             while not s.done:
                 tag, ok, value = await recv.receive()
+                if watch is not None:
+                    watch.answered(tag)
                 t = time.perf_counter()
                 dispatch(s.on_result(tag, value) if ok else s.on_error(tag, value))
                 counters["verify"] += time.perf_counter() - t
+                if watch is not None:
+                    watch.emit(s)
             nursery.cancel_scope.cancel()
 
     async def _more_peers(self, blob: bytes, count: int) -> list[Any]:

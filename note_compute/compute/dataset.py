@@ -50,6 +50,7 @@ __all__ = [
     "BuiltShard",
     "BuiltDataset",
     "parse_jsonl",
+    "no_repeated_keys",
     "sort_records",
     "cut_shards",
     "build_dataset",
@@ -75,11 +76,27 @@ def _no_float(text: str) -> Any:
     raise ValueError(f"floating-point number {text} is not allowed (use integers, e.g. cents)")
 
 
+def no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` ``object_pairs_hook`` refusing (ValueError) a key that appears twice in one object.
+
+    Plain ``json.loads`` keeps the last value silently; ``{"price": 1, "price": 2}``
+    is a mistake to name, not to guess about. Shared by :func:`parse_jsonl`
+    and the CLI's ``--args``/``--range``.
+    """
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"key {k!r} appears twice (which one did you mean?)")
+        out[k] = v
+    return out
+
+
 def parse_jsonl(data: bytes | str) -> list[bytes]:
     """Parse JSONL into canonical CBOR record bytes (input order).
 
     Raises InvalidRecord naming the 1-based line on: invalid JSON, a value
-    that is not an object, a float/NaN/Infinity, a record over
+    that is not an object, a float/NaN/Infinity, a key repeated within one
+    object (:func:`no_repeated_keys`), a record over
     :data:`MAX_RECORD_SIZE` bytes. Blank lines are skipped.
     """
     if isinstance(data, bytes):
@@ -92,7 +109,7 @@ def parse_jsonl(data: bytes | str) -> list[bytes]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line, parse_float=_no_float, parse_constant=_no_float)
+            obj = json.loads(line, parse_float=_no_float, parse_constant=_no_float, object_pairs_hook=no_repeated_keys)
         except ValueError as exc:
             raise InvalidRecord(f"line {lineno}: {exc}", reason="bad-json") from exc
         if not isinstance(obj, dict):

@@ -14,6 +14,7 @@ from ..errors import NoteError, NotFound
 from ..records import Record, sign_record
 from ..wire.compute import parse_prepare_reply, prepare_msg
 from .dataset import DEFAULT_SHARD_BYTES, BuiltDataset, Manifest, build_dataset, shard_table_value
+from .progress import ReadyProgress, peer_label
 from .source import DATASETS_PREFIX, manifest_from_record
 
 __all__ = ["Published", "publish_dataset", "dataset_url"]
@@ -54,14 +55,16 @@ async def publish_dataset(client: Any, key: SigningKey, records: Sequence[bytes]
                           sort_key: Sequence[str], shard_bytes: int | None = DEFAULT_SHARD_BYTES,
                           shard_records: int | None = None, now_ms: int | None = None, parallel: int = 8,
                           progress: Callable[[int, int], None] | None = None,
-                          ready_timeout: float = 0.0) -> Published:
+                          ready_timeout: float = 0.0,
+                          ready_progress: Callable[[ReadyProgress], None] | None = None) -> Published:
     """Build, upload the shards that changed since the previous version, then sign and store the manifest.
 
     ``seq`` follows ``note-compute put``: ``max(previous seq + 1, now in ms)``.
     ``progress(done_bytes, total_bytes)`` is called as shards upload.
     ``ready_timeout`` > 0: then send every shard replica ``compute.prepare`` with ``wait`` and return once
     they have loaded and checked their shards (or after that many seconds): the first query finds them ready.
-    Nodes start the same loading on their own when the manifest lands; this only waits for it.
+    Nodes start the same loading on their own when the manifest lands; this only waits for it;
+    ``ready_progress`` is told who it waits on (:func:`await_ready`).
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     url = dataset_url(key.authority, name)
@@ -93,15 +96,18 @@ async def publish_dataset(client: Any, key: SigningKey, records: Sequence[bytes]
     acks = await client.put_record(record)
     pub = Published(record, built, len(todo), acks, prev)
     if ready_timeout > 0:
-        pub.ready, pub.asked = await await_ready(client, record, built.manifest, ready_timeout, parallel=parallel)
+        pub.ready, pub.asked = await await_ready(client, record, built.manifest, ready_timeout, parallel=parallel,
+                                                   progress=ready_progress)
     return pub
 
 
 async def await_ready(client: Any, record: Record, manifest: Manifest, timeout: float, *,
-                      parallel: int = 8, max_shards: int = 256) -> tuple[int, int]:
+                      parallel: int = 8, max_shards: int = 256,
+                      progress: Callable[[ReadyProgress], None] | None = None) -> tuple[int, int]:
     """Ask the replicas of (at most ``max_shards``) shards to load them now and wait for their answers, at most
     ``timeout`` seconds in all; returns ``(ready, asked)``. A client without ``replicas``/``request`` (or a
-    node that does not know ``compute.prepare``) makes this a no-op for those peers, never an error."""
+    node that does not know ``compute.prepare``) makes this a no-op for those peers, never an error.
+    ``progress`` is called once all are asked, then after each answer (or failure), with a ReadyProgress."""
     if not (hasattr(client, "replicas") and hasattr(client, "request")):
         return 0, 0
     limiter = trio.CapacityLimiter(parallel)
@@ -117,20 +123,35 @@ async def await_ready(client: Any, record: Record, manifest: Manifest, timeout: 
             except NoteError:
                 pass
 
-    async def ask(peer: Any) -> None:
+    out: dict[Any, str] = {}  # replicas not answered yet -> label (kept only with a progress hook)
+    since = 0.0
+
+    def report() -> None:
+        if progress is not None:
+            names = tuple(out.values())
+            progress(ReadyProgress(len(peers), len(peers) - len(names), ready, names[:3], len(names), since))
+
+    async def ask(key: Any, peer: Any) -> None:
         nonlocal ready
         try:
             ready += parse_prepare_reply(await client.request(peer, msg, timeout=timeout))[1]
         except NoteError:
             pass
+        if progress is not None:
+            out.pop(key, None)
+            report()
 
     with trio.move_on_after(timeout):
         async with trio.open_nursery() as nursery:
             for s in manifest.shards[:max_shards]:
                 nursery.start_soon(find, s.blob)
+        if progress is not None:
+            out.update((k, peer_label(p)) for k, p in peers.items())
+            since = trio.current_time()
+            report()
         async with trio.open_nursery() as nursery:
-            for p in peers.values():
-                nursery.start_soon(ask, p)
+            for k, p in peers.items():
+                nursery.start_soon(ask, k, p)
     return ready, len(peers)
 
 

@@ -180,9 +180,10 @@ async def run_devnet(n: int | None, base_dir: Path | None, timeout: float, *, fr
         if report:
             say(f"devnet: {report.describe()}")
         base_dir = localnet.devnet_dir() if base_dir is None else base_dir
+        before = existing_nodes(base_dir)
         had = prepare_data(base_dir, fresh)
-        if n is None:
-            n = had or DEFAULT_NODES
+        if n is None:  # as many nodes as the kept data has (--fresh: as many as it had), else the default
+            n = had or before or DEFAULT_NODES
         elif 0 < n < had:
             say(f"devnet: note: {base_dir} holds {had} nodes' data; starting {n}, so records held only by the "
                 "others are unavailable (use --fresh to start empty)")
