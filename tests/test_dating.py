@@ -346,7 +346,7 @@ async def test_a_peer_hiding_or_forging_a_card_in_a_deck_is_caught_and_the_deck_
     for mode in ("hide_one", "forge"):
         net = ComputeNetwork(8, sandbox, liars_first=True)
         await publish_site(net, SITE, pop.cards)
-        for p in net.peers[0:6:2]:
+        for p in net.peers[0:8:3]:
             net.set_mode(p, mode)
         cc = ComputeClient(net, sandbox, shuffle=False)
         got = [c.key for c in await me.load_deck(cc, site, (18, 99), min_shared=0)]
@@ -375,3 +375,22 @@ async def test_a_tampered_or_unsigned_published_set_is_never_read_as_no_match(sa
     net.records[url].pop()
     out = await a.find_matches(ComputeClient(net, sandbox), site, net)
     assert [c.key for c in out.matches] == [b.key.public_key]
+
+
+async def test_a_lying_nodes_peer_switches_between_lies_and_back_to_honest(sandbox: Any) -> None:
+    from examples.dating.liar import set_lie
+
+    net = ComputeNetwork(8, sandbox, liars_first=True)
+    users, cc, site = await _three(sandbox, net, {0: [1], 1: [0], 2: [0]})   # 0<->1 mutual, 2->0 one-sided
+    with pytest.raises(ValueError, match="unknown lie"):
+        set_lie(net.peers[0], "hide_all")
+    for lie in ("invent", "drop", "honest"):
+        for p in net.peers[0:8:3]:  # 3 of 8 (0, 3, 6): every replica triple has a liar (first) and an honest peer
+            set_lie(p, lie)
+        lied = ComputeClient(net, sandbox, shuffle=False)
+        outs = [await u.find_matches(lied, site, net) for u in (users[0], users[2])]
+        for u in (users[0], users[2]):
+            for rnd in u.rounds.values():
+                rnd.matched = None   # ask again next time
+        frauds = sum(len(o.frauds) for o in outs)
+        assert (frauds == 0) == (lie == "honest"), (lie, frauds)

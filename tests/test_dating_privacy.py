@@ -175,7 +175,10 @@ async def test_the_liked_user_ends_in_the_same_state_as_after_a_pass(sandbox: An
         for item in rec.log:
             if item[0] == "put_record":
                 value = records.Record.decode(item[1]).value or b""
-                v = encoding.decode(value) if value[:1] in (b"\xa2", b"\xa3") else None
+                try:
+                    v = encoding.decode(value)
+                except NoteError:  # a sealed profile key: ciphertext, not CBOR
+                    v = None
                 if isinstance(v, dict) and "set" in v:
                     rounds += 1
                     check_point(encoding.decode(v["set"])["points"])

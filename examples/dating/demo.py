@@ -200,7 +200,9 @@ async def liar_round(sandbox: Any, say: Say = lambda s: None) -> dict[str, Any]:
         cc = ComputeClient(net, sandbox, shuffle=False)
 
         async def liars(users: list[DatingUser], lie: str = lie, net: Any = net) -> None:
-            for p in net.peers[0:6:2]:  # 3 of 8, never all the replicas of one key (r = 3, consecutive)
+            # 3 of 8 (0, 3, 6): every replica triple (r = 3, consecutive) holds a liar, asked first
+            # (liars_first), and an honest peer: every query meets the lie, every value can be proven
+            for p in net.peers[0:8:3]:
                 make_liar(net, p, lie)
 
         ok, frauds, _ = await _trio_round(net, cc, site, 1, liars)
@@ -211,33 +213,16 @@ async def liar_round(sandbox: Any, say: Say = lambda s: None) -> dict[str, Any]:
     return out
 
 
-class _LiarFirst:
-    """A ring client whose replica lists put one peer first.
-
-    The order in which a client asks a shard's replicas is its own choice (ComputeClient's default is a
-    random rotation of the ring's list); this one is the order that meets the lying node first.
-    """
-
-    def __init__(self, client: Any, first: bytes) -> None:
-        self.client, self.first = client, first
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
-
-    async def replicas(self, key: bytes, count: int | None = None) -> list[Any]:
-        peers = list(await self.client.replicas(key, count=count))
-        return sorted(peers, key=lambda p: p.id_bytes != self.first)
-
-
 async def ring_liar_round(bootstrap: list[str], peers: list[Any], client: Any, sandbox: Any,
                           say: Say = lambda s: None, *, timeout: float = 120.0) -> dict[str, Any]:
     """The liar round on the real local network: a lying node joins it, is asked first, lies, is caught.
 
-    A node process (:func:`~.liar.lying_node`: ``python -m examples.dating.liar_node``, libp2p, its own
+    A node process (:mod:`note_compute.testing.lying_node` telling :mod:`.liar`'s lies: libp2p, its own
     store) joins the running local network at ``bootstrap``; once the ring (``peers``, its nodes, and the
     liar) is stable, users a, b, c run one epoch. a and b republish their doubly-blinded sets (fresh
     padding, so a new shard address) until the lying node is one of the replicas of each set's shard, and
-    the client asks replicas in an order that puts it first (:class:`_LiarFirst`). It lies (``drop``: it
+    the client asks replicas in an order that puts it first (``AskFirst``; the order is each client's own
+    choice, by default a random rotation). It lies (``drop``: it
     hides a and b's match; ``invent``: it claims c's value is in a's set); the client convicts it from its
     own signed answer and proof, blocks it, gets the right answer from the next replica, and stores the
     fraud proof in the ring under the liar's id, where the nodes check it before keeping it.
@@ -248,13 +233,14 @@ async def ring_liar_round(bootstrap: list[str], peers: list[Any], client: Any, s
     from note_compute.compute.client import ComputeClient
     from note_compute.compute.registry import RingFraudRegistry
     from note_compute.devnet import collect_status, ring_is_stable, wait_until
+    from note_compute.testing.lying_node import AskFirst, lying_node
 
     from .app import _set_url
-    from .liar import lying_node
+    from .liar import LIES_SPEC
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="dating-liar-") as tmp:
-        async with lying_node(bootstrap, Path(tmp) / "liar", timeout=timeout) as liar:
+        async with lying_node(bootstrap, Path(tmp) / "liar", lies=LIES_SPEC, timeout=timeout) as liar:
             liar_id = liar.node_id
 
             async def joined() -> bool:
@@ -268,7 +254,7 @@ async def ring_liar_round(bootstrap: list[str], peers: list[Any], client: Any, s
             site = await publish_site(client, _site_key(99), _trio_population().cards)
             for epoch, lie in ((1_000_001, "drop"), (1_000_002, "invent")):
                 liar.lie(lie)
-                cc = ComputeClient(_LiarFirst(client, liar_id), sandbox, shuffle=False)
+                cc = ComputeClient(AskFirst(client, {liar_id}), sandbox, shuffle=False)
                 tries: list[int] = []
 
                 async def place(users: list[DatingUser], cc: Any = cc, tries: list[int] = tries) -> None:

@@ -11,29 +11,26 @@ the owner's Merkle tree) or its re-run of psi_match on the proven range
 disagrees with the signed output: the peer is convicted with a fraud proof
 and the query goes to another replica.
 
-:func:`lying_node` runs such a peer as a real ring member: a node process
-(``python -m examples.dating.liar_node``: libp2p, real sockets, its own
-store) joined to a running local network through its bootstrap addresses,
-whose compute service tells the lie named in its data directory.
+On a real local network the same lies are told by a node process,
+:mod:`note_compute.testing.lying_node` started with
+``lies="examples.dating.liar:set_lie"``: it calls :func:`set_lie` on its
+ComputePeer with the lie named in its data directory.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from note_compute import domains, encoding
 from note_compute.compute.protocol import QueryRequest, Receipt, result_digest
 from note_compute.merkle import KeyRangeProof
 
-__all__ = ["LIES", "LIE_FILE", "LyingNode", "lying_node", "make_liar", "set_lie"]
+__all__ = ["LIES", "LIES_SPEC", "make_liar", "set_lie"]
 
 LIES = ("drop", "invent")
-LIE_FILE = "dating-lie"
-"""In a lying node's data directory: the lie it tells (``honest`` when absent), read on every request."""
+LIES_SPEC = "examples.dating.liar:set_lie"
+"""What a :mod:`note_compute.testing.lying_node` process is given (``--lies``) to tell these lies."""
 
 
 def make_liar(net: Any, peer: Any, lie: str) -> None:
@@ -79,77 +76,13 @@ def _invent(peer: Any, req: QueryRequest, reply: dict[str, Any]) -> dict[str, An
 
 
 def set_lie(peer: Any, lie: str) -> None:
-    """Make a stand-alone ComputePeer (a lying node's) tell ``lie``, or ``honest``."""
+    """Make a stand-alone ComputePeer (a lying node's) tell ``lie`` (one of :data:`LIES`), or ``honest``.
+
+    Raises ValueError for another name (the lying node then answers honestly)."""
+    if lie not in (*LIES, "honest"):
+        raise ValueError(f"unknown lie {lie!r}")
     peer.__dict__.pop("handle", None)  # undo an ``invent`` handler
     peer.mode = "honest"
     if lie != "honest":
         make_liar(None, peer, lie)
 
-
-@asynccontextmanager
-async def lying_node(bootstrap: list[str], data_dir: Path, *, timeout: float = 60.0) -> AsyncIterator[LyingNode]:
-    """Start ``python -m examples.dating.liar_node`` joined to the ring at ``bootstrap``; stop it on exit.
-
-    Yields a :class:`LyingNode`: its ``peer`` (a PeerRef) and ``lie(name)`` to switch what it tells.
-    """
-    import os
-    import subprocess
-    import sys
-    import time
-
-    import trio
-
-    from note_compute.client import peer_ref_from_multiaddr
-    from note_compute.errors import NoteError
-    from note_compute.node.datadir import DataDir
-
-    root = Path(__file__).resolve().parents[2]
-    dd = DataDir(data_dir)
-    dd.create()
-    dd.remove_info()
-    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, "PYTHONPATH": path}
-    cmd = [sys.executable, "-m", "examples.dating.liar_node", "--data-dir", str(data_dir),
-           "--parent-pid", str(os.getpid())]
-    for b in bootstrap:
-        cmd += ["--bootstrap", b]
-    with open(data_dir / "node.log", "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                cwd=root, start_new_session=True)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            info = dd.read_info()
-            if info and info.get("pid") == proc.pid and info.get("addrs"):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise NoteError(f"the lying node did not start (exit {proc.poll()}); see {data_dir / 'node.log'}")
-            await trio.sleep(0.05)
-        yield LyingNode(peer_ref_from_multiaddr(str(info["addrs"][0])), data_dir)
-    finally:
-        with trio.CancelScope(shield=True):
-            if proc.poll() is None:
-                proc.terminate()  # SIGTERM: it leaves the ring gracefully
-                deadline = time.monotonic() + 15
-                while proc.poll() is None and time.monotonic() < deadline:
-                    await trio.sleep(0.05)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-
-
-class LyingNode:
-    """A running lying node: its PeerRef, and the file through which it is told which lie to tell."""
-
-    def __init__(self, peer: Any, data_dir: Path) -> None:
-        self.peer = peer
-        self.node_id: bytes = peer.id_bytes
-        self.data_dir = data_dir
-
-    def lie(self, name: str) -> None:
-        """From the next request on, tell ``name`` (``drop``, ``invent`` or ``honest``)."""
-        if name not in (*LIES, "honest"):
-            raise ValueError(f"unknown lie {name!r}")
-        tmp = self.data_dir / "dating-lie.tmp"
-        tmp.write_text(name)
-        tmp.replace(self.data_dir / LIE_FILE)

@@ -287,8 +287,9 @@ class Shop:
     async def _planned(self, q: Query, info: ShopInfo, s: Summary) -> SearchResult:
         """Rarest words first; the others read from the candidates' own catalog records when few remain.
 
-        One version of the index and of the catalog per search (resolved once, together; every later query
-        names it, so nothing is resolved twice and no search mixes versions). The words whose index ranges
+        One version of the index and of the catalog per search (each resolved once, the catalog's while the
+        words are fetched; every later query names it, so nothing is resolved twice and no search mixes
+        versions). The words whose index ranges
         touch the fewest shards are fetched first (proven complete: every product having all the query's
         words is among their products). The other words' ranges start at the same time; but when the first
         words leave at most :data:`CANDIDATES` products (after the category, price and stock filters, read
@@ -298,15 +299,13 @@ class Shop:
         unchanged: a product is left out only because a proven record says it lacks a word or a filter.
         """
         box: dict[str, Manifest] = {}
+        catalog_ready = trio.Event()
 
-        async def resolve(name: str, url: str) -> None:
-            box[name] = await self.cc.latest_manifest(url)
+        async def resolve_catalog() -> None:  # beside the word fetches: needed only for the products
+            box["catalog"] = await self.cc.latest_manifest(info.catalog)
+            catalog_ready.set()
 
-        with _single_errors():
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(resolve, "index", info.index)
-                nursery.start_soon(resolve, "catalog", info.catalog)
-        idx_m, cat_m = box["index"], box["catalog"]
+        idx_m = await self.cc.latest_manifest(info.index)
         span = {w: len(idx_m.shards_touching(*_word_keys(idx_m, w))) for w in q.words}
         first = [w for w in q.words if span[w] == min(span.values())]
         later = [w for w in q.words if w not in first]
@@ -324,6 +323,7 @@ class Shop:
 
         with _single_errors():
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(resolve_catalog)
                 rest = trio.CancelScope()
 
                 async def fetch_later() -> None:
@@ -337,7 +337,8 @@ class Shop:
                 if later and len(cands) <= CANDIDATES:  # (whether or not some of those fetches finished first)
                     rest.cancel()
                     s.unused_bytes = sum(r.verification.bytes_received for r in fetched.values())
-                    recs = await self._records(sorted(cands), s, cat_m)
+                    await catalog_ready.wait()
+                    recs = await self._records(sorted(cands), s, box["catalog"])
                     page, cursor, total = rank_records(q, recs)
                     s.point_checks = len(cands)
                     s.completeness = (f"the index ranges of {', '.join(first)} proven complete; "
@@ -351,7 +352,7 @@ class Shop:
             per_word[w] = [x for x in _index_values(fetched[w]) if x["w"] == w]
         ids, cursor = rank_index_hits(q, per_word)
         total = len(rank_index_hits(replace(q, limit=10**9, cursor=None), per_word)[0])
-        return SearchResult(await self.fetch_products(ids, s, manifest=cat_m), cursor, s, total)
+        return SearchResult(await self.fetch_products(ids, s, manifest=box["catalog"]), cursor, s, total)
 
     async def fetch_products(self, ids: list[str], s: Summary | None = None, *, context: str = "index",
                              manifest: Manifest | None = None) -> list[dict[str, Any]]:
