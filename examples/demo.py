@@ -111,11 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     import libp2p  # noqa: F401 - its import resets its logger level
 
     logging.getLogger("libp2p").setLevel(logging.CRITICAL)
+    interrupted = False
     try:
         trio.run(lambda: run(args.nodes, args.products, args.keep_running))
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    except* KeyboardInterrupt:  # trio may hand it over inside the nurseries' ExceptionGroup
+        interrupted = True
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":
