@@ -359,8 +359,13 @@ def test_a_query_waiting_on_a_frozen_peer_shows_a_live_status_line(net: ComputeN
     assert "querying 3 shard(s) of products (300 records)" in shown
     assert "0:00:0" in shown  # the elapsed-time column of the live line
     assert {peer for _, peer, _ in waits} <= {peer_label(p) for p in frozen}  # a peer actually asked
+    # The wait grows while a peer stays frozen. (No bound on the first figure: it counts from when the
+    # request was sent, which a loaded machine delays past the line's own one-second start; a timing threshold.)
+    for peer in {p for _, p, _ in waits}:
+        waited = [float(s) for _, p, s in waits if p == peer]
+        assert waited == sorted(waited), (peer, waited)
     waited = [float(s) for _, _, s in waits]
-    assert waited == sorted(waited) and 1.0 <= waited[0] < waited[-1]  # after a second, then growing
+    assert max(waited) > min(waited)
 
 
 def test_no_status_line_when_stderr_is_not_a_terminal(net: ComputeNetwork, shop: tuple[str, str]) -> None:

@@ -28,6 +28,7 @@ import click
 from note_compute.cli._common import (
     EXIT_NOT_FOUND,
     EXIT_USAGE,
+    EXIT_VERIFY,
     CliError,
     emit_json,
     fail,
@@ -202,7 +203,7 @@ def site_cmd(key_name: str, members: tuple[str, ...], as_json: bool, quiet: bool
                 rec = await client.get_record(f"note://{auth}/dating/card")
                 card = Card.decode(rec.value or b"")
                 if card.authority != auth:
-                    raise CliError(f"the card at {auth} is signed for another key", 1, code="verify",
+                    raise CliError(f"the card at {auth} is signed for another key", EXIT_VERIFY, code="verify",
                                    reason="foreign-card")
                 cards.append(card)
             site = await publish_site(client, key, cards)
