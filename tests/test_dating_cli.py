@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -15,9 +16,8 @@ from click.testing import CliRunner
 
 from note_compute.cli import main as cli_main
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_two_users_match_through_the_cli_on_a_devnet(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {**os.environ, "NOTE_HOME": str(home)}
@@ -65,7 +65,7 @@ def test_two_users_match_through_the_cli_on_a_devnet(tmp_path: Path) -> None:
         assert [(m["pseudonym"], m["authority"]) for m in out_bo["matches"]] == [("ann", auth["ann"])]
         assert out_cy["matches"] == [] and out_cy["no_match"] == 1 and out_cy["pending"] == 0
         run("dating", "matches", "--key", "ann", *site, "--epoch", "1")      # re-running is harmless
-        profile = json.loads(run("dating", "profile", "--key", "ann", "bo"))
+        profile = json.loads(run("dating", "profile", "--key", "ann", "bo", "--json"))["profile"]
         assert profile["bio"] == "bo's secret bio"
         res = runner.invoke(cli_main, ["dating", "profile", "--key", "cy", "ann"], env=cenv)
         assert res.exit_code != 0 and "not one of your matches" in res.output
@@ -101,3 +101,86 @@ async def _liar_on_the_devnet(home: Path) -> None:
         r = result[lie]
         assert r["correct"] and r["frauds"] >= 1 and r["blocked"] and r["convicted"], (lie, r)
         assert r["stored"] >= 1, (lie, r)  # the ring's nodes checked the proof and keep it against the liar
+
+
+# -- --json and -q on the in-memory network (issue 11): one JSON document on stdout, errors included -----------
+
+@pytest.fixture
+def memnet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The in-memory compute network as every command's ``open_client``; keys ann, bo and site."""
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    from note_compute import client as client_module
+    from note_compute import keystore
+    from note_compute.sandbox import Sandbox
+    from note_compute.testing.compute import ComputeNetwork
+
+    sandbox = Sandbox()
+    net = ComputeNetwork(6, sandbox)
+
+    @asynccontextmanager
+    async def fake_open_client(bootstrap: Any = None, **kw: Any) -> AsyncIterator[ComputeNetwork]:
+        yield net
+
+    monkeypatch.setattr(client_module, "open_client", fake_open_client)
+    monkeypatch.setenv("NOTE_HOME", str(tmp_path / "home"))
+    for name in ("ann", "bo", "site"):
+        keystore.create_key(name, home=tmp_path / "home")
+    yield net
+    sandbox.close()
+
+
+def _nc(*args: str) -> Any:
+    res = CliRunner().invoke(cli_main, list(args))
+    assert "Traceback" not in res.output and (res.exception is None or isinstance(res.exception, SystemExit)), \
+        res.output
+    return res
+
+
+def _doc(*args: str) -> Any:
+    res = _nc(*args, "--json")
+    assert res.exit_code == 0, (args, res.output)
+    return json.loads(res.stdout)  # the whole of stdout is the one document
+
+
+def test_dating_commands_print_one_json_document_and_q_the_address(memnet: Any) -> None:
+    from note_compute import keystore
+
+    auth = {n: keystore.load_key(n).authority for n in ("ann", "bo", "site")}
+    for name, age, interests in (("ann", "30", "chess,jazz"), ("bo", "32", "jazz")):
+        card = _doc("dating", "card", "--key", name, "--pseudonym", name, "--age", age, "--region", "north",
+                    "--interests", interests, "--bio", f"{name}'s secret bio")
+        assert card["url"] == f"note://{auth[name]}/dating/card" and card["authority"] == auth[name]
+    res = _nc("dating", "site", "--key", "site", auth["ann"], auth["bo"], "-q")
+    assert res.exit_code == 0 and res.stdout == auth["site"] + "\n", res.output
+    site = ["--site", auth["site"]]
+    deck = _doc("dating", "swipe", "--key", "ann", *site, "--age", "25-35", "bo", "--like")["deck"]
+    assert [(c["pseudonym"], c["liked"]) for c in deck] == [("bo", True)]
+    _doc("dating", "swipe", "--key", "bo", *site, "--age", "25-35", "ann", "--like")
+    for _ in range(2):  # each side blinds, then doubles the other's round, then finds the match
+        for name in ("ann", "bo"):
+            out = _doc("dating", "matches", "--key", name, *site, "--epoch", "1")
+    assert [m["pseudonym"] for m in out["matches"]] == ["ann"] and out["liars_caught"] == []
+    _doc("dating", "matches", "--key", "ann", *site, "--epoch", "1")  # ann shares her profile with bo
+    prof = _doc("dating", "profile", "--key", "bo", "ann")
+    assert prof["url"] == f"note://{auth['ann']}/dating/card" and prof["profile"]["bio"] == "ann's secret bio"
+    res = _nc("dating", "profile", "--key", "bo", "ann", "-q")
+    assert res.exit_code == 0 and res.stdout == prof["url"] + "\n"
+    res = _nc("dating", "profile", "--key", "bo", "ann")
+    assert res.exit_code == 0 and "bio: ann's secret bio" in res.stdout
+
+    # Errors: the CLI's standard JSON error document, with the exit code of their kind.
+    for args, code, reason in ((["profile", "--key", "ann", "cy"], 3, "not-a-match"),
+                               (["swipe", "--key", "ann", *site, "cy"], 3, "not-in-deck"),
+                               (["swipe", "--key", "site", *site], 3, "no-card"),
+                               (["swipe", "--key", "ann", *site, "--age", "old"], 2, None),
+                               (["card", "--key", "ann", "--pseudonym", "a b", "--age", "30", "--region", "n",
+                                 "--interests", "a"], 2, None),
+                               (["card", "--key", "nobody", "--pseudonym", "x", "--age", "30", "--region", "n",
+                                 "--interests", "a"], 3, "missing")):
+        res = _nc("dating", *args, "--json")
+        err = json.loads(res.stdout)["error"]
+        assert (res.exit_code, err["exit_code"]) == (code, code), (args, res.output)
+        assert reason is None or err["reason"] == reason, (args, err)
+        assert res.stderr.startswith("Error: "), res.stderr

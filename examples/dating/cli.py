@@ -25,11 +25,24 @@ from typing import Any
 
 import click
 
+from note_compute.cli._common import (
+    EXIT_NOT_FOUND,
+    EXIT_USAGE,
+    CliError,
+    emit_json,
+    fail,
+    json_mode,
+    json_option,
+    quiet_option,
+    run_async,
+)
+
 __all__ = ["dating", "register"]
 
 
-def _fail(exc: BaseException) -> click.ClickException:
-    return click.ClickException(f"{type(exc).__name__}: {exc}")
+def _fail(exc: Any) -> CliError:
+    """A NoteError as the CLI's one-line error (``--json``: the standard error document) and exit code."""
+    return fail(exc)
 
 
 def _state_path(name: str) -> Path:
@@ -56,12 +69,14 @@ def _load(name: str) -> tuple[Any, Any]:
     key = _key(name)
     path = _state_path(name)
     if not path.exists():
-        raise click.ClickException(f"no dating card for key {name!r} yet: run `note-compute dating card --key {name}`")
+        raise CliError(f"no dating card for key {name!r} yet: run `note-compute dating card --key {name}`",
+                       EXIT_NOT_FOUND, code="not-found", reason="no-card")
     try:
         return key, user_from_state(key, json.loads(path.read_text()))
     except (NoteError, ValueError, KeyError, TypeError) as exc:
-        raise click.ClickException(f"the dating state {path} is damaged ({type(exc).__name__}: {exc}); "
-                                   f"run `note-compute dating card --key {name}` again") from None
+        raise CliError(f"the dating state {path} is damaged ({type(exc).__name__}: {exc}); "
+                       f"run `note-compute dating card --key {name}` again", EXIT_USAGE,
+                       reason="damaged-state") from None
 
 
 def _save(name: str, user: Any) -> None:
@@ -76,14 +91,8 @@ def _save(name: str, user: Any) -> None:
 
 
 def _run(fn: Any, *args: Any) -> Any:
-    import trio
-
-    from note_compute.errors import NoteError
-
-    try:
-        return trio.run(fn, *args)
-    except NoteError as exc:
-        raise _fail(exc) from None
+    """``fn`` under trio; a NoteError (even inside a nursery) becomes the CLI's error with its exit code."""
+    return run_async(fn, *args)
 
 
 def _bootstrap(f: Any) -> Any:
@@ -128,8 +137,8 @@ def demo_cmd(users: int, seed: int, nodes: int, memory: bool) -> None:
 @click.option("--interests", required=True, help="Comma-separated, e.g. chess,jazz,hiking.")
 @click.option("--bio", default="", help="Goes in the encrypted profile (matches only).")
 @click.option("--contact", default="", help="Goes in the encrypted profile (matches only).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only the card's URL.")
+@json_option
+@quiet_option("the card's URL")
 @_bootstrap
 def card_cmd(key_name: str, pseudonym: str, age: int, region: str, interests: str, bio: str, contact: str,
              as_json: bool, quiet: bool, bootstrap: tuple[str, ...]) -> None:
@@ -144,9 +153,12 @@ def card_cmd(key_name: str, pseudonym: str, age: int, region: str, interests: st
 
     try:
         key = load_key(key_name)
-        card = make_card(key, pseudonym, age, region, interests.split(","))
     except NoteError as exc:
         raise _fail(exc) from None
+    try:
+        card = make_card(key, pseudonym, age, region, interests.split(","))
+    except NoteError as exc:  # a field the card format refuses: bad input
+        raise fail(exc, EXIT_USAGE) from None
     user = DatingUser(key, card, {"pseudonym": pseudonym, "bio": bio, "contact": contact})
 
     async def go() -> None:
@@ -157,7 +169,7 @@ def card_cmd(key_name: str, pseudonym: str, age: int, region: str, interests: st
             await user.publish_profile(client)
         blob = user.profile_blob.hex() if user.profile_blob else ""
         if as_json:
-            click.echo(json.dumps({"url": url, "authority": key.authority, "profile_blob": blob}))
+            emit_json({"url": url, "authority": key.authority, "profile_blob": blob})
         elif quiet:
             click.echo(url)
         else:
@@ -171,8 +183,8 @@ def card_cmd(key_name: str, pseudonym: str, age: int, region: str, interests: st
 @dating.command("site")
 @click.option("--key", "key_name", required=True, help="The site's key.")
 @click.argument("members", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only the site's authority.")
+@json_option
+@quiet_option("the site's authority")
 @_bootstrap
 def site_cmd(key_name: str, members: tuple[str, ...], as_json: bool, quiet: bool, bootstrap: tuple[str, ...]) -> None:
     """(The site) publish psi_match, dating_deck and the directory of MEMBERS' signed cards."""
@@ -190,12 +202,13 @@ def site_cmd(key_name: str, members: tuple[str, ...], as_json: bool, quiet: bool
                 rec = await client.get_record(f"note://{auth}/dating/card")
                 card = Card.decode(rec.value or b"")
                 if card.authority != auth:
-                    raise click.ClickException(f"the card at {auth} is signed for another key")
+                    raise CliError(f"the card at {auth} is signed for another key", 1, code="verify",
+                                   reason="foreign-card")
                 cards.append(card)
             site = await publish_site(client, key, cards)
         if as_json:
-            click.echo(json.dumps({"site": site.authority, "directory": site.directory_url, "cards": len(cards),
-                                   "programs": [site.psi_url, site.deck_url]}))
+            emit_json({"site": site.authority, "directory": site.directory_url, "cards": len(cards),
+                       "programs": [site.psi_url, site.deck_url]})
         elif quiet:
             click.echo(site.authority)
         else:
@@ -210,7 +223,7 @@ def site_cmd(key_name: str, members: tuple[str, ...], as_json: bool, quiet: bool
 @click.option("--age", "age_range", default=None, metavar="LO-HI", help="Load a fresh deck for this age range.")
 @click.argument("pseudonym", required=False)
 @click.option("--like/--pass", "like", default=True, help="With PSEUDONYM: like (default) or pass.")
-@click.option("--json", "as_json", is_flag=True, help="Print the deck as one JSON document.")
+@json_option
 @_bootstrap
 def swipe_cmd(key_name: str, site_auth: str, age_range: str | None, pseudonym: str | None, like: bool,
               as_json: bool, bootstrap: tuple[str, ...]) -> None:
@@ -226,7 +239,7 @@ def swipe_cmd(key_name: str, site_auth: str, age_range: str | None, pseudonym: s
         try:
             lo, hi = (int(x) for x in age_range.split("-"))
         except ValueError:
-            raise click.BadParameter("--age is LO-HI, e.g. 25-35") from None
+            raise CliError(f"--age is LO-HI, e.g. 25-35 (got {age_range!r})", EXIT_USAGE) from None
 
         async def go() -> None:
             with Sandbox() as sandbox:
@@ -237,11 +250,12 @@ def swipe_cmd(key_name: str, site_auth: str, age_range: str | None, pseudonym: s
     if pseudonym is not None:
         card = next((c for c in user.deck if c.pseudonym == pseudonym), None)
         if card is None:
-            raise click.ClickException(f"{pseudonym!r} is not in your deck")
+            raise CliError(f"{pseudonym!r} is not in your deck (load it with --age LO-HI)", EXIT_NOT_FOUND,
+                           code="not-found", reason="not-in-deck")
         user.swipe(card, like)
     _save(key_name, user)
     if as_json:
-        click.echo(json.dumps({"deck": [_card_json(c) | {"liked": c.key in user.likes} for c in user.deck]}))
+        emit_json({"deck": [_card_json(c) | {"liked": c.key in user.likes} for c in user.deck]})
         return
     for c in user.deck:
         mark = "liked" if c.key in user.likes else ""
@@ -252,7 +266,7 @@ def swipe_cmd(key_name: str, site_auth: str, age_range: str | None, pseudonym: s
 @click.option("--key", "key_name", required=True)
 @_site_option
 @click.option("--epoch", type=click.IntRange(0, 2**40), required=True)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option
 @_bootstrap
 def matches_cmd(key_name: str, site_auth: str, epoch: int, as_json: bool, bootstrap: tuple[str, ...]) -> None:
     """Run this epoch's rounds as far as they go now (blind, double, match with proofs); re-run to progress."""
@@ -269,7 +283,8 @@ def matches_cmd(key_name: str, site_auth: str, epoch: int, as_json: bool, bootst
         with Sandbox() as sandbox:
             async with open_client(list(bootstrap) or None) as client:
                 if user.epoch != epoch:
-                    click.echo(f"epoch {epoch}: {await user.start_epoch(client, epoch)} rounds blinded and published")
+                    blinded = await user.start_epoch(client, epoch)  # on stderr under --json: stdout is the document
+                    click.echo(f"epoch {epoch}: {blinded} rounds blinded and published", err=json_mode())
                 done = await user.publish_doubles(client)
                 out = await user.find_matches(ComputeClient(client, sandbox), site, client)
                 for card in out.matches:
@@ -279,12 +294,12 @@ def matches_cmd(key_name: str, site_auth: str, epoch: int, as_json: bool, bootst
     done, out = _run(go)
     _save(key_name, user)
     if as_json:
-        click.echo(json.dumps({
+        emit_json({
             "epoch": epoch, "doubled": done.done, "matches": [_card_json(c) for c in out.matches],
             "no_match": out.no_match, "pending": out.pending, "unproven": out.unproven,
             "liars_caught": sorted({fp.peer.hex() for fp in out.frauds}),
             "refused": {who: f"{type(exc).__name__}: {exc}" for who, exc in done.refused.items()},
-        }))
+        })
         return
     for who, exc in done.refused.items():
         click.echo(f"  refused {who}'s round record: {type(exc).__name__}: {exc}")
@@ -297,21 +312,34 @@ def matches_cmd(key_name: str, site_auth: str, epoch: int, as_json: bool, bootst
 @dating.command("profile")
 @click.option("--key", "key_name", required=True)
 @click.argument("pseudonym")
+@json_option
+@quiet_option("the match's card URL")
 @_bootstrap
-def profile_cmd(key_name: str, pseudonym: str, bootstrap: tuple[str, ...]) -> None:
+def profile_cmd(key_name: str, pseudonym: str, as_json: bool, quiet: bool, bootstrap: tuple[str, ...]) -> None:
     """Open a match's encrypted profile (their key is sealed to you only after the match)."""
     from note_compute.client import open_client
 
     _, user = _load(key_name)
     card = next((c for c in user.matches.values() if c.pseudonym == pseudonym), None)
     if card is None:
-        raise click.ClickException(f"{pseudonym!r} is not one of your matches")
+        raise CliError(f"{pseudonym!r} is not one of your matches", EXIT_NOT_FOUND, code="not-found",
+                       reason="not-a-match")
 
     async def go() -> Any:
         async with open_client(list(bootstrap) or None) as client:
             return await user.open_profile(client, card)
 
-    click.echo(json.dumps(_run(go), indent=1, default=str))
+    url = f"note://{card.authority}/dating/card"
+    if quiet:  # the card's URL needs nothing from the network
+        click.echo(url)
+        return
+    profile = _run(go)
+    if as_json:
+        emit_json({"pseudonym": pseudonym, "authority": card.authority, "url": url, "profile": profile})
+        return
+    click.echo(f"{pseudonym} ({card.age}, {card.region}) at {url}")
+    for field, value in profile.items():
+        click.echo(f"  {field}: {value}")
 
 
 def _card_json(card: Any) -> dict[str, Any]:

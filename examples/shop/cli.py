@@ -25,28 +25,29 @@ from typing import Any
 
 import click
 
+from note_compute.cli._common import EXIT_USAGE, emit_json, json_mode, json_option, quiet_option
+
 __all__ = ["register", "shop"]
 
 
 def _run(fn: Callable[[], Awaitable[Any]]) -> Any:
-    import trio
-
-    from note_compute.errors import NoteError
+    """``fn`` under trio with the CLI's error reporting (``--json`` errors, exit 2 usage / 3 not found /
+    4 network / 1 otherwise): a ShopError is a usage error naming its reason."""
+    from note_compute.cli._common import CliError, run_async
 
     from .search import ShopError
 
+    def usage(exc: ShopError) -> CliError:
+        return CliError(str(exc), EXIT_USAGE, code="usage", reason=exc.reason)
+
     try:
-        return trio.run(fn)
+        return run_async(fn)
     except ShopError as exc:
-        raise click.UsageError(str(exc)) from exc
-    except NoteError as exc:
-        raise _failure(exc) from exc
-    except BaseExceptionGroup as group:  # an error inside a nursery: report the first shop or ring error
+        raise usage(exc) from exc
+    except BaseExceptionGroup as group:  # an error inside a nursery that run_async left as it was
         for leaf in _leaves(group):
             if isinstance(leaf, ShopError):
-                raise click.UsageError(str(leaf)) from group
-            if isinstance(leaf, NoteError):
-                raise _failure(leaf) from group
+                raise usage(leaf) from group
         raise
 
 
@@ -56,15 +57,9 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-def _failure(exc: Any) -> click.ClickException:
-    """A ring error as one line with the CLI's exit codes (3 not found, 4 network, 1 otherwise)."""
-    from note_compute.errors import NotFound, PeerUnreachable, QuotaExceeded, RateLimited, Timeout
-
-    code = 3 if isinstance(exc, NotFound) else 4 if isinstance(exc, (PeerUnreachable, Timeout, RateLimited,
-                                                                   QuotaExceeded)) else 1
-    out = click.ClickException(exc.message)
-    out.exit_code = code  # type: ignore[misc]  # click declares it on the class
-    return out
+def _progress(quiet: bool) -> Callable[[str], None]:
+    """Progress lines: on stdout normally, on stderr under ``--json`` / ``-q`` (stdout holds only the answer)."""
+    return lambda text: click.echo(text, err=quiet or json_mode())
 
 
 def _view(client: Any, sandbox: Any, authority: str) -> Any:
@@ -85,13 +80,15 @@ def _sync(fn: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
 
 
 def _key(name: str) -> Any:
+    """Key ``name``; a missing one is "not found" (exit 3, as for every command), its message says how to make it."""
+    from note_compute.cli._common import fail
     from note_compute.errors import NoteError
     from note_compute.keystore import load_key
 
     try:
         return load_key(name)
     except NoteError as exc:
-        raise click.UsageError(f"{exc} (create one with `note-compute key new {name}`)") from exc
+        raise fail(exc) from exc
 
 
 def _authority(value: str) -> str:
@@ -147,20 +144,31 @@ def demo(nodes: int, products: int, keep_running: bool) -> None:
 @click.option("--key", "key_name", required=True, help="the shop's key (its authority)")
 @click.option("--products", type=click.IntRange(1, 200_000), default=5000, show_default=True)
 @click.option("--seed", type=int, default=12, show_default=True)
-def publish(key_name: str, products: int, seed: int) -> None:
+@json_option
+@quiet_option("the shop's authority")
+def publish(key_name: str, products: int, seed: int, as_json: bool, quiet: bool) -> None:
     """Publish the generated catalog, its word index, the programs and the shop record."""
     from note_compute.client import open_client
 
     from .catalog import generate
-    from .shop import publish_shop
+    from .shop import SHOP_PATH, publish_shop
 
     key = _key(key_name)
 
     async def main() -> None:
         async with open_client() as client:
-            pub = await publish_shop(client, key, generate(products, seed=seed), progress=click.echo,
+            pub = await publish_shop(client, key, generate(products, seed=seed), progress=_progress(quiet),
                                      ready_timeout=30.0)
-        click.echo(f"shop {key.authority} published: {pub.products} products in {pub.seconds:.1f} s")
+        if as_json:
+            i = pub.info
+            emit_json({"shop": key.authority, "url": f"note://{key.authority}{SHOP_PATH}", "name": i.name,
+                       "products": pub.products, "index_records": pub.index_records, "currency": i.currency,
+                       "catalog": i.catalog, "index": i.index, "programs": {"find": i.find, "echo": i.echo},
+                       "inbox": i.inbox, "seconds": round(pub.seconds, 3)})
+        elif quiet:
+            click.echo(key.authority)
+        else:
+            click.echo(f"shop {key.authority} published: {pub.products} products in {pub.seconds:.1f} s")
 
     _run(main)
 
@@ -176,7 +184,7 @@ def publish(key_name: str, products: int, seed: int) -> None:
 @click.option("--limit", type=int, default=10, show_default=True)
 @click.option("--cursor", help="continue after the previous page (printed under it)")
 @click.option("--audited", is_flag=True, help="use the audited predicate search instead of the word index")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 def search(text: str, shop_ref: str, category: str | None, min_price: int | None, max_price: int | None,
            in_stock: bool, sort: str, limit: int, cursor: str | None, audited: bool, as_json: bool) -> None:
     """Search the shop; every answer is verified (proven complete for text)."""
@@ -201,8 +209,8 @@ def search(text: str, shop_ref: str, category: str | None, min_price: int | None
                 q = parse(info.categories)
                 res = await (s.search_audited(q) if audited else s.search(q))
         if as_json:
-            click.echo(json.dumps({"products": res.products, "cursor": res.cursor, "total": res.total,
-                                   "verification": res.summary.line()}, ensure_ascii=False))
+            emit_json({"shop": authority, "products": res.products, "cursor": res.cursor, "total": res.total,
+                       "verification": res.summary.line()})
             return
         print_table(click.echo, res.products, info.currency)
         click.echo(f"verified: {res.summary.line()}")
@@ -217,12 +225,13 @@ def cart() -> None:
     """Your cart: encrypted with your key, stored as your signed record."""
 
 
-def _cart_op(key_name: str, shop_ref: str, op: Callable[[Any], None] | None, check: str | None = None) -> None:
+def _cart_op(key_name: str, shop_ref: str, op: Callable[[Any], None] | None, check: str | None = None, *,
+             as_json: bool = False, quiet: bool = False) -> None:
     """Load the cart, apply ``op``, save it; ``check``: a product id that must be in the shop's catalog."""
     from note_compute.client import open_client
     from note_compute.sandbox import Sandbox
 
-    from .orders import load_cart, save_cart
+    from .orders import cart_url, load_cart, save_cart
 
     key, authority = _key(key_name), _authority(shop_ref)
 
@@ -235,7 +244,14 @@ def _cart_op(key_name: str, shop_ref: str, op: Callable[[Any], None] | None, che
                     with Sandbox() as sandbox:
                         await _view(client, sandbox, authority).fetch_products([check], context="cart")
                 await save_cart(client, key, c)
-        click.echo(json.dumps(c.items) if c.items else "the cart is empty")
+        url = cart_url(key, authority)
+        if as_json:
+            emit_json({"url": url, "shop": authority, "items": c.items,
+                       "count": sum(c.items.values())})
+        elif quiet:
+            click.echo(url)
+        else:
+            click.echo(json.dumps(c.items) if c.items else "the cart is empty")
 
     _run(main)
 
@@ -245,32 +261,40 @@ def _cart_op(key_name: str, shop_ref: str, op: Callable[[Any], None] | None, che
 @click.option("--shop", "shop_ref", required=True)
 @click.argument("product")
 @click.option("--qty", type=int, default=1, show_default=True)
-def cart_add(key_name: str, shop_ref: str, product: str, qty: int) -> None:
+@json_option
+@quiet_option("the cart's URL (your signed, encrypted record)")
+def cart_add(key_name: str, shop_ref: str, product: str, qty: int, as_json: bool, quiet: bool) -> None:
     """Add a product (by id) to the cart (checked against the shop's catalog, with a proof)."""
-    _cart_op(key_name, shop_ref, lambda c: c.add(product, qty), check=product)
+    _cart_op(key_name, shop_ref, lambda c: c.add(product, qty), check=product, as_json=as_json, quiet=quiet)
 
 
 @cart.command("remove")
 @click.option("--key", "key_name", required=True)
 @click.option("--shop", "shop_ref", required=True)
 @click.argument("product")
-def cart_remove(key_name: str, shop_ref: str, product: str) -> None:
+@json_option
+@quiet_option("the cart's URL (your signed, encrypted record)")
+def cart_remove(key_name: str, shop_ref: str, product: str, as_json: bool, quiet: bool) -> None:
     """Remove a product from the cart."""
-    _cart_op(key_name, shop_ref, lambda c: c.remove(product))
+    _cart_op(key_name, shop_ref, lambda c: c.remove(product), as_json=as_json, quiet=quiet)
 
 
 @cart.command("show")
 @click.option("--key", "key_name", required=True)
 @click.option("--shop", "shop_ref", required=True)
-def cart_show(key_name: str, shop_ref: str) -> None:
+@json_option
+@quiet_option("the cart's URL (your signed, encrypted record)")
+def cart_show(key_name: str, shop_ref: str, as_json: bool, quiet: bool) -> None:
     """Show the cart (decrypted here; no peer can read it)."""
-    _cart_op(key_name, shop_ref, None)
+    _cart_op(key_name, shop_ref, None, as_json=as_json, quiet=quiet)
 
 
 @shop.command()
 @click.option("--key", "key_name", required=True)
 @click.option("--shop", "shop_ref", required=True)
-def checkout(key_name: str, shop_ref: str) -> None:
+@json_option
+@quiet_option("the order's id")
+def checkout(key_name: str, shop_ref: str, as_json: bool, quiet: bool) -> None:
     """Order the cart at the shop's current, verified prices (a signed order sealed into its inbox)."""
     from note_compute.client import open_client
     from note_compute.sandbox import Sandbox
@@ -293,6 +317,14 @@ def checkout(key_name: str, shop_ref: str) -> None:
             order = await place_order(client, key, authority, c, {p["id"]: p["price"] for p in products},
                                       info.currency)
             await save_cart(client, key, Cart(authority))  # ordered: the cart starts empty again
+        f = order.fields
+        if as_json:
+            emit_json({"order": f["id"], "hash": order.hash.hex(), "shop": authority, "items": f["items"],
+                       "total": f["total"], "currency": f["currency"], "inbox": info.inbox})
+            return
+        if quiet:
+            click.echo(f["id"])
+            return
         click.echo(f"order {order.fields['id']} sent (total {order.fields['total'] / 100:.2f} {info.currency}); "
                    f"the cart is empty again; see `note-compute shop orders replies --key {key_name} "
                    f"--shop {authority}`")
@@ -353,7 +385,8 @@ def orders_serve(key_name: str, interval: float, once: bool) -> None:
 @orders.command("replies")
 @click.option("--key", "key_name", required=True)
 @click.option("--shop", "shop_ref", required=True)
-def orders_replies(key_name: str, shop_ref: str) -> None:
+@json_option
+def orders_replies(key_name: str, shop_ref: str, as_json: bool) -> None:
     """The shop's signed replies to your orders (verified)."""
     from note_compute.client import open_client
 
@@ -364,6 +397,11 @@ def orders_replies(key_name: str, shop_ref: str) -> None:
     async def main() -> None:
         async with open_client() as client:
             replies = await read_replies(client, key, authority)
+        if as_json:
+            emit_json({"shop": authority, "replies": [
+                {"order": r.id, "hash": h.hex(), "status": r.status, "reason": r.reason, "total": r.total, "t": r.t}
+                for h, r in sorted(replies.items(), key=lambda kv: kv[1].t)]})
+            return
         if not replies:
             click.echo("no replies yet")
         for h, r in sorted(replies.items(), key=lambda kv: kv[1].t):
