@@ -30,6 +30,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -93,8 +94,76 @@ def openmined(xs: list[bytes], ys: list[bytes]) -> dict[str, float]:
             "bytes_client": to_server / len(xs)}
 
 
-async def demo_population(users: int, parallel: int, nodes: int = 0) -> dict[str, float]:
-    """The dating demo's population: on the in-memory network (``nodes`` 0) or an embedded local network."""
+PHASES = {"load_deck": "deck", "start_epoch": "blind", "publish_doubles": "double", "find_matches": "match",
+          "share_profile": "share"}
+
+
+class RequestCount:
+    """Counts the ring client's requests by phase (the DatingUser method running) and kind (API call, wire op).
+
+    The phases run one after another (each ends before the next starts), so one current phase is enough."""
+
+    def __init__(self) -> None:
+        import collections
+
+        self.phase = "setup"
+        self.api: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.ops: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def install(self, client: object) -> None:
+        import functools
+
+        from examples.dating.app import DatingUser
+
+        for meth, phase in PHASES.items():
+            orig = getattr(DatingUser, meth)
+            if getattr(orig, "_counted", False):
+                orig = orig.__wrapped__
+
+            def on_user(orig: Any = orig, phase: str = phase) -> Any:
+                @functools.wraps(orig)
+                async def f(*a: Any, **k: Any) -> Any:
+                    self.phase = phase
+                    return await orig(*a, **k)
+                f._counted = True  # type: ignore[attr-defined]
+                return f
+            setattr(DatingUser, meth, on_user())
+        for name in ("get_record", "put_record", "get_blob", "put_blob", "get_value", "put_value", "replicas",
+                     "request"):
+            def on_client(orig: Any, name: str) -> Any:
+                @functools.wraps(orig)  # keeps the signature (the app asks whether get_record takes ``direct``)
+                async def f(*a: Any, **k: Any) -> Any:
+                    self.api[(self.phase, name)] += 1
+                    return await orig(*a, **k)
+                return f
+            setattr(client, name, on_client(getattr(client, name), name))
+        host = client.host  # type: ignore[attr-defined]
+        send = host.request
+
+        async def request(peer: Any, msg: Any, timeout: float) -> Any:
+            self.ops[(self.phase, msg.get("op", "?") if isinstance(msg, dict) else "?")] += 1
+            return await send(peer, msg, timeout)
+        host.request = request
+
+    def lines(self, rounds: int) -> list[str]:
+        out = []
+        for title, c in (("API calls", self.api), ("wire requests (op)", self.ops)):
+            out.append(f"- {title} per round ({rounds} rounds):")
+            for ph in ("setup", "deck", "blind", "double", "match", "share"):
+                items = sorted((k[1], v) for k, v in c.items() if k[0] == ph)
+                if items:
+                    out.append(f"  - {ph}: {sum(v for _, v in items) / rounds:.2f} = " +
+                               ", ".join(f"{n} {v / rounds:.2f}" for n, v in items))
+            matching = sum(v for k, v in c.items() if k[0] in ("blind", "double", "match"))
+            out.append(f"  - matching (blind + double + match): **{matching / rounds:.2f}**; whole run "
+                       f"{sum(c.values()) / rounds:.2f}")
+        return out
+
+
+async def demo_population(users: int, parallel: int, nodes: int = 0,
+                          count: RequestCount | None = None) -> dict[str, float]:
+    """The dating demo's population: on the in-memory network (``nodes`` 0) or an embedded local network;
+    ``count`` (local network only): count the ring client's requests."""
     from examples.dating.demo import run_population
     from examples.dating.population import make_population
     from note_compute.compute.client import ComputeClient
@@ -102,6 +171,8 @@ async def demo_population(users: int, parallel: int, nodes: int = 0) -> dict[str
 
     async def on(net: object, sandbox: Sandbox) -> dict[str, float]:
         transport = getattr(net, "client", net)
+        if count is not None and transport is not net:
+            count.install(transport)
         run = await run_population(transport, ComputeClient(transport, sandbox), make_population(users, seed=1),
                                    parallel=parallel)
         run.check_ground_truth()
@@ -138,9 +209,14 @@ def population_only(args: argparse.Namespace) -> int:
     runs: dict[int, list[dict[str, float]]] = {args.parallel: []}
     if args.baseline_parallel:
         runs[args.baseline_parallel] = []
+    counts: list[str] = []
     for _ in range(args.runs):
         for par in runs:
-            runs[par].append(trio.run(demo_population, args.users, par, args.nodes))
+            count = RequestCount() if args.count_requests and args.nodes else None
+            runs[par].append(trio.run(demo_population, args.users, par, args.nodes, count))
+            if count is not None:
+                counts += [f"Requests, {par} user(s) at once, run {len(runs[par])}:", *count.lines(
+                    int(runs[par][-1]["rounds"]))]
     load1 = os.getloadavg()[0]
     lines = [f"# PSI: the dating population ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
              f"load {load0:.1f} -> {load1:.1f})", "",
@@ -155,6 +231,8 @@ def population_only(args: argparse.Namespace) -> int:
     if args.baseline_parallel:
         lines += ["", f"Ratio, {args.parallel} at once / {args.baseline_parallel} at once (full matching, median): "
                   f"**{med[args.parallel] / med[args.baseline_parallel]:.2f}**"]
+    if counts:
+        lines += ["", *counts]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
@@ -179,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --population-only: also run the population with this many users at once "
                          "(1: one after another, as before the users ran concurrently), alternating, and "
                          "give the ratio")
+    ap.add_argument("--count-requests", action="store_true",
+                    help="with --population-only and --nodes: count the ring client's requests per round, by "
+                         "phase and kind (API calls: record/blob gets and puts, lookups, compute queries; wire ops)")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args(argv)
     if not args.parallel:

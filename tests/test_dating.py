@@ -394,3 +394,57 @@ async def test_a_lying_nodes_peer_switches_between_lies_and_back_to_honest(sandb
                 rnd.matched = None   # ask again next time
         frauds = sum(len(o.frauds) for o in outs)
         assert (frauds == 0) == (lie == "honest"), (lie, frauds)
+
+
+class _Counting:
+    """An in-memory network that counts record reads (and, like the ring client, takes ``direct``)."""
+
+    def __init__(self, net: ComputeNetwork, direct: bool) -> None:
+        self.net, self.reads = net, 0
+        self.urls: list[tuple[str, bool]] = []  # (url, direct) of every record read
+        if direct:
+            self.get_record = self._get_direct  # type: ignore[method-assign]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.net, name)
+
+    async def get_record(self, url: str) -> records.Record:
+        self.reads += 1
+        self.urls.append((url, False))
+        return await self.net.get_record(url)
+
+    async def _get_direct(self, url: str, *, direct: bool = False) -> records.Record:
+        self.reads += 1
+        self.urls.append((url, direct))
+        return await self.net.get_record(url)
+
+
+async def test_a_set_republished_from_its_known_version_is_not_read_back_and_cannot_roll_back(sandbox: Any) -> None:
+    from note_compute.compute.source import RingSource
+    from note_compute.errors import StaleRecord
+    from note_compute.psi.matching import publish_set, published_manifest
+
+    net = _Counting(ComputeNetwork(4, sandbox), direct=False)
+    key = SigningKey(b"\x09" * 32)
+    one = sorted(group.random_point() for _ in range(4))
+    two = sorted(group.random_point() for _ in range(4))
+    first = await publish_set(net, key, "s", one, now_ms=1000, previous=None)  # a key made just now
+    assert net.reads == 0 and first.record.seq == 1000 and first.uploaded == 1
+    second = await publish_set(net, key, "s", two, now_ms=500, previous=published_manifest(first))
+    assert net.reads == 0 and second.record.seq == 1001 and second.previous.root == first.built.manifest.root
+    third = await publish_set(net, key, "s", one, now_ms=500)  # by default the current version is read
+    assert net.reads == 1 and third.record.seq == 1002
+    with pytest.raises(StaleRecord):  # a caller wrong about the version cannot roll the set back
+        await publish_set(net, key, "s", two, now_ms=500, previous=None)
+    m = await RingSource(net.net).latest_manifest(third.record.url)
+    assert m.seq == 1002 and m.root == third.built.manifest.root
+
+
+@pytest.mark.parametrize("direct", [True, False])
+async def test_round_records_are_read_direct_where_the_transport_can(sandbox: Any, direct: bool) -> None:
+    net = _Counting(ComputeNetwork(8, sandbox), direct)
+    users, cc, site = await _three(sandbox, net, {0: [1], 1: [0], 2: [0]})
+    outs = [await u.find_matches(cc, site, net) for u in users]
+    assert [[c.key for c in o.matches] for o in outs] == [[users[1].key.public_key], [users[0].key.public_key], []]
+    rounds = [d for url, d in net.urls if "/dating/round/" in url]
+    assert len(rounds) >= 6 and set(rounds) == {direct}  # every round read direct where it can be, none else

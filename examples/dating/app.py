@@ -26,6 +26,7 @@ Swipes never leave the user's object.
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from note_compute.crypto import SigningKey, authority_of
 from note_compute.errors import InvalidEncoding, InvalidRecord, NoteError, NotFound
 from note_compute.programs import make_program, program_url
 from note_compute.psi import BLINDED, Party, PsiSet, random_point
-from note_compute.psi.matching import match_values, publish_set
+from note_compute.psi.matching import match_values, publish_set, published_manifest
 
 from .model import (
     DIRECTORY_SORT_KEY,
@@ -161,9 +162,23 @@ def _set_url(epoch_key: bytes, epoch: int) -> str:
     return f"note://{authority_of(epoch_key)}/datasets/dating-{epoch}"
 
 
+def _takes_direct(net: Any) -> bool:
+    """Whether ``net.get_record`` takes ``direct`` (the ring client does; the in-memory network does not)."""
+    try:
+        return "direct" in inspect.signature(net.get_record).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
 async def _verified(net: Any, url: str) -> records.Record:
-    """The record at ``url``, its signature checked here too (the in-memory network does not)."""
-    rec: records.Record = await net.get_record(url)
+    """The record at ``url``, its signature checked here too (the in-memory network does not).
+
+    On the ring client the replicas computed from its view of the ring are asked first, without a
+    lookup (``direct``: one round trip instead of two; a lookup follows when none of them holds the
+    record). The answer is the same signed, verified record either way; a replica set guessed wrong can
+    only return an older version (a round without ``ready`` yet: still pending, never "no match").
+    """
+    rec: records.Record = await (net.get_record(url, direct=True) if _takes_direct(net) else net.get_record(url))
     records.verify_record(rec)
     if rec.url != urls.normalize(url):
         raise InvalidRecord("record is for another URL", reason="address-mismatch")
@@ -188,6 +203,7 @@ class DatingUser:
         self.rounds: dict[bytes, Round] = {}
         self.matches: dict[bytes, Card] = {}
         self.shared: set[bytes] = set()   # matches my profile key is already sealed to (this epoch)
+        self.set_version: Any = "read"    # my set's current version when this object published it (else read)
 
     # -- cards, deck, swipes ------------------------------------------------------------------
     async def load_deck(self, cc: Any, site: Site, age: tuple[int, int], *, min_shared: int = 1) -> list[Card]:
@@ -225,6 +241,7 @@ class DatingUser:
         now = _now_s() if now is None else now
         self.epoch, self.epoch_key, self.rounds = epoch, SigningKey(os.urandom(32)), {}
         self.shared = set()
+        self.set_version = None  # a key made just now: no set under it yet, nothing to read back
         for card in self.deck[:DECK_SIZE]:
             mine, theirs = round_keys(self.key, card.key, epoch)
             party = Party(epoch, ROUND_SET_SIZE)
@@ -290,7 +307,9 @@ class DatingUser:
         points = {r.double for r in self.rounds.values() if r.double is not None}
         while len(points) < DECK_SIZE:
             points.add(random_point())
-        pub = await publish_set(net, self.epoch_key, f"dating-{self.epoch}", sorted(points), now_ms=now * 1000)
+        pub = await publish_set(net, self.epoch_key, f"dating-{self.epoch}", sorted(points), now_ms=now * 1000,
+                                previous=self.set_version)
+        self.set_version = published_manifest(pub)
         # Tell each partner whose value my set now holds: "ready from seq S" on my round record.
         for rnd in self.rounds.values():
             if rnd.double is not None and rnd.announced is None:

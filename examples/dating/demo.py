@@ -109,6 +109,9 @@ async def run_population(net: Any, cc: Any, pop: Population, *, epoch: int = 1, 
     async def deck(u: DatingUser) -> None:
         await u.load_deck(cc, site, pop.age_ranges[pop.index(u.key.public_key)])
 
+    # One client resolves each program once before its users start at once (else each of the first
+    # ``parallel`` queries misses the client's program cache and fetches the same record and binary).
+    await cc.resolve_program(site.deck_url)
     await _each(users, deck, parallel)
     rng = random.Random(pop.seed * 7919 + 1)
     for i, u in enumerate(users):
@@ -136,6 +139,7 @@ async def run_population(net: Any, cc: Any, pop: Population, *, epoch: int = 1, 
         run.proof_bytes += out.proof_bytes
 
     t = time.perf_counter()
+    await cc.resolve_program(site.psi_url)  # once, as for the decks (the match phase's queries all run it)
     await _each(users, blind, parallel, say)
     t1 = time.perf_counter()
     await _each(users, double, parallel, say)

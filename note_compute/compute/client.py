@@ -12,8 +12,9 @@ on the simulated ring, under trio's virtual clock in tests). One query:
    lookups, manifest refreshes), feed their outcomes back, until it is
    done; when a peer's ``seq-mismatch`` refusal proves a newer version (its
    signed record, :mod:`.hints`), start over on it;
-4. publish the fraud proofs the session produced; return its merged result
-   with its verdict (:mod:`.result`).
+4. publish the fraud proofs the session produced (with those found before
+   any restart: a lie on an older version is still a lie); return its merged
+   result with its verdict (:mod:`.result`).
 """
 
 from __future__ import annotations
@@ -164,10 +165,15 @@ class ComputeClient:
         resolved = time.perf_counter() - t0
         restarts = 0
         watch = QueryWatch(progress, self.clock) if progress is not None else None
+        carried: tuple[list[FraudProof], list[dict[str, str]]] = ([], [])  # proofs found before a restart
         while True:
             session = QuerySession(manifest, program, args_bytes, executor=self.sandbox, rng=self.rng, range=range,
                                    audit=audit, replicas=replicas, blocked=self.blocked, batch=self.batch,
                                    quorum=quorum)
+            # A lie on an older version is still a lie: its proof stays in the result (and is published
+            # below) after a restart; the liar is blocked, so no session convicts it twice.
+            session.frauds.extend(carried[0])
+            session.v.fraud.extend(carried[1])
             if restarts:  # a newer version: its faults may have been indexed since
                 box["f"] = await self._fault_index(dataset_url)
             self._indexed_faults(session, box["f"] if isinstance(box["f"], list) else [])
@@ -176,6 +182,7 @@ class ComputeClient:
             if session.newer is None or restarts >= MAX_RESTARTS:
                 break
             restarts += 1
+            carried = (list(session.frauds), list(session.v.fraud))
             if watch is not None:
                 watch.restart()
             manifest = session.newer
@@ -389,10 +396,14 @@ class ComputeClient:
         return False
 
     async def publish_frauds(self, frauds: list[FraudProof]) -> None:
-        """Store fraud proofs through the registry (if any)."""
+        """Store fraud proofs through the registry (if any), each once."""
         if self.registry is None:
             return
+        seen: set[bytes] = set()
         for fp in frauds:
+            if fp.address in seen:
+                continue
+            seen.add(fp.address)
             try:
                 await self.registry.publish(fp)
             except NoteError:

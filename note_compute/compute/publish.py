@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import trio
 
@@ -56,7 +56,8 @@ async def publish_dataset(client: Any, key: SigningKey, records: Sequence[bytes]
                           shard_records: int | None = None, now_ms: int | None = None, parallel: int = 8,
                           progress: Callable[[int, int], None] | None = None,
                           ready_timeout: float = 0.0,
-                          ready_progress: Callable[[ReadyProgress], None] | None = None) -> Published:
+                          ready_progress: Callable[[ReadyProgress], None] | None = None,
+                          previous: Manifest | None | Literal["read"] = "read") -> Published:
     """Build, upload the shards that changed since the previous version, then sign and store the manifest.
 
     ``seq`` follows ``note-compute put``: ``max(previous seq + 1, now in ms)``.
@@ -65,10 +66,12 @@ async def publish_dataset(client: Any, key: SigningKey, records: Sequence[bytes]
     they have loaded and checked their shards (or after that many seconds): the first query finds them ready.
     Nodes start the same loading on their own when the manifest lands; this only waits for it;
     ``ready_progress`` is told who it waits on (:func:`await_ready`).
+    ``previous``: by default the current version is read from the ring; a caller that knows it (the
+    manifest it published last, or None under a key it has just made) passes it and saves that read.
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     url = dataset_url(key.authority, name)
-    prev = await _previous(client, url)
+    prev = await _previous(client, url) if isinstance(previous, str) else previous
     built = build_dataset(records, name=name, sort_key=sort_key, shard_bytes=shard_bytes,
                           shard_records=shard_records, previous=prev)
     todo = [built.shards[i] for i in built.changed]

@@ -33,7 +33,8 @@ from .. import encoding
 from ..errors import InvalidProof, NoteError
 from .group import POINT_BYTES
 
-__all__ = ["SORT_KEY", "MatchReport", "MatchUnproven", "match_values", "publish_set", "set_records", "value_range"]
+__all__ = ["SORT_KEY", "MatchReport", "MatchUnproven", "match_values", "publish_set", "published_manifest",
+           "set_records", "value_range"]
 
 SORT_KEY = ("v",)
 """A doubly-blinded set's dataset sort key."""
@@ -50,12 +51,24 @@ def value_range(value: bytes) -> list[list[bytes]]:
 
 
 async def publish_set(client: Any, key: Any, name: str, points: Sequence[bytes], *,
-                      now_ms: int | None = None) -> Any:
-    """Publish ``points`` as the dataset ``note://KEY/datasets/NAME`` (one shard); returns ``Published``."""
+                      now_ms: int | None = None, previous: Any = "read") -> Any:
+    """Publish ``points`` as the dataset ``note://KEY/datasets/NAME`` (one shard); returns ``Published``.
+
+    ``previous``: the set's current version when the caller knows it (:func:`published_manifest` of its
+    last ``publish_set``, or None under a key it has just made), which saves reading it back from the
+    ring; by default it is read. A wrong one cannot roll the set back: the ring refuses a lower seq.
+    """
     from ..compute.publish import publish_dataset
 
     return await publish_dataset(client, key, set_records(points), name=name, sort_key=list(SORT_KEY),
-                                 shard_records=max(1, len(points)), now_ms=now_ms)
+                                 shard_records=max(1, len(points)), now_ms=now_ms, previous=previous)
+
+
+def published_manifest(pub: Any) -> Any:
+    """The manifest of the version a ``publish_set`` call just stored (as a reader would parse it)."""
+    from ..compute.source import manifest_from_record
+
+    return manifest_from_record(pub.record, pub.built.table_blob)
 
 
 @dataclass
