@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -35,3 +37,22 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s = Store.in_dir(tmp_path / "node", evidence=FRAUD_EVIDENCE)
     yield s
     s.close()
+
+
+@pytest.fixture
+def cli_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], Path]:
+    """``cli_network(net)``: every command's ``open_client`` yields the in-memory ``net``; returns the NOTE_HOME
+    set for the test (under ``tmp_path``)."""
+    from note_compute import client as client_module
+
+    def attach(network: Any) -> Path:
+        @asynccontextmanager
+        async def fake_open_client(bootstrap: Any = None, **kw: Any) -> AsyncIterator[Any]:
+            yield network
+
+        monkeypatch.setattr(client_module, "open_client", fake_open_client)
+        home = tmp_path / "home"
+        monkeypatch.setenv("NOTE_HOME", str(home))
+        return home
+
+    return attach

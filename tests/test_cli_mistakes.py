@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
-from note_compute import client as client_module
 from note_compute import keystore
 from note_compute.cli import main
 from note_compute.sandbox import Sandbox
@@ -32,19 +30,10 @@ TAGS = ("[devnet-down]", "[program-error]", "[unknown]", "[type]", "[reversed]",
 
 
 @pytest.fixture
-def net(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ComputeNetwork]:
-    sandbox = Sandbox()
+def net(sandbox: Sandbox, cli_network: Callable[[Any], Path]) -> ComputeNetwork:
     network = ComputeNetwork(6, sandbox)
-
-    @asynccontextmanager
-    async def fake_open_client(bootstrap: Any = None, **kw: Any) -> AsyncIterator[ComputeNetwork]:
-        yield network
-
-    monkeypatch.setattr(client_module, "open_client", fake_open_client)
-    monkeypatch.setenv("NOTE_HOME", str(tmp_path / "home"))
-    keystore.create_key("shop", home=tmp_path / "home")
-    yield network
-    sandbox.close()
+    keystore.create_key("shop", home=cli_network(network))
+    return network
 
 
 def nc(*args: str) -> Result:

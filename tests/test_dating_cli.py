@@ -106,29 +106,16 @@ async def _liar_on_the_devnet(home: Path) -> None:
 # -- --json and -q on the in-memory network (issue 11): one JSON document on stdout, errors included -----------
 
 @pytest.fixture
-def memnet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def memnet(sandbox: Any, cli_network: Any) -> Any:
     """The in-memory compute network as every command's ``open_client``; keys ann, bo and site."""
-    from collections.abc import AsyncIterator
-    from contextlib import asynccontextmanager
-
-    from note_compute import client as client_module
     from note_compute import keystore
-    from note_compute.sandbox import Sandbox
     from note_compute.testing.compute import ComputeNetwork
 
-    sandbox = Sandbox()
     net = ComputeNetwork(6, sandbox)
-
-    @asynccontextmanager
-    async def fake_open_client(bootstrap: Any = None, **kw: Any) -> AsyncIterator[ComputeNetwork]:
-        yield net
-
-    monkeypatch.setattr(client_module, "open_client", fake_open_client)
-    monkeypatch.setenv("NOTE_HOME", str(tmp_path / "home"))
+    home = cli_network(net)
     for name in ("ann", "bo", "site"):
-        keystore.create_key(name, home=tmp_path / "home")
-    yield net
-    sandbox.close()
+        keystore.create_key(name, home=home)
+    return net
 
 
 def _nc(*args: str) -> Any:

@@ -42,33 +42,19 @@ def test_unknown_key_is_not_found(tmp_path, monkeypatch) -> None:
 # -- --json and -q on the in-memory network (issue 11: one JSON document on stdout, errors included) -----------
 
 @pytest.fixture
-def shopnet(tmp_path, monkeypatch):
+def shopnet(sandbox, cli_network, monkeypatch):
     """The in-memory compute network with inboxes (test_shop_flow's), as every command's ``open_client``."""
-    from collections.abc import AsyncIterator
-    from contextlib import asynccontextmanager
-    from typing import Any
-
     from test_shop_flow import ShopNet
 
     import examples.shop.shop as shop_mod
-    from note_compute import client as client_module
     from note_compute import keystore
-    from note_compute.sandbox import Sandbox
 
-    sandbox = Sandbox()
     net = ShopNet(6, sandbox)
-
-    @asynccontextmanager
-    async def fake_open_client(bootstrap: Any = None, **kw: Any) -> AsyncIterator[ShopNet]:
-        yield net
-
-    monkeypatch.setattr(client_module, "open_client", fake_open_client)
+    home = cli_network(net)
     monkeypatch.setattr(shop_mod, "INDEX_SHARD", 150)
-    monkeypatch.setenv("NOTE_HOME", str(tmp_path / "home"))
     for name in ("shop", "me"):
-        keystore.create_key(name, home=tmp_path / "home")
-    yield net
-    sandbox.close()
+        keystore.create_key(name, home=home)
+    return net
 
 
 def _nc(*args: str):
