@@ -37,7 +37,6 @@ from note_compute.programs import make_program
 from note_compute.sandbox import Sandbox
 from note_compute.testing.attackers import crowding_lies, junk_manifest, publish_junk
 from note_compute.testing.compute import ALL_WAT, SUBSTRING_WAT
-from note_compute.testing.lying_node import write_lie
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +103,7 @@ async def test_framing_and_crowd_out_on_a_devnet(tmp_path: Path) -> None:
             # 3. a real liar is caught and the proof stored under its id
             shard0 = {p.id_bytes for p in await client.replicas(manifest.shards[0].blob)}
             liar = next(n for n in nodes if n.node_id in shard0)
-            write_lie(liar.data_dir, "hide_one")
+            (liar.data_dir / "compute-mode").write_text("hide_one")
             a = ComputeClient(client, sandbox, timeout=2.0)
             with trio.fail_after(60):
                 caught = await a.query(sub_url, durl, "red", range=[[0], None], replicas=3)
@@ -113,7 +112,7 @@ async def test_framing_and_crowd_out_on_a_devnet(tmp_path: Path) -> None:
             # (with the liar convicted, fewer than 3 replicas may be left to agree: the verdict says so)
             assert [encoding.decode(r)["id"] for r in caught.records] == list(range(0, 40, 2))
             await RingFraudRegistry(client).publish(genuine)
-            write_lie(liar.data_dir, "honest")
+            (liar.data_dir / "compute-mode").write_text("honest")
 
             # 4. it signs real lies about throwaway shards, ground for small hashes, and floods its evidence
             lkey = SigningKey(DataDir(liar.data_dir).load_or_create_seed())

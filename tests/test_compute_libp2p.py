@@ -1,6 +1,6 @@
 """The adversarial compute suite once more, on real libp2p nodes (separate processes, real sockets).
 
-Five node processes (``python -m note_compute.testing.lying_node``: a normal node whose
+Five node processes (``tests/compute_liar_node.py``: a normal node whose
 compute service lies as told by a file in its data directory); three of them
 lie in each mode, placed so that every replica triple keeps an honest node.
 """
@@ -27,11 +27,11 @@ from note_compute.crypto import SigningKey
 from note_compute.devnet import Devnet, wait_stable
 from note_compute.node.datadir import DataDir
 from note_compute.sandbox import Sandbox
-from note_compute.testing.lying_node import write_lie
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
+HELPER = Path(__file__).resolve().parent / "compute_liar_node.py"
 SITE = SigningKey(hashlib.sha256(b"libp2p-compute-site").digest())
 WORDS = ["red", "blue", "lamp", "chair", "desk", "mug", "sofa", "rug"]
 
@@ -44,8 +44,7 @@ class LiarDevnet(Devnet):
         dd.create()
         dd.remove_info()
         node.info = {}
-        cmd = [sys.executable, "-m", "note_compute.testing.lying_node", "--data-dir", str(node.data_dir),
-               "--listen", "/ip4/127.0.0.1/tcp/0"]
+        cmd = [sys.executable, str(HELPER), "--data-dir", str(node.data_dir), "--listen", "/ip4/127.0.0.1/tcp/0"]
         for b in bootstrap:
             cmd += ["--bootstrap", b]
         with open(node.data_dir / "node.log", "ab") as log:
@@ -106,7 +105,7 @@ async def _scenario(base: Path) -> None:
 
             for mode in ("hide_one", "forge", "wrong_program", "truncate", "false_receipt", "refuse", "timeout"):
                 for p in liar_procs:
-                    write_lie(p.data_dir, mode)
+                    (p.data_dir / "compute-mode").write_text(mode)
                 cc = ComputeClient(client, sandbox, timeout=2.0)
                 with trio.fail_after(90):
                     # 3 of the 5 nodes lie: at most 2 honest replicas can ever agree (replicas=3 fails clearly)
@@ -126,7 +125,7 @@ async def _scenario(base: Path) -> None:
             # Client A catches a liar and stores the proof in the ring under the liar's id; client B
             # (fresh, trusting no reporter) finds it, verifies it itself and skips that peer.
             for p in liar_procs:
-                write_lie(p.data_dir, "hide_one")
+                (p.data_dir / "compute-mode").write_text("hide_one")
             a = ComputeClient(client, sandbox, timeout=2.0, fraud_registry=RingFraudRegistry(client))
             with trio.fail_after(90):
                 caught = await a.query(record.url, durl, {"text": "lamp"}, range=[[1000], [4000]], replicas=3)
@@ -149,7 +148,7 @@ async def _scenario(base: Path) -> None:
 
             # The CLI end to end against the same (now honest) nodes.
             for p in liar_procs:
-                write_lie(p.data_dir, "honest")
+                (p.data_dir / "compute-mode").write_text("honest")
             await _cli_round_trip(tmp_path, net.bootstrap[0], record.url)
     finally:
         with trio.CancelScope(shield=True):
